@@ -1,0 +1,113 @@
+//! The command line, as clap derive types. [`crate::config`] turns these into checked settings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::engine::Mode;
+use crate::server::ServeArgs;
+
+const AFTER_HELP: &str = "\
+Examples:
+  fetchbench https://example.com/a.iso https://example.com/b.iso -o downloads
+  fetchbench -i urls.txt -o out --mode async -j 16
+  grep -v '^#' urls.txt | fetchbench -i - -o out --json > results.jsonl
+  fetchbench bench                     # compare the modes on the built-in server
+
+Output:
+  stdout: the path of each saved file, one per line (with --json: one JSON object per
+  download, then a summary object). stderr: progress and the human summary.
+
+Exit status:
+  0  every download succeeded
+  1  at least one download failed (the others still completed)
+  2  usage or setup error (bad URL, unusable output directory); nothing was downloaded";
+
+/// Download many files at once, and measure what each concurrency model buys you.
+#[derive(Parser, Debug)]
+#[command(name = "fetchbench", version, after_help = AFTER_HELP)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub download: DownloadArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve deterministic synthetic files on 127.0.0.1 (with optional latency and bandwidth).
+    Serve(ServeArgs),
+}
+
+/// Downloading: the default command.
+#[derive(Args, Debug, Clone)]
+pub struct DownloadArgs {
+    /// URLs to download (http or https)
+    #[arg(value_name = "URL")]
+    pub urls: Vec<String>,
+
+    /// Read URLs from FILE, one per line (`-` for stdin; blank lines and `#` comments skipped)
+    #[arg(short, long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+
+    /// Directory to save files in (created if missing)
+    #[arg(short, long, value_name = "DIR", default_value = ".")]
+    pub output: PathBuf,
+
+    /// How downloads are scheduled
+    #[arg(short, long, value_enum, default_value_t = Mode::Pool)]
+    pub mode: Mode,
+
+    /// Downloads at once in `pool` and `async` modes
+    #[arg(short, long, value_name = "N", default_value_t = 8, value_parser = parse_jobs)]
+    pub jobs: usize,
+
+    /// No progress and no human summary on stderr
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Print one JSON object per download, then a summary object, on stdout
+    #[arg(long)]
+    pub json: bool,
+
+    /// Keep existing files: skip (and report) URLs whose file is already there
+    #[arg(long)]
+    pub no_clobber: bool,
+
+    /// Also trust the PEM certificate(s) in FILE (e.g. a self-signed server's)
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+}
+
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a whole number")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn zero_jobs_is_refused() {
+        let err = Cli::try_parse_from(["fetchbench", "-j", "0", "http://a/"]).unwrap_err();
+        assert!(err.to_string().contains("must be at least 1"), "{err}");
+    }
+
+    #[test]
+    fn async_is_a_mode_name() {
+        let cli = Cli::try_parse_from(["fetchbench", "--mode", "async", "http://a/"]).unwrap();
+        assert_eq!(cli.download.mode, Mode::Async);
+    }
+}

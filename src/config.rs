@@ -1,0 +1,210 @@
+//! From command-line arguments to a checked [`Config`]: every URL parsed, the output directory
+//! usable, the display decided. Nothing past this module sees clap types, and nothing is
+//! downloaded until all of it holds.
+
+use std::fmt;
+use std::io::{self, BufRead, BufReader, IsTerminal};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use reqwest::Url;
+
+use crate::cli::DownloadArgs;
+use crate::engine::Mode;
+use crate::fetch::Target;
+use crate::http::HttpSettings;
+use crate::progress::Display;
+
+/// A validated download run.
+#[derive(Debug)]
+pub struct Config {
+    pub targets: Vec<Target>,
+    pub output_dir: PathBuf,
+    pub mode: Mode,
+    /// Width of `pool` and `async` (`-j`).
+    pub jobs: usize,
+    pub http: HttpSettings,
+    pub no_clobber: bool,
+    pub json: bool,
+    /// Whether the human summary is printed on stderr.
+    pub summary: bool,
+    pub display: Display,
+}
+
+impl Config {
+    /// Checks `args`; reads `-i -` from `stdin`.
+    pub fn from_args(args: &DownloadArgs, stdin: impl BufRead) -> Result<Config> {
+        let targets = read_targets(&args.urls, args.input.as_deref(), stdin)?;
+        let mut http = HttpSettings::default();
+        if let Some(cacert) = &args.cacert {
+            http.add_cacert(cacert)?;
+        }
+        prepare_output_dir(&args.output)?;
+        let display = if args.quiet {
+            Display::Silent
+        } else if io::stderr().is_terminal() {
+            Display::Bars
+        } else {
+            Display::Lines
+        };
+        Ok(Config {
+            targets,
+            output_dir: args.output.clone(),
+            mode: args.mode,
+            jobs: args.jobs,
+            http,
+            no_clobber: args.no_clobber,
+            json: args.json,
+            summary: !args.quiet,
+            display,
+        })
+    }
+}
+
+/// Where a URL came from, for error messages.
+#[derive(Debug, Clone)]
+enum Origin {
+    Argument(usize),
+    Line { file: String, line: usize },
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Argument(n) => write!(f, "argument {n}"),
+            Origin::Line { file, line } => write!(f, "{file}:{line}"),
+        }
+    }
+}
+
+/// URLs from the command line, then from `--input`, in order; all parsed before any starts.
+fn read_targets(urls: &[String], input: Option<&Path>, stdin: impl BufRead) -> Result<Vec<Target>> {
+    let mut raw: Vec<(Origin, String)> = urls
+        .iter()
+        .enumerate()
+        .map(|(i, url)| (Origin::Argument(i + 1), url.clone()))
+        .collect();
+    if let Some(input) = input {
+        raw.extend(read_url_list(input, stdin)?);
+    }
+    if raw.is_empty() {
+        bail!(
+            "no URLs given\n\nUsage: fetchbench [OPTIONS] [URL]...  (or -i FILE, - for stdin)\n\
+             Try 'fetchbench --help' for more, or 'fetchbench bench' for a demo on a built-in server."
+        );
+    }
+    let mut targets = Vec::with_capacity(raw.len());
+    let mut problems = Vec::new();
+    for (origin, text) in raw {
+        match parse_url(&text) {
+            Ok(url) => targets.push(Target {
+                index: targets.len(),
+                url,
+            }),
+            Err(why) => problems.push(format!("  {origin}: {text:?}: {why}")),
+        }
+    }
+    if !problems.is_empty() {
+        bail!(
+            "{} invalid URL{}:\n{}",
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" },
+            problems.join("\n")
+        );
+    }
+    Ok(targets)
+}
+
+/// One URL per line; blank lines and `#` comments are skipped.
+fn read_url_list(input: &Path, stdin: impl BufRead) -> Result<Vec<(Origin, String)>> {
+    let (file, reader): (String, Box<dyn BufRead>) = if input == Path::new("-") {
+        ("stdin".to_owned(), Box::new(stdin))
+    } else {
+        let f = std::fs::File::open(input)
+            .with_context(|| format!("cannot open URL list {}", input.display()))?;
+        (input.display().to_string(), Box::new(BufReader::new(f)))
+    };
+    let mut urls = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("cannot read {file} at line {}", i + 1))?;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let origin = Origin::Line {
+            file: file.clone(),
+            line: i + 1,
+        };
+        urls.push((origin, line.to_owned()));
+    }
+    Ok(urls)
+}
+
+fn parse_url(text: &str) -> Result<Url, String> {
+    if text.split_whitespace().nth(1).is_some() {
+        return Err("expected one URL, found spaces (encode them as %20)".to_owned());
+    }
+    let url = Url::parse(text).map_err(|e| e.to_string())?;
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        other => Err(format!(
+            "unsupported scheme {other:?} (only http and https)"
+        )),
+    }
+}
+
+/// Creates the output directory and proves it writable, so that a bad `-o` fails before any
+/// download starts.
+fn prepare_output_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create output directory {}", dir.display()))?;
+    let probe = dir.join(format!(".fetchbench-probe-{}", std::process::id()));
+    std::fs::File::create(&probe)
+        .with_context(|| format!("cannot write in output directory {}", dir.display()))?;
+    std::fs::remove_file(&probe)
+        .with_context(|| format!("cannot remove {} after a write test", probe.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn targets(args: &[&str], list: &str) -> Result<Vec<Target>> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        read_targets(&args, Some(Path::new("-")), list.as_bytes())
+    }
+
+    #[test]
+    fn arguments_then_list_in_order_skipping_blanks_and_comments() {
+        let got = targets(
+            &["http://a/1"],
+            "# comment\n\nhttp://a/2\n  https://a/3  \n",
+        )
+        .unwrap();
+        let urls: Vec<_> = got.iter().map(|t| t.url.as_str()).collect();
+        assert_eq!(urls, ["http://a/1", "http://a/2", "https://a/3"]);
+        assert_eq!(got[2].index, 2);
+    }
+
+    #[test]
+    fn every_bad_url_is_listed_with_its_line() {
+        let err = targets(&["nope"], "http://ok/\nftp://x/y\n\nhttp://\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("3 invalid URLs:"), "{err}");
+        assert!(err.contains("argument 1: \"nope\""), "{err}");
+        assert!(
+            err.contains("stdin:2: \"ftp://x/y\": unsupported scheme \"ftp\""),
+            "{err}"
+        );
+        assert!(err.contains("stdin:4: \"http://\""), "{err}");
+    }
+
+    #[test]
+    fn no_urls_is_an_error_with_a_hint() {
+        let err = targets(&[], "# only a comment\n").unwrap_err().to_string();
+        assert!(err.contains("no URLs given"), "{err}");
+        assert!(err.contains("--help"), "{err}");
+    }
+}

@@ -1,0 +1,132 @@
+//! The four ways to schedule the same downloads. Each engine exposes `run(&Work)` and calls the
+//! same [`Downloader::fetch`] with clients built from the same [`HttpSettings`]; they differ only
+//! in how downloads are spread over threads and tasks.
+
+mod pool;
+mod seq;
+mod tasks;
+mod threads;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use reqwest::Client;
+use tokio::runtime::Runtime;
+
+use crate::fetch::{Downloader, FetchError, Outcome, Target};
+use crate::http::HttpSettings;
+use crate::report::Summary;
+
+/// An execution model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// One download after the other, on the calling thread.
+    Seq,
+    /// One OS thread per URL, all started, then all joined.
+    Threads,
+    /// `-j` OS worker threads taking URLs from a shared queue.
+    Pool,
+    /// Tasks on a tokio multi-thread runtime, at most `-j` in flight.
+    Async,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Seq => "seq",
+            Mode::Threads => "threads",
+            Mode::Pool => "pool",
+            Mode::Async => "async",
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The downloads of one run and what they share. Cheap to clone (tasks need owned handles).
+#[derive(Clone)]
+pub struct Work {
+    pub targets: Arc<[Target]>,
+    /// Width of `pool` and `async`.
+    pub jobs: usize,
+    pub http: HttpSettings,
+    pub downloader: Arc<Downloader>,
+}
+
+/// Runs every download of `work` in `mode`. The elapsed time runs from before the first start
+/// until every worker has been joined; outcomes come back in input order.
+pub fn run(mode: Mode, work: &Work) -> Summary {
+    let started = Instant::now();
+    let outcomes = match mode {
+        Mode::Seq => seq::run(work),
+        Mode::Threads => threads::run(work),
+        Mode::Pool => pool::run(work),
+        Mode::Async => tasks::run(work),
+    };
+    let elapsed = started.elapsed();
+    work.downloader.progress.finish();
+    Summary {
+        mode,
+        jobs: work.jobs,
+        outcomes: in_input_order(outcomes, work),
+        elapsed,
+    }
+}
+
+/// Sorts outcomes by input index; a target left without one (its worker died) gets a failure,
+/// so that no download is ever silently missing from a report.
+fn in_input_order(outcomes: Vec<Outcome>, work: &Work) -> Vec<Outcome> {
+    let mut slots: Vec<Option<Outcome>> = (0..work.targets.len()).map(|_| None).collect();
+    for outcome in outcomes {
+        let index = outcome.index;
+        slots[index] = Some(outcome);
+    }
+    slots
+        .into_iter()
+        .zip(work.targets.iter())
+        .map(|(slot, target)| {
+            slot.unwrap_or_else(|| {
+                let why = FetchError::Setup("its worker stopped unexpectedly".to_owned());
+                work.downloader.failed_early(target, why)
+            })
+        })
+        .collect()
+}
+
+/// A current-thread runtime with its own client: how `seq`, `threads` and `pool` give each OS
+/// thread its own network I/O (a shared blocking client would funnel it all through one hidden
+/// runtime thread).
+fn thread_runtime(http: &HttpSettings) -> anyhow::Result<(Runtime, Client)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start a tokio runtime")?;
+    // The client must be built inside its runtime: its connections are spawned there.
+    let client = runtime.block_on(async { http.client() })?;
+    Ok((runtime, client))
+}
+
+/// Fetches the targets `next` hands out, one after another, on this thread.
+fn fetch_in_turn<'a>(work: &Work, mut next: impl FnMut() -> Option<&'a Target>) -> Vec<Outcome> {
+    let mut outcomes = Vec::new();
+    match thread_runtime(&work.http) {
+        Ok((runtime, client)) => runtime.block_on(async {
+            while let Some(target) = next() {
+                outcomes.push(work.downloader.fetch(&client, target).await);
+            }
+        }),
+        Err(err) => {
+            while let Some(target) = next() {
+                let why = FetchError::Setup(format!("{err:#}"));
+                outcomes.push(work.downloader.failed_early(target, why));
+            }
+        }
+    }
+    outcomes
+}

@@ -1,0 +1,70 @@
+//! fetchbench downloads many files at once and shows, measured, what each concurrency model
+//! (sequential, thread per download, worker pool, async tasks) buys you.
+//!
+//! `main` parses a [`Cli`] and calls [`run`]; tests and benches call the same function.
+
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod fetch;
+pub mod http;
+pub mod naming;
+pub mod progress;
+pub mod report;
+pub mod server;
+pub mod units;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Result;
+
+pub use cli::Cli;
+use cli::{Command, DownloadArgs};
+use config::Config;
+use engine::Work;
+use fetch::Downloader;
+use naming::NameRegistry;
+use progress::Progress;
+
+/// Runs one command. `Err` is a usage or setup error (exit 2); download failures are reported
+/// and give exit 1.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Some(Command::Serve(args)) => server::serve(&args).map(|()| ExitCode::SUCCESS),
+        None => download(&cli.download),
+    }
+}
+
+fn download(args: &DownloadArgs) -> Result<ExitCode> {
+    let config = Config::from_args(args, io::stdin().lock())?;
+    let work = Work {
+        downloader: Arc::new(Downloader {
+            output_dir: config.output_dir.clone(),
+            names: NameRegistry::new(config.targets.iter().map(|t| &t.url)),
+            no_clobber: config.no_clobber,
+            progress: Progress::new(config.display, config.targets.len()),
+        }),
+        targets: config.targets.into(),
+        jobs: config.jobs,
+        http: config.http,
+    };
+    let summary = engine::run(config.mode, &work);
+    if config.summary {
+        report::write_table(&summary, &mut io::stderr().lock())?;
+    }
+    let mut stdout = io::stdout().lock();
+    let printed = if config.json {
+        report::write_json(&summary, &mut stdout)
+    } else {
+        report::write_paths(&summary, &mut stdout)
+    };
+    match printed {
+        // `fetchbench ... | head`: the reader has all it wants; that is not an error.
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => {}
+        other => other?,
+    }
+    let _ = stdout.flush();
+    Ok(summary.exit_code())
+}

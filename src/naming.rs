@@ -1,0 +1,228 @@
+//! File names: derived from URLs, made safe, and kept distinct within one run.
+//!
+//! A name is always a single plain path component: whatever a URL (or a server) says, nothing is
+//! ever written outside the output directory.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use percent_encoding::percent_decode_str;
+use reqwest::Url;
+
+/// The name used when a URL's path gives none (`http://host/`, `http://host/dir/`).
+pub const DEFAULT_NAME: &str = "index.html";
+
+/// Suffix of the file a download streams into before it is complete.
+pub const PART_SUFFIX: &str = ".part";
+
+/// Longest name we produce, in bytes; leaves room under the usual 255-byte limit for the
+/// collision counter and the `.part` suffix.
+const MAX_NAME_BYTES: usize = 200;
+
+/// The safe file name for a URL: its last path segment, percent-decoded.
+pub fn name_from_url(url: &Url) -> String {
+    let segment = url
+        .path_segments()
+        .and_then(|mut segments| segments.next_back())
+        .unwrap_or("");
+    sanitize(&percent_decode_str(segment).decode_utf8_lossy())
+}
+
+/// Turns an untrusted name into one plain file name.
+///
+/// Keeps only the last component after any `/` or `\`, drops control characters (NUL
+/// included), strips leading dots and spaces (no `..`, no hidden files) and trailing dots and
+/// spaces, and caps the length, keeping the extension. An empty result becomes
+/// [`DEFAULT_NAME`].
+pub fn sanitize(raw: &str) -> String {
+    let last = raw
+        .rsplit(['/', '\\'])
+        .map(|part| part.trim_matches(|c: char| c == '.' || c.is_whitespace()))
+        .find(|part| !part.is_empty())
+        .unwrap_or("");
+    let cleaned: String = last.chars().filter(|c| !c.is_control()).collect();
+    let cleaned = cleaned.trim_matches(|c: char| c == '.' || c.is_whitespace());
+    if cleaned.is_empty() {
+        return DEFAULT_NAME.to_owned();
+    }
+    truncate_keeping_extension(cleaned, MAX_NAME_BYTES)
+}
+
+fn truncate_keeping_extension(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_owned();
+    }
+    let (stem, ext) = split_extension(name);
+    let ext = if ext.len() <= 16 { ext } else { "" };
+    let mut end = max - ext.len();
+    while !stem.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{ext}", &stem[..end])
+}
+
+/// Splits `name` into stem and extension (with its dot). `.tar.*` counts as one extension, so
+/// `a.tar.gz` gets the counter as `a-1.tar.gz`.
+fn split_extension(name: &str) -> (&str, &str) {
+    let Some(dot) = name.rfind('.').filter(|&i| i > 0) else {
+        return (name, "");
+    };
+    let dot = match name[..dot].rfind(".tar") {
+        Some(tar) if tar > 0 && tar + 4 == dot => tar,
+        _ => dot,
+    };
+    name.split_at(dot)
+}
+
+/// The names taken in one run, so that two URLs never write the same file.
+///
+/// Names are first reserved for every URL in input order (so that `a.png` goes to the first URL
+/// that asks for it, whatever the mode's timing); a download whose final URL, after redirects,
+/// gives another name claims that one when its response arrives.
+#[derive(Debug)]
+pub struct NameRegistry {
+    planned: Vec<Planned>,
+    taken: Mutex<HashSet<String>>,
+}
+
+#[derive(Debug)]
+struct Planned {
+    wanted: String,
+    reserved: String,
+}
+
+impl NameRegistry {
+    /// Reserves a name for each URL, in order.
+    pub fn new<'a>(urls: impl IntoIterator<Item = &'a Url>) -> Self {
+        let mut taken = HashSet::new();
+        let planned = urls
+            .into_iter()
+            .map(|url| {
+                let wanted = name_from_url(url);
+                let reserved = claim(&mut taken, &wanted);
+                Planned { wanted, reserved }
+            })
+            .collect();
+        NameRegistry {
+            planned,
+            taken: Mutex::new(taken),
+        }
+    }
+
+    /// The name reserved up front for URL number `index` (used as its label before a response).
+    pub fn planned(&self, index: usize) -> &str {
+        &self.planned[index].reserved
+    }
+
+    /// The name download `index` saves under, given the URL its response finally came from.
+    pub fn for_response(&self, index: usize, final_url: &Url) -> String {
+        let wanted = name_from_url(final_url);
+        let planned = &self.planned[index];
+        if wanted == planned.wanted {
+            return planned.reserved.clone();
+        }
+        // A poisoned lock only means another download panicked mid-claim; the set is intact.
+        let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
+        claim(&mut taken, &wanted)
+    }
+}
+
+/// Takes `wanted`, or the first free `stem-N.ext`. A name also blocks its `.part` twin.
+fn claim(taken: &mut HashSet<String>, wanted: &str) -> String {
+    let is_free = |taken: &HashSet<String>, name: &str| {
+        !taken.contains(name)
+            && !taken.contains(&format!("{name}{PART_SUFFIX}"))
+            && !name
+                .strip_suffix(PART_SUFFIX)
+                .is_some_and(|base| taken.contains(base))
+    };
+    let (stem, ext) = split_extension(wanted);
+    let name = (0..)
+        .map(|n| match n {
+            0 => wanted.to_owned(),
+            n => format!("{stem}-{n}{ext}"),
+        })
+        .find(|name| is_free(taken, name))
+        .unwrap_or_else(|| wanted.to_owned());
+    taken.insert(name.clone());
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn last_segment_percent_decoded() {
+        assert_eq!(name_from_url(&url("http://h/a/b%20c.txt?x=1")), "b c.txt");
+        assert_eq!(name_from_url(&url("http://h/files/a.bin?size=3")), "a.bin");
+    }
+
+    #[test]
+    fn empty_paths_get_index_html() {
+        assert_eq!(name_from_url(&url("http://h")), "index.html");
+        assert_eq!(name_from_url(&url("http://h/dir/")), "index.html");
+    }
+
+    #[test]
+    fn traversal_becomes_a_plain_name() {
+        assert_eq!(name_from_url(&url("http://h/x/..%2F..%2Fevil")), "evil");
+        assert_eq!(name_from_url(&url("http://h/x/..%5C..%5Cevil")), "evil");
+        assert_eq!(name_from_url(&url("http://h/%2E%2E")), "index.html");
+        assert_eq!(sanitize("../../etc/passwd"), "passwd");
+        assert_eq!(sanitize("C:\\x"), "x");
+        assert_eq!(sanitize("/etc/x/"), "x");
+        assert_eq!(sanitize(".."), "index.html");
+        assert_eq!(sanitize(".hidden"), "hidden");
+    }
+
+    #[test]
+    fn control_characters_and_nul_are_dropped() {
+        assert_eq!(sanitize("a\0b\nc\x1b.txt"), "abc.txt");
+        assert_eq!(name_from_url(&url("http://h/a%00b%0A.txt")), "ab.txt");
+    }
+
+    #[test]
+    fn long_names_are_capped_keeping_the_extension() {
+        let long = format!("{}.tar.gz", "é".repeat(300));
+        let name = sanitize(&long);
+        assert!(name.len() <= MAX_NAME_BYTES, "{} bytes", name.len());
+        assert!(name.ends_with("é.tar.gz"), "{name}");
+    }
+
+    #[test]
+    fn collisions_get_counters_in_input_order() {
+        let urls = [
+            url("http://h/a.png"),
+            url("http://g/a.png"),
+            url("http://h/x/a.png"),
+            url("http://h/b.tar.gz"),
+            url("http://g/b.tar.gz"),
+        ];
+        let names = NameRegistry::new(&urls);
+        let got: Vec<_> = (0..urls.len()).map(|i| names.planned(i)).collect();
+        assert_eq!(
+            got,
+            ["a.png", "a-1.png", "a-2.png", "b.tar.gz", "b-1.tar.gz"]
+        );
+    }
+
+    #[test]
+    fn redirected_names_are_claimed_distinctly() {
+        let urls = [url("http://h/a"), url("http://h/b")];
+        let names = NameRegistry::new(&urls);
+        assert_eq!(names.for_response(0, &url("http://h/a")), "a");
+        assert_eq!(names.for_response(1, &url("http://h/final/a")), "a-1");
+    }
+
+    #[test]
+    fn a_name_blocks_its_part_file() {
+        let urls = [url("http://h/a"), url("http://h/a.part")];
+        let names = NameRegistry::new(&urls);
+        assert_eq!(names.planned(1), "a-1.part");
+    }
+}

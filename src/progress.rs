@@ -1,0 +1,182 @@
+//! Live progress on stderr: indicatif bars on a terminal, one plain line per finished download
+//! otherwise, nothing when quiet. The policy is decided once ([`Display`]); downloads only call
+//! [`Progress::start`] and the [`Tracker`] it returns.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::fetch::{Outcome, Status};
+
+/// How progress is shown, decided once from the terminal and the flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Display {
+    /// Live bars (stderr is a terminal).
+    Bars,
+    /// One line per finished download (stderr is a file or a pipe: no escape codes in logs).
+    Lines,
+    /// Nothing (`--quiet`, or a benchmark's inner runs).
+    Silent,
+}
+
+const BAR_TEMPLATE: &str =
+    "{wide_msg} [{bar:24}] {bytes}/{total_bytes} {bytes_per_sec:>11} ETA {eta:>3}";
+const SPINNER_TEMPLATE: &str = "{wide_msg} {spinner} {bytes} {bytes_per_sec:>11}";
+const OVERALL_TEMPLATE: &str =
+    "{prefix:.bold} [{bar:24}] {pos}/{len} files, {all_bytes} in {elapsed}";
+
+/// Bars beyond this many are counted but not drawn (`threads` mode may run thousands at once).
+const MAX_VISIBLE_BARS: usize = 16;
+
+/// The progress display of one run; cheap to clone and safe to share between threads.
+#[derive(Clone)]
+pub struct Progress {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    display: Display,
+    multi: MultiProgress,
+    overall: ProgressBar,
+    /// Bytes received by all downloads, read by the overall bar's `all_bytes` key.
+    all_bytes: Arc<AtomicU64>,
+    visible: AtomicUsize,
+}
+
+impl Progress {
+    /// A display for `files` downloads.
+    pub fn new(display: Display, files: usize) -> Self {
+        let multi = match display {
+            Display::Bars => MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            Display::Lines | Display::Silent => {
+                MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
+            }
+        };
+        let all_bytes = Arc::new(AtomicU64::new(0));
+        let overall = multi.add(ProgressBar::new(files as u64));
+        overall.set_style(overall_style(Arc::clone(&all_bytes)));
+        overall.set_prefix("total");
+        Progress {
+            inner: Arc::new(Inner {
+                display,
+                multi,
+                overall,
+                all_bytes,
+                visible: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// A display that shows nothing.
+    pub fn silent() -> Self {
+        Progress::new(Display::Silent, 0)
+    }
+
+    /// Starts tracking one download, labelled `label`.
+    pub fn start(&self, label: &str) -> Tracker {
+        let inner = &self.inner;
+        let shown = inner.display == Display::Bars
+            && inner.visible.fetch_add(1, Ordering::Relaxed) < MAX_VISIBLE_BARS;
+        let bar = if shown {
+            let bar = inner
+                .multi
+                .insert_before(&inner.overall, ProgressBar::no_length());
+            bar.set_style(spinner_style());
+            bar.set_message(label.to_owned());
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        Tracker {
+            progress: self.clone(),
+            bar,
+            shown,
+        }
+    }
+
+    /// Removes the bars once every download is done.
+    pub fn finish(&self) {
+        self.inner.overall.finish_and_clear();
+        // Clearing can only fail if stderr is gone, and then there is nothing to clear.
+        let _ = self.inner.multi.clear();
+    }
+
+    /// Prints a line on stderr above the bars (or plainly when there are none).
+    fn println(&self, line: &str) {
+        match self.inner.display {
+            Display::Bars => {
+                let _ = self.inner.multi.println(line);
+            }
+            Display::Lines => eprintln!("{line}"),
+            Display::Silent => {}
+        }
+    }
+}
+
+/// The progress of one download.
+pub struct Tracker {
+    progress: Progress,
+    bar: ProgressBar,
+    shown: bool,
+}
+
+impl Tracker {
+    /// The body's size, once the response head says it (a spinner stays when it doesn't).
+    pub fn set_length(&self, length: Option<u64>) {
+        if let Some(length) = length {
+            self.bar.set_length(length);
+            self.bar.set_style(bar_style());
+        }
+    }
+
+    /// `n` more bytes arrived.
+    pub fn advance(&self, n: u64) {
+        self.bar.inc(n);
+        self.progress
+            .inner
+            .all_bytes
+            .fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The download ended: removes its bar and reports it.
+    pub fn finish(self, outcome: &Outcome) {
+        let inner = &self.progress.inner;
+        self.bar.finish_and_clear();
+        if self.shown {
+            inner.multi.remove(&self.bar);
+        }
+        if inner.display == Display::Bars {
+            inner.visible.fetch_sub(1, Ordering::Relaxed);
+        }
+        inner.overall.inc(1);
+        let line = match &outcome.status {
+            Status::Saved { .. } if inner.display == Display::Bars => return,
+            _ => outcome.line(),
+        };
+        self.progress.println(&line);
+    }
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(BAR_TEMPLATE)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+fn spinner_style() -> ProgressStyle {
+    ProgressStyle::with_template(SPINNER_TEMPLATE)
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+fn overall_style(all_bytes: Arc<AtomicU64>) -> ProgressStyle {
+    ProgressStyle::with_template(OVERALL_TEMPLATE)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+        .with_key(
+            "all_bytes",
+            move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{}", HumanBytes(all_bytes.load(Ordering::Relaxed)));
+            },
+        )
+}

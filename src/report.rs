@@ -1,0 +1,256 @@
+//! What a run reports: paths or JSON lines on stdout (for scripts), a table and a total line on
+//! stderr (for people).
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::engine::Mode;
+use crate::fetch::{Outcome, Status};
+use crate::units::{human_bytes, human_duration};
+
+/// Exit code when at least one download failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code for a usage or setup error (bad URL, unusable output directory).
+pub const EXIT_USAGE: u8 = 2;
+
+/// The result of one run.
+#[derive(Debug)]
+pub struct Summary {
+    pub mode: Mode,
+    pub jobs: usize,
+    /// In input order.
+    pub outcomes: Vec<Outcome>,
+    /// From before the first download started until every worker was joined.
+    pub elapsed: Duration,
+}
+
+/// How many downloads ended which way.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub ok: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+impl Summary {
+    pub fn counts(&self) -> Counts {
+        let mut counts = Counts::default();
+        for outcome in &self.outcomes {
+            match outcome.status {
+                Status::Saved { .. } => counts.ok += 1,
+                Status::Skipped { .. } => counts.skipped += 1,
+                Status::Failed(_) => counts.failed += 1,
+            }
+        }
+        counts
+    }
+
+    /// Body bytes received by all downloads.
+    pub fn bytes(&self) -> u64 {
+        self.outcomes.iter().map(|o| o.bytes).sum()
+    }
+
+    /// Aggregate throughput in bytes per second.
+    pub fn throughput(&self) -> f64 {
+        rate(self.bytes(), self.elapsed)
+    }
+
+    /// 0 if every download succeeded (or was skipped by `--no-clobber`), 1 if any failed.
+    pub fn exit_code(&self) -> ExitCode {
+        if self.outcomes.iter().any(Outcome::is_failure) {
+            ExitCode::from(EXIT_FAILED)
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
+
+    /// `pool, 8 jobs: 19 ok, 1 failed, 4.75 MiB in 1.23s (3.86 MiB/s)`
+    pub fn total_line(&self) -> String {
+        let counts = self.counts();
+        let skipped = match counts.skipped {
+            0 => String::new(),
+            n => format!(", {n} skipped"),
+        };
+        format!(
+            "{}, {} jobs: {} ok, {} failed{skipped}, {} in {} ({}/s)",
+            self.mode,
+            self.jobs,
+            counts.ok,
+            counts.failed,
+            human_bytes(self.bytes()),
+            human_duration(self.elapsed),
+            human_bytes(self.throughput() as u64),
+        )
+    }
+}
+
+fn rate(bytes: u64, elapsed: Duration) -> f64 {
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 { bytes as f64 / secs } else { 0.0 }
+}
+
+/// The path of each saved file, one per line, in input order.
+pub fn write_paths(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
+    for outcome in &summary.outcomes {
+        if let Status::Saved { path } = &outcome.status {
+            writeln!(out, "{}", path.display())?;
+        }
+    }
+    out.flush()
+}
+
+/// One JSON object per download, then a summary object; the shape is `schema.json`.
+pub fn write_json(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
+    for outcome in &summary.outcomes {
+        serde_json::to_writer(&mut *out, &DownloadRecord::from(outcome))?;
+        out.write_all(b"\n")?;
+    }
+    serde_json::to_writer(&mut *out, &SummaryRecord::from(summary))?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+#[derive(Serialize)]
+struct DownloadRecord<'a> {
+    r#type: &'static str,
+    index: usize,
+    url: &'a str,
+    path: Option<String>,
+    status: &'static str,
+    http_status: Option<u16>,
+    bytes: u64,
+    elapsed_ms: f64,
+    error: Option<String>,
+}
+
+impl<'a> From<&'a Outcome> for DownloadRecord<'a> {
+    fn from(outcome: &'a Outcome) -> Self {
+        DownloadRecord {
+            r#type: "download",
+            index: outcome.index,
+            url: outcome.url.as_str(),
+            path: outcome.path().map(|p| p.display().to_string()),
+            status: status_word(&outcome.status),
+            http_status: outcome.http_status,
+            bytes: outcome.bytes,
+            elapsed_ms: millis(outcome.elapsed),
+            error: match &outcome.status {
+                Status::Failed(err) => Some(err.to_string()),
+                _ => None,
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SummaryRecord {
+    r#type: &'static str,
+    mode: Mode,
+    jobs: usize,
+    files: usize,
+    ok: usize,
+    failed: usize,
+    skipped: usize,
+    bytes: u64,
+    elapsed_ms: f64,
+    elapsed: Elapsed,
+    throughput_bps: f64,
+}
+
+#[derive(Serialize)]
+struct Elapsed {
+    secs: u64,
+    nanos: u32,
+    human: String,
+}
+
+impl From<&Summary> for SummaryRecord {
+    fn from(summary: &Summary) -> Self {
+        let counts = summary.counts();
+        SummaryRecord {
+            r#type: "summary",
+            mode: summary.mode,
+            jobs: summary.jobs,
+            files: summary.outcomes.len(),
+            ok: counts.ok,
+            failed: counts.failed,
+            skipped: counts.skipped,
+            bytes: summary.bytes(),
+            elapsed_ms: millis(summary.elapsed),
+            elapsed: Elapsed {
+                secs: summary.elapsed.as_secs(),
+                nanos: summary.elapsed.subsec_nanos(),
+                human: human_duration(summary.elapsed),
+            },
+            throughput_bps: summary.throughput(),
+        }
+    }
+}
+
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+fn status_word(status: &Status) -> &'static str {
+    match status {
+        Status::Saved { .. } => "ok",
+        Status::Skipped { .. } => "skipped",
+        Status::Failed(_) => "failed",
+    }
+}
+
+/// The human summary: a table (file, status, bytes, time, rate, and the error of a failure)
+/// and the total line.
+pub fn write_table(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
+    let header = ["file", "status", "bytes", "time", "rate", ""].map(str::to_owned);
+    let rows: Vec<[String; 6]> = summary.outcomes.iter().map(table_row).collect();
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
+            let pad = width.saturating_sub(cell.chars().count());
+            // Text columns align left, numbers right.
+            match i {
+                0 | 1 | 5 => line.push_str(&format!("{cell}{}  ", " ".repeat(pad))),
+                _ => line.push_str(&format!("{}{cell}  ", " ".repeat(pad))),
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    writeln!(out, "{}", summary.total_line())?;
+    out.flush()
+}
+
+fn table_row(outcome: &Outcome) -> [String; 6] {
+    let file = match outcome.path() {
+        Some(path) => path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        ),
+        None => outcome.url.to_string(),
+    };
+    let detail = match &outcome.status {
+        Status::Failed(err) => err.to_string(),
+        Status::Skipped { .. } => "already exists (--no-clobber)".to_owned(),
+        Status::Saved { .. } => String::new(),
+    };
+    [
+        file,
+        status_word(&outcome.status).to_owned(),
+        human_bytes(outcome.bytes),
+        human_duration(outcome.elapsed),
+        format!(
+            "{}/s",
+            human_bytes(rate(outcome.bytes, outcome.elapsed) as u64)
+        ),
+        detail,
+    ]
+}

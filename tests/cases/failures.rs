@@ -1,0 +1,104 @@
+//! A failing URL fails alone, with a clear message and exit 1; nothing partial keeps its name.
+
+use std::net::TcpListener;
+
+use tempfile::tempdir;
+
+use crate::server::{TestServer, body};
+use crate::util::{MODES, fetchbench, listing, read};
+
+/// A port with nothing listening on it.
+fn refused_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}/nothing-here.bin")
+}
+
+#[test]
+fn failures_are_reported_and_the_others_still_land() {
+    let server = TestServer::http();
+    for mode in MODES {
+        let dir = tempdir().unwrap();
+        let out = fetchbench()
+            .args(["--mode", mode, "-o"])
+            .arg(dir.path())
+            .arg(server.url("/files/a.bin?size=5000"))
+            .arg(server.url("/status/404"))
+            .arg(refused_url())
+            .arg(server.url("/status/500"))
+            .arg(server.url("/files/b.bin?size=7000"))
+            .assert()
+            .code(1);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(stderr.contains("HTTP 404 Not Found"), "{mode}: {stderr}");
+        assert!(
+            stderr.contains("HTTP 500 Internal Server Error"),
+            "{mode}: {stderr}"
+        );
+        assert!(stderr.contains("cannot connect"), "{mode}: {stderr}");
+        assert!(stderr.contains("/nothing-here.bin"), "{mode}: {stderr}");
+        assert!(stderr.contains("2 ok, 3 failed"), "{mode}: {stderr}");
+        assert_eq!(listing(dir.path()), ["a.bin", "b.bin"], "{mode}");
+        assert!(read(dir.path(), "a.bin") == body("a.bin", 5000));
+        assert!(read(dir.path(), "b.bin") == body("b.bin", 7000));
+    }
+}
+
+#[test]
+fn a_cut_body_leaves_no_file_and_keeps_the_old_one() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    std::fs::write(dir.path().join("cut.bin"), b"previous contents").unwrap();
+    let out = fetchbench()
+        .arg("-o")
+        .arg(dir.path())
+        .arg(server.url("/truncated/cut.bin?size=100000"))
+        .arg(server.url("/files/fine.bin?size=10"))
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("body ended after"), "{stderr}");
+    assert!(stderr.contains("of 100000 bytes"), "{stderr}");
+    assert_eq!(listing(dir.path()), ["cut.bin", "fine.bin"]);
+    assert_eq!(read(dir.path(), "cut.bin"), b"previous contents");
+}
+
+#[test]
+fn redirect_chains_are_followed_and_loops_fail() {
+    let server = TestServer::http();
+    for mode in MODES {
+        let dir = tempdir().unwrap();
+        let out = fetchbench()
+            .args(["--mode", mode, "-o"])
+            .arg(dir.path())
+            .arg(server.url("/redirect/5"))
+            .arg(server.url("/loop"))
+            .assert()
+            .code(1);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(stderr.contains("too many redirects"), "{mode}: {stderr}");
+        assert_eq!(listing(dir.path()), ["landed.bin"], "{mode}");
+        assert!(read(dir.path(), "landed.bin") == body("landed.bin", 1234));
+    }
+}
+
+#[test]
+fn eleven_redirects_are_too_many_but_ten_are_fine() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    // /redirect/9 is ten redirects: 9 → … → 0 → the file.
+    fetchbench()
+        .arg("-o")
+        .arg(dir.path())
+        .arg(server.url("/redirect/9"))
+        .assert()
+        .code(0);
+    fetchbench()
+        .arg("-o")
+        .arg(dir.path())
+        .arg(server.url("/redirect/10"))
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("too many redirects"));
+}

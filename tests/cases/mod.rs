@@ -1,0 +1,6 @@
+mod download;
+mod failures;
+mod input;
+mod names;
+mod output;
+mod tls;

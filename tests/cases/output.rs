@@ -1,0 +1,145 @@
+//! stdout is for scripts (paths or JSON lines), stderr for people.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use tempfile::tempdir;
+
+use crate::server::TestServer;
+use crate::util::fetchbench;
+
+const SCHEMA: &str = include_str!("../../schema.json");
+
+fn json_lines(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8(stdout.to_vec())
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+#[test]
+fn json_lines_match_the_schema() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    let out = fetchbench()
+        .args(["--json", "--mode", "async", "-o"])
+        .arg(dir.path())
+        .arg(server.url("/files/j.bin?size=4321"))
+        .arg(server.url("/status/404"))
+        .assert()
+        .code(1);
+    let lines = json_lines(&out.get_output().stdout);
+    let schema: Value = serde_json::from_str(SCHEMA).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for line in &lines {
+        let errors: Vec<String> = validator.iter_errors(line).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{line}: {errors:?}");
+    }
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["status"], "ok");
+    assert_eq!(lines[0]["bytes"], 4321);
+    assert_eq!(lines[0]["http_status"], 200);
+    assert_eq!(lines[1]["status"], "failed");
+    assert_eq!(lines[1]["error"], "HTTP 404 Not Found");
+    assert_eq!(lines[1]["path"], Value::Null);
+    assert_eq!(lines[2]["type"], "summary");
+    assert_eq!(lines[2]["mode"], "async");
+    assert_eq!(
+        (lines[2]["ok"].clone(), lines[2]["failed"].clone()),
+        (1.into(), 1.into())
+    );
+}
+
+#[test]
+fn the_schema_rejects_a_wrong_shape() {
+    let schema: Value = serde_json::from_str(SCHEMA).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let wrong = serde_json::json!({"type": "download", "url": 3});
+    assert!(!validator.is_valid(&wrong));
+}
+
+#[test]
+fn stderr_gets_plain_lines_and_a_summary_when_not_a_terminal() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    let out = fetchbench()
+        .arg("-o")
+        .arg(dir.path())
+        .arg(server.url("/files/p.bin?size=2048"))
+        .assert()
+        .code(0);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        !stderr.contains('\x1b'),
+        "escape codes in a log: {stderr:?}"
+    );
+    assert!(stderr.contains("saved   "), "{stderr}");
+    assert!(stderr.contains("file"), "table header missing: {stderr}");
+    assert!(
+        stderr.contains("pool, 8 jobs: 1 ok, 0 failed, 2.00 KiB in"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn quiet_prints_nothing_on_stderr() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    fetchbench()
+        .args(["-q", "-o"])
+        .arg(dir.path())
+        .arg(server.url("/files/q.bin?size=10"))
+        .assert()
+        .code(0)
+        .stderr("");
+}
+
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    let urls: Vec<String> = (0..50)
+        .map(|i| server.url(&format!("/files/h{i}?size=10")))
+        .collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fetchbench"))
+        .args(["-q", "-o"])
+        .arg(dir.path())
+        .args(&urls)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Like `| head -0`: the reader goes away before fetchbench writes.
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 50);
+}
+
+#[test]
+fn stdout_paths_feed_other_tools() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fetchbench"))
+        .args(["-q", "-o"])
+        .arg(dir.path())
+        .arg(server.url("/files/s1?size=3"))
+        .arg(server.url("/files/s2?size=4"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let sizes: Vec<u64> = stdout
+        .lines()
+        .map(|path| std::fs::metadata(path).unwrap().len())
+        .collect();
+    assert_eq!(sizes, [3, 4]);
+}

@@ -1,0 +1,28 @@
+//! Helpers shared by the test cases.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+/// The real binary, with no terminal: progress is plain lines.
+pub fn fetchbench() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_fetchbench"))
+}
+
+/// Every mode on the command line.
+pub const MODES: [&str; 4] = ["seq", "threads", "pool", "async"];
+
+/// The names of the entries in `dir`, sorted.
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The bytes of `dir/name`, failing the test with the name when missing.
+pub fn read(dir: &Path, name: &str) -> Vec<u8> {
+    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
