@@ -2,10 +2,13 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::engine::Mode;
 use crate::server::ServeArgs;
+use crate::units;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -37,6 +40,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Compare the modes side by side (on the built-in server unless URLs are given).
+    Bench(BenchArgs),
     /// Serve deterministic synthetic files on 127.0.0.1 (with optional latency and bandwidth).
     Serve(ServeArgs),
 }
@@ -61,7 +66,7 @@ pub struct DownloadArgs {
     pub mode: Mode,
 
     /// Downloads at once in `pool` and `async` modes
-    #[arg(short, long, value_name = "N", default_value_t = 8, value_parser = parse_jobs)]
+    #[arg(short, long, value_name = "N", default_value_t = 8, value_parser = parse_at_least_one)]
     pub jobs: usize,
 
     /// No progress and no human summary on stderr
@@ -81,7 +86,82 @@ pub struct DownloadArgs {
     pub cacert: Option<PathBuf>,
 }
 
-fn parse_jobs(s: &str) -> Result<usize, String> {
+const BENCH_AFTER_HELP: &str = "\
+Examples:
+  fetchbench bench                                  # 32 × 256 KiB, 100 ms latency, built in
+  fetchbench bench --latency 200ms --files 50 --modes seq,pool
+  fetchbench bench -i urls.txt --runs 10 --export-markdown bench.md
+
+Exit status: 0 if every run of every mode downloaded and verified every file, 1 otherwise,
+2 on a usage or setup error.";
+
+/// `fetchbench bench`: every mode, several runs each, on the same downloads.
+#[derive(Args, Debug, Clone)]
+#[command(after_help = BENCH_AFTER_HELP)]
+pub struct BenchArgs {
+    /// URLs to download in every run (default: the built-in server's workload)
+    #[arg(value_name = "URL")]
+    pub urls: Vec<String>,
+
+    /// Read the URLs from FILE, one per line (`-` for stdin)
+    #[arg(short, long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+
+    /// Modes to compare, comma-separated
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Mode::value_variants().to_vec())]
+    pub modes: Vec<Mode>,
+
+    /// Downloads at once in `pool` and `async` modes
+    #[arg(short, long, value_name = "N", default_value_t = 8, value_parser = parse_at_least_one)]
+    pub jobs: usize,
+
+    /// Timed runs per mode
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = parse_at_least_one)]
+    pub runs: usize,
+
+    /// Untimed runs per mode before the timed ones
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub warmup: usize,
+
+    /// Write every statistic and every run's time as JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    pub export_json: Option<PathBuf>,
+
+    /// Write the results table as Markdown to FILE
+    #[arg(long, value_name = "FILE")]
+    pub export_markdown: Option<PathBuf>,
+
+    /// Keep each run's download directory instead of removing it
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Also trust the PEM certificate(s) in FILE
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// Built-in workload: number of files
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 32,
+        help_heading = "Built-in server"
+    )]
+    pub files: usize,
+
+    /// Built-in workload: size of each file (e.g. 256KiB, 1.5MB)
+    #[arg(long, value_name = "SIZE", default_value = "256KiB", value_parser = units::parse_size, help_heading = "Built-in server")]
+    pub size: u64,
+
+    /// Built-in workload: delay before each response head (e.g. 100ms, 1s)
+    #[arg(long, value_name = "DUR", default_value = "100ms", value_parser = units::parse_duration, help_heading = "Built-in server")]
+    pub latency: Duration,
+
+    /// Built-in workload: bandwidth per connection (e.g. 10MiB/s; unlimited if absent)
+    #[arg(long, value_name = "RATE", value_parser = units::parse_rate, help_heading = "Built-in server")]
+    pub rate: Option<u64>,
+}
+
+fn parse_at_least_one(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(0) => Err("must be at least 1".to_owned()),
         Ok(n) => Ok(n),

@@ -78,7 +78,11 @@ impl fmt::Display for Origin {
 }
 
 /// URLs from the command line, then from `--input`, in order; all parsed before any starts.
-fn read_targets(urls: &[String], input: Option<&Path>, stdin: impl BufRead) -> Result<Vec<Target>> {
+pub(crate) fn read_targets(
+    urls: &[String],
+    input: Option<&Path>,
+    stdin: impl BufRead,
+) -> Result<Vec<Target>> {
     let mut raw: Vec<(Origin, String)> = urls
         .iter()
         .enumerate()

@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, StatusCode, Url};
@@ -118,6 +119,8 @@ pub struct Outcome {
     /// Body bytes received.
     pub bytes: u64,
     pub elapsed: Duration,
+    /// The OS thread that finished the download: shows how a mode spreads its I/O.
+    pub thread: ThreadId,
 }
 
 impl Outcome {
@@ -182,6 +185,7 @@ impl Downloader {
             http_status: received.http_status,
             bytes: received.bytes,
             elapsed: started.elapsed(),
+            thread: thread::current().id(),
         };
         tracker.finish(&outcome);
         outcome
@@ -197,6 +201,7 @@ impl Downloader {
             http_status: None,
             bytes: 0,
             elapsed: Duration::ZERO,
+            thread: thread::current().id(),
         };
         tracker.finish(&outcome);
         outcome

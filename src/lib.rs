@@ -3,6 +3,7 @@
 //!
 //! `main` parses a [`Cli`] and calls [`run`]; tests and benches call the same function.
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod engine;
@@ -32,6 +33,7 @@ use progress::Progress;
 /// and give exit 1.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Some(Command::Bench(args)) => bench::run(&args),
         Some(Command::Serve(args)) => server::serve(&args).map(|()| ExitCode::SUCCESS),
         None => download(&cli.download),
     }

@@ -87,7 +87,7 @@ impl Summary {
     }
 }
 
-fn rate(bytes: u64, elapsed: Duration) -> f64 {
+pub(crate) fn rate(bytes: u64, elapsed: Duration) -> f64 {
     let secs = elapsed.as_secs_f64();
     if secs > 0.0 { bytes as f64 / secs } else { 0.0 }
 }
@@ -205,31 +205,48 @@ fn status_word(status: &Status) -> &'static str {
 /// The human summary: a table (file, status, bytes, time, rate, and the error of a failure)
 /// and the total line.
 pub fn write_table(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
-    let header = ["file", "status", "bytes", "time", "rate", ""].map(str::to_owned);
-    let rows: Vec<[String; 6]> = summary.outcomes.iter().map(table_row).collect();
-    let mut widths = header.clone().map(|h| h.len());
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    for row in std::iter::once(&header).chain(&rows) {
-        let mut line = String::new();
-        for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
-            let pad = width.saturating_sub(cell.chars().count());
-            // Text columns align left, numbers right.
-            match i {
-                0 | 1 | 5 => line.push_str(&format!("{cell}{}  ", " ".repeat(pad))),
-                _ => line.push_str(&format!("{}{cell}  ", " ".repeat(pad))),
-            }
-        }
-        writeln!(out, "{}", line.trim_end())?;
-    }
+    let header = ["file", "status", "bytes", "time", "rate", ""];
+    let rows: Vec<Vec<String>> = summary.outcomes.iter().map(table_row).collect();
+    let align = [Left, Left, Right, Right, Right, Left];
+    write!(out, "{}", format_table(&header, &rows, &align))?;
     writeln!(out, "{}", summary.total_line())?;
     out.flush()
 }
 
-fn table_row(outcome: &Outcome) -> [String; 6] {
+/// How a table column is aligned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    Left,
+    Right,
+}
+use Align::{Left, Right};
+
+/// Lays out `rows` under `header` in padded columns, one line each, trailing spaces trimmed.
+pub fn format_table(header: &[&str], rows: &[Vec<String>], align: &[Align]) -> String {
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    for row in std::iter::once(&header).chain(rows) {
+        let mut line = String::new();
+        for ((cell, width), align) in row.iter().zip(&widths).zip(align) {
+            let pad = " ".repeat(width.saturating_sub(cell.chars().count()));
+            match align {
+                Left => line.push_str(&format!("{cell}{pad}  ")),
+                Right => line.push_str(&format!("{pad}{cell}  ")),
+            }
+        }
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+fn table_row(outcome: &Outcome) -> Vec<String> {
     let file = match outcome.path() {
         Some(path) => path.file_name().map_or_else(
             || path.display().to_string(),
@@ -242,7 +259,7 @@ fn table_row(outcome: &Outcome) -> [String; 6] {
         Status::Skipped { .. } => "already exists (--no-clobber)".to_owned(),
         Status::Saved { .. } => String::new(),
     };
-    [
+    vec![
         file,
         status_word(&outcome.status).to_owned(),
         human_bytes(outcome.bytes),

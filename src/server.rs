@@ -848,7 +848,7 @@ fn startup_hint(base: &str, args: &ServeArgs) -> String {
     format!(
         "fetchbench serve: {files} files of {size} (latency {latency}, rate {rate}); Ctrl-C to stop\n  \
          workload: {base}/list\n  \
-         example:  curl -o /dev/null '{base}/files/example.bin?size=1MiB&latency=50ms&rate=1MiB/s'",
+         example:  curl -s {base}/list | fetchbench -i - -o downloads",
         files = args.files,
         size = units::human_bytes(args.size),
         latency = units::human_duration(args.latency),

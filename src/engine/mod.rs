@@ -33,6 +33,15 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// How many downloads this mode runs at once, for `files` downloads at width `jobs`.
+    pub fn concurrency(self, files: usize, jobs: usize) -> usize {
+        match self {
+            Mode::Seq => 1,
+            Mode::Threads => files,
+            Mode::Pool | Mode::Async => jobs,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Mode::Seq => "seq",

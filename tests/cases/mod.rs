@@ -1,3 +1,4 @@
+mod bench;
 mod download;
 mod failures;
 mod input;

@@ -1,0 +1,266 @@
+//! `fetchbench bench`: the same downloads in every mode, several runs each, interleaved,
+//! verified, then compared the way hyperfine compares commands.
+
+mod report;
+
+use std::collections::HashSet;
+use std::io::{self, IsTerminal};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::BenchArgs;
+use crate::config::read_targets;
+use crate::engine::{self, Mode, Work};
+use crate::fetch::{Downloader, Status, Target};
+use crate::http::HttpSettings;
+use crate::naming::NameRegistry;
+use crate::progress::Progress;
+use crate::report::{EXIT_FAILED, Summary};
+use crate::server::{self, ServerConfig, ServerHandle};
+
+pub use report::Report;
+
+/// What is downloaded in every run, and how a run's files are checked.
+pub struct Workload {
+    pub targets: Arc<[Target]>,
+    pub source: Source,
+}
+
+/// Where the workload comes from.
+pub enum Source {
+    /// The built-in server: every file's content is known, so every byte is checked.
+    BuiltIn {
+        files: usize,
+        size: u64,
+        latency: Duration,
+        rate: Option<u64>,
+    },
+    /// URLs given by the user: files are checked against the length received.
+    Urls,
+}
+
+impl Source {
+    /// The least time the workload can take at `jobs` connections: each round of `jobs`
+    /// downloads waits the latency and then sends a file at the per-connection rate. Known
+    /// only for the built-in server; it ignores connection set-up and the client's own costs.
+    pub fn ideal(&self, jobs: usize) -> Option<Duration> {
+        let Source::BuiltIn {
+            files,
+            size,
+            latency,
+            rate,
+        } = *self
+        else {
+            return None;
+        };
+        let rounds = files.div_ceil(jobs.max(1)) as u32;
+        let transfer = rate.map_or(Duration::ZERO, |rate| {
+            Duration::from_secs_f64(size as f64 / rate.max(1) as f64)
+        });
+        Some((latency + transfer) * rounds)
+    }
+}
+
+/// One timed run of one mode.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub elapsed: Duration,
+    pub bytes: u64,
+    /// Downloads that failed or whose file did not verify; a run with any is not timed.
+    pub problems: Vec<String>,
+    /// Distinct OS threads that did the downloads' I/O.
+    pub io_threads: usize,
+}
+
+impl Run {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Runs `fetchbench bench`.
+pub fn run(args: &BenchArgs) -> Result<ExitCode> {
+    let mut http = HttpSettings::default();
+    if let Some(cacert) = &args.cacert {
+        http.add_cacert(cacert)?;
+    }
+    let (workload, _server) = workload(args)?;
+    let modes = args.modes.clone();
+    let rounds = args.warmup + args.runs;
+    let progress = bench_progress(rounds * modes.len());
+    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); modes.len()];
+    // Interleaved (seq, threads, pool, async, seq, ...) so that drift hits every mode alike.
+    for round in 0..rounds {
+        for (slot, &mode) in modes.iter().enumerate() {
+            let label = match round.checked_sub(args.warmup) {
+                None => format!("{mode}: warmup {}/{}", round + 1, args.warmup),
+                Some(k) => format!("{mode}: run {}/{}", k + 1, args.runs),
+            };
+            progress.set_message(label.clone());
+            let run = one_run(mode, &workload, args.jobs, &http, args.keep)?;
+            if progress.is_hidden() || !run.ok() {
+                progress.suspend(|| eprintln!("{label}: {}", run_line(&run)));
+            }
+            progress.inc(1);
+            if round >= args.warmup {
+                runs[slot].push(run);
+            }
+        }
+    }
+    progress.finish_and_clear();
+
+    let report = Report::new(
+        &workload,
+        args.jobs,
+        args.warmup,
+        modes.into_iter().zip(runs),
+    );
+    print!("{}", report.text());
+    if let Some(path) = &args.export_json {
+        write_export(path, &report.json()?)?;
+    }
+    if let Some(path) = &args.export_markdown {
+        write_export(path, &report.markdown())?;
+    }
+    Ok(if report.all_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
+}
+
+/// The user's URLs, or the built-in server (kept alive by the returned handle) and its files.
+fn workload(args: &BenchArgs) -> Result<(Workload, Option<ServerHandle>)> {
+    if !args.urls.is_empty() || args.input.is_some() {
+        let targets = read_targets(&args.urls, args.input.as_deref(), io::stdin().lock())?;
+        let workload = Workload {
+            targets: targets.into(),
+            source: Source::Urls,
+        };
+        return Ok((workload, None));
+    }
+    let server = ServerHandle::start(ServerConfig {
+        latency: args.latency,
+        rate: args.rate,
+        files: args.files,
+        size: args.size,
+        ..ServerConfig::default()
+    })?;
+    let urls = server.workload_urls();
+    let targets = read_targets(&urls, None, io::empty())?;
+    let workload = Workload {
+        targets: targets.into(),
+        source: Source::BuiltIn {
+            files: args.files,
+            size: args.size,
+            latency: args.latency,
+            rate: args.rate,
+        },
+    };
+    Ok((workload, Some(server)))
+}
+
+/// One run of `mode` into a fresh directory, verified, then removed (unless `keep`).
+fn one_run(
+    mode: Mode,
+    workload: &Workload,
+    jobs: usize,
+    http: &HttpSettings,
+    keep: bool,
+) -> Result<Run> {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("fetchbench-{mode}-"))
+        .tempdir()
+        .context("cannot create a temporary directory for a benchmark run")?;
+    let work = Work {
+        targets: Arc::clone(&workload.targets),
+        jobs,
+        http: http.clone(),
+        downloader: Arc::new(Downloader {
+            output_dir: dir.path().to_owned(),
+            names: NameRegistry::new(workload.targets.iter().map(|t| &t.url)),
+            no_clobber: false,
+            progress: Progress::silent(),
+        }),
+    };
+    let summary = engine::run(mode, &work);
+    let run = Run {
+        elapsed: summary.elapsed,
+        bytes: summary.bytes(),
+        problems: verify(&summary, &workload.source),
+        io_threads: summary
+            .outcomes
+            .iter()
+            .map(|o| o.thread)
+            .collect::<HashSet<_>>()
+            .len(),
+    };
+    if keep {
+        let kept = dir.keep();
+        eprintln!("kept {mode} run in {}", kept.display());
+    }
+    Ok(run)
+}
+
+/// Every download must have succeeded and its file must hold exactly what was served.
+fn verify(summary: &Summary, source: &Source) -> Vec<String> {
+    summary
+        .outcomes
+        .iter()
+        .filter_map(|outcome| {
+            let check = match &outcome.status {
+                Status::Saved { path } => match source {
+                    Source::BuiltIn { size, .. } => {
+                        let name = crate::naming::name_from_url(&outcome.url);
+                        server::verify_file(path, &name, *size)
+                    }
+                    Source::Urls => check_length(path, outcome.bytes),
+                },
+                Status::Skipped { .. } => Err(anyhow::anyhow!("skipped")),
+                Status::Failed(err) => Err(anyhow::anyhow!("{err}")),
+            };
+            check.err().map(|err| format!("{}: {err:#}", outcome.url))
+        })
+        .collect()
+}
+
+fn check_length(path: &Path, expected: u64) -> Result<()> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    anyhow::ensure!(
+        len == expected,
+        "{} holds {len} bytes, {expected} were received",
+        path.display()
+    );
+    Ok(())
+}
+
+fn run_line(run: &Run) -> String {
+    match run.problems.first() {
+        None => crate::units::human_duration(run.elapsed),
+        Some(first) => format!("FAILED ({} problems, first: {first})", run.problems.len()),
+    }
+}
+
+/// One bar on a terminal (which mode, run k of n); plain lines per run otherwise.
+fn bench_progress(total: usize) -> ProgressBar {
+    if !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
+fn write_export(path: &Path, contents: &str) -> Result<()> {
+    std::fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))
+}
