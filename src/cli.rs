@@ -21,10 +21,17 @@ Output:
   stdout: the path of each saved file, one per line (with --json: one JSON object per
   download, then a summary object). stderr: progress and the human summary.
 
+URL lists: one URL per line, optionally followed by `sha256=HEX` (the file must have that
+SHA-256, checked before it gets its name).
+
+Ctrl-C stops starting downloads, stops those running (keeping their .part files for -c) and
+prints the summary; a second Ctrl-C quits at once.
+
 Exit status:
-  0  every download succeeded
-  1  at least one download failed (the others still completed)
-  2  usage or setup error (bad URL, unusable output directory); nothing was downloaded";
+  0    every download succeeded
+  1    at least one download failed (the others still completed)
+  2    usage or setup error (bad URL, unusable output directory); nothing was downloaded
+  130  interrupted by Ctrl-C";
 
 /// Download many files at once, and measure what each concurrency model buys you.
 #[derive(Parser, Debug)]
@@ -81,9 +88,44 @@ pub struct DownloadArgs {
     #[arg(long)]
     pub no_clobber: bool,
 
+    /// Name files as the server's Content-Disposition header suggests (made safe)
+    #[arg(long)]
+    pub content_disposition: bool,
+
     /// Also trust the PEM certificate(s) in FILE (e.g. a self-signed server's)
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
+
+    /// Retries per URL on transient faults (connection errors, timeouts, 408, 429, 5xx,
+    /// bodies cut short)
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 3,
+        help_heading = "Reliability"
+    )]
+    pub retries: u32,
+
+    /// First backoff between attempts; doubles each retry, with jitter
+    #[arg(long, value_name = "DUR", default_value = "500ms", value_parser = units::parse_duration, help_heading = "Reliability")]
+    pub retry_delay: Duration,
+
+    /// Give up connecting after DUR
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = units::parse_duration, help_heading = "Reliability")]
+    pub connect_timeout: Duration,
+
+    /// Fail (or retry) a download that receives no byte for DUR
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = units::parse_duration, help_heading = "Reliability")]
+    pub stall_timeout: Duration,
+
+    /// Resume `.part` files left by an earlier, interrupted run
+    #[arg(short = 'c', long = "continue", help_heading = "Reliability")]
+    pub resume: bool,
+
+    /// Compute each file's SHA-256 and show it in the summary and JSON (URL lists may also
+    /// give `URL sha256=HEX` to verify)
+    #[arg(long, help_heading = "Reliability")]
+    pub print_sha256: bool,
 }
 
 const BENCH_AFTER_HELP: &str = "\

@@ -11,7 +11,7 @@ use reqwest::Url;
 
 use crate::cli::DownloadArgs;
 use crate::engine::Mode;
-use crate::fetch::Target;
+use crate::fetch::{Policy, Sha256Digest, Target};
 use crate::http::HttpSettings;
 use crate::progress::Display;
 
@@ -24,7 +24,7 @@ pub struct Config {
     /// Width of `pool` and `async` (`-j`).
     pub jobs: usize,
     pub http: HttpSettings,
-    pub no_clobber: bool,
+    pub policy: Policy,
     pub json: bool,
     /// Whether the human summary is printed on stderr.
     pub summary: bool,
@@ -35,10 +35,22 @@ impl Config {
     /// Checks `args`; reads `-i -` from `stdin`.
     pub fn from_args(args: &DownloadArgs, stdin: impl BufRead) -> Result<Config> {
         let targets = read_targets(&args.urls, args.input.as_deref(), stdin)?;
-        let mut http = HttpSettings::default();
+        let mut http = HttpSettings {
+            connect_timeout: args.connect_timeout,
+            ..HttpSettings::default()
+        };
         if let Some(cacert) = &args.cacert {
             http.add_cacert(cacert)?;
         }
+        let policy = Policy {
+            retries: args.retries,
+            retry_delay: args.retry_delay,
+            stall_timeout: args.stall_timeout,
+            resume: args.resume,
+            content_disposition: args.content_disposition,
+            sha256: args.print_sha256,
+            no_clobber: args.no_clobber,
+        };
         prepare_output_dir(&args.output)?;
         let display = if args.quiet {
             Display::Silent
@@ -53,7 +65,7 @@ impl Config {
             mode: args.mode,
             jobs: args.jobs,
             http,
-            no_clobber: args.no_clobber,
+            policy,
             json: args.json,
             summary: !args.quiet,
             display,
@@ -88,6 +100,7 @@ pub(crate) fn read_targets(
         .enumerate()
         .map(|(i, url)| (Origin::Argument(i + 1), url.clone()))
         .collect();
+    let from_args = raw.len();
     if let Some(input) = input {
         raw.extend(read_url_list(input, stdin)?);
     }
@@ -99,11 +112,17 @@ pub(crate) fn read_targets(
     }
     let mut targets = Vec::with_capacity(raw.len());
     let mut problems = Vec::new();
-    for (origin, text) in raw {
-        match parse_url(&text) {
-            Ok(url) => targets.push(Target {
+    for (n, (origin, text)) in raw.into_iter().enumerate() {
+        let parsed = if n < from_args {
+            parse_url(&text).map(|url| (url, None))
+        } else {
+            parse_list_line(&text)
+        };
+        match parsed {
+            Ok((url, sha256)) => targets.push(Target {
                 index: targets.len(),
                 url,
+                sha256,
             }),
             Err(why) => problems.push(format!("  {origin}: {text:?}: {why}")),
         }
@@ -142,6 +161,37 @@ fn read_url_list(input: &Path, stdin: impl BufRead) -> Result<Vec<(Origin, Strin
         urls.push((origin, line.to_owned()));
     }
     Ok(urls)
+}
+
+/// `URL [sha256=HEX]`.
+fn parse_list_line(line: &str) -> Result<(Url, Option<Sha256Digest>), String> {
+    let mut words = line.split_whitespace();
+    let url = parse_url(words.next().unwrap_or(""))?;
+    let mut sha256 = None;
+    for word in words {
+        match word.split_once('=') {
+            Some(("sha256", hex)) => sha256 = Some(parse_sha256(hex)?),
+            _ => {
+                return Err(format!(
+                    "unexpected {word:?} after the URL (expected sha256=HEX)"
+                ));
+            }
+        }
+    }
+    Ok((url, sha256))
+}
+
+fn parse_sha256(hex: &str) -> Result<Sha256Digest, String> {
+    let bad = || format!("sha256={hex} is not 64 hexadecimal digits");
+    if hex.len() != 64 || !hex.is_ascii() {
+        return Err(bad());
+    }
+    let mut digest = [0u8; 32];
+    for (byte, pair) in digest.iter_mut().zip(hex.as_bytes().chunks(2)) {
+        let pair = std::str::from_utf8(pair).map_err(|_| bad())?;
+        *byte = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
+    }
+    Ok(digest)
 }
 
 fn parse_url(text: &str) -> Result<Url, String> {
@@ -203,6 +253,28 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("stdin:4: \"http://\""), "{err}");
+    }
+
+    #[test]
+    fn list_lines_may_carry_a_sha256() {
+        let hex = "00ff".repeat(16);
+        let got = targets(&[], &format!("http://a/x sha256={hex}\nhttp://a/y\n")).unwrap();
+        assert_eq!(
+            got[0].sha256,
+            Some([0x00, 0xff].repeat(16).try_into().unwrap())
+        );
+        assert_eq!(got[1].sha256, None);
+        let err = targets(&[], "http://a/x sha256=abc\nhttp://a/y md5=1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("stdin:1: ") && err.contains("not 64 hexadecimal digits"),
+            "{err}"
+        );
+        assert!(
+            err.contains("stdin:2: ") && err.contains("unexpected \"md5=1\""),
+            "{err}"
+        );
     }
 
     #[test]

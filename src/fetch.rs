@@ -1,39 +1,90 @@
 //! One download: request, stream the body to `<name>.part`, check it, rename it into place.
+//! Transient faults are retried with backoff, and a retry resumes the `.part` file with a
+//! `Range` request where the server allows it.
 //!
 //! Every mode calls [`Downloader::fetch`]; only the scheduling around it differs.
 
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::fs::{File, OpenOptions};
+use std::future::Future;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
-use reqwest::{Client, StatusCode, Url};
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Client, Response, StatusCode, Url};
+use sha2::{Digest, Sha256};
 
+use crate::cancel::Cancel;
 use crate::http::MAX_REDIRECTS;
-use crate::naming::{NameRegistry, PART_SUFFIX};
+use crate::naming::{self, NameRegistry, PART_SUFFIX};
 use crate::progress::{Progress, Tracker};
 use crate::units::{human_bytes, human_duration};
 
 /// Bytes buffered between the socket and the file: few, large writes, bounded memory.
 const WRITE_BUFFER: usize = 256 * 1024;
+/// The longest wait between two attempts, from backoff or from a server's Retry-After.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
+
+/// A SHA-256 digest.
+pub type Sha256Digest = [u8; 32];
 
 /// One URL to fetch; `index` is its place in the input, which results are reported in.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub index: usize,
     pub url: Url,
+    /// The digest the file must have (`URL sha256=HEX` in an input file).
+    pub sha256: Option<Sha256Digest>,
+}
+
+/// How downloads behave when things go wrong, and what they check.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Attempts after the first, on transient faults only.
+    pub retries: u32,
+    /// The first backoff; each retry doubles it (with jitter).
+    pub retry_delay: Duration,
+    /// How long a download may go without receiving a byte.
+    pub stall_timeout: Duration,
+    /// Resume `.part` files left by an earlier run (`-c`).
+    pub resume: bool,
+    /// Name files as the server's Content-Disposition suggests.
+    pub content_disposition: bool,
+    /// Compute every file's SHA-256 (`--print-sha256`).
+    pub sha256: bool,
+    /// Keep existing files (`--no-clobber`).
+    pub no_clobber: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            retries: 3,
+            retry_delay: Duration::from_millis(500),
+            stall_timeout: Duration::from_secs(30),
+            resume: false,
+            content_disposition: false,
+            sha256: false,
+            no_clobber: false,
+        }
+    }
 }
 
 /// Why a download failed. Stored in its [`Outcome`]: a failure is data, not a panic.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("HTTP {0}")]
-    Status(StatusCode),
+    #[error("HTTP {status}")]
+    Status {
+        status: StatusCode,
+        retry_after: Option<Duration>,
+    },
     #[error("too many redirects (more than {MAX_REDIRECTS})")]
     TooManyRedirects,
     #[error("{0}")]
     Network(String),
+    #[error("no data for {} (stall timeout)", human_duration(*.0))]
+    Stalled(Duration),
     #[error("body ended after {got} of {expected} bytes{}", cause_suffix(.cause))]
     ShortBody {
         got: u64,
@@ -42,11 +93,19 @@ pub enum FetchError {
     },
     #[error("body longer than its Content-Length of {expected} bytes")]
     LongBody { expected: u64 },
+    #[error("server answered the resume request with {0}; starting over")]
+    BadResume(String),
     #[error("cannot write {}: {source}", .path.display())]
     Write { path: PathBuf, source: io::Error },
+    #[error("SHA-256 mismatch: expected {expected}, got {actual}")]
+    Checksum { expected: String, actual: String },
     /// The download could not even start (no runtime, no thread).
     #[error("{0}")]
     Setup(String),
+    #[error("interrupted")]
+    Interrupted,
+    #[error("not started (interrupted)")]
+    NotStarted,
 }
 
 fn cause_suffix(cause: &Option<String>) -> String {
@@ -65,11 +124,46 @@ impl FetchError {
         if err.is_timeout() {
             return FetchError::Network("timed out".to_owned());
         }
-        let root = root_cause(&err);
         if err.is_connect() {
-            return FetchError::Network(format!("cannot connect: {root}"));
+            return FetchError::Network(format!("cannot connect: {}", root_cause(&err)));
         }
         FetchError::Network(error_chain(&err.without_url()))
+    }
+
+    /// Whether another attempt may succeed: network faults, timeouts, cut bodies, and the
+    /// statuses that say "later" (408, 429, 5xx). Other 4xx, redirect loops, local write
+    /// errors and checksum mismatches are final.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            FetchError::Status { status, .. } => {
+                status.is_server_error()
+                    || *status == StatusCode::REQUEST_TIMEOUT
+                    || *status == StatusCode::TOO_MANY_REQUESTS
+            }
+            FetchError::Network(_)
+            | FetchError::Stalled(_)
+            | FetchError::ShortBody { .. }
+            | FetchError::BadResume(_) => true,
+            FetchError::TooManyRedirects
+            | FetchError::LongBody { .. }
+            | FetchError::Write { .. }
+            | FetchError::Checksum { .. }
+            | FetchError::Setup(_)
+            | FetchError::Interrupted
+            | FetchError::NotStarted => false,
+        }
+    }
+
+    /// Whether the `.part` file must go: its bytes are wrong, or could not be written.
+    fn spoils_part(&self) -> bool {
+        matches!(
+            self,
+            FetchError::LongBody { .. } | FetchError::Write { .. } | FetchError::Checksum { .. }
+        )
+    }
+
+    fn is_interruption(&self) -> bool {
+        matches!(self, FetchError::Interrupted | FetchError::NotStarted)
     }
 }
 
@@ -116,9 +210,15 @@ pub struct Outcome {
     pub status: Status,
     /// The final response's status code, when one arrived.
     pub http_status: Option<u16>,
-    /// Body bytes received.
+    /// Body bytes received in this run (a resumed download counts only what it fetched).
     pub bytes: u64,
     pub elapsed: Duration,
+    /// Attempts after the first.
+    pub retries: u32,
+    /// The file's SHA-256, when it was computed (`--print-sha256`, or a checksum to verify).
+    pub sha256: Option<Sha256Digest>,
+    /// A `.part` file left for `-c` to resume, when the download did not complete.
+    pub partial: Option<PathBuf>,
     /// The OS thread that finished the download: shows how a mode spreads its I/O.
     pub thread: ThreadId,
 }
@@ -126,6 +226,10 @@ pub struct Outcome {
 impl Outcome {
     pub fn is_failure(&self) -> bool {
         matches!(self.status, Status::Failed(_))
+    }
+
+    pub fn is_interrupted(&self) -> bool {
+        matches!(&self.status, Status::Failed(err) if err.is_interruption())
     }
 
     /// Where the file is (saved, or already there), if anywhere.
@@ -138,9 +242,17 @@ impl Outcome {
 
     /// One human line about this download.
     pub fn line(&self) -> String {
+        let retries = match self.retries {
+            0 => String::new(),
+            1 => ", 1 retry".to_owned(),
+            n => format!(", {n} retries"),
+        };
+        let kept = self.partial.as_ref().map_or(String::new(), |p| {
+            format!(" (partial kept: {}; resume with -c)", p.display())
+        });
         match &self.status {
             Status::Saved { path } => format!(
-                "saved   {} ({} in {})",
+                "saved   {} ({} in {}{retries})",
                 path.display(),
                 human_bytes(self.bytes),
                 human_duration(self.elapsed)
@@ -148,43 +260,65 @@ impl Outcome {
             Status::Skipped { path } => {
                 format!("skipped {}: already exists (--no-clobber)", path.display())
             }
-            Status::Failed(err) => format!("FAILED  {}: {err}", self.url),
+            Status::Failed(err) => format!("FAILED  {}: {err}{kept}{retries}", self.url),
         }
     }
 }
 
-/// What every download of a run shares: where files go, their names, the display.
+/// Hex digits of a digest.
+pub fn hex(digest: &Sha256Digest) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What every download of a run shares: where files go, their names, the rules, the display.
 pub struct Downloader {
     pub output_dir: PathBuf,
     pub names: NameRegistry,
-    pub no_clobber: bool,
+    pub policy: Policy,
     pub progress: Progress,
+    pub cancel: Cancel,
 }
 
-/// What a download learned before it ended, kept whether it succeeds or not.
+/// What a download has learned so far, kept across its attempts.
 #[derive(Default)]
-struct Received {
+struct Attempts {
+    /// Fixed by the first response, so that retries write the same file.
+    name: Option<String>,
+    /// ETag or Last-Modified of the body in the `.part` file, for `If-Range`.
+    validator: Option<HeaderValue>,
     http_status: Option<u16>,
     bytes: u64,
+    retries: u32,
+    sha256: Option<Sha256Digest>,
 }
 
 impl Downloader {
     /// Downloads `target` with `client`. Never fails: a failure is in the [`Outcome`].
     pub async fn fetch(&self, client: &Client, target: &Target) -> Outcome {
+        if self.cancel.is_triggered() {
+            return self.failed_early(target, FetchError::NotStarted);
+        }
         let started = Instant::now();
         let tracker = self.progress.start(self.names.planned(target.index));
-        let mut received = Received::default();
-        let status = self
-            .download(client, target, &tracker, &mut received)
-            .await
-            .unwrap_or_else(Status::Failed);
+        let mut attempts = Attempts::default();
+        let result = tokio::select! {
+            result = self.download(client, target, &tracker, &mut attempts) => result,
+            () = self.cancel.triggered() => Err(FetchError::Interrupted),
+        };
+        let partial = match &result {
+            Err(err) if !err.spoils_part() => self.leftover_part(&attempts),
+            _ => None,
+        };
         let outcome = Outcome {
             index: target.index,
             url: target.url.clone(),
-            status,
-            http_status: received.http_status,
-            bytes: received.bytes,
+            status: result.unwrap_or_else(Status::Failed),
+            http_status: attempts.http_status,
+            bytes: attempts.bytes,
             elapsed: started.elapsed(),
+            retries: attempts.retries,
+            sha256: attempts.sha256,
+            partial,
             thread: thread::current().id(),
         };
         tracker.finish(&outcome);
@@ -201,91 +335,446 @@ impl Downloader {
             http_status: None,
             bytes: 0,
             elapsed: Duration::ZERO,
+            retries: 0,
+            sha256: None,
+            partial: None,
             thread: thread::current().id(),
         };
         tracker.finish(&outcome);
         outcome
     }
 
+    fn part_path(&self, name: &str) -> PathBuf {
+        self.output_dir.join(format!("{name}{PART_SUFFIX}"))
+    }
+
+    /// The `.part` file a failed download leaves for `-c`, if it holds any bytes.
+    fn leftover_part(&self, attempts: &Attempts) -> Option<PathBuf> {
+        let part = self.part_path(attempts.name.as_deref()?);
+        let len = part.metadata().map_or(0, |m| m.len());
+        if len == 0 {
+            let _ = std::fs::remove_file(&part);
+            return None;
+        }
+        Some(part)
+    }
+
+    /// Attempts until success, a final error, or the retries are spent.
     async fn download(
         &self,
         client: &Client,
         target: &Target,
         tracker: &Tracker,
-        received: &mut Received,
+        attempts: &mut Attempts,
     ) -> Result<Status, FetchError> {
-        let response = client
-            .get(target.url.clone())
-            .send()
+        loop {
+            let err = match self.attempt(client, target, tracker, attempts).await {
+                Ok(status) => return Ok(status),
+                Err(err) => err,
+            };
+            if err.spoils_part() {
+                if let Some(name) = &attempts.name {
+                    let _ = std::fs::remove_file(self.part_path(name));
+                }
+            }
+            if !err.is_transient() || attempts.retries >= self.policy.retries {
+                return Err(err);
+            }
+            attempts.retries += 1;
+            let wait = backoff(self.policy.retry_delay, attempts.retries, &err);
+            tracker.retrying(attempts.retries, self.policy.retries, &err, wait);
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Fails with [`FetchError::Stalled`] if `work` takes longer than the stall timeout.
+    async fn or_stall<T>(&self, work: impl Future<Output = T>) -> Result<T, FetchError> {
+        let limit = self.policy.stall_timeout;
+        tokio::time::timeout(limit, work)
             .await
+            .map_err(|_| FetchError::Stalled(limit))
+    }
+
+    /// One request: resumes the `.part` file where there is one to resume.
+    async fn attempt(
+        &self,
+        client: &Client,
+        target: &Target,
+        tracker: &Tracker,
+        attempts: &mut Attempts,
+    ) -> Result<Status, FetchError> {
+        // A retry resumes its own `.part`; a first attempt only with `-c`.
+        let resumable = match &attempts.name {
+            Some(name) => Some(name.clone()),
+            None if self.policy.resume => Some(self.names.planned(target.index).to_owned()),
+            None => None,
+        };
+        let offset = resumable
+            .as_ref()
+            .and_then(|name| self.part_path(name).metadata().ok())
+            .map_or(0, |m| m.len());
+
+        let mut request = client.get(target.url.clone());
+        if offset > 0 {
+            request = request.header(header::RANGE, format!("bytes={offset}-"));
+            if let Some(validator) = &attempts.validator {
+                request = request.header(header::IF_RANGE, validator.clone());
+            }
+        }
+        let response = self
+            .or_stall(request.send())
+            .await?
             .map_err(FetchError::from_reqwest)?;
-        received.http_status = Some(response.status().as_u16());
-        if !response.status().is_success() {
-            return Err(FetchError::Status(response.status()));
+        let status = response.status();
+        attempts.http_status = Some(status.as_u16());
+
+        if status == StatusCode::RANGE_NOT_SATISFIABLE && offset > 0 {
+            return self.after_refused_range(target, &response, resumable, offset, attempts);
         }
-        let name = self.names.for_response(target.index, response.url());
+        if !status.is_success() {
+            return Err(FetchError::Status {
+                status,
+                retry_after: retry_after(response.headers()),
+            });
+        }
+
+        let name = match &attempts.name {
+            Some(name) => name.clone(),
+            None => {
+                let name = self.name_for(target, &response);
+                attempts.name = Some(name.clone());
+                let path = self.output_dir.join(&name);
+                if self.policy.no_clobber && path.symlink_metadata().is_ok() {
+                    return Ok(Status::Skipped { path });
+                }
+                name
+            }
+        };
+        let start = if status == StatusCode::PARTIAL_CONTENT {
+            let range = content_range(response.headers());
+            match range {
+                Some((first, _)) if first == offset && resumable.as_deref() == Some(&*name) => {
+                    offset
+                }
+                _ => {
+                    let _ = std::fs::remove_file(self.part_path(&name));
+                    return Err(FetchError::BadResume(format!(
+                        "an unexpected range {range:?}"
+                    )));
+                }
+            }
+        } else {
+            // A whole body: the server ignored the range, or the file changed (If-Range).
+            0
+        };
+        if start == 0 {
+            attempts.validator = validator(response.headers());
+        }
         let path = self.output_dir.join(&name);
-        if self.no_clobber && path.symlink_metadata().is_ok() {
-            return Ok(Status::Skipped { path });
-        }
-        let part = self.output_dir.join(format!("{name}{PART_SUFFIX}"));
-        let result = stream_to_file(response, &part, tracker, received).await;
-        let result = result.and_then(|()| {
-            std::fs::rename(&part, &path).map_err(|source| FetchError::Write {
-                path: path.clone(),
-                source,
-            })
-        });
-        if result.is_err() {
-            // Best effort: the error being reported matters more than a failed clean-up.
+        let part = self.part_path(&name);
+        let digest = self
+            .stream_to_part(target, response, &part, start, tracker, attempts)
+            .await?;
+        attempts.sha256 = digest;
+        std::fs::rename(&part, &path).map_err(|source| FetchError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Status::Saved { path })
+    }
+
+    /// 416 to a resume request: the `.part` may already be whole (a run stopped before its
+    /// rename); otherwise it is of no use and the download starts over.
+    fn after_refused_range(
+        &self,
+        target: &Target,
+        response: &Response,
+        resumable: Option<String>,
+        offset: u64,
+        attempts: &mut Attempts,
+    ) -> Result<Status, FetchError> {
+        let Some(name) = resumable else {
+            return Err(FetchError::BadResume("416".to_owned()));
+        };
+        let part = self.part_path(&name);
+        let total = content_range(response.headers()).map(|(_, total)| total);
+        if total != Some(Some(offset)) {
             let _ = std::fs::remove_file(&part);
+            return Err(FetchError::BadResume(
+                "416 Range Not Satisfiable".to_owned(),
+            ));
         }
-        result.map(|()| Status::Saved { path })
+        attempts.name = Some(name.clone());
+        let digest = self
+            .digest_part(target, &part, offset)?
+            .map(|hasher| check_digest(target, hasher))
+            .transpose()?;
+        attempts.sha256 = digest;
+        let path = self.output_dir.join(&name);
+        std::fs::rename(&part, &path).map_err(|source| FetchError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Status::Saved { path })
+    }
+
+    /// The file name for `target`'s first response: the server's suggestion when asked and
+    /// given, else the final URL's.
+    fn name_for(&self, target: &Target, response: &Response) -> String {
+        let suggested = self
+            .policy
+            .content_disposition
+            .then(|| response.headers().get(header::CONTENT_DISPOSITION))
+            .flatten()
+            .and_then(|value| value.to_str().ok())
+            .and_then(naming::name_from_content_disposition);
+        let wanted = suggested.unwrap_or_else(|| naming::name_from_url(response.url()));
+        self.names.claim(target.index, wanted)
+    }
+
+    /// A hasher over the first `len` bytes of `part`, if this download needs a digest.
+    fn digest_part(
+        &self,
+        target: &Target,
+        part: &Path,
+        len: u64,
+    ) -> Result<Option<Sha256>, FetchError> {
+        if !(self.policy.sha256 || target.sha256.is_some()) {
+            return Ok(None);
+        }
+        let mut hasher = Sha256::new();
+        if len == 0 {
+            return Ok(Some(hasher));
+        }
+        let read_error = |source| FetchError::Write {
+            path: part.to_owned(),
+            source,
+        };
+        let file = File::open(part).map_err(read_error)?;
+        io::copy(&mut file.take(len), &mut hasher).map_err(read_error)?;
+        Ok(Some(hasher))
+    }
+
+    /// Streams the body into `part` from byte `start`, then checks its length (and digest).
+    async fn stream_to_part(
+        &self,
+        target: &Target,
+        mut response: Response,
+        part: &Path,
+        start: u64,
+        tracker: &Tracker,
+        attempts: &mut Attempts,
+    ) -> Result<Option<Sha256Digest>, FetchError> {
+        let expected = response.content_length().map(|len| start + len);
+        tracker.set_length(expected);
+        tracker.set_position(start);
+        let write_error = |source| FetchError::Write {
+            path: part.to_owned(),
+            source,
+        };
+        let mut hasher = self.digest_part(target, part, start)?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(start == 0)
+            .open(part)
+            .map_err(write_error)?;
+        if start > 0 {
+            file.set_len(start).map_err(write_error)?;
+            file.seek(SeekFrom::Start(start)).map_err(write_error)?;
+        }
+        let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
+        let mut written = start;
+        loop {
+            let chunk = match self.or_stall(response.chunk()).await? {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(err) => {
+                    // Keep what arrived: a retry resumes from it.
+                    out.flush().map_err(write_error)?;
+                    return Err(match expected {
+                        Some(expected) if err.is_body() || err.is_decode() => {
+                            FetchError::ShortBody {
+                                got: written,
+                                expected,
+                                cause: Some(root_cause(&err)),
+                            }
+                        }
+                        _ => FetchError::from_reqwest(err),
+                    });
+                }
+            };
+            out.write_all(&chunk).map_err(write_error)?;
+            if let Some(hasher) = &mut hasher {
+                hasher.update(&chunk);
+            }
+            written += chunk.len() as u64;
+            attempts.bytes += chunk.len() as u64;
+            tracker.advance(chunk.len() as u64);
+        }
+        out.flush().map_err(write_error)?;
+        match expected {
+            Some(expected) if written < expected => Err(FetchError::ShortBody {
+                got: written,
+                expected,
+                cause: None,
+            }),
+            Some(expected) if written > expected => Err(FetchError::LongBody { expected }),
+            _ => hasher.map(|h| check_digest(target, h)).transpose(),
+        }
     }
 }
 
-/// Streams the body into `part` and checks its length against Content-Length.
-async fn stream_to_file(
-    mut response: reqwest::Response,
-    part: &Path,
-    tracker: &Tracker,
-    received: &mut Received,
-) -> Result<(), FetchError> {
-    let expected = response.content_length();
-    tracker.set_length(expected);
-    let write_error = |source| FetchError::Write {
-        path: part.to_owned(),
-        source,
-    };
-    let file = File::create(part).map_err(write_error)?;
-    let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
-    loop {
-        let chunk = match response.chunk().await {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => break,
-            Err(err) => {
-                return Err(match expected {
-                    Some(expected) if err.is_body() || err.is_decode() => FetchError::ShortBody {
-                        got: received.bytes,
-                        expected,
-                        cause: Some(root_cause(&err)),
-                    },
-                    _ => FetchError::from_reqwest(err),
-                });
-            }
-        };
-        out.write_all(&chunk).map_err(write_error)?;
-        received.bytes += chunk.len() as u64;
-        tracker.advance(chunk.len() as u64);
-    }
-    out.flush().map_err(write_error)?;
-    match expected {
-        Some(expected) if received.bytes < expected => Err(FetchError::ShortBody {
-            got: received.bytes,
-            expected,
-            cause: None,
+/// The digest, or a mismatch error when the target's expected digest differs.
+fn check_digest(target: &Target, hasher: Sha256) -> Result<Sha256Digest, FetchError> {
+    let actual: Sha256Digest = hasher.finalize().into();
+    match target.sha256 {
+        Some(expected) if expected != actual => Err(FetchError::Checksum {
+            expected: hex(&expected),
+            actual: hex(&actual),
         }),
-        Some(expected) if received.bytes > expected => Err(FetchError::LongBody { expected }),
-        _ => Ok(()),
+        _ => Ok(actual),
+    }
+}
+
+/// Exponential backoff with jitter: `delay × 2^(n-1)`, scaled by a random factor in
+/// [0.5, 1.5), capped; never shorter than a server's Retry-After (itself capped).
+fn backoff(delay: Duration, retry: u32, err: &FetchError) -> Duration {
+    let exponential = delay.saturating_mul(1 << retry.saturating_sub(1).min(16));
+    let jittered = exponential
+        .mul_f64(0.5 + fastrand::f64())
+        .min(MAX_RETRY_WAIT);
+    match err {
+        FetchError::Status {
+            retry_after: Some(after),
+            ..
+        } => jittered.max((*after).min(MAX_RETRY_WAIT)),
+        _ => jittered,
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by the servers we meet; it is
+/// ignored, and backoff applies).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse().ok().map(Duration::from_secs)
+}
+
+/// The ETag (preferred) or Last-Modified of a response, for a later `If-Range`.
+fn validator(headers: &HeaderMap) -> Option<HeaderValue> {
+    // A weak ETag cannot be used with If-Range.
+    let etag = headers
+        .get(header::ETAG)
+        .filter(|etag| !etag.as_bytes().starts_with(b"W/"));
+    etag.or_else(|| headers.get(header::LAST_MODIFIED)).cloned()
+}
+
+/// `Content-Range: bytes first-last/total` → (first, total); `bytes */total` → (0, total).
+fn content_range(headers: &HeaderMap) -> Option<(u64, Option<u64>)> {
+    let value = headers.get(header::CONTENT_RANGE)?.to_str().ok()?;
+    let (range, total) = value.strip_prefix("bytes ")?.split_once('/')?;
+    let total = match total.trim() {
+        "*" => None,
+        n => Some(n.parse().ok()?),
+    };
+    let first = match range.trim() {
+        "*" => 0,
+        range => range.split_once('-')?.0.parse().ok()?,
+    };
+    Some((first, total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), HeaderValue::from_str(v).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn content_ranges_parse() {
+        let h = |v| headers(&[(header::CONTENT_RANGE, v)]);
+        assert_eq!(
+            content_range(&h("bytes 100-199/1000")),
+            Some((100, Some(1000)))
+        );
+        assert_eq!(content_range(&h("bytes 5-9/*")), Some((5, None)));
+        assert_eq!(content_range(&h("bytes */1000")), Some((0, Some(1000))));
+        assert_eq!(content_range(&h("items 1-2/3")), None);
+    }
+
+    #[test]
+    fn strong_etags_are_preferred_as_validators() {
+        let both = headers(&[
+            (header::ETAG, "\"v1\""),
+            (header::LAST_MODIFIED, "Thu, 01 Jan 2026 00:00:00 GMT"),
+        ]);
+        assert_eq!(validator(&both).unwrap(), "\"v1\"");
+        let weak = headers(&[
+            (header::ETAG, "W/\"v1\""),
+            (header::LAST_MODIFIED, "Thu, 01 Jan 2026 00:00:00 GMT"),
+        ]);
+        assert_eq!(validator(&weak).unwrap(), "Thu, 01 Jan 2026 00:00:00 GMT");
+        assert!(validator(&HeaderMap::new()).is_none());
+    }
+
+    #[test]
+    fn what_is_retried() {
+        let status = |code| FetchError::Status {
+            status: StatusCode::from_u16(code).unwrap(),
+            retry_after: None,
+        };
+        for code in [408, 429, 500, 502, 503, 504] {
+            assert!(status(code).is_transient(), "{code}");
+        }
+        for code in [400, 401, 403, 404, 410] {
+            assert!(!status(code).is_transient(), "{code}");
+        }
+        assert!(FetchError::Stalled(Duration::from_secs(1)).is_transient());
+        assert!(!FetchError::TooManyRedirects.is_transient());
+        let disk_full = FetchError::Write {
+            path: "x".into(),
+            source: io::Error::other("full"),
+        };
+        assert!(!disk_full.is_transient());
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_honours_retry_after() {
+        let base = Duration::from_millis(100);
+        let err = FetchError::Network("x".into());
+        for retry in 1..=4 {
+            let wait = backoff(base, retry, &err);
+            let nominal = base * (1 << (retry - 1));
+            assert!(
+                wait >= nominal / 2 && wait < nominal * 3 / 2,
+                "{retry}: {wait:?}"
+            );
+        }
+        assert!(backoff(Duration::from_secs(10), 30, &err) <= MAX_RETRY_WAIT);
+        let later = FetchError::Status {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            retry_after: Some(Duration::from_secs(2)),
+        };
+        assert!(backoff(base, 1, &later) >= Duration::from_secs(2));
+        let too_late = FetchError::Status {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            retry_after: Some(Duration::from_secs(3600)),
+        };
+        assert_eq!(backoff(base, 1, &too_late), MAX_RETRY_WAIT);
+    }
+
+    #[test]
+    fn retry_after_seconds() {
+        assert_eq!(
+            retry_after(&headers(&[(header::RETRY_AFTER, " 3 ")])),
+            Some(Duration::from_secs(3))
+        );
+        let date = headers(&[(header::RETRY_AFTER, "Fri, 31 Dec 2027 23:59:59 GMT")]);
+        assert_eq!(retry_after(&date), None);
     }
 }

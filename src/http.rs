@@ -11,10 +11,20 @@ pub const MAX_REDIRECTS: usize = 10;
 
 /// Everything a [`Client`] is built from. Each thread (or runtime) builds its own client from
 /// the same settings: a reqwest client's connections belong to the runtime that opened them.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HttpSettings {
     /// Extra trusted roots (`--cacert`).
     pub extra_roots: Vec<Certificate>,
+    pub connect_timeout: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            extra_roots: Vec::new(),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 impl HttpSettings {
@@ -39,7 +49,7 @@ impl HttpSettings {
         let mut builder = Client::builder()
             .user_agent(concat!("fetchbench/", env!("CARGO_PKG_VERSION")))
             .redirect(redirect::Policy::limited(MAX_REDIRECTS))
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(self.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(30))
             .tcp_nodelay(true);
         if !self.extra_roots.is_empty() {

@@ -4,6 +4,7 @@
 //! `main` parses a [`Cli`] and calls [`run`]; tests and benches call the same function.
 
 pub mod bench;
+pub mod cancel;
 pub mod cli;
 pub mod config;
 pub mod engine;
@@ -20,6 +21,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Result;
+
+use cancel::Cancel;
 
 pub use cli::Cli;
 use cli::{Command, DownloadArgs};
@@ -41,12 +44,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 fn download(args: &DownloadArgs) -> Result<ExitCode> {
     let config = Config::from_args(args, io::stdin().lock())?;
+    // Thousands of downloads at once need descriptors; the soft limit is often 1024. Raising it
+    // to the hard limit needs no privilege; where even that fails, `threads` caps itself.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let cancel = Cancel::default();
+    cancel.on_signals(config.summary)?;
     let work = Work {
         downloader: Arc::new(Downloader {
             output_dir: config.output_dir.clone(),
             names: NameRegistry::new(config.targets.iter().map(|t| &t.url)),
-            no_clobber: config.no_clobber,
+            policy: config.policy,
             progress: Progress::new(config.display, config.targets.len()),
+            cancel,
         }),
         targets: config.targets.into(),
         jobs: config.jobs,

@@ -28,6 +28,76 @@ pub fn name_from_url(url: &Url) -> String {
     sanitize(&percent_decode_str(segment).decode_utf8_lossy())
 }
 
+/// The safe file name a `Content-Disposition` header suggests, if it suggests one.
+///
+/// `filename*` (RFC 6266 / RFC 8187, `UTF-8''percent%20encoded`) wins over `filename`; either
+/// is then sanitised exactly like a URL's name.
+pub fn name_from_content_disposition(header: &str) -> Option<String> {
+    let mut plain = None;
+    let mut extended = None;
+    for (key, value) in disposition_params(header) {
+        match key.to_ascii_lowercase().as_str() {
+            "filename*" => extended = decode_extended_value(&value),
+            "filename" => plain = Some(value),
+            _ => {}
+        }
+    }
+    extended
+        .or(plain)
+        .filter(|name| !name.trim().is_empty())
+        .map(|name| sanitize(&name))
+}
+
+/// The `key=value` parameters after the disposition type; values may be quoted strings.
+fn disposition_params(header: &str) -> Vec<(String, String)> {
+    let mut params = Vec::new();
+    let Some((_, mut rest)) = header.split_once(';') else {
+        return params;
+    };
+    loop {
+        rest = rest.trim_start_matches([';', ' ', '\t']);
+        let Some((key, after)) = rest.split_once('=') else {
+            return params;
+        };
+        let after = after.trim_start();
+        let (value, remainder) = match after.strip_prefix('"') {
+            Some(quoted) => read_quoted(quoted),
+            None => {
+                let end = after.find(';').unwrap_or(after.len());
+                (after[..end].trim().to_owned(), &after[end..])
+            }
+        };
+        params.push((key.trim().to_owned(), value));
+        rest = remainder;
+    }
+}
+
+/// A quoted string's content (backslash escapes undone) and what follows its closing quote.
+fn read_quoted(s: &str) -> (String, &str) {
+    let mut value = String::new();
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return (value, &s[i + 1..]),
+            '\\' => value.extend(chars.next().map(|(_, c)| c)),
+            c => value.push(c),
+        }
+    }
+    (value, "")
+}
+
+/// `charset'language'percent-encoded` → text (UTF-8, or ISO-8859-1 byte for byte).
+fn decode_extended_value(value: &str) -> Option<String> {
+    let mut parts = value.splitn(3, '\'');
+    let (charset, _language, encoded) = (parts.next()?, parts.next()?, parts.next()?);
+    let bytes: Vec<u8> = percent_decode_str(encoded).collect();
+    if charset.eq_ignore_ascii_case("iso-8859-1") {
+        Some(bytes.iter().map(|&b| char::from(b)).collect())
+    } else {
+        Some(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
+
 /// Turns an untrusted name into one plain file name.
 ///
 /// Keeps only the last component after any `/` or `\`, drops control characters (NUL
@@ -114,9 +184,9 @@ impl NameRegistry {
         &self.planned[index].reserved
     }
 
-    /// The name download `index` saves under, given the URL its response finally came from.
-    pub fn for_response(&self, index: usize, final_url: &Url) -> String {
-        let wanted = name_from_url(final_url);
+    /// The name download `index` saves under, given the (safe) name its response asks for:
+    /// the one reserved up front when it matches, else a newly claimed distinct one.
+    pub fn claim(&self, index: usize, wanted: String) -> String {
         let planned = &self.planned[index];
         if wanted == planned.wanted {
             return planned.reserved.clone();
@@ -215,8 +285,54 @@ mod tests {
     fn redirected_names_are_claimed_distinctly() {
         let urls = [url("http://h/a"), url("http://h/b")];
         let names = NameRegistry::new(&urls);
-        assert_eq!(names.for_response(0, &url("http://h/a")), "a");
-        assert_eq!(names.for_response(1, &url("http://h/final/a")), "a-1");
+        assert_eq!(names.claim(0, "a".into()), "a");
+        assert_eq!(names.claim(1, "a".into()), "a-1");
+    }
+
+    #[test]
+    fn content_disposition_names() {
+        let cd = name_from_content_disposition;
+        assert_eq!(
+            cd("attachment; filename=\"report.pdf\"").as_deref(),
+            Some("report.pdf")
+        );
+        assert_eq!(
+            cd("attachment; filename=plain.txt; size=3").as_deref(),
+            Some("plain.txt")
+        );
+        assert_eq!(
+            cd("attachment; filename=\"fallback.txt\"; filename*=UTF-8''na%C3%AFve%20file.txt")
+                .as_deref(),
+            Some("naïve file.txt")
+        );
+        assert_eq!(
+            cd("attachment; filename*=iso-8859-1'en'caf%E9").as_deref(),
+            Some("café")
+        );
+        assert_eq!(
+            cd("attachment; filename=\"a\\\"b;c\"").as_deref(),
+            Some("a\"b;c")
+        );
+        assert_eq!(cd("inline").as_deref(), None);
+        assert_eq!(cd("attachment; filename=\"\"").as_deref(), None);
+    }
+
+    #[test]
+    fn hostile_content_disposition_names_stay_plain() {
+        let cd = |v: &str| name_from_content_disposition(v).unwrap();
+        assert_eq!(cd("attachment; filename=\"../../evil\""), "evil");
+        assert_eq!(cd("attachment; filename=\"/etc/x\""), "x");
+        assert_eq!(cd("attachment; filename=\"C:\\\\x\""), "x");
+        assert_eq!(cd("attachment; filename*=UTF-8''..%2F..%2Fevil"), "evil");
+        assert_eq!(cd("attachment; filename=\"..\""), "index.html");
+        let long = cd(&format!(
+            "attachment; filename=\"{}.bin\"",
+            "x".repeat(1000)
+        ));
+        assert!(
+            long.len() <= MAX_NAME_BYTES && long.ends_with(".bin"),
+            "{long}"
+        );
     }
 
     #[test]

@@ -4,10 +4,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::fetch::{Outcome, Status};
+use crate::fetch::{FetchError, Outcome, Status};
+use crate::units::human_duration;
 
 /// How progress is shown, decided once from the terminal and the flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +93,7 @@ impl Progress {
         Tracker {
             progress: self.clone(),
             bar,
+            label: label.to_owned(),
             shown,
         }
     }
@@ -102,8 +105,9 @@ impl Progress {
         let _ = self.inner.multi.clear();
     }
 
-    /// Prints a line on stderr above the bars (or plainly when there are none).
-    fn println(&self, line: &str) {
+    /// Prints a line on stderr above the bars (or plainly when there are none); nothing when
+    /// silent.
+    pub fn println(&self, line: &str) {
         match self.inner.display {
             Display::Bars => {
                 let _ = self.inner.multi.println(line);
@@ -118,6 +122,7 @@ impl Progress {
 pub struct Tracker {
     progress: Progress,
     bar: ProgressBar,
+    label: String,
     shown: bool,
 }
 
@@ -127,6 +132,24 @@ impl Tracker {
         if let Some(length) = length {
             self.bar.set_length(length);
             self.bar.set_style(bar_style());
+        }
+    }
+
+    /// A resumed download starts at `position` bytes.
+    pub fn set_position(&self, position: u64) {
+        self.bar.set_position(position);
+    }
+
+    /// Another attempt starts after `wait`, because of `err`.
+    pub fn retrying(&self, retry: u32, retries: u32, err: &FetchError, wait: Duration) {
+        let note = format!(
+            "retry {retry}/{retries} in {} after {err}",
+            human_duration(wait)
+        );
+        match self.progress.inner.display {
+            Display::Bars => self.bar.set_message(format!("{} ({note})", self.label)),
+            Display::Lines => eprintln!("retry   {}: {note}", self.label),
+            Display::Silent => {}
         }
     }
 

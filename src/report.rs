@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::cancel::EXIT_INTERRUPTED;
 use crate::engine::Mode;
-use crate::fetch::{Outcome, Status};
+use crate::fetch::{Outcome, Status, hex};
 use crate::units::{human_bytes, human_duration};
 
 /// Exit code when at least one download failed.
@@ -25,6 +26,8 @@ pub struct Summary {
     pub outcomes: Vec<Outcome>,
     /// From before the first download started until every worker was joined.
     pub elapsed: Duration,
+    /// Stopped by Ctrl-C.
+    pub interrupted: bool,
 }
 
 /// How many downloads ended which way.
@@ -33,12 +36,15 @@ pub struct Counts {
     pub ok: usize,
     pub failed: usize,
     pub skipped: usize,
+    /// Attempts after the first, over all downloads.
+    pub retries: u32,
 }
 
 impl Summary {
     pub fn counts(&self) -> Counts {
         let mut counts = Counts::default();
         for outcome in &self.outcomes {
+            counts.retries += outcome.retries;
             match outcome.status {
                 Status::Saved { .. } => counts.ok += 1,
                 Status::Skipped { .. } => counts.skipped += 1,
@@ -58,9 +64,12 @@ impl Summary {
         rate(self.bytes(), self.elapsed)
     }
 
-    /// 0 if every download succeeded (or was skipped by `--no-clobber`), 1 if any failed.
+    /// 0 if every download succeeded (or was skipped by `--no-clobber`), 1 if any failed,
+    /// 130 if the run was interrupted.
     pub fn exit_code(&self) -> ExitCode {
-        if self.outcomes.iter().any(Outcome::is_failure) {
+        if self.interrupted {
+            ExitCode::from(EXIT_INTERRUPTED)
+        } else if self.outcomes.iter().any(Outcome::is_failure) {
             ExitCode::from(EXIT_FAILED)
         } else {
             ExitCode::SUCCESS
@@ -74,8 +83,18 @@ impl Summary {
             0 => String::new(),
             n => format!(", {n} skipped"),
         };
+        let retries = match counts.retries {
+            0 => String::new(),
+            1 => ", 1 retry".to_owned(),
+            n => format!(", {n} retries"),
+        };
         format!(
-            "{}, {} jobs: {} ok, {} failed{skipped}, {} in {} ({}/s)",
+            "{}{}, {} jobs: {} ok, {} failed{skipped}{retries}, {} in {} ({}/s)",
+            if self.interrupted {
+                "INTERRUPTED: "
+            } else {
+                ""
+            },
             self.mode,
             self.jobs,
             counts.ok,
@@ -123,6 +142,9 @@ struct DownloadRecord<'a> {
     http_status: Option<u16>,
     bytes: u64,
     elapsed_ms: f64,
+    retries: u32,
+    sha256: Option<String>,
+    partial: Option<String>,
     error: Option<String>,
 }
 
@@ -133,10 +155,13 @@ impl<'a> From<&'a Outcome> for DownloadRecord<'a> {
             index: outcome.index,
             url: outcome.url.as_str(),
             path: outcome.path().map(|p| p.display().to_string()),
-            status: status_word(&outcome.status),
+            status: status_word(outcome),
             http_status: outcome.http_status,
             bytes: outcome.bytes,
             elapsed_ms: millis(outcome.elapsed),
+            retries: outcome.retries,
+            sha256: outcome.sha256.as_ref().map(hex),
+            partial: outcome.partial.as_ref().map(|p| p.display().to_string()),
             error: match &outcome.status {
                 Status::Failed(err) => Some(err.to_string()),
                 _ => None,
@@ -154,6 +179,8 @@ struct SummaryRecord {
     ok: usize,
     failed: usize,
     skipped: usize,
+    retries: u32,
+    interrupted: bool,
     bytes: u64,
     elapsed_ms: f64,
     elapsed: Elapsed,
@@ -178,6 +205,8 @@ impl From<&Summary> for SummaryRecord {
             ok: counts.ok,
             failed: counts.failed,
             skipped: counts.skipped,
+            retries: counts.retries,
+            interrupted: summary.interrupted,
             bytes: summary.bytes(),
             elapsed_ms: millis(summary.elapsed),
             elapsed: Elapsed {
@@ -194,10 +223,11 @@ fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
-fn status_word(status: &Status) -> &'static str {
-    match status {
+fn status_word(outcome: &Outcome) -> &'static str {
+    match outcome.status {
         Status::Saved { .. } => "ok",
         Status::Skipped { .. } => "skipped",
+        Status::Failed(_) if outcome.is_interrupted() => "interrupted",
         Status::Failed(_) => "failed",
     }
 }
@@ -205,9 +235,24 @@ fn status_word(status: &Status) -> &'static str {
 /// The human summary: a table (file, status, bytes, time, rate, and the error of a failure)
 /// and the total line.
 pub fn write_table(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
-    let header = ["file", "status", "bytes", "time", "rate", ""];
-    let rows: Vec<Vec<String>> = summary.outcomes.iter().map(table_row).collect();
-    let align = [Left, Left, Right, Right, Right, Left];
+    let mut header = vec!["file", "status", "bytes", "time", "rate", "retries", ""];
+    let mut align = vec![Left, Left, Right, Right, Right, Right, Left];
+    let digests = summary.outcomes.iter().any(|o| o.sha256.is_some());
+    if digests {
+        header.insert(6, "sha256");
+        align.insert(6, Left);
+    }
+    let rows: Vec<Vec<String>> = summary
+        .outcomes
+        .iter()
+        .map(|outcome| {
+            let mut row = table_row(outcome);
+            if digests {
+                row.insert(6, outcome.sha256.as_ref().map_or(String::new(), hex));
+            }
+            row
+        })
+        .collect();
     write!(out, "{}", format_table(&header, &rows, &align))?;
     writeln!(out, "{}", summary.total_line())?;
     out.flush()
@@ -255,19 +300,23 @@ fn table_row(outcome: &Outcome) -> Vec<String> {
         None => outcome.url.to_string(),
     };
     let detail = match &outcome.status {
-        Status::Failed(err) => err.to_string(),
+        Status::Failed(err) => match &outcome.partial {
+            Some(part) => format!("{err} (partial kept: {})", part.display()),
+            None => err.to_string(),
+        },
         Status::Skipped { .. } => "already exists (--no-clobber)".to_owned(),
         Status::Saved { .. } => String::new(),
     };
     vec![
         file,
-        status_word(&outcome.status).to_owned(),
+        status_word(outcome).to_owned(),
         human_bytes(outcome.bytes),
         human_duration(outcome.elapsed),
         format!(
             "{}/s",
             human_bytes(rate(outcome.bytes, outcome.elapsed) as u64)
         ),
+        outcome.retries.to_string(),
         detail,
     ]
 }

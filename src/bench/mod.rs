@@ -13,10 +13,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::cancel::Cancel;
 use crate::cli::BenchArgs;
 use crate::config::read_targets;
 use crate::engine::{self, Mode, Work};
-use crate::fetch::{Downloader, Status, Target};
+use crate::fetch::{Downloader, Policy, Status, Target};
 use crate::http::HttpSettings;
 use crate::naming::NameRegistry;
 use crate::progress::Progress;
@@ -184,8 +185,13 @@ fn one_run(
         downloader: Arc::new(Downloader {
             output_dir: dir.path().to_owned(),
             names: NameRegistry::new(workload.targets.iter().map(|t| &t.url)),
-            no_clobber: false,
+            // A fault must show as a failed run, not hide in a retry's time.
+            policy: Policy {
+                retries: 0,
+                ..Policy::default()
+            },
             progress: Progress::silent(),
+            cancel: Cancel::default(),
         }),
     };
     let summary = engine::run(mode, &work);

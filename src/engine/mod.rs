@@ -85,6 +85,7 @@ pub fn run(mode: Mode, work: &Work) -> Summary {
         jobs: work.jobs,
         outcomes: in_input_order(outcomes, work),
         elapsed,
+        interrupted: work.downloader.cancel.is_triggered(),
     }
 }
 

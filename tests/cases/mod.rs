@@ -1,6 +1,7 @@
 mod bench;
 mod download;
 mod failures;
+mod faults;
 mod input;
 mod names;
 mod output;

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -46,6 +47,22 @@ const KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/key.pem")
 struct Counters {
     connections: AtomicUsize,
     requests: AtomicUsize,
+    /// Body bytes handed to connections by `/fault`.
+    body_bytes: AtomicU64,
+    /// `Range` and `If-Range` headers of `/fault` requests, in order ("-" when absent).
+    ranges: Mutex<Vec<(String, String)>>,
+    /// Requests per path, for "fail F times, then succeed".
+    hits: Mutex<HashMap<String, usize>>,
+}
+
+impl Counters {
+    /// Counts a request to `path`; returns how many came before it.
+    fn hit(&self, path: &str) -> usize {
+        let mut hits = self.hits.lock().unwrap();
+        let count = hits.entry(path.to_owned()).or_default();
+        *count += 1;
+        *count - 1
+    }
 }
 
 pub struct TestServer {
@@ -91,7 +108,10 @@ impl TestServer {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                // A deep backlog: `threads` mode connects thousands at once.
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+                let listener = socket.listen(4096).unwrap();
                 bound.send(listener.local_addr().unwrap()).unwrap();
                 accept_loop(listener, app, tls, conns, stopped).await;
             });
@@ -117,6 +137,27 @@ impl TestServer {
     /// HTTP requests answered so far.
     pub fn requests(&self) -> usize {
         self.counters.requests.load(Ordering::SeqCst)
+    }
+
+    /// Requests to `path` (without the query) so far.
+    pub fn hits(&self, path: &str) -> usize {
+        self.counters
+            .hits
+            .lock()
+            .unwrap()
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Body bytes `/fault` has sent.
+    pub fn body_bytes(&self) -> u64 {
+        self.counters.body_bytes.load(Ordering::SeqCst)
+    }
+
+    /// The `Range` and `If-Range` headers `/fault` received ("-" when absent).
+    pub fn ranges(&self) -> Vec<(String, String)> {
+        self.counters.ranges.lock().unwrap().clone()
     }
 }
 
@@ -174,8 +215,9 @@ fn size(params: &Params) -> usize {
         .unwrap_or(1000)
 }
 
-fn routes(counters: Arc<Counters>) -> Router {
+fn routes(counters: Arc<Counters>) -> Router<()> {
     Router::new()
+        .route("/fault/{name}", get(fault))
         .route("/files/{name}", get(file))
         .route(
             "/dir/{dir}/{name}",
@@ -192,12 +234,156 @@ fn routes(counters: Arc<Counters>) -> Router {
         .route("/chunked/{name}", get(chunked))
         .route("/slow/{name}", get(slow))
         .fallback(|request: Request| async move { body(request.uri().path(), 100) })
-        .layer(middleware::from_fn_with_state(counters, count))
+        .layer(middleware::from_fn_with_state(Arc::clone(&counters), count))
+        .with_state(counters)
 }
 
 async fn count(State(counters): State<Arc<Counters>>, request: Request, next: Next) -> Response {
     counters.requests.fetch_add(1, Ordering::SeqCst);
+    counters.hit(request.uri().path());
     next.run(request).await
+}
+
+fn param<T: std::str::FromStr>(params: &Params, key: &str) -> Option<T> {
+    params.get(key).and_then(|v| v.parse().ok())
+}
+
+/// A file with injected faults, chosen by query parameters:
+/// - `size=N`: the file is `body(name, N)`; single `Range: bytes=a-` requests get 206 unless
+///   `no_range=1`; `If-Range` must match the ETag;
+/// - `fail=STATUS&fail_times=F&retry_after=S`: the first F requests get STATUS (Retry-After S);
+/// - `drop_after=K&drop_times=T`: the first T responses break the connection once byte K of
+///   the file has been sent (T defaults to 1; `always` for every response);
+/// - `short=K`: the body ends cleanly after K bytes despite its Content-Length;
+/// - `stall_after=K`: after K bytes, nothing more, ever;
+/// - `etag_change=1`: the ETag changes with every request (the file "changed");
+/// - `cd=VALUE`: a Content-Disposition header.
+async fn fault(
+    State(counters): State<Arc<Counters>>,
+    Path(name): Path<String>,
+    params: Params,
+    headers: header::HeaderMap,
+) -> Response {
+    let path = format!("/fault/{name}");
+    let seen = counters
+        .hits
+        .lock()
+        .unwrap()
+        .get(&path)
+        .copied()
+        .unwrap_or(1)
+        - 1;
+    let text = |h| {
+        headers
+            .get(h)
+            .and_then(|v: &header::HeaderValue| v.to_str().ok())
+            .unwrap_or("-")
+            .to_owned()
+    };
+    counters
+        .ranges
+        .lock()
+        .unwrap()
+        .push((text(header::RANGE), text(header::IF_RANGE)));
+
+    if let Some(status) = param::<u16>(&params, "fail") {
+        if seen < param(&params, "fail_times").unwrap_or(1) {
+            let retry_after = param::<u64>(&params, "retry_after")
+                .unwrap_or(0)
+                .to_string();
+            let status = StatusCode::from_u16(status).unwrap();
+            return (status, [(header::RETRY_AFTER, retry_after)]).into_response();
+        }
+    }
+    let size = size(&params);
+    let data = body(&name, size);
+    let etag = match param::<u8>(&params, "etag_change") {
+        Some(1) => format!("\"{name}-v{seen}\""),
+        _ => format!("\"{name}-stable\""),
+    };
+    let if_range_ok = headers
+        .get(header::IF_RANGE)
+        .is_none_or(|v| v.as_bytes() == etag.as_bytes());
+    let range_start = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes="))
+        .and_then(|v| v.strip_suffix('-'))
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|_| if_range_ok && params.get("no_range").is_none());
+    if range_start.is_some_and(|start| start >= size) {
+        let range = format!("bytes */{size}");
+        return (
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            [(header::CONTENT_RANGE, range)],
+        )
+            .into_response();
+    }
+    let start = range_start.unwrap_or(0);
+
+    let drops = match params.get("drop_times").map(String::as_str) {
+        Some("always") => usize::MAX,
+        Some(n) => n.parse().unwrap(),
+        None => 1,
+    };
+    let drop_at = param::<usize>(&params, "drop_after").filter(|_| seen < drops);
+    enum End {
+        Whole,
+        Break,
+        Clean,
+        Stall,
+    }
+    let (end_at, end) = if let Some(k) = param::<usize>(&params, "stall_after") {
+        (k, End::Stall)
+    } else if let Some(k) = param::<usize>(&params, "short") {
+        (k, End::Clean)
+    } else if let Some(k) = drop_at {
+        (k, End::Break)
+    } else {
+        (size, End::Whole)
+    };
+    let end_at = end_at.clamp(start, size);
+    let sent: Vec<Result<Bytes, std::io::Error>> = data[start..end_at]
+        .chunks(16 * 1024)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    let counted = Arc::clone(&counters);
+    let sent = stream::iter(sent).inspect(move |chunk| {
+        if let Ok(chunk) = chunk {
+            counted
+                .body_bytes
+                .fetch_add(chunk.len() as u64, Ordering::SeqCst);
+        }
+    });
+    let tail: stream::BoxStream<'static, Result<Bytes, std::io::Error>> = match end {
+        End::Whole => stream::empty().boxed(),
+        // After a pause, so that the head and the bytes reach the client before the end.
+        End::Clean => stream::once(tokio::time::sleep(Duration::from_millis(50)))
+            .filter_map(|()| async { None })
+            .boxed(),
+        End::Break => stream::once(async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Err(std::io::Error::other("connection cut by the test server"))
+        })
+        .boxed(),
+        End::Stall => stream::pending().boxed(),
+    };
+    let mut response = Body::from_stream(sent.chain(tail)).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_LENGTH, (size - start).into());
+    h.insert(header::ETAG, etag.parse().unwrap());
+    h.insert(header::ACCEPT_RANGES, "bytes".parse().unwrap());
+    if let Some(cd) = params.get("cd") {
+        h.insert(header::CONTENT_DISPOSITION, cd.parse().unwrap());
+    }
+    if range_start.is_some() {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        let range = format!("bytes {start}-{}/{size}", size - 1);
+        response
+            .headers_mut()
+            .insert(header::CONTENT_RANGE, range.parse().unwrap());
+    }
+    response
 }
 
 async fn file(Path(name): Path<String>, params: Params) -> Vec<u8> {

@@ -1,0 +1,622 @@
+#!/usr/bin/env bash
+# Peer benchmark: fetchbench against curl, aria2c and wget2 on the same local workloads.
+#
+#   scripts/bench-peers.sh [--runs N] [--warmup N] [--workloads 1,2,3,4,5] [--quick] [--out FILE]
+#
+# Every server is started here on 127.0.0.1 (nginx for raw throughput, `fetchbench serve`
+# for latency- and bandwidth-shaped workloads) and stopped on exit; nothing else is contacted.
+# Each tool run is timed with GNU time (wall, user, sys, peak RSS) in a fresh output
+# directory, verified byte for byte against the source, then removed. See BENCHMARKS.md.
+#
+# Environment: FETCHBENCH=/path/to/fetchbench skips `cargo build --release`.
+#              BENCH_TMPDIR=/dir puts the work directory there (default: $TMPDIR or /tmp).
+set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+Usage: scripts/bench-peers.sh [--runs N] [--warmup N] [--workloads LIST] [--quick] [--out FILE]
+
+  --runs N          timed runs of every tool per workload, interleaved (default 3; 1 with --quick)
+  --warmup N        untimed rounds of every tool before the timed ones (default 1; 0 with --quick)
+  --workloads LIST  comma-separated subset of 1,2,3,4,5 (default: all)
+                      1  latency-bound: 50 x 64 KiB, 200 ms latency, 8 at a time (fetchbench serve)
+                      2  many small files: 2000 x 4 KiB from nginx, 8 at a time (+ a cp floor)
+                      3  large files: 4 x 256 MiB from nginx, 4 at a time
+                      4  one big file: 1 x 1 GiB from nginx
+                      5  one big file, bandwidth-limited per connection: 1 x 256 MiB at 16 MiB/s
+                         per connection (fetchbench serve); segmented downloads
+  --quick           small sizes, for a smoke test
+  --out FILE        also write the Markdown report to FILE
+
+Environment: FETCHBENCH=/path/to/binary (skip the cargo build), BENCH_TMPDIR=/dir.
+EOF
+}
+
+RUNS=""
+WARMUP=""
+WORKLOADS="1,2,3,4,5"
+QUICK=0
+OUT_FILE=""
+RUN_TIMEOUT=300
+
+while (($#)); do
+    case "$1" in
+    --runs) RUNS="${2:?--runs needs a number}"; shift 2 ;;
+    --runs=*) RUNS="${1#*=}"; shift ;;
+    --warmup) WARMUP="${2:?--warmup needs a number}"; shift 2 ;;
+    --warmup=*) WARMUP="${1#*=}"; shift ;;
+    --workloads) WORKLOADS="${2:?--workloads needs a list}"; shift 2 ;;
+    --workloads=*) WORKLOADS="${1#*=}"; shift ;;
+    --quick) QUICK=1; shift ;;
+    --out) OUT_FILE="${2:?--out needs a file}"; shift 2 ;;
+    --out=*) OUT_FILE="${1#*=}"; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "bench-peers: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+if [[ -z "$RUNS" ]]; then RUNS=$((QUICK ? 1 : 3)); fi
+if [[ -z "$WARMUP" ]]; then WARMUP=$((QUICK ? 0 : 1)); fi
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "bench-peers: --runs must be >= 1" >&2; exit 2; }
+[[ "$WARMUP" =~ ^[0-9]+$ ]] || { echo "bench-peers: --warmup must be >= 0" >&2; exit 2; }
+IFS=, read -r -a WL_LIST <<<"$WORKLOADS"
+for w in "${WL_LIST[@]}"; do
+    [[ "$w" =~ ^[1-5]$ ]] || { echo "bench-peers: unknown workload '$w' (1-5)" >&2; exit 2; }
+done
+
+log() { printf '[bench-peers] %s\n' "$*" >&2; }
+die() { printf 'bench-peers: error: %s\n' "$*" >&2; exit 1; }
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# ---------------------------------------------------------------------------
+# Tools: install what is missing from apt, then insist.
+# ---------------------------------------------------------------------------
+need_pkgs=()
+command -v curl >/dev/null || need_pkgs+=(curl)
+command -v aria2c >/dev/null || need_pkgs+=(aria2)
+command -v wget2 >/dev/null || need_pkgs+=(wget2)
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_pkgs+=(nginx-light)
+[[ -x /usr/bin/time ]] || need_pkgs+=(time)
+command -v python3 >/dev/null || need_pkgs+=(python3)
+command -v timeout >/dev/null || need_pkgs+=(coreutils)
+if ((${#need_pkgs[@]})); then
+    log "installing from apt: ${need_pkgs[*]}"
+    SUDO=()
+    ((EUID == 0)) || SUDO=(sudo)
+    if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_pkgs[@]}" >&2; then
+        "${SUDO[@]}" apt-get update -q >&2 || true
+        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_pkgs[@]}" >&2 ||
+            die "apt-get install ${need_pkgs[*]} failed"
+    fi
+    # Debian starts the packaged nginx service on install (where an init system runs):
+    # it is not ours and not needed; we run our own instance below.
+fi
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+for t in curl aria2c wget2 python3 timeout rustc; do
+    command -v "$t" >/dev/null || die "'$t' is still missing (apt package for it: see BENCHMARKS.md)"
+done
+[[ -x "$NGINX" ]] || die "nginx is still missing (apt-get install nginx-light)"
+[[ -x /usr/bin/time ]] || die "GNU time (/usr/bin/time) is still missing (apt-get install time)"
+
+# ---------------------------------------------------------------------------
+# fetchbench binary
+# ---------------------------------------------------------------------------
+if [[ -n "${FETCHBENCH:-}" ]]; then
+    FB="$FETCHBENCH"
+else
+    log "building fetchbench (cargo build --release)"
+    (cd "$REPO" && cargo build --release --quiet) || die "cargo build --release failed"
+    FB="$REPO/target/release/fetchbench"
+fi
+[[ -x "$FB" ]] || die "fetchbench binary not found or not executable: $FB"
+FB_SEGMENTS=0
+if "$FB" --help 2>/dev/null | grep -q -- '--segments'; then FB_SEGMENTS=1; fi
+
+# ---------------------------------------------------------------------------
+# Work directory, servers, clean-up
+# ---------------------------------------------------------------------------
+WORK="$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/bench-peers.XXXXXX")"
+chmod 755 "$WORK" # nginx workers may run as another user
+SERVER_PIDS=()
+cleanup() {
+    local pid
+    for pid in "${SERVER_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${SERVER_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Disk: sources plus one run's output must fit, with room to spare.
+if ((QUICK)); then need_gib=1; else need_gib=5; fi
+avail_kib=$(df -Pk "$WORK" | awk 'NR==2 {print $4}')
+((avail_kib > need_gib * 1024 * 1024)) ||
+    die "need ${need_gib} GiB free under $WORK, only $((avail_kib / 1024)) MiB available"
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# The reference content of `fetchbench serve` files, reimplemented from the spec in
+# src/server.rs (`fill`): FNV-1a seed, splitmix64 blocks, little-endian. Independent of
+# the code under test, so a download is checked against the spec, not against itself.
+SYNTHGEN="$WORK/synthgen"
+cat >"$WORK/synthgen.rs" <<'EOF'
+use std::io::Write;
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+fn main() {
+    // synthgen NAME SIZE > file
+    let args: Vec<String> = std::env::args().collect();
+    let name = &args[1];
+    let size: u64 = args[2].parse().expect("size in bytes");
+    let seed = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let out = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, out.lock());
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut written, mut block) = (0u64, 0u64);
+    while written < size {
+        for chunk in buf.chunks_exact_mut(8) {
+            chunk.copy_from_slice(&splitmix64(seed ^ block).to_le_bytes());
+            block += 1;
+        }
+        let n = (size - written).min(buf.len() as u64) as usize;
+        out.write_all(&buf[..n]).unwrap();
+        written += n as u64;
+    }
+    out.flush().unwrap();
+}
+EOF
+rustc -O -o "$SYNTHGEN" "$WORK/synthgen.rs" >&2 || die "rustc could not build the reference generator"
+
+NGINX_PORT=""
+start_nginx() {
+    [[ -n "$NGINX_PORT" ]] && return 0
+    local dir="$WORK/nginx" i
+    mkdir -p "$dir/tmp" "$WORK/www"
+    chmod 755 "$WORK/www"
+    NGINX_PORT="$(free_port)"
+    local user_line=""
+    ((EUID == 0)) && user_line="user root;"
+    cat >"$dir/nginx.conf" <<EOF
+$user_line
+worker_processes auto;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests 100000;
+    keepalive_timeout 60s;
+    gzip off;
+    etag on;
+    types { }
+    default_type application/octet-stream;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        root $WORK/www;
+        location / { }
+    }
+}
+EOF
+    "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" -g 'daemon off;' &
+    SERVER_PIDS+=($!)
+    for i in $(seq 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT/" && return 0
+        sleep 0.05
+    done
+    cat "$dir/error.log" >&2 || true
+    die "nginx did not start on 127.0.0.1:$NGINX_PORT"
+}
+
+# start_fbserve VAR ARGS...: starts `fetchbench serve` on a free port, sets VAR to its base URL.
+start_fbserve() {
+    local var=$1 i base=""
+    shift
+    local logf="$WORK/fbserve-$var.log"
+    "$FB" serve --bind 127.0.0.1:0 "$@" >"$logf" 2>&1 &
+    SERVER_PIDS+=($!)
+    for i in $(seq 100); do
+        base="$(head -n1 "$logf" 2>/dev/null | grep -o '^http://127\.0\.0\.1:[0-9]*' || true)"
+        [[ -n "$base" ]] && break
+        sleep 0.05
+    done
+    [[ -n "$base" ]] || { cat "$logf" >&2; die "fetchbench serve did not start"; }
+    printf -v "$var" '%s' "$base"
+}
+
+# ---------------------------------------------------------------------------
+# Workload definitions
+# ---------------------------------------------------------------------------
+if ((QUICK)); then
+    W1_FILES=16; W2_FILES=200; W3_SIZE=$((16 << 20)); W4_SIZE=$((64 << 20)); W5_SIZE=$((32 << 20))
+else
+    W1_FILES=50; W2_FILES=2000; W3_SIZE=$((256 << 20)); W4_SIZE=$((1 << 30)); W5_SIZE=$((256 << 20))
+fi
+W1_SIZE=$((64 << 10)); W1_LATENCY_MS=200; W1_J=8
+W2_SIZE=$((4 << 10)); W2_J=8
+W3_FILES=4; W3_J=4
+W4_FILES=1; W4_J=1
+W5_FILES=1; W5_J=1; W5_RATE_MIB=16
+
+# make_nginx_files DIR COUNT SIZE: random files file-NNNN.bin under $WORK/www/DIR.
+make_nginx_files() {
+    local dir="$WORK/www/$1" count=$2 size=$3 i name
+    mkdir -p "$dir"
+    if ((size >= 1 << 20)); then
+        for ((i = 1; i <= count; i++)); do
+            printf -v name 'file-%04d.bin' "$i"
+            head -c "$size" /dev/urandom >"$dir/$name"
+        done
+    else
+        # Many small files: one Python process instead of thousands of `head`s.
+        python3 - "$dir" "$count" "$size" <<'EOF'
+import os, sys
+d, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i in range(1, n + 1):
+    with open(os.path.join(d, f"file-{i:04d}.bin"), "wb") as f:
+        f.write(os.urandom(size))
+EOF
+    fi
+    chmod -R a+rX "$dir"
+}
+
+# make_synth_refs REFDIR COUNT SIZE: reference copies of fetchbench-serve files.
+make_synth_refs() {
+    local dir=$1 count=$2 size=$3 i name
+    mkdir -p "$dir"
+    for ((i = 1; i <= count; i++)); do
+        printf -v name 'file-%04d.bin' "$i"
+        "$SYNTHGEN" "$name" "$size" >"$dir/$name"
+    done
+}
+
+# setup_workload N: sets WL_* globals: REF (reference dir), URLS file, J, BYTES, TOOLS.
+setup_workload() {
+    local n=$1 base i name count size
+    case $n in
+    1)
+        start_fbserve FBS1_URL --latency "${W1_LATENCY_MS}ms" --size "$W1_SIZE" --files "$W1_FILES"
+        base="$FBS1_URL/files"; count=$W1_FILES; size=$W1_SIZE; WL_J=$W1_J
+        WL_TITLE="Workload 1: latency-bound ($count x $((size >> 10)) KiB, ${W1_LATENCY_MS} ms latency, $WL_J at a time, fetchbench serve)"
+        WL_REF="$WORK/ref1"; make_synth_refs "$WL_REF" "$count" "$size"
+        ;;
+    2)
+        start_nginx
+        base="http://127.0.0.1:$NGINX_PORT/w2"; count=$W2_FILES; size=$W2_SIZE; WL_J=$W2_J
+        WL_TITLE="Workload 2: many small files ($count x $((size >> 10)) KiB, nginx, $WL_J at a time)"
+        make_nginx_files w2 "$count" "$size"; WL_REF="$WORK/www/w2"
+        ;;
+    3)
+        start_nginx
+        base="http://127.0.0.1:$NGINX_PORT/w3"; count=$W3_FILES; size=$W3_SIZE; WL_J=$W3_J
+        WL_TITLE="Workload 3: large files ($count x $((size >> 20)) MiB, nginx, $WL_J at a time)"
+        make_nginx_files w3 "$count" "$size"; WL_REF="$WORK/www/w3"
+        ;;
+    4)
+        start_nginx
+        base="http://127.0.0.1:$NGINX_PORT/w4"; count=$W4_FILES; size=$W4_SIZE; WL_J=$W4_J
+        WL_TITLE="Workload 4: one big file ($count x $((size >> 20)) MiB, nginx)"
+        make_nginx_files w4 "$count" "$size"; WL_REF="$WORK/www/w4"
+        ;;
+    5)
+        start_fbserve FBS5_URL --rate "${W5_RATE_MIB}MiB/s" --size "$W5_SIZE" --files "$W5_FILES"
+        base="$FBS5_URL/files"; count=$W5_FILES; size=$W5_SIZE; WL_J=$W5_J
+        WL_TITLE="Workload 5: one big file, bandwidth-limited ($count x $((size >> 20)) MiB, ${W5_RATE_MIB} MiB/s per connection, fetchbench serve)"
+        WL_REF="$WORK/ref5"; make_synth_refs "$WL_REF" "$count" "$size"
+        ;;
+    esac
+    WL_BYTES=$((count * size))
+    WL_DIR="$WORK/wl$n"
+    mkdir -p "$WL_DIR"
+    WL_URLS="$WL_DIR/urls.txt"
+    : >"$WL_URLS"
+    : >"$WL_DIR/curl.cfg"
+    : >"$WL_DIR/aria2.in"
+    for ((i = 1; i <= count; i++)); do
+        printf -v name 'file-%04d.bin' "$i"
+        printf '%s/%s\n' "$base" "$name" >>"$WL_URLS"
+        printf 'url = "%s/%s"\noutput = "%s"\n' "$base" "$name" "$name" >>"$WL_DIR/curl.cfg"
+        printf '%s/%s\n  out=%s\n' "$base" "$name" "$name" >>"$WL_DIR/aria2.in"
+    done
+    WL_TOOLS=(fetchbench-pool fetchbench-async)
+    if ((n == 5 && FB_SEGMENTS)); then WL_TOOLS+=(fetchbench-s1 fetchbench-s8); fi
+    WL_TOOLS+=(curl wget2)
+    if ((n == 5)); then WL_TOOLS+=(aria2c-x1 aria2c-x8); else WL_TOOLS+=(aria2c); fi
+    if ((n == 2)); then WL_TOOLS+=(cp-floor); fi
+}
+
+# tool_cmd TOOL OUTDIR: sets CMD (array) to the command line for TOOL writing into OUTDIR.
+tool_cmd() {
+    local tool=$1 out=$2 j=$WL_J
+    local aria=(aria2c --no-conf=true -i "$WL_DIR/aria2.in" -d "$out" -j "$j"
+        --allow-overwrite=true --auto-file-renaming=false --file-allocation=none
+        --auto-save-interval=0 --remove-control-file=true --console-log-level=error -q
+        --summary-interval=0 --no-netrc=true --async-dns=false --max-tries=1 --retry-wait=0)
+    case $tool in
+    fetchbench-pool) CMD=("$FB" -q -i "$WL_URLS" -o "$out" --mode pool -j "$j") ;;
+    fetchbench-async) CMD=("$FB" -q -i "$WL_URLS" -o "$out" --mode async -j "$j") ;;
+    fetchbench-s1) CMD=("$FB" -q -i "$WL_URLS" -o "$out" --mode pool -j "$j" -s 1) ;;
+    fetchbench-s8) CMD=("$FB" -q -i "$WL_URLS" -o "$out" --mode pool -j "$j" -s 8) ;;
+    curl) CMD=(curl -q -sS --no-progress-meter --fail --parallel --parallel-immediate --parallel-max "$j"
+        --output-dir "$out" -K "$WL_DIR/curl.cfg") ;;
+    wget2) CMD=(wget2 -q --no-config --max-threads="$j" -P "$out" -i "$WL_URLS" --progress=none
+        --no-http2 --no-robots --no-span-hosts --no-hsts --no-hpkp --no-tcp-fastopen --no-xattr
+        --no-use-server-timestamps --no-netrc --tries=1) ;;
+    aria2c) CMD=("${aria[@]}" -x 1 -s 1) ;;
+    aria2c-x1) CMD=("${aria[@]}" -x 1 -s 1) ;;
+    aria2c-x8) CMD=("${aria[@]}" -x 8 -s 8 --min-split-size=1M) ;;
+    cp-floor) CMD=(cp -r "$WL_REF/." "$out/") ;;
+    *) die "unknown tool $tool" ;;
+    esac
+}
+
+# verify REFDIR OUTDIR: exactly the reference's files (no leftovers), same bytes.
+verify() {
+    python3 - "$1" "$2" <<'EOF'
+import os, sys
+ref, out = sys.argv[1], sys.argv[2]
+want, got = sorted(os.listdir(ref)), sorted(os.listdir(out))
+if want != got:
+    missing = sorted(set(want) - set(got))[:3]
+    extra = sorted(set(got) - set(want))[:3]
+    sys.exit(f"files differ: {len(got)} of {len(want)}; missing {missing} extra {extra}")
+for name in want:
+    a, b = os.path.join(ref, name), os.path.join(out, name)
+    if os.path.getsize(a) != os.path.getsize(b):
+        sys.exit(f"{name}: {os.path.getsize(b)} bytes, expected {os.path.getsize(a)}")
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(1 << 20), fb.read(1 << 20)
+            if x != y:
+                sys.exit(f"{name}: content differs")
+            if not x:
+                break
+EOF
+}
+
+# The timer: `timed.py` spawns `/usr/bin/time -f %M timeout 300 TOOL...` and measures
+#  - wall: a monotonic clock around the spawn, in microseconds;
+#  - user, sys: the kernel's wait4() rusage of that tree (the tool, plus ~1 ms for GNU time
+#    and timeout themselves), in microseconds;
+#  - peak RSS: GNU time's %M (KiB), the largest resident set of the tool or `timeout`.
+# GNU time alone prints wall and CPU to 10 ms only, too coarse for sub-second runs; and a
+# Python wait4() alone would count Python's own 13 MiB as the child's peak RSS (Linux keeps
+# the pre-exec high-water mark), hence the combination.
+RUNNER="$WORK/timed.py"
+cat >"$RUNNER" <<'PYEOF'
+import os, sys, time
+# timed.py OUTFILE CMD...: runs CMD, writes "wall user sys maxrss_kib" to OUTFILE, exits with its status.
+out, cmd = sys.argv[1], sys.argv[2:]
+rss_file = out + ".rss"
+argv = ["/usr/bin/time", "-f", "%M", "-o", rss_file] + cmd
+t0 = time.perf_counter()
+pid = os.posix_spawn(argv[0], argv, os.environ)
+_, status, ru = os.wait4(pid, 0)
+wall = time.perf_counter() - t0
+with open(rss_file) as f:
+    rss = int(f.read().split()[-1])
+with open(out, "w") as f:
+    f.write(f"{wall:.6f} {ru.ru_utime:.6f} {ru.ru_stime:.6f} {rss}\n")
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+PYEOF
+
+RESULTS="$WORK/results.tsv"
+: >"$RESULTS"
+META="$WORK/meta.tsv"
+: >"$META"
+
+# measure WL TOOL RUN (RUN=0: warm-up, not recorded)
+measure() {
+    local wl=$1 tool=$2 run=$3
+    local out="$WORK/out" tf="$WORK/time.txt" lf="$WORK/tool.log" rc=0 ok=1 why=""
+    rm -rf "$out"
+    mkdir -p "$out"
+    tool_cmd "$tool" "$out"
+    python3 "$RUNNER" "$tf" timeout "$RUN_TIMEOUT" "${CMD[@]}" >"$lf" 2>&1 || rc=$?
+    if ((rc != 0)); then
+        ok=0
+        why="exit $rc: $(tail -n 2 "$lf" | tr '\n' ' ' | cut -c1-200)"
+    elif ! why="$(verify "$WL_REF" "$out" 2>&1)"; then
+        ok=0
+    fi
+    local wall user sys rss
+    read -r wall user sys rss < <(tail -n 1 "$tf")
+    rm -rf "$out"
+    sync # flush this run's writes now, not during the next tool's run
+    if ((run > 0)); then
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$wl" "$tool" "$run" "$ok" "$wall" "$user" "$sys" "$rss" >>"$RESULTS"
+    fi
+    if ((ok)); then
+        log "  w$wl run $run $tool: $(printf '%.3fs wall, %.3f+%.3fs cpu' "$wall" "$user" "$sys"), $((rss / 1024)) MiB"
+    else
+        log "  w$wl run $run $tool: FAILED ($why)"
+        printf '%s\t%s\t%s\t%s\n' "$wl" "$tool" "$run" "$why" >>"$WORK/failures.tsv"
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# Machine info
+# ---------------------------------------------------------------------------
+REPORT="$WORK/report.md"
+{
+    echo "# fetchbench peer benchmark"
+    echo
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r)"
+    echo "- os: $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
+    echo "- work dir filesystem: $(df -PT "$WORK" | awk 'NR==2 {print $2}')"
+    if [[ -n "${FETCHBENCH:-}" ]]; then
+        fb_origin="FETCHBENCH=$FB"
+    else
+        fb_origin="built from git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo ' + uncommitted changes')"
+    fi
+    echo "- fetchbench: $("$FB" --version 2>&1 | head -n1) ($fb_origin)$( ((FB_SEGMENTS)) && echo ', --segments supported' || echo ', no --segments')"
+    echo "- curl: $(curl --version | head -n1 | cut -d' ' -f1-2)"
+    echo "- aria2c: $(aria2c --version | head -n1 | awk '{print $3}')"
+    echo "- wget2: $(wget2 --version 2>&1 | head -n1 | awk '{print $3}')"
+    echo "- nginx: $("$NGINX" -v 2>&1 | sed 's/.*nginx\///')"
+    echo "- runs: $RUNS timed + $WARMUP warm-up per tool, interleaved; $( ((QUICK)) && echo 'QUICK sizes (smoke test)' || echo 'full sizes')"
+    echo
+} >"$REPORT"
+
+# ---------------------------------------------------------------------------
+# Run
+# ---------------------------------------------------------------------------
+: >"$WORK/failures.tsv"
+for wl in "${WL_LIST[@]}"; do
+    setup_workload "$wl"
+    log "$WL_TITLE"
+    printf '%s\t%s\t%s\t%s\n' "$wl" "$WL_BYTES" "$QUICK" "$WL_TITLE" >>"$META"
+    for ((r = 1; r <= WARMUP; r++)); do
+        for tool in "${WL_TOOLS[@]}"; do measure "$wl" "$tool" 0; done
+    done
+    for ((r = 1; r <= RUNS; r++)); do
+        for tool in "${WL_TOOLS[@]}"; do measure "$wl" "$tool" "$r"; done
+    done
+    # Free the disk before the next workload.
+    case $wl in 2 | 3 | 4) rm -rf "$WORK/www/w$wl" ;; *) rm -rf "$WL_REF" ;; esac
+done
+
+# ---------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------
+python3 - "$RESULTS" "$META" "$WORK/failures.tsv" "$W1_FILES" "$W1_J" "$W1_LATENCY_MS" >>"$REPORT" <<'EOF'
+import math, statistics, sys
+from collections import defaultdict
+
+results, meta_path, failures_path = sys.argv[1:4]
+w1_files, w1_j, w1_latency_ms = map(int, sys.argv[4:7])
+GIB = 1 << 30
+runs = defaultdict(list)  # (wl, tool) -> rows
+order = defaultdict(list)
+for line in open(results):
+    wl, tool, run, ok, wall, user, sys_, rss = line.rstrip("\n").split("\t")
+    key = (wl, tool)
+    if tool not in order[wl]:
+        order[wl].append(tool)
+    runs[key].append(dict(ok=ok == "1", wall=float(wall), cpu=float(user) + float(sys_),
+                          rss=int(rss) / 1024))
+meta = {}
+for line in open(meta_path):
+    wl, nbytes, quick, title = line.rstrip("\n").split("\t", 3)
+    meta[wl] = (int(nbytes), quick == "1", title)
+failures = [l.rstrip("\n").split("\t") for l in open(failures_path) if l.strip()]
+
+def is_peer(tool):
+    return not tool.startswith("fetchbench") and tool != "cp-floor"
+
+def stats(wl, tool):
+    good = [r for r in runs[(wl, tool)] if r["ok"]]
+    n_all = len(runs[(wl, tool)])
+    if not good:
+        return None, n_all
+    return dict(
+        wall=statistics.median(r["wall"] for r in good),
+        cpu=statistics.median(r["cpu"] for r in good),
+        rss=max(r["rss"] for r in good),
+        walls=[r["wall"] for r in good],
+        ok=len(good),
+    ), n_all
+
+checks = []
+def check(ok, text):
+    checks.append(("PASS" if ok else "FAIL") + ": " + text)
+
+for wl in sorted(meta):
+    nbytes, quick, title = meta[wl]
+    print(f"## {title}\n")
+    st = {t: stats(wl, t)[0] for t in order[wl]}
+    peers = {t: s for t, s in st.items() if is_peer(t) and s}
+    best_peer = min(peers, key=lambda t: peers[t]["wall"]) if peers else None
+    best = peers[best_peer]["wall"] if best_peer else None
+    floor = st.get("cp-floor")
+    per_gib = wl in ("3", "4", "5")
+    head = "| tool | median wall s | median CPU s (user+sys) |"
+    head += " CPU s/GiB |" if per_gib else ""
+    head += " peak RSS MiB | wall / best peer | runs ok/failed | all walls s |"
+    print(head)
+    print("|" + "|".join(["---"] * (head.count("|") - 1)) + "|")
+    for t in order[wl]:
+        s, n_all = stats(wl, t)
+        if s is None:
+            cells = [t, "failed", "", *([""] if per_gib else []), "", "", f"0/{n_all}", ""]
+        else:
+            ratio = f"{s['wall'] / best:.2f}" if best else "n/a"
+            if t == best_peer:
+                ratio += " (best peer)"
+            cells = [t, f"{s['wall']:.3f}", f"{s['cpu']:.3f}"]
+            if per_gib:
+                cells.append(f"{s['cpu'] / (nbytes / GIB):.2f}")
+            cells += [f"{s['rss']:.1f}", ratio, f"{s['ok']}/{n_all - s['ok']}",
+                      " ".join(f"{w:.3f}" for w in s["walls"])]
+        print("| " + " | ".join(cells) + " |")
+    print()
+    if floor:
+        print(f"cp floor (plain `cp -r` of the same files into a fresh directory): {floor['wall']:.3f} s.")
+        for t in order[wl]:
+            s = st.get(t)
+            if s and t != "cp-floor":
+                print(f"- {t}: {s['wall'] - floor['wall']:.3f} s above the floor")
+        print()
+
+    for fb in ("fetchbench-pool", "fetchbench-async"):
+        s = st.get(fb)
+        if wl in ("1", "2", "3", "4"):
+            if not s or not best_peer:
+                check(False, f"w{wl} {fb}: median wall <= best peer's (no successful runs)")
+            else:
+                check(s["wall"] <= best, f"w{wl} {fb}: median wall {s['wall']:.3f} s <= best peer {best_peer} {best:.3f} s (ratio {s['wall'] / max(best, 1e-9):.2f})")
+        if wl == "1" and s:
+            ideal = math.ceil(w1_files / w1_j) * w1_latency_ms / 1000
+            check(s["wall"] <= ideal * 1.05, f"w1 {fb}: median wall {s['wall']:.3f} s within 5% of the theoretical {ideal:.2f} s (limit {ideal * 1.05:.3f} s; {100 * (s['wall'] / ideal - 1):+.1f}%)")
+        if wl == "2" and s and floor and best_peer:
+            mine, theirs = s["wall"] - floor["wall"], best - floor["wall"]
+            check(mine <= theirs / 2, f"w2 {fb}: time above cp floor {mine:.3f} s <= half of best peer's {theirs:.3f} s (= {theirs / 2:.3f} s)")
+        if wl in ("3", "4") and s:
+            gib = nbytes / GIB
+            c = st.get("curl")
+            if c:
+                check(s["cpu"] / gib <= c["cpu"] / gib, f"w{wl} {fb}: CPU {s['cpu'] / gib:.2f} s/GiB <= curl's {c['cpu'] / gib:.2f} s/GiB")
+            check(s["rss"] < 32, f"w{wl} {fb}: peak RSS {s['rss']:.1f} MiB < 32 MiB")
+    if wl == "5":
+        for t, s in st.items():
+            if t.startswith("fetchbench") and s and best_peer:
+                checks.append(f"INFO: w5 {t}: {s['wall']:.2f} s vs best peer {best_peer} {best:.2f} s (ratio {s['wall'] / max(best, 1e-9):.2f})")
+
+print("## Target checks\n")
+print("```")
+for c in checks:
+    print(c)
+print("```")
+if failures:
+    print("\n## Failed runs\n")
+    for wl, tool, run, why in failures:
+        kind = "warm-up" if run == "0" else f"run {run}"
+        print(f"- w{wl} {tool} {kind}: {why}")
+EOF
+
+cat "$REPORT"
+if [[ -n "$OUT_FILE" ]]; then
+    cp "$REPORT" "$OUT_FILE"
+    log "report written to $OUT_FILE"
+fi

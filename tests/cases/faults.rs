@@ -1,0 +1,440 @@
+//! Faults from a misbehaving server: retries, resume, timeouts, integrity, hostile names, a
+//! full disk, Ctrl-C. Each test checks the exit code, the files present and their bytes, that no
+//! partial file holds a final name, and (for resume) what the server sent.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tempfile::tempdir;
+
+use crate::server::{TestServer, body};
+use crate::util::{MODES, fetchbench, listing, read};
+
+const MIB: usize = 1 << 20;
+
+fn json_lines(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn a_dropped_connection_resumes_with_a_range_request() {
+    for mode in MODES {
+        let server = TestServer::http();
+        let dir = tempdir().unwrap();
+        let out = fetchbench()
+            .args(["--mode", mode, "--retry-delay", "10ms", "--json", "-o"])
+            .arg(dir.path())
+            .arg(server.url(&format!("/fault/big.bin?size={MIB}&drop_after=600000")))
+            .assert()
+            .code(0);
+        assert!(
+            read(dir.path(), "big.bin") == body("big.bin", MIB),
+            "{mode}"
+        );
+        assert_eq!(listing(dir.path()), ["big.bin"], "{mode}");
+        let ranges = server.ranges();
+        assert_eq!(ranges.len(), 2, "{mode}: {ranges:?}");
+        let (range, if_range) = &ranges[1];
+        let resumed_at: usize = range["bytes=".len()..range.len() - 1].parse().unwrap();
+        assert!(resumed_at > 0 && resumed_at <= 600_000, "{mode}: {range}");
+        assert_eq!(
+            if_range, "\"big.bin-stable\"",
+            "{mode}: If-Range carries the ETag"
+        );
+        // What was fetched again is what the first response sent but never arrived.
+        let sent = server.body_bytes() as usize;
+        assert!(
+            sent < MIB + MIB / 5,
+            "{mode}: the server sent {sent} bytes for {MIB}"
+        );
+        let lines = json_lines(&out.get_output().stdout);
+        assert_eq!(lines[0]["retries"], 1, "{mode}");
+    }
+}
+
+#[test]
+fn a_server_that_ignores_range_gets_a_clean_restart() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    fetchbench()
+        .args(["--retry-delay", "10ms", "-o"])
+        .arg(dir.path())
+        .arg(server.url("/fault/r.bin?size=300000&drop_after=200000&no_range=1"))
+        .assert()
+        .code(0);
+    assert!(read(dir.path(), "r.bin") == body("r.bin", 300_000));
+    assert_eq!(listing(dir.path()), ["r.bin"]);
+}
+
+#[test]
+fn a_changed_validator_restarts_instead_of_mixing_versions() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    fetchbench()
+        .args(["--retry-delay", "10ms", "-o"])
+        .arg(dir.path())
+        .arg(server.url("/fault/v.bin?size=300000&drop_after=200000&etag_change=1"))
+        .assert()
+        .code(0);
+    let ranges = server.ranges();
+    assert_eq!(
+        ranges[1].1, "\"v.bin-v0\"",
+        "the retry sent the first ETag: {ranges:?}"
+    );
+    assert!(read(dir.path(), "v.bin") == body("v.bin", 300_000));
+}
+
+#[test]
+fn a_connection_dropped_every_time_fails_after_the_retries() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    let out = fetchbench()
+        .args(["--retries", "2", "--retry-delay", "10ms", "-o"])
+        .arg(dir.path())
+        .arg(server.url("/fault/d.bin?size=100000&drop_after=1000&drop_times=always&no_range=1"))
+        .arg(server.url("/files/ok.bin?size=10"))
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("body ended after"), "{stderr}");
+    assert!(stderr.contains("2 retries"), "{stderr}");
+    assert_eq!(server.hits("/fault/d.bin"), 3);
+    assert!(!dir.path().join("d.bin").exists());
+    assert!(read(dir.path(), "ok.bin") == body("ok.bin", 10));
+}
+
+#[test]
+fn fewer_bytes_than_content_length_is_an_error_never_a_file() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    let out = fetchbench()
+        .args(["--retries", "0", "-o"])
+        .arg(dir.path())
+        .arg(server.url("/fault/s.bin?size=100000&short=70000"))
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("of 100000 bytes"), "{stderr}");
+    assert!(!dir.path().join("s.bin").exists());
+}
+
+#[test]
+fn retry_after_is_honoured_and_counted() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    let started = Instant::now();
+    let out = fetchbench()
+        .args(["--json", "--retry-delay", "10ms", "-o"])
+        .arg(dir.path())
+        .arg(server.url("/fault/later.bin?size=1000&fail=503&fail_times=2&retry_after=1"))
+        .assert()
+        .code(0);
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "Retry-After: 1 was not honoured"
+    );
+    assert!(read(dir.path(), "later.bin") == body("later.bin", 1000));
+    let lines = json_lines(&out.get_output().stdout);
+    assert_eq!(lines[0]["retries"], 2);
+    assert_eq!(lines[1]["retries"], 2);
+    assert_eq!(server.hits("/fault/later.bin"), 3);
+}
+
+#[test]
+fn statuses_that_say_later_are_retried_and_other_4xx_are_not() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    fetchbench()
+        .args(["--retries", "2", "--retry-delay", "10ms", "-o"])
+        .arg(dir.path())
+        .arg(server.url("/status/404"))
+        .arg(server.url("/status/403"))
+        .arg(server.url("/status/500"))
+        .arg(server.url("/status/429"))
+        .arg(server.url("/status/408"))
+        .assert()
+        .code(1);
+    assert_eq!(server.hits("/status/404"), 1);
+    assert_eq!(server.hits("/status/403"), 1);
+    assert_eq!(server.hits("/status/500"), 3);
+    assert_eq!(server.hits("/status/429"), 3);
+    assert_eq!(server.hits("/status/408"), 3);
+}
+
+#[test]
+fn a_redirect_loop_is_not_retried() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    fetchbench()
+        .args(["--retry-delay", "10ms", "-o"])
+        .arg(dir.path())
+        .arg(server.url("/loop"))
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("too many redirects"));
+    assert_eq!(server.hits("/loop"), 11);
+}
+
+#[test]
+fn a_stalled_download_times_out_instead_of_hanging() {
+    for mode in MODES {
+        let server = TestServer::http();
+        let dir = tempdir().unwrap();
+        let started = Instant::now();
+        let out = fetchbench()
+            .args(["--mode", mode, "--stall-timeout", "300ms", "--retries", "1"])
+            .args(["--retry-delay", "10ms", "-o"])
+            .arg(dir.path())
+            .arg(server.url("/fault/stuck.bin?size=100000&stall_after=20000"))
+            .arg(server.url("/files/fine.bin?size=100"))
+            .timeout(Duration::from_secs(20))
+            .assert()
+            .code(1);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(
+            stderr.contains("no data for 300ms (stall timeout)"),
+            "{mode}: {stderr}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10), "{mode}");
+        assert!(!dir.path().join("stuck.bin").exists(), "{mode}");
+        // The retry resumed from what had arrived, and stalled again.
+        assert_eq!(server.ranges()[1].0, "bytes=20000-", "{mode}");
+        assert!(
+            read(dir.path(), "fine.bin") == body("fine.bin", 100),
+            "{mode}"
+        );
+    }
+}
+
+#[test]
+fn checksums_from_the_list_are_verified_before_the_rename() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    let good = sha256_hex(&body("good.bin", 5000));
+    let wrong = sha256_hex(b"something else");
+    let list = format!(
+        "{} sha256={good}\n{} sha256={wrong}\n",
+        server.url("/files/good.bin?size=5000"),
+        server.url("/files/bad.bin?size=5000"),
+    );
+    let out = fetchbench()
+        .args(["--json", "-i", "-", "-o"])
+        .arg(dir.path())
+        .write_stdin(list)
+        .assert()
+        .code(1);
+    let lines = json_lines(&out.get_output().stdout);
+    assert_eq!(lines[0]["sha256"], good.as_str());
+    let error = lines[1]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(&format!("SHA-256 mismatch: expected {wrong}, got ")),
+        "{error}"
+    );
+    assert_eq!(listing(dir.path()), ["good.bin"]);
+}
+
+#[test]
+fn print_sha256_reports_digests_even_of_resumed_files() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    let out = fetchbench()
+        .args(["--print-sha256", "--json", "--retry-delay", "10ms", "-o"])
+        .arg(dir.path())
+        .arg(server.url("/fault/h.bin?size=200000&drop_after=150000"))
+        .assert()
+        .code(0);
+    let lines = json_lines(&out.get_output().stdout);
+    assert_eq!(lines[0]["sha256"], sha256_hex(&body("h.bin", 200_000)));
+    assert_eq!(lines[0]["retries"], 1);
+}
+
+#[test]
+fn hostile_content_disposition_names_stay_inside() {
+    let server = TestServer::http();
+    let root = tempdir().unwrap();
+    let dir = root.path().join("out");
+    let names = [
+        "attachment; filename=\"../../evil\"",
+        "attachment; filename=\"/etc/x\"",
+        "attachment; filename=\"C:\\\\x\"",
+        "attachment; filename=\"\"",
+        "attachment; filename*=UTF-8''..%2F..%2Fup",
+    ];
+    let mut cmd = fetchbench();
+    cmd.args(["--content-disposition", "-o"]).arg(&dir);
+    for (i, cd) in names.iter().enumerate() {
+        let cd: String = cd.bytes().map(|b| format!("%{b:02X}")).collect();
+        cmd.arg(server.url(&format!("/fault/u{i}?size=10&cd={cd}")));
+    }
+    let long = format!("attachment; filename=\"{}.bin\"", "n".repeat(600));
+    let long: String = long.bytes().map(|b| format!("%{b:02X}")).collect();
+    cmd.arg(server.url(&format!("/fault/long?size=10&cd={long}")));
+    let out = cmd.assert().code(0);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert_eq!(listing(root.path()), ["out"]);
+    let (long, mut files): (Vec<String>, Vec<String>) = listing(&dir)
+        .into_iter()
+        .partition(|name| name.starts_with("nnn"));
+    files.sort();
+    // "" gives no name, so the URL's is used.
+    assert_eq!(files, ["evil", "u3", "up", "x", "x-1"], "{stderr}");
+    assert!(
+        long[0].ends_with(".bin") && long[0].len() <= 200,
+        "{long:?}"
+    );
+    assert!(read(&dir, "evil") == body("u0", 10));
+}
+
+#[test]
+fn a_write_error_fails_that_download_and_removes_its_part() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    // Writing to /dev/full fails with ENOSPC, as on a full disk.
+    std::os::unix::fs::symlink("/dev/full", dir.path().join("full.bin.part")).unwrap();
+    let out = fetchbench()
+        .arg("-o")
+        .arg(dir.path())
+        .arg(server.url("/files/full.bin?size=500000"))
+        .arg(server.url("/files/other.bin?size=500000"))
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(stderr.contains("full.bin.part"), "{stderr}");
+    assert_eq!(
+        server.hits("/files/full.bin"),
+        1,
+        "a write error is not retried"
+    );
+    assert_eq!(listing(dir.path()), ["other.bin"]);
+}
+
+/// Starts the real binary on a download that stalls half-way, waits until the `.part` holds
+/// bytes, then sends SIGINT.
+fn interrupt_mid_download(
+    mode: &str,
+    server: &TestServer,
+    dir: &std::path::Path,
+) -> (Option<i32>, Duration, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_fetchbench"))
+        .args(["--mode", mode, "-o"])
+        .arg(dir)
+        .arg(server.url("/fault/slow.bin?size=400000&stall_after=100000"))
+        .arg(server.url("/fault/never-started.bin?size=10"))
+        .args(["-j", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.body_bytes() < 100_000 {
+        assert!(Instant::now() < deadline, "the download never got going");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Time for the bytes to cross loopback.
+    std::thread::sleep(Duration::from_millis(100));
+    let sent = Instant::now();
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code(),
+        sent.elapsed(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn ctrl_c_keeps_the_part_and_continue_completes_it_with_a_range() {
+    for mode in ["pool", "seq", "async", "threads"] {
+        let server = TestServer::http();
+        let dir = tempdir().unwrap();
+        let (code, took, stderr) = interrupt_mid_download(mode, &server, dir.path());
+        assert_eq!(code, Some(130), "{mode}: {stderr}");
+        assert!(took < Duration::from_secs(1), "{mode}: exit took {took:?}");
+        assert!(stderr.contains("INTERRUPTED"), "{mode}: {stderr}");
+        assert!(stderr.contains("interrupted"), "{mode}: {stderr}");
+        // `threads` starts every download at once, so the small one is done by then.
+        let other: &[&str] = if mode == "threads" {
+            &["never-started.bin"]
+        } else {
+            &[]
+        };
+        let mut expected = [other, &["slow.bin.part"]].concat();
+        assert_eq!(listing(dir.path()), expected, "{mode}");
+        assert_eq!(
+            read(dir.path(), "slow.bin.part"),
+            body("slow.bin", 400_000)[..100_000]
+        );
+
+        fetchbench()
+            .args(["-c", "-o"])
+            .arg(dir.path())
+            .arg(server.url("/fault/slow.bin?size=400000"))
+            .assert()
+            .code(0);
+        assert!(
+            read(dir.path(), "slow.bin") == body("slow.bin", 400_000),
+            "{mode}"
+        );
+        *expected.last_mut().unwrap() = "slow.bin";
+        assert_eq!(listing(dir.path()), expected, "{mode}");
+        assert_eq!(server.ranges().last().unwrap().0, "bytes=100000-", "{mode}");
+    }
+}
+
+#[test]
+fn continue_finishes_a_part_that_was_already_whole() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    std::fs::write(dir.path().join("w.bin.part"), body("w.bin", 1000)).unwrap();
+    fetchbench()
+        .args(["-c", "-o"])
+        .arg(dir.path())
+        .arg(server.url("/fault/w.bin?size=1000"))
+        .assert()
+        .code(0);
+    assert_eq!(
+        server.ranges(),
+        [("bytes=1000-".to_owned(), "-".to_owned())]
+    );
+    assert_eq!(server.body_bytes(), 0);
+    assert_eq!(listing(dir.path()), ["w.bin"]);
+    assert!(read(dir.path(), "w.bin") == body("w.bin", 1000));
+}
+
+#[test]
+fn thousands_of_threads_do_not_run_out_of_descriptors() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    let list: String = (0..3000)
+        .map(|i| format!("{}\n", server.url(&format!("/files/t{i}?size=100"))))
+        .collect();
+    fetchbench()
+        .args(["--mode", "threads", "-q", "-i", "-", "-o"])
+        .arg(dir.path())
+        .write_stdin(list)
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .code(0);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3000);
+    assert!(read(dir.path(), "t2999") == body("t2999", 100));
+}
