@@ -35,10 +35,8 @@ impl Config {
     /// Checks `args`; reads `-i -` from `stdin`.
     pub fn from_args(args: &DownloadArgs, stdin: impl BufRead) -> Result<Config> {
         let targets = read_targets(&args.urls, args.input.as_deref(), stdin)?;
-        let mut http = HttpSettings {
-            connect_timeout: args.connect_timeout,
-            ..HttpSettings::default()
-        };
+        let mut http = HttpSettings::default();
+        http.connect_timeout = args.connect_timeout;
         if let Some(cacert) = &args.cacert {
             http.add_cacert(cacert)?;
         }

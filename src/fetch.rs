@@ -83,6 +83,9 @@ pub enum FetchError {
     TooManyRedirects,
     #[error("{0}")]
     Network(String),
+    /// A TLS handshake failure (an untrusted certificate, say): retrying will not help.
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("no data for {} (stall timeout)", human_duration(*.0))]
     Stalled(Duration),
     #[error("body ended after {got} of {expected} bytes{}", cause_suffix(.cause))]
@@ -124,6 +127,9 @@ impl FetchError {
         if err.is_timeout() {
             return FetchError::Network("timed out".to_owned());
         }
+        if let Some(tls) = find_source::<rustls::Error>(&err) {
+            return FetchError::Tls(tls.to_string());
+        }
         if err.is_connect() {
             return FetchError::Network(format!("cannot connect: {}", root_cause(&err)));
         }
@@ -145,6 +151,7 @@ impl FetchError {
             | FetchError::ShortBody { .. }
             | FetchError::BadResume(_) => true,
             FetchError::TooManyRedirects
+            | FetchError::Tls(_)
             | FetchError::LongBody { .. }
             | FetchError::Write { .. }
             | FetchError::Checksum { .. }
@@ -165,6 +172,24 @@ impl FetchError {
     fn is_interruption(&self) -> bool {
         matches!(self, FetchError::Interrupted | FetchError::NotStarted)
     }
+}
+
+/// The first error of type `T` in `err`'s source chain, looking inside `io::Error`s too (their
+/// `source()` skips the error they wrap).
+fn find_source<'a, T: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
+        }
+        current = match e.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
+            Some(inner) => Some(inner),
+            None => e.source(),
+        };
+    }
+    None
 }
 
 fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {

@@ -34,7 +34,12 @@ fn https_refuses_an_untrusted_certificate() {
         .assert()
         .code(1);
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-    assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
+    assert!(stderr.contains("TLS: invalid peer certificate"), "{stderr}");
+    assert!(
+        !stderr.contains("retry"),
+        "a certificate error is not transient: {stderr}"
+    );
+    assert_eq!(server.requests(), 0);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
