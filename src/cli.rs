@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::child::CHILD_COMMAND;
 use crate::engine::Mode;
 use crate::server::ServeArgs;
 use crate::units;
@@ -51,6 +52,9 @@ pub enum Command {
     Bench(BenchArgs),
     /// Serve deterministic synthetic files on 127.0.0.1 (with optional latency and bandwidth).
     Serve(ServeArgs),
+    /// Internal to `--mode procs`: one download, driven by the parent over pipes.
+    #[command(name = CHILD_COMMAND, hide = true)]
+    Child,
 }
 
 /// Downloading: the default command.

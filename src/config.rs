@@ -11,7 +11,7 @@ use reqwest::Url;
 
 use crate::cli::DownloadArgs;
 use crate::engine::Mode;
-use crate::fetch::{Policy, Sha256Digest, Target};
+use crate::fetch::{Policy, Sha256Digest, Target, parse_hex};
 use crate::http::HttpSettings;
 use crate::progress::Display;
 
@@ -168,7 +168,10 @@ fn parse_list_line(line: &str) -> Result<(Url, Option<Sha256Digest>), String> {
     let mut sha256 = None;
     for word in words {
         match word.split_once('=') {
-            Some(("sha256", hex)) => sha256 = Some(parse_sha256(hex)?),
+            Some(("sha256", hex)) => {
+                let digest = parse_hex(hex);
+                sha256 = Some(digest.ok_or(format!("sha256={hex} is not 64 hexadecimal digits"))?);
+            }
             _ => {
                 return Err(format!(
                     "unexpected {word:?} after the URL (expected sha256=HEX)"
@@ -177,19 +180,6 @@ fn parse_list_line(line: &str) -> Result<(Url, Option<Sha256Digest>), String> {
         }
     }
     Ok((url, sha256))
-}
-
-fn parse_sha256(hex: &str) -> Result<Sha256Digest, String> {
-    let bad = || format!("sha256={hex} is not 64 hexadecimal digits");
-    if hex.len() != 64 || !hex.is_ascii() {
-        return Err(bad());
-    }
-    let mut digest = [0u8; 32];
-    for (byte, pair) in digest.iter_mut().zip(hex.as_bytes().chunks(2)) {
-        let pair = std::str::from_utf8(pair).map_err(|_| bad())?;
-        *byte = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
-    }
-    Ok(digest)
 }
 
 fn parse_url(text: &str) -> Result<Url, String> {

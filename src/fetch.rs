@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cancel::Cancel;
 use crate::http::MAX_REDIRECTS;
-use crate::naming::{self, NameRegistry, PART_SUFFIX};
+use crate::naming::{self, Names, PART_SUFFIX};
 use crate::progress::{Progress, Tracker};
 use crate::units::{human_bytes, human_duration};
 
@@ -39,7 +39,7 @@ pub struct Target {
 }
 
 /// How downloads behave when things go wrong, and what they check.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Policy {
     /// Attempts after the first, on transient faults only.
     pub retries: u32,
@@ -105,6 +105,12 @@ pub enum FetchError {
     /// The download could not even start (no runtime, no thread).
     #[error("{0}")]
     Setup(String),
+    /// A `procs` child's own account of its failure.
+    #[error("{0}")]
+    Child(String),
+    /// A `procs` child that died without a result.
+    #[error("{0}")]
+    Crashed(String),
     #[error("interrupted")]
     Interrupted,
     #[error("not started (interrupted)")]
@@ -156,6 +162,8 @@ impl FetchError {
             | FetchError::Write { .. }
             | FetchError::Checksum { .. }
             | FetchError::Setup(_)
+            | FetchError::Child(_)
+            | FetchError::Crashed(_)
             | FetchError::Interrupted
             | FetchError::NotStarted => false,
         }
@@ -295,10 +303,22 @@ pub fn hex(digest: &Sha256Digest) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A digest from its 64 hex digits.
+pub fn parse_hex(hex: &str) -> Option<Sha256Digest> {
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let mut digest = [0u8; 32];
+    for (byte, pair) in digest.iter_mut().zip(hex.as_bytes().chunks(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(digest)
+}
+
 /// What every download of a run shares: where files go, their names, the rules, the display.
 pub struct Downloader {
     pub output_dir: PathBuf,
-    pub names: NameRegistry,
+    pub names: Box<dyn Names>,
     pub policy: Policy,
     pub progress: Progress,
     pub cancel: Cancel,
@@ -324,7 +344,7 @@ impl Downloader {
             return self.failed_early(target, FetchError::NotStarted);
         }
         let started = Instant::now();
-        let tracker = self.progress.start(self.names.planned(target.index));
+        let tracker = self.progress.start(&self.names.planned(target.index));
         let mut attempts = Attempts::default();
         let result = tokio::select! {
             result = self.download(client, target, &tracker, &mut attempts) => result,
@@ -352,7 +372,7 @@ impl Downloader {
 
     /// The outcome of a download that failed before it could start.
     pub fn failed_early(&self, target: &Target, why: FetchError) -> Outcome {
-        let tracker = self.progress.start(self.names.planned(target.index));
+        let tracker = self.progress.start(&self.names.planned(target.index));
         let outcome = Outcome {
             index: target.index,
             url: target.url.clone(),
@@ -431,7 +451,7 @@ impl Downloader {
         // A retry resumes its own `.part`; a first attempt only with `-c`.
         let resumable = match &attempts.name {
             Some(name) => Some(name.clone()),
-            None if self.policy.resume => Some(self.names.planned(target.index).to_owned()),
+            None if self.policy.resume => Some(self.names.planned(target.index)),
             None => None,
         };
         let offset = resumable

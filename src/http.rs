@@ -1,6 +1,6 @@
 //! HTTP client settings, shared by every mode so that a comparison is about scheduling alone.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -21,8 +21,9 @@ pub const MAX_REDIRECTS: usize = 10;
 /// so that a thousand threads do not read the system's certificates a thousand times.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
-    /// Extra trusted roots (`--cacert`).
+    /// Extra trusted roots (`--cacert`), and the files they came from (for `procs` children).
     extra_roots: Vec<CertificateDer<'static>>,
+    cacert_files: Vec<PathBuf>,
     pub connect_timeout: Duration,
     tls: Arc<OnceLock<ClientConfig>>,
 }
@@ -31,6 +32,7 @@ impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
             extra_roots: Vec::new(),
+            cacert_files: Vec::new(),
             connect_timeout: Duration::from_secs(10),
             tls: Arc::default(),
         }
@@ -51,8 +53,14 @@ impl HttpSettings {
             path.display()
         );
         self.extra_roots.extend(certs);
+        self.cacert_files.push(path.to_owned());
         self.tls = Arc::default();
         Ok(())
+    }
+
+    /// The `--cacert` files these settings were read from.
+    pub fn cacert_files(&self) -> &[PathBuf] {
+        &self.cacert_files
     }
 
     /// A client with these settings; keeps connections alive for reuse.

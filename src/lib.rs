@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod cancel;
+pub mod child;
 pub mod cli;
 pub mod config;
 pub mod engine;
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Some(Command::Bench(args)) => bench::run(&args),
         Some(Command::Serve(args)) => server::serve(&args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Child) => child::run(),
         None => download(&cli.download),
     }
 }
@@ -52,7 +54,7 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     let work = Work {
         downloader: Arc::new(Downloader {
             output_dir: config.output_dir.clone(),
-            names: NameRegistry::new(config.targets.iter().map(|t| &t.url)),
+            names: Box::new(NameRegistry::new(config.targets.iter().map(|t| &t.url))),
             policy: config.policy,
             progress: Progress::new(config.display, config.targets.len()),
             cancel,

@@ -144,6 +144,15 @@ fn split_extension(name: &str) -> (&str, &str) {
     name.split_at(dot)
 }
 
+/// Where a download gets its file name: the registry of the run, or (in a `procs` child) the
+/// parent's registry, asked over a pipe.
+pub trait Names: Send + Sync {
+    /// The name reserved up front for URL number `index` (its label before a response).
+    fn planned(&self, index: usize) -> String;
+    /// The name download `index` saves under, given the (safe) name its response asks for.
+    fn claim(&self, index: usize, wanted: String) -> String;
+}
+
 /// The names taken in one run, so that two URLs never write the same file.
 ///
 /// Names are first reserved for every URL in input order (so that `a.png` goes to the first URL
@@ -178,15 +187,15 @@ impl NameRegistry {
             taken: Mutex::new(taken),
         }
     }
+}
 
-    /// The name reserved up front for URL number `index` (used as its label before a response).
-    pub fn planned(&self, index: usize) -> &str {
-        &self.planned[index].reserved
+impl Names for NameRegistry {
+    fn planned(&self, index: usize) -> String {
+        self.planned[index].reserved.clone()
     }
 
-    /// The name download `index` saves under, given the (safe) name its response asks for:
-    /// the one reserved up front when it matches, else a newly claimed distinct one.
-    pub fn claim(&self, index: usize, wanted: String) -> String {
+    /// The one reserved up front when it matches `wanted`, else a newly claimed distinct one.
+    fn claim(&self, index: usize, wanted: String) -> String {
         let planned = &self.planned[index];
         if wanted == planned.wanted {
             return planned.reserved.clone();

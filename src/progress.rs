@@ -2,9 +2,10 @@
 //! otherwise, nothing when quiet. The policy is decided once ([`Display`]); downloads only call
 //! [`Progress::start`] and the [`Tracker`] it returns.
 
+use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -20,7 +21,24 @@ pub enum Display {
     Lines,
     /// Nothing (`--quiet`, or a benchmark's inner runs).
     Silent,
+    /// JSON lines on stdout for a parent process to draw (a `procs` mode child).
+    Pipe,
 }
+
+/// A progress report of a `procs` child, one JSON object per line on its stdout.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PipeEvent {
+    /// The body's size, when known.
+    Length(u64),
+    /// Bytes in the file so far, and bytes received in this run so far.
+    Position { position: u64, received: u64 },
+    /// A retry is coming.
+    Retry(String),
+}
+
+/// How often a child reports its position.
+const PIPE_REPORT_EVERY: Duration = Duration::from_millis(100);
 
 const BAR_TEMPLATE: &str =
     "{wide_msg} [{bar:24}] {bytes}/{total_bytes} {bytes_per_sec:>11} ETA {eta:>3}";
@@ -51,7 +69,7 @@ impl Progress {
     pub fn new(display: Display, files: usize) -> Self {
         let multi = match display {
             Display::Bars => MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
-            Display::Lines | Display::Silent => {
+            Display::Lines | Display::Silent | Display::Pipe => {
                 MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
             }
         };
@@ -95,6 +113,9 @@ impl Progress {
             bar,
             label: label.to_owned(),
             shown,
+            started: Instant::now(),
+            reported_at: AtomicU64::new(0),
+            received: AtomicU64::new(0),
         }
     }
 
@@ -113,8 +134,16 @@ impl Progress {
                 let _ = self.inner.multi.println(line);
             }
             Display::Lines => eprintln!("{line}"),
-            Display::Silent => {}
+            Display::Silent | Display::Pipe => {}
         }
+    }
+}
+
+/// Writes one event for the parent; a parent that is gone will learn nothing more anyway.
+fn send(event: &PipeEvent) {
+    if let Ok(line) = serde_json::to_string(event) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
     }
 }
 
@@ -124,11 +153,21 @@ pub struct Tracker {
     bar: ProgressBar,
     label: String,
     shown: bool,
+    started: Instant,
+    /// Milliseconds after `started` of the last pipe report.
+    reported_at: AtomicU64,
+    /// Bytes received, as last synced from a child ([`Tracker::sync`]).
+    received: AtomicU64,
 }
 
 impl Tracker {
     /// The body's size, once the response head says it (a spinner stays when it doesn't).
     pub fn set_length(&self, length: Option<u64>) {
+        if self.progress.inner.display == Display::Pipe {
+            if let Some(length) = length {
+                send(&PipeEvent::Length(length));
+            }
+        }
         if let Some(length) = length {
             self.bar.set_length(length);
             self.bar.set_style(bar_style());
@@ -146,10 +185,38 @@ impl Tracker {
             "retry {retry}/{retries} in {} after {err}",
             human_duration(wait)
         );
+        self.show_retry(note);
+    }
+
+    /// Shows that a retry is coming (`note` says which and why).
+    pub fn show_retry(&self, note: String) {
         match self.progress.inner.display {
             Display::Bars => self.bar.set_message(format!("{} ({note})", self.label)),
             Display::Lines => eprintln!("retry   {}: {note}", self.label),
+            Display::Pipe => send(&PipeEvent::Retry(note)),
             Display::Silent => {}
+        }
+    }
+
+    /// Mirrors a child's report: its file holds `position` bytes, `received` of them fetched
+    /// in this run.
+    pub fn sync(&self, position: u64, received: u64) {
+        self.bar.set_position(position);
+        let before = self.received.swap(received, Ordering::Relaxed);
+        let all = &self.progress.inner.all_bytes;
+        all.fetch_add(received.saturating_sub(before), Ordering::Relaxed);
+    }
+
+    /// A child reports its position at most every [`PIPE_REPORT_EVERY`].
+    fn report_position(&self) {
+        let now = self.started.elapsed().as_millis() as u64;
+        let last = self.reported_at.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= PIPE_REPORT_EVERY.as_millis() as u64 {
+            self.reported_at.store(now, Ordering::Relaxed);
+            send(&PipeEvent::Position {
+                position: self.bar.position(),
+                received: self.received.load(Ordering::Relaxed),
+            });
         }
     }
 
@@ -160,6 +227,10 @@ impl Tracker {
             .inner
             .all_bytes
             .fetch_add(n, Ordering::Relaxed);
+        if self.progress.inner.display == Display::Pipe {
+            self.received.fetch_add(n, Ordering::Relaxed);
+            self.report_position();
+        }
     }
 
     /// The download ended: removes its bar and reports it.

@@ -184,7 +184,7 @@ fn one_run(
         http: http.clone(),
         downloader: Arc::new(Downloader {
             output_dir: dir.path().to_owned(),
-            names: NameRegistry::new(workload.targets.iter().map(|t| &t.url)),
+            names: Box::new(NameRegistry::new(workload.targets.iter().map(|t| &t.url))),
             // A fault must show as a failed run, not hide in a retry's time.
             policy: Policy {
                 retries: 0,

@@ -1,8 +1,9 @@
-//! The four ways to schedule the same downloads. Each engine exposes `run(&Work)` and calls the
+//! The five ways to schedule the same downloads. Each engine exposes `run(&Work)` and calls the
 //! same [`Downloader::fetch`] with clients built from the same [`HttpSettings`]; they differ only
 //! in how downloads are spread over threads and tasks.
 
 mod pool;
+mod procs;
 mod seq;
 mod tasks;
 mod threads;
@@ -30,6 +31,8 @@ pub enum Mode {
     Pool,
     /// Tasks on a tokio multi-thread runtime, at most `-j` in flight.
     Async,
+    /// A child process per download, at most `-j` alive at once.
+    Procs,
 }
 
 impl Mode {
@@ -38,7 +41,7 @@ impl Mode {
         match self {
             Mode::Seq => 1,
             Mode::Threads => files,
-            Mode::Pool | Mode::Async => jobs,
+            Mode::Pool | Mode::Async | Mode::Procs => jobs,
         }
     }
 
@@ -48,6 +51,7 @@ impl Mode {
             Mode::Threads => "threads",
             Mode::Pool => "pool",
             Mode::Async => "async",
+            Mode::Procs => "procs",
         }
     }
 }
@@ -77,6 +81,7 @@ pub fn run(mode: Mode, work: &Work) -> Summary {
         Mode::Threads => threads::run(work),
         Mode::Pool => pool::run(work),
         Mode::Async => tasks::run(work),
+        Mode::Procs => procs::run(work),
     };
     let elapsed = started.elapsed();
     work.downloader.progress.finish();

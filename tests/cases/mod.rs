@@ -5,4 +5,5 @@ mod faults;
 mod input;
 mod names;
 mod output;
+mod procs;
 mod tls;
