@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::child::CHILD_COMMAND;
 use crate::engine::Mode;
+use crate::segments::Segments;
 use crate::server::ServeArgs;
 use crate::units;
 
@@ -76,9 +77,15 @@ pub struct DownloadArgs {
     #[arg(short, long, value_enum, default_value_t = Mode::Pool)]
     pub mode: Mode,
 
-    /// Downloads at once in `pool` and `async` modes
+    /// Downloads at once in `pool`, `async` and `procs` modes
     #[arg(short, long, value_name = "N", default_value_t = 8, value_parser = parse_at_least_one)]
     pub jobs: usize,
+
+    /// Fetch each file as N ranges over N connections at once, when the server serves ranges
+    /// and the file is large enough (segments of at least 1 MiB; `auto`: one per 8 MiB, at
+    /// most 8)
+    #[arg(short, long, value_name = "N|auto", default_value = "1", value_parser = Segments::parse)]
+    pub segments: Segments,
 
     /// No progress and no human summary on stderr
     #[arg(short, long)]

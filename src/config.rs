@@ -48,6 +48,7 @@ impl Config {
             content_disposition: args.content_disposition,
             sha256: args.print_sha256,
             no_clobber: args.no_clobber,
+            segments: args.segments,
         };
         prepare_output_dir(&args.output)?;
         let display = if args.quiet {

@@ -19,6 +19,7 @@ use crate::cancel::Cancel;
 use crate::http::MAX_REDIRECTS;
 use crate::naming::{self, Names, PART_SUFFIX};
 use crate::progress::{Progress, Tracker};
+use crate::segments::{self, Segments};
 use crate::units::{human_bytes, human_duration};
 
 /// Bytes buffered between the socket and the file: few, large writes, bounded memory.
@@ -55,6 +56,8 @@ pub struct Policy {
     pub sha256: bool,
     /// Keep existing files (`--no-clobber`).
     pub no_clobber: bool,
+    /// Ranges to split each file into (`-s`).
+    pub segments: Segments,
 }
 
 impl Default for Policy {
@@ -67,6 +70,7 @@ impl Default for Policy {
             content_disposition: false,
             sha256: false,
             no_clobber: false,
+            segments: Segments::default(),
         }
     }
 }
@@ -98,6 +102,8 @@ pub enum FetchError {
     LongBody { expected: u64 },
     #[error("server answered the resume request with {0}; starting over")]
     BadResume(String),
+    #[error("the file changed on the server (or it stopped serving ranges); starting over")]
+    Changed,
     #[error("cannot write {}: {source}", .path.display())]
     Write { path: PathBuf, source: io::Error },
     #[error("SHA-256 mismatch: expected {expected}, got {actual}")]
@@ -125,8 +131,29 @@ fn cause_suffix(cause: &Option<String>) -> String {
 }
 
 impl FetchError {
+    /// A failure status, with the server's Retry-After.
+    pub(crate) fn from_status(response: &Response) -> Self {
+        FetchError::Status {
+            status: response.status(),
+            retry_after: retry_after(response.headers()),
+        }
+    }
+
+    /// An error while reading a body that should have run to byte `expected` and reached `got`.
+    pub(crate) fn from_body_error(err: reqwest::Error, got: u64, expected: u64) -> Self {
+        if err.is_body() || err.is_decode() {
+            FetchError::ShortBody {
+                got,
+                expected,
+                cause: Some(root_cause(&err)),
+            }
+        } else {
+            FetchError::from_reqwest(err)
+        }
+    }
+
     /// A readable account of a reqwest error, without the URL (the caller names it).
-    fn from_reqwest(err: reqwest::Error) -> Self {
+    pub(crate) fn from_reqwest(err: reqwest::Error) -> Self {
         if err.is_redirect() {
             return FetchError::TooManyRedirects;
         }
@@ -155,7 +182,8 @@ impl FetchError {
             FetchError::Network(_)
             | FetchError::Stalled(_)
             | FetchError::ShortBody { .. }
-            | FetchError::BadResume(_) => true,
+            | FetchError::BadResume(_)
+            | FetchError::Changed => true,
             FetchError::TooManyRedirects
             | FetchError::Tls(_)
             | FetchError::LongBody { .. }
@@ -433,7 +461,7 @@ impl Downloader {
     }
 
     /// Fails with [`FetchError::Stalled`] if `work` takes longer than the stall timeout.
-    async fn or_stall<T>(&self, work: impl Future<Output = T>) -> Result<T, FetchError> {
+    pub(crate) async fn or_stall<T>(&self, work: impl Future<Output = T>) -> Result<T, FetchError> {
         let limit = self.policy.stall_timeout;
         tokio::time::timeout(limit, work)
             .await
@@ -465,6 +493,9 @@ impl Downloader {
             if let Some(validator) = &attempts.validator {
                 request = request.header(header::IF_RANGE, validator.clone());
             }
+        } else if self.policy.segments.wanted() {
+            // A 206 answer says the server serves ranges, and gives the size to split.
+            request = request.header(header::RANGE, "bytes=0-");
         }
         let response = self
             .or_stall(request.send())
@@ -477,10 +508,7 @@ impl Downloader {
             return self.after_refused_range(target, &response, resumable, offset, attempts);
         }
         if !status.is_success() {
-            return Err(FetchError::Status {
-                status,
-                retry_after: retry_after(response.headers()),
-            });
+            return Err(FetchError::from_status(&response));
         }
 
         let name = match &attempts.name {
@@ -495,32 +523,48 @@ impl Downloader {
                 name
             }
         };
-        let start = if status == StatusCode::PARTIAL_CONTENT {
-            let range = content_range(response.headers());
-            match range {
-                Some((first, _)) if first == offset && resumable.as_deref() == Some(&*name) => {
-                    offset
-                }
-                _ => {
-                    let _ = std::fs::remove_file(self.part_path(&name));
-                    return Err(FetchError::BadResume(format!(
-                        "an unexpected range {range:?}"
-                    )));
-                }
+        let range =
+            (status == StatusCode::PARTIAL_CONTENT).then(|| content_range(response.headers()));
+        let (start, total) = match range {
+            // A whole body: no range asked, the server ignored it, or the file changed.
+            None => (0, response.content_length()),
+            Some(Some((first, total)))
+                if first == offset && (offset == 0 || resumable.as_deref() == Some(&*name)) =>
+            {
+                (offset, total)
             }
-        } else {
-            // A whole body: the server ignored the range, or the file changed (If-Range).
-            0
+            Some(range) => {
+                let _ = std::fs::remove_file(self.part_path(&name));
+                return Err(FetchError::BadResume(format!(
+                    "an unexpected range {range:?}"
+                )));
+            }
         };
         if start == 0 {
             attempts.validator = validator(response.headers());
         }
         let path = self.output_dir.join(&name);
         let part = self.part_path(&name);
-        let digest = self
-            .stream_to_part(target, response, &part, start, tracker, attempts)
-            .await?;
-        attempts.sha256 = digest;
+        let segments = match (range, total) {
+            (Some(_), Some(total)) if start == 0 => self.policy.segments.count(total),
+            _ => 1,
+        };
+        attempts.sha256 = if segments > 1 {
+            let total = total.unwrap_or_default();
+            let (result, fetched) = segments::download(
+                self, client, target, response, total, segments, &part, tracker,
+            )
+            .await;
+            attempts.bytes += fetched.received;
+            attempts.retries += fetched.retries;
+            result?;
+            self.digest_part(target, &part, total)?
+                .map(|hasher| check_digest(target, hasher))
+                .transpose()?
+        } else {
+            self.stream_to_part(target, response, &part, start, tracker, attempts)
+                .await?
+        };
         std::fs::rename(&part, &path).map_err(|source| FetchError::Write {
             path: path.clone(),
             source,
@@ -638,14 +682,8 @@ impl Downloader {
                     // Keep what arrived: a retry resumes from it.
                     out.flush().map_err(write_error)?;
                     return Err(match expected {
-                        Some(expected) if err.is_body() || err.is_decode() => {
-                            FetchError::ShortBody {
-                                got: written,
-                                expected,
-                                cause: Some(root_cause(&err)),
-                            }
-                        }
-                        _ => FetchError::from_reqwest(err),
+                        Some(expected) => FetchError::from_body_error(err, written, expected),
+                        None => FetchError::from_reqwest(err),
                     });
                 }
             };
@@ -684,7 +722,7 @@ fn check_digest(target: &Target, hasher: Sha256) -> Result<Sha256Digest, FetchEr
 
 /// Exponential backoff with jitter: `delay × 2^(n-1)`, scaled by a random factor in
 /// [0.5, 1.5), capped; never shorter than a server's Retry-After (itself capped).
-fn backoff(delay: Duration, retry: u32, err: &FetchError) -> Duration {
+pub(crate) fn backoff(delay: Duration, retry: u32, err: &FetchError) -> Duration {
     let exponential = delay.saturating_mul(1 << retry.saturating_sub(1).min(16));
     let jittered = exponential
         .mul_f64(0.5 + fastrand::f64())
@@ -706,7 +744,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// The ETag (preferred) or Last-Modified of a response, for a later `If-Range`.
-fn validator(headers: &HeaderMap) -> Option<HeaderValue> {
+pub(crate) fn validator(headers: &HeaderMap) -> Option<HeaderValue> {
     // A weak ETag cannot be used with If-Range.
     let etag = headers
         .get(header::ETAG)
@@ -715,7 +753,7 @@ fn validator(headers: &HeaderMap) -> Option<HeaderValue> {
 }
 
 /// `Content-Range: bytes first-last/total` → (first, total); `bytes */total` → (0, total).
-fn content_range(headers: &HeaderMap) -> Option<(u64, Option<u64>)> {
+pub(crate) fn content_range(headers: &HeaderMap) -> Option<(u64, Option<u64>)> {
     let value = headers.get(header::CONTENT_RANGE)?.to_str().ok()?;
     let (range, total) = value.strip_prefix("bytes ")?.split_once('/')?;
     let total = match total.trim() {

@@ -14,6 +14,7 @@ pub mod http;
 pub mod naming;
 pub mod progress;
 pub mod report;
+pub mod segments;
 pub mod server;
 pub mod units;
 

@@ -6,4 +6,5 @@ mod input;
 mod names;
 mod output;
 mod procs;
+mod segments;
 mod tls;

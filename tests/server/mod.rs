@@ -304,13 +304,23 @@ async fn fault(
     let if_range_ok = headers
         .get(header::IF_RANGE)
         .is_none_or(|v| v.as_bytes() == etag.as_bytes());
-    let range_start = headers
+    // `bytes=a-` or `bytes=a-b`.
+    let range = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("bytes="))
-        .and_then(|v| v.strip_suffix('-'))
-        .and_then(|v| v.parse::<usize>().ok())
+        .and_then(|v| v.split_once('-'))
+        .and_then(|(a, b)| {
+            let last = if b.is_empty() {
+                size.saturating_sub(1)
+            } else {
+                b.parse().ok()?
+            };
+            Some((a.parse::<usize>().ok()?, last))
+        })
         .filter(|_| if_range_ok && params.get("no_range").is_none());
+    let range_start = range.map(|(a, _)| a);
+    let range_end = range.map_or(size, |(_, last)| (last + 1).min(size));
     if range_start.is_some_and(|start| start >= size) {
         let range = format!("bytes */{size}");
         return (
@@ -340,9 +350,9 @@ async fn fault(
     } else if let Some(k) = drop_at {
         (k, End::Break)
     } else {
-        (size, End::Whole)
+        (range_end, End::Whole)
     };
-    let end_at = end_at.clamp(start, size);
+    let end_at = end_at.clamp(start, range_end);
     let sent: Vec<Result<Bytes, std::io::Error>> = data[start..end_at]
         .chunks(16 * 1024)
         .map(|c| Ok(Bytes::copy_from_slice(c)))
@@ -370,7 +380,7 @@ async fn fault(
     };
     let mut response = Body::from_stream(sent.chain(tail)).into_response();
     let h = response.headers_mut();
-    h.insert(header::CONTENT_LENGTH, (size - start).into());
+    h.insert(header::CONTENT_LENGTH, (range_end - start).into());
     h.insert(header::ETAG, etag.parse().unwrap());
     h.insert(header::ACCEPT_RANGES, "bytes".parse().unwrap());
     if let Some(cd) = params.get("cd") {
@@ -378,7 +388,7 @@ async fn fault(
     }
     if range_start.is_some() {
         *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-        let range = format!("bytes {start}-{}/{size}", size - 1);
+        let range = format!("bytes {start}-{}/{size}", range_end - 1);
         response
             .headers_mut()
             .insert(header::CONTENT_RANGE, range.parse().unwrap());

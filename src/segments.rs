@@ -1,0 +1,369 @@
+//! Segmented downloads (`-s N`): one file fetched as N ranges over N connections at once,
+//! each written at its offset into the preallocated `.part` file (positional writes), each
+//! resumed on its own after a fault.
+//!
+//! Bytes land out of order, so the `.part` file's length says nothing about what it holds. If a
+//! segmented download does not complete (a final error, Ctrl-C), the `.part` is cut back to
+//! the bytes known good from its start, so that a later `-c` resumes from there safely.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use futures_util::future::try_join_all;
+use reqwest::header::{self, HeaderValue};
+use reqwest::{Client, Response, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use crate::fetch::{Downloader, FetchError, Target, backoff, content_range};
+use crate::progress::Tracker;
+
+/// Smallest segment: below this, another connection costs more than it gives.
+const MIN_SEGMENT_SIZE: u64 = 1 << 20;
+/// Segment size `auto` aims for.
+const AUTO_SEGMENT_SIZE: u64 = 8 << 20;
+/// Most segments `auto` makes.
+const AUTO_MAX_SEGMENTS: u64 = 8;
+/// Bytes a segment gathers before one positional write.
+const SEGMENT_BUFFER: usize = 256 * 1024;
+
+/// How many ranges to split a file into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Segments {
+    Fixed(u64),
+    /// From the size: one segment per 8 MiB, at most 8.
+    Auto,
+}
+
+impl Default for Segments {
+    fn default() -> Self {
+        Segments::Fixed(1)
+    }
+}
+
+impl Segments {
+    /// Parses `N` (at least 1) or `auto`.
+    pub fn parse(s: &str) -> Result<Segments, String> {
+        match s {
+            "auto" => Ok(Segments::Auto),
+            n => match n.parse::<u64>() {
+                Ok(0) | Err(_) => Err(format!("{s:?}: expected a number of at least 1, or auto")),
+                Ok(n) => Ok(Segments::Fixed(n)),
+            },
+        }
+    }
+
+    /// Whether a download should ask for ranges at all.
+    pub fn wanted(self) -> bool {
+        self != Segments::Fixed(1)
+    }
+
+    /// How many segments a file of `size` bytes gets: none under 1 MiB.
+    pub fn count(self, size: u64) -> u64 {
+        let n = match self {
+            Segments::Fixed(n) => n,
+            Segments::Auto => (size / AUTO_SEGMENT_SIZE).min(AUTO_MAX_SEGMENTS),
+        };
+        n.min(size / MIN_SEGMENT_SIZE).max(1)
+    }
+}
+
+/// One range of the file: `[start, end)`, and how much of it is on disk.
+struct Segment {
+    start: u64,
+    end: u64,
+    written: AtomicU64,
+}
+
+impl Segment {
+    fn position(&self) -> u64 {
+        self.start + self.written.load(Ordering::Relaxed)
+    }
+}
+
+/// The file's ranges; on drop without [`Layout::complete`], cuts the `.part` back to its good
+/// prefix (this also runs when the download is cancelled and its future dropped).
+struct Layout<'a> {
+    part: &'a Path,
+    segments: Vec<Segment>,
+    complete: bool,
+}
+
+impl Layout<'_> {
+    /// The bytes from the file's start that are all on disk.
+    fn good_prefix(&self) -> u64 {
+        let mut prefix = 0;
+        for segment in &self.segments {
+            prefix = segment.position();
+            if prefix < segment.end {
+                break;
+            }
+        }
+        prefix
+    }
+}
+
+impl Drop for Layout<'_> {
+    fn drop(&mut self) {
+        if !self.complete {
+            // Best effort: if even this fails, -c will find the length wrong and start over.
+            if let Ok(file) = OpenOptions::new().write(true).open(self.part) {
+                let _ = file.set_len(self.good_prefix());
+            }
+        }
+    }
+}
+
+/// What every segment of one download shares.
+struct Shared<'a> {
+    downloader: &'a Downloader,
+    client: &'a Client,
+    target: &'a Target,
+    file: File,
+    part: &'a Path,
+    validator: Option<HeaderValue>,
+    tracker: &'a Tracker,
+    received: AtomicU64,
+    retries: AtomicU32,
+}
+
+/// What a segmented download fetched, for its [`crate::fetch::Outcome`].
+pub struct Fetched {
+    pub received: u64,
+    pub retries: u32,
+}
+
+/// Downloads `total` bytes into `part` as `count` segments. `first` is the response to
+/// `Range: bytes=0-`, which serves the first segment.
+#[allow(clippy::too_many_arguments)]
+pub async fn download(
+    downloader: &Downloader,
+    client: &Client,
+    target: &Target,
+    first: Response,
+    total: u64,
+    count: u64,
+    part: &Path,
+    tracker: &Tracker,
+) -> (Result<(), FetchError>, Fetched) {
+    let write_error = |source| FetchError::Write {
+        path: part.to_owned(),
+        source,
+    };
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(part)
+        .and_then(|file| file.set_len(total).map(|()| file))
+        .map_err(write_error);
+    let file = match file {
+        Ok(file) => file,
+        Err(err) => {
+            return (
+                Err(err),
+                Fetched {
+                    received: 0,
+                    retries: 0,
+                },
+            );
+        }
+    };
+    let mut layout = Layout {
+        part,
+        segments: (0..count)
+            .map(|k| Segment {
+                start: total * k / count,
+                end: total * (k + 1) / count,
+                written: AtomicU64::new(0),
+            })
+            .collect(),
+        complete: false,
+    };
+    let shared = Shared {
+        downloader,
+        client,
+        target,
+        file,
+        part,
+        validator: crate::fetch::validator(first.headers()),
+        tracker,
+        received: AtomicU64::new(0),
+        retries: AtomicU32::new(0),
+    };
+    tracker.set_length(Some(total));
+    let mut first = Some(first);
+    let result = try_join_all(
+        layout
+            .segments
+            .iter()
+            .map(|segment| fetch_segment(&shared, segment, first.take())),
+    )
+    .await
+    .map(|_| ());
+    layout.complete = result.is_ok();
+    let fetched = Fetched {
+        received: shared.received.load(Ordering::Relaxed),
+        retries: shared.retries.load(Ordering::Relaxed),
+    };
+    (result, fetched)
+}
+
+/// Fetches one segment, retrying (and resuming) it alone on transient faults.
+async fn fetch_segment(
+    shared: &Shared<'_>,
+    segment: &Segment,
+    mut response: Option<Response>,
+) -> Result<(), FetchError> {
+    let policy = &shared.downloader.policy;
+    let mut retries = 0;
+    loop {
+        let result = match response.take() {
+            Some(response) => stream(shared, segment, response).await,
+            None => request_and_stream(shared, segment).await,
+        };
+        let err = match result {
+            Ok(()) => return Ok(()),
+            Err(err) => err,
+        };
+        // A changed file is not this segment's to retry: the whole download starts over.
+        let changed = matches!(err, FetchError::Changed);
+        if changed || !err.is_transient() || retries >= policy.retries {
+            return Err(err);
+        }
+        retries += 1;
+        shared.retries.fetch_add(1, Ordering::Relaxed);
+        let wait = backoff(policy.retry_delay, retries, &err);
+        shared.tracker.retrying(retries, policy.retries, &err, wait);
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Asks for the rest of `segment` and streams it.
+async fn request_and_stream(shared: &Shared<'_>, segment: &Segment) -> Result<(), FetchError> {
+    let from = segment.position();
+    let mut request = shared
+        .client
+        .get(shared.target.url.clone())
+        .header(header::RANGE, format!("bytes={from}-{}", segment.end - 1));
+    if let Some(validator) = &shared.validator {
+        request = request.header(header::IF_RANGE, validator.clone());
+    }
+    let response = shared
+        .downloader
+        .or_stall(request.send())
+        .await?
+        .map_err(FetchError::from_reqwest)?;
+    let status = response.status();
+    if status != StatusCode::PARTIAL_CONTENT {
+        return Err(match status.is_success() {
+            // The whole file again: it changed, or ranges are no longer served.
+            true => FetchError::Changed,
+            false => FetchError::from_status(&response),
+        });
+    }
+    match content_range(response.headers()) {
+        Some((first, _)) if first == from => stream(shared, segment, response).await,
+        range => Err(FetchError::BadResume(format!(
+            "an unexpected range {range:?}"
+        ))),
+    }
+}
+
+/// Writes `response`'s body at the segment's position until the segment is full.
+async fn stream(
+    shared: &Shared<'_>,
+    segment: &Segment,
+    mut response: Response,
+) -> Result<(), FetchError> {
+    let write_error = |source| FetchError::Write {
+        path: shared.part.to_owned(),
+        source,
+    };
+    let mut buffer = Vec::with_capacity(SEGMENT_BUFFER);
+    let flush = |buffer: &mut Vec<u8>| -> Result<(), FetchError> {
+        shared
+            .file
+            .write_all_at(buffer, segment.position())
+            .map_err(write_error)?;
+        segment
+            .written
+            .fetch_add(buffer.len() as u64, Ordering::Relaxed);
+        buffer.clear();
+        Ok(())
+    };
+    while segment.position() + (buffer.len() as u64) < segment.end {
+        let chunk = shared.downloader.or_stall(response.chunk()).await?;
+        let chunk = match chunk {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => {
+                flush(&mut buffer)?;
+                return Err(FetchError::ShortBody {
+                    got: segment.position(),
+                    expected: segment.end,
+                    cause: None,
+                });
+            }
+            Err(err) => {
+                // Keep what arrived: the retry asks for the rest.
+                flush(&mut buffer)?;
+                return Err(FetchError::from_body_error(
+                    err,
+                    segment.position(),
+                    segment.end,
+                ));
+            }
+        };
+        // The first segment's response runs to the end of the file; take only its share.
+        let room = segment.end - segment.position() - buffer.len() as u64;
+        let take = chunk.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        buffer.extend_from_slice(&chunk[..take]);
+        shared.received.fetch_add(take as u64, Ordering::Relaxed);
+        shared.tracker.advance(take as u64);
+        if buffer.len() >= SEGMENT_BUFFER {
+            flush(&mut buffer)?;
+        }
+    }
+    flush(&mut buffer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_counts() {
+        assert_eq!(Segments::Fixed(8).count(1 << 30), 8);
+        assert_eq!(
+            Segments::Fixed(8).count(3 << 20),
+            3,
+            "never a segment under 1 MiB"
+        );
+        assert_eq!(Segments::Fixed(8).count(1000), 1);
+        assert_eq!(Segments::Auto.count(4 << 20), 1);
+        assert_eq!(Segments::Auto.count(24 << 20), 3);
+        assert_eq!(Segments::Auto.count(1 << 30), 8);
+        assert_eq!(Segments::parse("auto"), Ok(Segments::Auto));
+        assert_eq!(Segments::parse("4"), Ok(Segments::Fixed(4)));
+        assert!(Segments::parse("0").is_err());
+        assert!(!Segments::Fixed(1).wanted() && Segments::Auto.wanted());
+    }
+
+    #[test]
+    fn the_good_prefix_stops_at_the_first_gap() {
+        let layout = Layout {
+            part: Path::new("/nonexistent"),
+            segments: [(0, 10, 10), (10, 20, 4), (20, 30, 10)]
+                .into_iter()
+                .map(|(start, end, written)| Segment {
+                    start,
+                    end,
+                    written: AtomicU64::new(written),
+                })
+                .collect(),
+            complete: true,
+        };
+        assert_eq!(layout.good_prefix(), 14);
+    }
+}

@@ -1,0 +1,127 @@
+//! `-s N`: one file as N ranges at once, each resumed alone; the `.part` never lies.
+
+use std::time::Duration;
+
+use tempfile::tempdir;
+
+use crate::server::{TestServer, body};
+use crate::util::{MODES, fetchbench, listing, read};
+
+const MIB: usize = 1 << 20;
+
+#[test]
+fn segments_fetch_ranges_and_write_them_in_place_in_every_mode() {
+    for mode in MODES {
+        let server = TestServer::http();
+        let dir = tempdir().unwrap();
+        fetchbench()
+            .args(["--mode", mode, "-s", "4", "-o"])
+            .arg(dir.path())
+            .arg(server.url(&format!("/fault/seg.bin?size={}", 4 * MIB + 3)))
+            .assert()
+            .code(0);
+        assert!(
+            read(dir.path(), "seg.bin") == body("seg.bin", 4 * MIB + 3),
+            "{mode}"
+        );
+        assert_eq!(listing(dir.path()), ["seg.bin"]);
+        let mut ranges: Vec<String> = server.ranges().into_iter().map(|(r, _)| r).collect();
+        ranges.sort();
+        // Boundaries at k × 4194307 / 4, rounded down.
+        let expected = [
+            "bytes=0-",
+            "bytes=1048576-2097152",
+            "bytes=2097153-3145729",
+            "bytes=3145730-4194306",
+        ];
+        assert_eq!(ranges, expected, "{mode}");
+    }
+}
+
+#[test]
+fn a_cut_segment_resumes_alone() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    fetchbench()
+        .args(["-s", "4", "--retry-delay", "10ms", "--json", "-o"])
+        .arg(dir.path())
+        .arg(server.url(&format!(
+            "/fault/cut.bin?size={}&drop_after=500000",
+            4 * MIB
+        )))
+        .assert()
+        .code(0);
+    assert!(read(dir.path(), "cut.bin") == body("cut.bin", 4 * MIB));
+    let ranges: Vec<String> = server.ranges().into_iter().map(|(r, _)| r).collect();
+    assert_eq!(ranges.len(), 5, "{ranges:?}");
+    // The first segment's retry asks for the rest of that segment only, with If-Range.
+    let retry = &server.ranges()[4];
+    assert!(
+        retry.0.starts_with("bytes=") && retry.0.ends_with("-1048575"),
+        "{retry:?}"
+    );
+    assert_eq!(retry.1, "\"cut.bin-stable\"");
+}
+
+#[test]
+fn a_failed_segmented_download_keeps_only_its_good_prefix_for_continue() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    // The last of four segments stalls at once; the first three complete.
+    fetchbench()
+        .args([
+            "-s",
+            "4",
+            "--retries",
+            "0",
+            "--stall-timeout",
+            "500ms",
+            "-o",
+        ])
+        .arg(dir.path())
+        .arg(server.url(&format!(
+            "/fault/p.bin?size={}&stall_after={}",
+            4 * MIB,
+            3 * MIB
+        )))
+        .timeout(Duration::from_secs(20))
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("stall timeout"));
+    assert_eq!(listing(dir.path()), ["p.bin.part"]);
+    let part = read(dir.path(), "p.bin.part");
+    assert_eq!(
+        part.len(),
+        3 * MIB,
+        "the part must hold exactly the good prefix"
+    );
+    assert!(part == body("p.bin", 4 * MIB)[..3 * MIB]);
+
+    fetchbench()
+        .args(["-c", "-o"])
+        .arg(dir.path())
+        .arg(server.url(&format!("/fault/p.bin?size={}", 4 * MIB)))
+        .assert()
+        .code(0);
+    assert!(read(dir.path(), "p.bin") == body("p.bin", 4 * MIB));
+    assert_eq!(
+        server.ranges().last().unwrap().0,
+        format!("bytes={}-", 3 * MIB)
+    );
+}
+
+#[test]
+fn small_files_and_servers_without_ranges_are_fetched_whole() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    fetchbench()
+        .args(["-s", "8", "-o"])
+        .arg(dir.path())
+        .arg(server.url("/fault/small.bin?size=5000"))
+        .arg(server.url(&format!("/fault/norange.bin?size={}&no_range=1", 3 * MIB)))
+        .assert()
+        .code(0);
+    assert!(read(dir.path(), "small.bin") == body("small.bin", 5000));
+    assert!(read(dir.path(), "norange.bin") == body("norange.bin", 3 * MIB));
+    assert_eq!(server.ranges().len(), 2, "one request each");
+}
