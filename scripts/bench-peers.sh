@@ -117,14 +117,16 @@ if "$FB" --help 2>/dev/null | grep -q -- '--segments'; then FB_SEGMENTS=1; fi
 # ---------------------------------------------------------------------------
 WORK="$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/bench-peers.XXXXXX")"
 chmod 755 "$WORK" # nginx workers may run as another user
-SERVER_PIDS=()
+# Servers this script started: name -> pid, and name -> the command that (re)starts it.
+declare -A SRV_PID=() SRV_CMD=() SRV_PROBE=()
+SERVER_RESTARTS=0
 cleanup() {
-    local pid
-    for pid in "${SERVER_PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
+    local name
+    for name in "${!SRV_PID[@]}"; do
+        kill "${SRV_PID[$name]}" 2>/dev/null || true
     done
-    for pid in "${SERVER_PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
+    for name in "${!SRV_PID[@]}"; do
+        wait "${SRV_PID[$name]}" 2>/dev/null || true
     done
     rm -rf "$WORK"
 }
@@ -179,10 +181,43 @@ fn main() {
 EOF
 rustc -O -o "$SYNTHGEN" "$WORK/synthgen.rs" >&2 || die "rustc could not build the reference generator"
 
+# spawn_server NAME PROBE_URL CMD...: starts CMD in the background (its output in
+# $WORK/NAME.log) and waits until PROBE_URL answers. The command is kept, so that a server
+# that dies (e.g. killed by someone's `pkill`) is restarted on the same port: see check_servers.
+spawn_server() {
+    local name=$1 probe=$2 i
+    shift 2
+    SRV_CMD[$name]="$(printf '%q ' "$@")"
+    SRV_PROBE[$name]="$probe"
+    "$@" >>"$WORK/$name.log" 2>&1 &
+    SRV_PID[$name]=$!
+    for i in $(seq 200); do
+        curl -s -o /dev/null --max-time 5 "$probe" && return 0
+        kill -0 "${SRV_PID[$name]}" 2>/dev/null || break
+        sleep 0.05
+    done
+    cat "$WORK/$name.log" >&2 || true
+    die "$name did not start (probe: $probe)"
+}
+
+# Restarts any of our servers that is no longer running (a run that used it has failed
+# and is reported as such; the restart is counted in the report).
+check_servers() {
+    local name
+    for name in "${!SRV_PID[@]}"; do
+        if ! kill -0 "${SRV_PID[$name]}" 2>/dev/null; then
+            wait "${SRV_PID[$name]}" 2>/dev/null || true
+            log "WARNING: server $name (pid ${SRV_PID[$name]}) has died; restarting it on the same port"
+            SERVER_RESTARTS=$((SERVER_RESTARTS + 1))
+            eval "spawn_server $name ${SRV_PROBE[$name]@Q} ${SRV_CMD[$name]}"
+        fi
+    done
+}
+
 NGINX_PORT=""
 start_nginx() {
     [[ -n "$NGINX_PORT" ]] && return 0
-    local dir="$WORK/nginx" i
+    local dir="$WORK/nginx"
     mkdir -p "$dir/tmp" "$WORK/www"
     chmod 755 "$WORK/www"
     NGINX_PORT="$(free_port)"
@@ -217,30 +252,24 @@ http {
     }
 }
 EOF
-    "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" -g 'daemon off;' &
-    SERVER_PIDS+=($!)
-    for i in $(seq 100); do
-        curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT/" && return 0
-        sleep 0.05
-    done
-    cat "$dir/error.log" >&2 || true
-    die "nginx did not start on 127.0.0.1:$NGINX_PORT"
+    spawn_server nginx "http://127.0.0.1:$NGINX_PORT/" \
+        "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" -g 'daemon off;'
 }
 
-# start_fbserve VAR ARGS...: starts `fetchbench serve` on a free port, sets VAR to its base URL.
+# The server runs from a copy of the binary with its own name, so that a `pkill fetchbench`
+# or `pkill -f 'fetchbench serve'` aimed at someone else's server does not hit ours.
+FB_SERVER="$WORK/bench-peers-server"
+cp "$FB" "$FB_SERVER"
+
+# start_fbserve NAME VAR ARGS...: starts `fetchbench serve ARGS` on a free port of
+# 127.0.0.1 and sets VAR to its base URL.
 start_fbserve() {
-    local var=$1 i base=""
-    shift
-    local logf="$WORK/fbserve-$var.log"
-    "$FB" serve --bind 127.0.0.1:0 "$@" >"$logf" 2>&1 &
-    SERVER_PIDS+=($!)
-    for i in $(seq 100); do
-        base="$(head -n1 "$logf" 2>/dev/null | grep -o '^http://127\.0\.0\.1:[0-9]*' || true)"
-        [[ -n "$base" ]] && break
-        sleep 0.05
-    done
-    [[ -n "$base" ]] || { cat "$logf" >&2; die "fetchbench serve did not start"; }
-    printf -v "$var" '%s' "$base"
+    local name=$1 var=$2 port
+    shift 2
+    port="$(free_port)"
+    spawn_server "$name" "http://127.0.0.1:$port/list?files=1" \
+        "$FB_SERVER" serve --bind "127.0.0.1:$port" "$@"
+    printf -v "$var" 'http://127.0.0.1:%s' "$port"
 }
 
 # ---------------------------------------------------------------------------
@@ -294,7 +323,7 @@ setup_workload() {
     local n=$1 base i name count size
     case $n in
     1)
-        start_fbserve FBS1_URL --latency "${W1_LATENCY_MS}ms" --size "$W1_SIZE" --files "$W1_FILES"
+        start_fbserve fbserve1 FBS1_URL --latency "${W1_LATENCY_MS}ms" --size "$W1_SIZE" --files "$W1_FILES"
         base="$FBS1_URL/files"; count=$W1_FILES; size=$W1_SIZE; WL_J=$W1_J
         WL_TITLE="Workload 1: latency-bound ($count x $((size >> 10)) KiB, ${W1_LATENCY_MS} ms latency, $WL_J at a time, fetchbench serve)"
         WL_REF="$WORK/ref1"; make_synth_refs "$WL_REF" "$count" "$size"
@@ -318,7 +347,7 @@ setup_workload() {
         make_nginx_files w4 "$count" "$size"; WL_REF="$WORK/www/w4"
         ;;
     5)
-        start_fbserve FBS5_URL --rate "${W5_RATE_MIB}MiB/s" --size "$W5_SIZE" --files "$W5_FILES"
+        start_fbserve fbserve5 FBS5_URL --rate "${W5_RATE_MIB}MiB/s" --size "$W5_SIZE" --files "$W5_FILES"
         base="$FBS5_URL/files"; count=$W5_FILES; size=$W5_SIZE; WL_J=$W5_J
         WL_TITLE="Workload 5: one big file, bandwidth-limited ($count x $((size >> 20)) MiB, ${W5_RATE_MIB} MiB/s per connection, fetchbench serve)"
         WL_REF="$WORK/ref5"; make_synth_refs "$WL_REF" "$count" "$size"
@@ -429,6 +458,7 @@ META="$WORK/meta.tsv"
 measure() {
     local wl=$1 tool=$2 run=$3
     local out="$WORK/out" tf="$WORK/time.txt" lf="$WORK/tool.log" rc=0 ok=1 why=""
+    check_servers
     rm -rf "$out"
     mkdir -p "$out"
     tool_cmd "$tool" "$out"
@@ -475,6 +505,7 @@ REPORT="$WORK/report.md"
     echo "- aria2c: $(aria2c --version | head -n1 | awk '{print $3}')"
     echo "- wget2: $(wget2 --version 2>&1 | head -n1 | awk '{print $3}')"
     echo "- nginx: $("$NGINX" -v 2>&1 | sed 's/.*nginx\///')"
+    echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other processes share the $(nproc) cores)"
     echo "- runs: $RUNS timed + $WARMUP warm-up per tool, interleaved; $( ((QUICK)) && echo 'QUICK sizes (smoke test)' || echo 'full sizes')"
     echo
 } >"$REPORT"
@@ -591,7 +622,10 @@ for wl in sorted(meta):
             check(s["wall"] <= ideal * 1.05, f"w1 {fb}: median wall {s['wall']:.3f} s within 5% of the theoretical {ideal:.2f} s (limit {ideal * 1.05:.3f} s; {100 * (s['wall'] / ideal - 1):+.1f}%)")
         if wl == "2" and s and floor and best_peer:
             mine, theirs = s["wall"] - floor["wall"], best - floor["wall"]
-            check(mine <= theirs / 2, f"w2 {fb}: time above cp floor {mine:.3f} s <= half of best peer's {theirs:.3f} s (= {theirs / 2:.3f} s)")
+            if theirs <= 0:
+                checks.append(f"N/A : w2 {fb}: best peer {best_peer} ({best:.3f} s) is no slower than the cp floor ({floor['wall']:.3f} s), so there is no time above the floor to halve; fetchbench is {mine:+.3f} s from the floor")
+            else:
+                check(mine <= theirs / 2, f"w2 {fb}: time above cp floor {mine:.3f} s <= half of best peer's {theirs:.3f} s (= {theirs / 2:.3f} s)")
         if wl in ("3", "4") and s:
             gib = nbytes / GIB
             c = st.get("curl")
@@ -615,6 +649,10 @@ if failures:
         print(f"- w{wl} {tool} {kind}: {why}")
 EOF
 
+printf '\nLoad average at the end: %s.\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$REPORT"
+if ((SERVER_RESTARTS)); then
+    printf '\nWARNING: servers died and were restarted %d time(s) during the benchmark (see the failed runs).\n' "$SERVER_RESTARTS" >>"$REPORT"
+fi
 cat "$REPORT"
 if [[ -n "$OUT_FILE" ]]; then
     cp "$REPORT" "$OUT_FILE"

@@ -19,9 +19,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::cancel::Cancel;
 use crate::fetch::{Downloader, Outcome, Policy, Sha256Digest, Status, Target, hex};
-use crate::http::HttpSettings;
+use crate::http::{HttpOptions, HttpSettings};
 use crate::naming::Names;
 use crate::progress::{Display, PipeEvent, Progress};
+use crate::throttle::Throttle;
 
 /// The hidden subcommand that runs a child.
 pub const CHILD_COMMAND: &str = "__child";
@@ -34,10 +35,13 @@ pub struct ChildJob {
     pub sha256: Option<Sha256Digest>,
     /// The name the parent reserved for this URL.
     pub planned: String,
+    /// The name the input gave, if any (then `planned` is it, made distinct).
+    pub name: Option<String>,
     pub output_dir: PathBuf,
     pub policy: Policy,
-    pub connect_timeout: std::time::Duration,
-    pub cacert_files: Vec<PathBuf>,
+    pub http: HttpOptions,
+    /// This child's share of `--limit-rate`.
+    pub limit_rate: Option<u64>,
 }
 
 /// One line a child writes on its stdout.
@@ -140,11 +144,7 @@ pub fn run() -> Result<ExitCode> {
     let cancel = Cancel::default();
     cancel.on_signals(false)?;
     let answers = forward_answers(stdin, cancel.clone())?;
-    let mut http = HttpSettings::default();
-    http.connect_timeout = job.connect_timeout;
-    for file in &job.cacert_files {
-        http.add_cacert(file)?;
-    }
+    let http = HttpSettings::new(job.http)?;
     let downloader = Downloader {
         output_dir: job.output_dir,
         names: Box::new(ParentNames {
@@ -152,11 +152,13 @@ pub fn run() -> Result<ExitCode> {
             answers: Mutex::new(answers),
         }),
         policy: job.policy,
+        throttle: Throttle::new(job.limit_rate, None, None),
         progress: Progress::new(Display::Pipe, 1),
         cancel,
     };
     let target = Target {
         index: job.index,
+        name: job.name,
         url: Url::parse(&job.url).with_context(|| format!("bad URL in the job: {}", job.url))?,
         sha256: job.sha256,
     };

@@ -70,42 +70,96 @@ pub struct DownloadArgs {
     pub input: Option<PathBuf>,
 
     /// Directory to save files in (created if missing)
-    #[arg(short, long, value_name = "DIR", default_value = ".")]
+    #[arg(
+        short,
+        long,
+        value_name = "DIR",
+        default_value = ".",
+        help_heading = "Output"
+    )]
     pub output: PathBuf,
 
+    /// No progress and no human summary on stderr
+    #[arg(short, long, help_heading = "Output")]
+    pub quiet: bool,
+
+    /// Print one JSON object per download, then a summary object, on stdout
+    #[arg(long, help_heading = "Output")]
+    pub json: bool,
+
+    /// Keep existing files: skip (and report) URLs whose file is already there
+    #[arg(long, help_heading = "Output")]
+    pub no_clobber: bool,
+
+    /// Name files as the server's Content-Disposition header suggests (made safe)
+    #[arg(long, help_heading = "Output")]
+    pub content_disposition: bool,
+
+    /// Colors on stderr (`auto`: on a terminal, unless NO_COLOR is set)
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorChoice::Auto, help_heading = "Output")]
+    pub color: ColorChoice,
+
     /// How downloads are scheduled
-    #[arg(short, long, value_enum, default_value_t = Mode::Pool)]
+    #[arg(short, long, value_enum, default_value_t = Mode::Pool, help_heading = "Concurrency")]
     pub mode: Mode,
 
     /// Downloads at once in `pool`, `async` and `procs` modes
-    #[arg(short, long, value_name = "N", default_value_t = 8, value_parser = parse_at_least_one)]
+    #[arg(short, long, value_name = "N", default_value_t = 8, value_parser = parse_at_least_one, help_heading = "Concurrency")]
     pub jobs: usize,
 
     /// Fetch each file as N ranges over N connections at once, when the server serves ranges
     /// and the file is large enough (segments of at least 1 MiB; `auto`: one per 8 MiB, at
     /// most 8)
-    #[arg(short, long, value_name = "N|auto", default_value = "1", value_parser = Segments::parse)]
+    #[arg(short, long, value_name = "N|auto", default_value = "1", value_parser = Segments::parse, help_heading = "Concurrency")]
     pub segments: Segments,
 
-    /// No progress and no human summary on stderr
-    #[arg(short, long)]
-    pub quiet: bool,
+    /// At most N connections to one host at once (`-j` stays the overall cap)
+    #[arg(long, value_name = "N", value_parser = parse_at_least_one, help_heading = "Concurrency")]
+    pub max_per_host: Option<usize>,
 
-    /// Print one JSON object per download, then a summary object, on stdout
-    #[arg(long)]
-    pub json: bool,
+    /// Cap the whole run's download rate, e.g. 2MiB/s
+    #[arg(long, value_name = "RATE", value_parser = units::parse_rate, help_heading = "Concurrency")]
+    pub limit_rate: Option<u64>,
 
-    /// Keep existing files: skip (and report) URLs whose file is already there
-    #[arg(long)]
-    pub no_clobber: bool,
+    /// Wait DUR between the starts of two downloads, e.g. 200ms
+    #[arg(long, value_name = "DUR", value_parser = units::parse_duration, help_heading = "Concurrency")]
+    pub wait: Option<Duration>,
 
-    /// Name files as the server's Content-Disposition header suggests (made safe)
-    #[arg(long)]
-    pub content_disposition: bool,
+    /// Extra request header, e.g. "Authorization: Bearer x" (repeatable)
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = parse_header, help_heading = "Network")]
+    pub headers: Vec<(String, String)>,
+
+    /// User-Agent header
+    #[arg(short = 'A', long, value_name = "TEXT", help_heading = "Network")]
+    pub user_agent: Option<String>,
+
+    /// Send every request through this proxy (default: HTTP_PROXY, HTTPS_PROXY, ALL_PROXY)
+    #[arg(long, value_name = "URL", help_heading = "Network")]
+    pub proxy: Option<String>,
+
+    /// Hosts to reach without the proxy, comma-separated (`*` for all); overrides NO_PROXY
+    #[arg(long, value_name = "LIST", help_heading = "Network")]
+    pub noproxy: Option<String>,
+
+    /// Do not check TLS certificates (said loudly in the summary)
+    #[arg(short = 'k', long, help_heading = "Network")]
+    pub insecure: bool,
+
+    /// Speak HTTP/1.1 only
+    #[arg(long = "http1.1", conflicts_with = "http2", help_heading = "Network")]
+    pub http1_1: bool,
+
+    /// Speak HTTP/2 with prior knowledge, also over plain http://
+    #[arg(long, help_heading = "Network")]
+    pub http2: bool,
 
     /// Also trust the PEM certificate(s) in FILE (e.g. a self-signed server's)
-    #[arg(long, value_name = "FILE")]
-    pub cacert: Option<PathBuf>,
+    #[arg(long, value_name = "FILE", help_heading = "Network")]
+    pub cacert: Vec<PathBuf>,
+
+    /// Give up connecting after DUR
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = units::parse_duration, help_heading = "Network")]
+    pub connect_timeout: Duration,
 
     /// Retries per URL on transient faults (connection errors, timeouts, 408, 429, 5xx,
     /// bodies cut short)
@@ -121,10 +175,6 @@ pub struct DownloadArgs {
     #[arg(long, value_name = "DUR", default_value = "500ms", value_parser = units::parse_duration, help_heading = "Reliability")]
     pub retry_delay: Duration,
 
-    /// Give up connecting after DUR
-    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = units::parse_duration, help_heading = "Reliability")]
-    pub connect_timeout: Duration,
-
     /// Fail (or retry) a download that receives no byte for DUR
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = units::parse_duration, help_heading = "Reliability")]
     pub stall_timeout: Duration,
@@ -137,6 +187,24 @@ pub struct DownloadArgs {
     /// give `URL sha256=HEX` to verify)
     #[arg(long, help_heading = "Reliability")]
     pub print_sha256: bool,
+}
+
+/// When to use colors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// `Name: value` → (name, value).
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.trim().to_owned()))
+        }
+        _ => Err(format!("{s:?} is not of the form \"Name: value\"")),
+    }
 }
 
 const BENCH_AFTER_HELP: &str = "\
@@ -190,7 +258,7 @@ pub struct BenchArgs {
 
     /// Also trust the PEM certificate(s) in FILE
     #[arg(long, value_name = "FILE")]
-    pub cacert: Option<PathBuf>,
+    pub cacert: Vec<PathBuf>,
 
     /// Built-in workload: number of files
     #[arg(

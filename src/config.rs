@@ -12,8 +12,10 @@ use reqwest::Url;
 use crate::cli::DownloadArgs;
 use crate::engine::Mode;
 use crate::fetch::{Policy, Sha256Digest, Target, parse_hex};
-use crate::http::HttpSettings;
+use crate::http::{HttpOptions, HttpSettings, HttpVersion};
+use crate::naming::sanitize;
 use crate::progress::Display;
+use crate::throttle::Throttle;
 
 /// A validated download run.
 #[derive(Debug)]
@@ -25,6 +27,7 @@ pub struct Config {
     pub jobs: usize,
     pub http: HttpSettings,
     pub policy: Policy,
+    pub throttle: Throttle,
     pub json: bool,
     /// Whether the human summary is printed on stderr.
     pub summary: bool,
@@ -35,11 +38,23 @@ impl Config {
     /// Checks `args`; reads `-i -` from `stdin`.
     pub fn from_args(args: &DownloadArgs, stdin: impl BufRead) -> Result<Config> {
         let targets = read_targets(&args.urls, args.input.as_deref(), stdin)?;
-        let mut http = HttpSettings::default();
-        http.connect_timeout = args.connect_timeout;
-        if let Some(cacert) = &args.cacert {
-            http.add_cacert(cacert)?;
-        }
+        let http = HttpSettings::new(HttpOptions {
+            headers: args.headers.clone(),
+            user_agent: args
+                .user_agent
+                .clone()
+                .unwrap_or_else(|| HttpOptions::default().user_agent),
+            proxy: args.proxy.clone(),
+            noproxy: args.noproxy.clone(),
+            insecure: args.insecure,
+            version: match (args.http1_1, args.http2) {
+                (true, _) => HttpVersion::Http1,
+                (_, true) => HttpVersion::Http2,
+                _ => HttpVersion::Auto,
+            },
+            connect_timeout: args.connect_timeout,
+            cacert_files: args.cacert.clone(),
+        })?;
         let policy = Policy {
             retries: args.retries,
             retry_delay: args.retry_delay,
@@ -65,6 +80,7 @@ impl Config {
             jobs: args.jobs,
             http,
             policy,
+            throttle: Throttle::new(args.limit_rate, args.max_per_host, args.wait),
             json: args.json,
             summary: !args.quiet,
             display,
@@ -113,14 +129,19 @@ pub(crate) fn read_targets(
     let mut problems = Vec::new();
     for (n, (origin, text)) in raw.into_iter().enumerate() {
         let parsed = if n < from_args {
-            parse_url(&text).map(|url| (url, None))
+            parse_url(&text).map(|url| Entry {
+                url,
+                sha256: None,
+                name: None,
+            })
         } else {
             parse_list_line(&text)
         };
         match parsed {
-            Ok((url, sha256)) => targets.push(Target {
+            Ok(Entry { url, sha256, name }) => targets.push(Target {
                 index: targets.len(),
                 url,
+                name,
                 sha256,
             }),
             Err(why) => problems.push(format!("  {origin}: {text:?}: {why}")),
@@ -162,25 +183,50 @@ fn read_url_list(input: &Path, stdin: impl BufRead) -> Result<Vec<(Origin, Strin
     Ok(urls)
 }
 
-/// `URL [sha256=HEX]`.
-fn parse_list_line(line: &str) -> Result<(Url, Option<Sha256Digest>), String> {
-    let mut words = line.split_whitespace();
+/// One line of a URL list.
+struct Entry {
+    url: Url,
+    sha256: Option<Sha256Digest>,
+    name: Option<String>,
+}
+
+/// `URL [sha256=HEX] [out=NAME]`, or `URL [sha256=HEX]<TAB>NAME` (a name with spaces).
+fn parse_list_line(line: &str) -> Result<Entry, String> {
+    let (head, tab_name) = match line.split_once('\t') {
+        Some((head, name)) => (head, Some(name.trim())),
+        None => (line, None),
+    };
+    let mut words = head.split_whitespace();
     let url = parse_url(words.next().unwrap_or(""))?;
-    let mut sha256 = None;
+    let mut entry = Entry {
+        url,
+        sha256: None,
+        name: tab_name.map(str::to_owned),
+    };
     for word in words {
         match word.split_once('=') {
             Some(("sha256", hex)) => {
                 let digest = parse_hex(hex);
-                sha256 = Some(digest.ok_or(format!("sha256={hex} is not 64 hexadecimal digits"))?);
+                entry.sha256 =
+                    Some(digest.ok_or(format!("sha256={hex} is not 64 hexadecimal digits"))?);
             }
+            Some(("out", name)) if entry.name.is_none() => entry.name = Some(name.to_owned()),
             _ => {
                 return Err(format!(
-                    "unexpected {word:?} after the URL (expected sha256=HEX)"
+                    "unexpected {word:?} after the URL (expected sha256=HEX or out=NAME)"
                 ));
             }
         }
     }
-    Ok((url, sha256))
+    match entry.name.as_deref() {
+        Some("") => Err("empty file name".to_owned()),
+        // The same rules as names from URLs: one plain name inside the output directory.
+        Some(name) => {
+            entry.name = Some(sanitize(name));
+            Ok(entry)
+        }
+        None => Ok(entry),
+    }
 }
 
 fn parse_url(text: &str) -> Result<Url, String> {
@@ -262,6 +308,22 @@ mod tests {
         );
         assert!(
             err.contains("stdin:2: ") && err.contains("unexpected \"md5=1\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn list_lines_may_name_their_files() {
+        let got = targets(
+            &[],
+            "http://a/x out=one.bin\nhttp://a/y\tmy file.txt\nhttp://a/z out=../../evil\n",
+        )
+        .unwrap();
+        let names: Vec<_> = got.iter().map(|t| t.name.as_deref()).collect();
+        assert_eq!(names, [Some("one.bin"), Some("my file.txt"), Some("evil")]);
+        let err = targets(&[], "http://a/x out=\n").unwrap_err().to_string();
+        assert!(
+            err.contains("stdin:1: ") && err.contains("empty file name"),
             "{err}"
         );
     }

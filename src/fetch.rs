@@ -20,6 +20,7 @@ use crate::http::MAX_REDIRECTS;
 use crate::naming::{self, Names, PART_SUFFIX};
 use crate::progress::{Progress, Tracker};
 use crate::segments::{self, Segments};
+use crate::throttle::Throttle;
 use crate::units::{human_bytes, human_duration};
 
 /// Bytes buffered between the socket and the file: few, large writes, bounded memory.
@@ -35,6 +36,8 @@ pub type Sha256Digest = [u8; 32];
 pub struct Target {
     pub index: usize,
     pub url: Url,
+    /// The file name the input gave for this URL (`URL<TAB>name`, `URL out=name`), made safe.
+    pub name: Option<String>,
     /// The digest the file must have (`URL sha256=HEX` in an input file).
     pub sha256: Option<Sha256Digest>,
 }
@@ -348,6 +351,7 @@ pub struct Downloader {
     pub output_dir: PathBuf,
     pub names: Box<dyn Names>,
     pub policy: Policy,
+    pub throttle: Throttle,
     pub progress: Progress,
     pub cancel: Cancel,
 }
@@ -375,7 +379,10 @@ impl Downloader {
         let tracker = self.progress.start(&self.names.planned(target.index));
         let mut attempts = Attempts::default();
         let result = tokio::select! {
-            result = self.download(client, target, &tracker, &mut attempts) => result,
+            result = async {
+                let _slot = self.throttle.admit(&target.url).await;
+                self.download(client, target, &tracker, &mut attempts).await
+            } => result,
             () = self.cancel.triggered() => Err(FetchError::Interrupted),
         };
         let partial = match &result {
@@ -610,6 +617,10 @@ impl Downloader {
     /// The file name for `target`'s first response: the server's suggestion when asked and
     /// given, else the final URL's.
     fn name_for(&self, target: &Target, response: &Response) -> String {
+        if target.name.is_some() {
+            // The input named the file: that name was reserved up front.
+            return self.names.planned(target.index);
+        }
         let suggested = self
             .policy
             .content_disposition
@@ -687,6 +698,7 @@ impl Downloader {
                     });
                 }
             };
+            self.throttle.spend(chunk.len() as u64).await;
             out.write_all(&chunk).map_err(write_error)?;
             if let Some(hasher) = &mut hasher {
                 hasher.update(&chunk);

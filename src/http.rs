@@ -4,8 +4,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use anyhow::{Context, Result};
-use reqwest::{Client, redirect};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Client, NoProxy, Proxy, redirect};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -15,73 +18,199 @@ use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 /// How many redirects a download follows before it fails.
 pub const MAX_REDIRECTS: usize = 10;
 
-/// Everything a [`Client`] is built from. Each thread (or runtime) builds its own client from
-/// the same settings: a reqwest client's connections belong to the runtime that opened them.
-/// The TLS configuration (root certificates loaded from the system) is built once and shared,
-/// so that a thousand threads do not read the system's certificates a thousand times.
+/// Which HTTP version to speak.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HttpVersion {
+    /// HTTP/1.1, or HTTP/2 where TLS negotiates it.
+    #[default]
+    Auto,
+    /// HTTP/1.1 only (`--http1.1`).
+    Http1,
+    /// HTTP/2 with prior knowledge, also over plain TCP (`--http2`).
+    Http2,
+}
+
+/// The request options of a run, as given on the command line (and passed to `procs` children).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HttpOptions {
+    /// Extra request headers, `(name, value)`.
+    pub headers: Vec<(String, String)>,
+    pub user_agent: String,
+    /// `--proxy`: every request goes through it.
+    pub proxy: Option<String>,
+    /// `--noproxy`: hosts reached directly, overriding `NO_PROXY`.
+    pub noproxy: Option<String>,
+    /// `--insecure`: certificates are not checked.
+    pub insecure: bool,
+    pub version: HttpVersion,
+    pub connect_timeout: Duration,
+    /// `--cacert` files: extra trusted roots.
+    pub cacert_files: Vec<PathBuf>,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            headers: Vec::new(),
+            user_agent: concat!("fetchbench/", env!("CARGO_PKG_VERSION")).to_owned(),
+            proxy: None,
+            noproxy: None,
+            insecure: false,
+            version: HttpVersion::Auto,
+            connect_timeout: Duration::from_secs(10),
+            cacert_files: Vec::new(),
+        }
+    }
+}
+
+/// Everything a [`Client`] is built from, checked. Each thread (or runtime) builds its own
+/// client from the same settings: a reqwest client's connections belong to the runtime that
+/// opened them. The TLS configuration (root certificates loaded from the system) is built once
+/// and shared, so that a thousand threads do not read the system's certificates a thousand
+/// times.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
-    /// Extra trusted roots (`--cacert`), and the files they came from (for `procs` children).
+    options: HttpOptions,
+    headers: HeaderMap,
+    proxies: Vec<Proxy>,
     extra_roots: Vec<CertificateDer<'static>>,
-    cacert_files: Vec<PathBuf>,
-    pub connect_timeout: Duration,
     tls: Arc<OnceLock<ClientConfig>>,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
+        // The default options hold nothing that can fail a check.
         HttpSettings {
+            options: HttpOptions::default(),
+            headers: HeaderMap::new(),
+            proxies: Vec::new(),
             extra_roots: Vec::new(),
-            cacert_files: Vec::new(),
-            connect_timeout: Duration::from_secs(10),
             tls: Arc::default(),
         }
     }
 }
 
 impl HttpSettings {
-    /// Reads the PEM certificates of `--cacert`.
-    pub fn add_cacert(&mut self, path: &Path) -> Result<()> {
-        let pem = std::fs::read(path)
-            .with_context(|| format!("cannot read CA certificate {}", path.display()))?;
-        let certs = CertificateDer::pem_slice_iter(&pem)
-            .collect::<Result<Vec<_>, _>>()
-            .with_context(|| format!("{} holds an invalid PEM certificate", path.display()))?;
-        anyhow::ensure!(
-            !certs.is_empty(),
-            "{} holds no PEM certificate",
-            path.display()
-        );
-        self.extra_roots.extend(certs);
-        self.cacert_files.push(path.to_owned());
-        self.tls = Arc::default();
-        Ok(())
+    /// Checks `options`: headers, proxy URLs, and the certificates of `--cacert`.
+    pub fn new(options: HttpOptions) -> Result<Self> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &options.headers {
+            let bad = || format!("invalid header {name:?}: {value:?}");
+            let name = HeaderName::from_bytes(name.as_bytes()).with_context(bad)?;
+            let value = HeaderValue::from_str(value).with_context(bad)?;
+            headers.append(name, value);
+        }
+        let mut extra_roots = Vec::new();
+        for path in &options.cacert_files {
+            extra_roots.extend(read_certificates(path)?);
+        }
+        let proxies = proxies(&options)?;
+        Ok(HttpSettings {
+            options,
+            headers,
+            proxies,
+            extra_roots,
+            tls: Arc::default(),
+        })
     }
 
-    /// The `--cacert` files these settings were read from.
-    pub fn cacert_files(&self) -> &[PathBuf] {
-        &self.cacert_files
+    pub fn options(&self) -> &HttpOptions {
+        &self.options
     }
 
     /// A client with these settings; keeps connections alive for reuse.
     pub fn client(&self) -> Result<Client> {
-        let tls = self.tls.get_or_init(|| tls_config(&self.extra_roots));
-        Client::builder()
+        let options = &self.options;
+        let tls = self
+            .tls
+            .get_or_init(|| tls_config(&self.extra_roots, options.insecure, options.version));
+        let mut builder = Client::builder()
             .tls_backend_preconfigured(tls.clone())
-            .user_agent(concat!("fetchbench/", env!("CARGO_PKG_VERSION")))
+            .user_agent(options.user_agent.as_str())
+            .default_headers(self.headers.clone())
             .redirect(redirect::Policy::limited(MAX_REDIRECTS))
-            .connect_timeout(self.connect_timeout)
+            .connect_timeout(options.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(30))
-            .tcp_nodelay(true)
-            .build()
-            .context("cannot set up the HTTP client")
+            .tcp_nodelay(true);
+        if options.proxy.is_some() || options.noproxy.is_some() {
+            builder = self
+                .proxies
+                .iter()
+                .cloned()
+                .fold(builder.no_proxy(), |b, p| b.proxy(p));
+        }
+        builder = match options.version {
+            HttpVersion::Auto => builder,
+            HttpVersion::Http1 => builder.http1_only(),
+            HttpVersion::Http2 => builder.http2_prior_knowledge(),
+        };
+        builder.build().context("cannot set up the HTTP client")
     }
 }
 
-/// rustls with ring (quick to build), the system's roots plus `extra_roots`, HTTP/1.1.
-fn tls_config(extra_roots: &[CertificateDer<'static>]) -> ClientConfig {
+/// The PEM certificates in `path`.
+fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let pem = std::fs::read(path)
+        .with_context(|| format!("cannot read CA certificate {}", path.display()))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("{} holds an invalid PEM certificate", path.display()))?;
+    anyhow::ensure!(
+        !certs.is_empty(),
+        "{} holds no PEM certificate",
+        path.display()
+    );
+    Ok(certs)
+}
+
+/// The explicit proxies: `--proxy` for everything, or, when only `--noproxy` is given, the
+/// environment's `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY` with `--noproxy` in place of
+/// `NO_PROXY`. Without either flag, reqwest reads the environment itself.
+fn proxies(options: &HttpOptions) -> Result<Vec<Proxy>> {
+    let bypass = || match &options.noproxy {
+        Some(list) => NoProxy::from_string(list),
+        None => NoProxy::from_env(),
+    };
+    let bad = |url: &str| format!("invalid proxy URL {url:?}");
+    if let Some(url) = &options.proxy {
+        return Ok(vec![
+            Proxy::all(url)
+                .with_context(|| bad(url))?
+                .no_proxy(bypass()),
+        ]);
+    }
+    let from_env = |names: [&str; 2]| names.iter().find_map(|name| std::env::var(name).ok());
+    let mut proxies = Vec::new();
+    for (names, scheme) in [
+        (["http_proxy", "HTTP_PROXY"], "http"),
+        (["https_proxy", "HTTPS_PROXY"], "https"),
+        (["all_proxy", "ALL_PROXY"], "all"),
+    ] {
+        if let Some(url) = from_env(names).filter(|url| !url.is_empty()) {
+            let proxy = match scheme {
+                "http" => Proxy::http(&url),
+                "https" => Proxy::https(&url),
+                _ => Proxy::all(&url),
+            };
+            proxies.push(proxy.with_context(|| bad(&url))?.no_proxy(bypass()));
+        }
+    }
+    Ok(proxies)
+}
+
+/// rustls with ring (quick to build), the system's roots plus `extra_roots` (or no checks at
+/// all when `insecure`), offering the HTTP versions `version` allows.
+fn tls_config(
+    extra_roots: &[CertificateDer<'static>],
+    insecure: bool,
+    version: HttpVersion,
+) -> ClientConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier: Arc<dyn ServerCertVerifier> =
+    let verifier: Arc<dyn ServerCertVerifier> = if insecure {
+        Arc::new(Unchecked {
+            provider: Arc::clone(&provider),
+        })
+    } else {
         match rustls_platform_verifier::Verifier::new_with_extra_roots(
             extra_roots.iter().cloned(),
             Arc::clone(&provider),
@@ -93,7 +222,8 @@ fn tls_config(extra_roots: &[CertificateDer<'static>]) -> ClientConfig {
                 why: format!("no trusted certificates: {err}"),
                 provider: Arc::clone(&provider),
             }),
-        };
+        }
+    };
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map(|builder| {
@@ -104,8 +234,66 @@ fn tls_config(extra_roots: &[CertificateDer<'static>]) -> ClientConfig {
         })
         // ring supports every default protocol version, so this cannot fail.
         .unwrap_or_else(|_| unreachable!("ring supports TLS 1.2 and 1.3"));
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = match version {
+        HttpVersion::Auto => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        HttpVersion::Http1 => vec![b"http/1.1".to_vec()],
+        HttpVersion::Http2 => vec![b"h2".to_vec()],
+    };
     config
+}
+
+/// `--insecure`: a verifier that accepts any certificate (signatures are still checked, so the
+/// connection is encrypted, but to whoever answers).
+#[derive(Debug)]
+struct Unchecked {
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for Unchecked {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 /// A verifier that trusts nothing, saying why.

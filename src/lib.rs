@@ -16,6 +16,7 @@ pub mod progress;
 pub mod report;
 pub mod segments;
 pub mod server;
+pub mod throttle;
 pub mod units;
 
 use std::io::{self, Write};
@@ -55,8 +56,9 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     let work = Work {
         downloader: Arc::new(Downloader {
             output_dir: config.output_dir.clone(),
-            names: Box::new(NameRegistry::new(config.targets.iter().map(|t| &t.url))),
+            names: Box::new(NameRegistry::new(&config.targets)),
             policy: config.policy,
+            throttle: config.throttle,
             progress: Progress::new(config.display, config.targets.len()),
             cancel,
         }),

@@ -9,6 +9,8 @@ use std::sync::Mutex;
 use percent_encoding::percent_decode_str;
 use reqwest::Url;
 
+use crate::fetch::Target;
+
 /// The name used when a URL's path gives none (`http://host/`, `http://host/dir/`).
 pub const DEFAULT_NAME: &str = "index.html";
 
@@ -171,13 +173,16 @@ struct Planned {
 }
 
 impl NameRegistry {
-    /// Reserves a name for each URL, in order.
-    pub fn new<'a>(urls: impl IntoIterator<Item = &'a Url>) -> Self {
+    /// Reserves a name for each target, in order: the name its input gave, else its URL's.
+    pub fn new(targets: &[Target]) -> Self {
         let mut taken = HashSet::new();
-        let planned = urls
-            .into_iter()
-            .map(|url| {
-                let wanted = name_from_url(url);
+        let planned = targets
+            .iter()
+            .map(|target| {
+                let wanted = target
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| name_from_url(&target.url));
                 let reserved = claim(&mut taken, &wanted);
                 Planned { wanted, reserved }
             })
@@ -235,6 +240,18 @@ mod tests {
         Url::parse(s).unwrap()
     }
 
+    fn targets(urls: &[Url]) -> Vec<Target> {
+        urls.iter()
+            .enumerate()
+            .map(|(index, url)| Target {
+                index,
+                url: url.clone(),
+                name: None,
+                sha256: None,
+            })
+            .collect()
+    }
+
     #[test]
     fn last_segment_percent_decoded() {
         assert_eq!(name_from_url(&url("http://h/a/b%20c.txt?x=1")), "b c.txt");
@@ -282,7 +299,7 @@ mod tests {
             url("http://h/b.tar.gz"),
             url("http://g/b.tar.gz"),
         ];
-        let names = NameRegistry::new(&urls);
+        let names = NameRegistry::new(&targets(&urls));
         let got: Vec<_> = (0..urls.len()).map(|i| names.planned(i)).collect();
         assert_eq!(
             got,
@@ -293,7 +310,7 @@ mod tests {
     #[test]
     fn redirected_names_are_claimed_distinctly() {
         let urls = [url("http://h/a"), url("http://h/b")];
-        let names = NameRegistry::new(&urls);
+        let names = NameRegistry::new(&targets(&urls));
         assert_eq!(names.claim(0, "a".into()), "a");
         assert_eq!(names.claim(1, "a".into()), "a-1");
     }
@@ -345,9 +362,20 @@ mod tests {
     }
 
     #[test]
+    fn names_given_by_the_input_are_reserved_first_come() {
+        let mut given = targets(&[url("http://h/a"), url("http://h/b")]);
+        given[1].name = Some("a".to_owned());
+        let names = NameRegistry::new(&given);
+        assert_eq!(
+            (names.planned(0), names.planned(1)),
+            ("a".into(), "a-1".into())
+        );
+    }
+
+    #[test]
     fn a_name_blocks_its_part_file() {
         let urls = [url("http://h/a"), url("http://h/a.part")];
-        let names = NameRegistry::new(&urls);
+        let names = NameRegistry::new(&targets(&urls));
         assert_eq!(names.planned(1), "a-1.part");
     }
 }

@@ -318,6 +318,7 @@ async fn stream(
         // The first segment's response runs to the end of the file; take only its share.
         let room = segment.end - segment.position() - buffer.len() as u64;
         let take = chunk.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        shared.downloader.throttle.spend(take as u64).await;
         buffer.extend_from_slice(&chunk[..take]);
         shared.received.fetch_add(take as u64, Ordering::Relaxed);
         shared.tracker.advance(take as u64);

@@ -18,11 +18,12 @@ use crate::cli::BenchArgs;
 use crate::config::read_targets;
 use crate::engine::{self, Mode, Work};
 use crate::fetch::{Downloader, Policy, Status, Target};
-use crate::http::HttpSettings;
+use crate::http::{HttpOptions, HttpSettings};
 use crate::naming::NameRegistry;
 use crate::progress::Progress;
 use crate::report::{EXIT_FAILED, Summary};
 use crate::server::{self, ServerConfig, ServerHandle};
+use crate::throttle::Throttle;
 
 pub use report::Report;
 
@@ -86,10 +87,10 @@ impl Run {
 
 /// Runs `fetchbench bench`.
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {
-    let mut http = HttpSettings::default();
-    if let Some(cacert) = &args.cacert {
-        http.add_cacert(cacert)?;
-    }
+    let http = HttpSettings::new(HttpOptions {
+        cacert_files: args.cacert.clone(),
+        ..HttpOptions::default()
+    })?;
     let (workload, _server) = workload(args)?;
     let modes = args.modes.clone();
     let rounds = args.warmup + args.runs;
@@ -184,12 +185,13 @@ fn one_run(
         http: http.clone(),
         downloader: Arc::new(Downloader {
             output_dir: dir.path().to_owned(),
-            names: Box::new(NameRegistry::new(workload.targets.iter().map(|t| &t.url))),
+            names: Box::new(NameRegistry::new(&workload.targets)),
             // A fault must show as a failed run, not hide in a retry's time.
             policy: Policy {
                 retries: 0,
                 ..Policy::default()
             },
+            throttle: Throttle::default(),
             progress: Progress::silent(),
             cancel: Cancel::default(),
         }),

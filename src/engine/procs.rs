@@ -37,8 +37,18 @@ pub fn run(work: &Work) -> Vec<Outcome> {
                     .name(format!("procs-{n}"))
                     .spawn_scoped(scope, || {
                         let mut outcomes = Vec::new();
+                        // For the throttle's waits (host slots, pauses between starts).
+                        let timer = tokio::runtime::Builder::new_current_thread()
+                            .enable_time()
+                            .build();
                         while let Some(target) = claim() {
-                            outcomes.push(fetch_in_child(work, target, &live));
+                            outcomes.push(match &timer {
+                                Ok(timer) => fetch_in_child(work, target, &live, timer),
+                                Err(err) => {
+                                    let why = format!("cannot start a timer: {err}");
+                                    work.downloader.failed_early(target, FetchError::Setup(why))
+                                }
+                            });
                         }
                         outcomes
                     })
@@ -96,12 +106,19 @@ fn interrupt(pid: u32) {
 }
 
 /// Runs `target`'s download in a child process and turns what it reports into an outcome.
-fn fetch_in_child(work: &Work, target: &Target, live: &LiveChildren) -> Outcome {
+fn fetch_in_child(
+    work: &Work,
+    target: &Target,
+    live: &LiveChildren,
+    timer: &tokio::runtime::Runtime,
+) -> Outcome {
     let downloader = &work.downloader;
     if downloader.cancel.is_triggered() {
         return downloader.failed_early(target, FetchError::NotStarted);
     }
     let started = Instant::now();
+    // Host slots and pauses between starts are kept here; a child gets a share of the rate.
+    let _slot = timer.block_on(downloader.throttle.admit(&target.url));
     let planned = downloader.names.planned(target.index);
     let tracker = downloader.progress.start(&planned);
     let mut session = Session::default();
@@ -174,8 +191,9 @@ fn spawn(work: &Work, target: &Target, planned: &str) -> Result<Child> {
         planned: planned.to_owned(),
         output_dir: work.downloader.output_dir.clone(),
         policy: work.downloader.policy.clone(),
-        connect_timeout: work.http.connect_timeout,
-        cacert_files: work.http.cacert_files().to_vec(),
+        name: target.name.clone(),
+        http: work.http.options().clone(),
+        limit_rate: work.downloader.throttle.rate_share(work.jobs),
     };
     let line = serde_json::to_string(&job).context("cannot encode the child's job")?;
     if let Some(stdin) = child.stdin.as_mut() {
