@@ -53,6 +53,13 @@ pub enum Command {
     Bench(BenchArgs),
     /// Serve deterministic synthetic files on 127.0.0.1 (with optional latency and bandwidth).
     Serve(ServeArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `fetchbench man > fetchbench.1`.
+    Man,
     /// Internal to `--mode procs`: one download, driven by the parent over pipes.
     #[command(name = CHILD_COMMAND, hide = true)]
     Child,

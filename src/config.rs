@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use reqwest::Url;
 
-use crate::cli::DownloadArgs;
+use crate::cli::{ColorChoice, DownloadArgs};
 use crate::engine::Mode;
 use crate::fetch::{Policy, Sha256Digest, Target, parse_hex};
 use crate::http::{HttpOptions, HttpSettings, HttpVersion};
@@ -31,6 +31,8 @@ pub struct Config {
     pub json: bool,
     /// Whether the human summary is printed on stderr.
     pub summary: bool,
+    /// Colors on stderr.
+    pub color: bool,
     pub display: Display,
 }
 
@@ -83,6 +85,15 @@ impl Config {
             throttle: Throttle::new(args.limit_rate, args.max_per_host, args.wait),
             json: args.json,
             summary: !args.quiet,
+            color: match args.color {
+                ColorChoice::Always => true,
+                ColorChoice::Never => false,
+                // https://no-color.org: set and not empty means no color.
+                ColorChoice::Auto => {
+                    io::stderr().is_terminal()
+                        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                }
+            },
             display,
         })
     }

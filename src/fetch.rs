@@ -314,17 +314,27 @@ impl Outcome {
         let kept = self.partial.as_ref().map_or(String::new(), |p| {
             format!(" (partial kept: {}; resume with -c)", p.display())
         });
+        let word = |w: &str| {
+            crate::report::paint(self)
+                .apply_to(w.to_owned())
+                .to_string()
+        };
         match &self.status {
             Status::Saved { path } => format!(
-                "saved   {} ({} in {}{retries})",
+                "{}   {} ({} in {}{retries})",
+                word("saved"),
                 path.display(),
                 human_bytes(self.bytes),
                 human_duration(self.elapsed)
             ),
-            Status::Skipped { path } => {
-                format!("skipped {}: already exists (--no-clobber)", path.display())
+            Status::Skipped { path } => format!(
+                "{} {}: already exists (--no-clobber)",
+                word("skipped"),
+                path.display()
+            ),
+            Status::Failed(err) => {
+                format!("{}  {}: {err}{kept}{retries}", word("FAILED"), self.url)
             }
-            Status::Failed(err) => format!("FAILED  {}: {err}{kept}{retries}", self.url),
         }
     }
 }

@@ -172,6 +172,9 @@ fn proxies(options: &HttpOptions) -> Result<Vec<Proxy>> {
         None => NoProxy::from_env(),
     };
     let bad = |url: &str| format!("invalid proxy URL {url:?}");
+    if options.noproxy.as_deref().map(str::trim) == Some("*") {
+        return Ok(Vec::new());
+    }
     if let Some(url) = &options.proxy {
         return Ok(vec![
             Proxy::all(url)

@@ -23,7 +23,8 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use clap::CommandFactory;
 
 use cancel::Cancel;
 
@@ -42,12 +43,24 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Bench(args)) => bench::run(&args),
         Some(Command::Serve(args)) => server::serve(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Child) => child::run(),
+        Some(Command::Completions { shell }) => {
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "fetchbench", &mut io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Man) => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut io::stdout())
+                .context("cannot write the man page")?;
+            Ok(ExitCode::SUCCESS)
+        }
         None => download(&cli.download),
     }
 }
 
 fn download(args: &DownloadArgs) -> Result<ExitCode> {
     let config = Config::from_args(args, io::stdin().lock())?;
+    console::set_colors_enabled_stderr(config.color);
     // Thousands of downloads at once need descriptors; the soft limit is often 1024. Raising it
     // to the hard limit needs no privilege; where even that fails, `threads` caps itself.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
@@ -68,7 +81,17 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     };
     let summary = engine::run(config.mode, &work);
     if config.summary {
-        report::write_table(&summary, &mut io::stderr().lock())?;
+        let mut stderr = io::stderr().lock();
+        report::write_table(&summary, &mut stderr)?;
+        if work.http.options().insecure {
+            let warning = "WARNING: --insecure: TLS certificates were NOT checked; anyone on the \
+                           path could have sent these files";
+            writeln!(
+                stderr,
+                "{}",
+                console::style(warning).for_stderr().red().bold()
+            )?;
+        }
     }
     let mut stdout = io::stdout().lock();
     let printed = if config.json {

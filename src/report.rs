@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use console::{Style, measure_text_width, style};
 use serde::Serialize;
 
 use crate::cancel::EXIT_INTERRUPTED;
@@ -91,9 +92,13 @@ impl Summary {
         format!(
             "{}{}, {} jobs: {} ok, {} failed{skipped}{retries}, {} in {} ({}/s)",
             if self.interrupted {
-                "INTERRUPTED: "
+                style("INTERRUPTED: ")
+                    .for_stderr()
+                    .yellow()
+                    .bold()
+                    .to_string()
             } else {
-                ""
+                String::new()
             },
             self.mode,
             self.jobs,
@@ -223,6 +228,17 @@ fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
+/// How a status shows on stderr (plain when colors are off).
+pub fn paint(outcome: &Outcome) -> Style {
+    let style = Style::new().for_stderr();
+    match outcome.status {
+        Status::Saved { .. } => style.green(),
+        Status::Skipped { .. } => style.dim(),
+        Status::Failed(_) if outcome.is_interrupted() => style.yellow(),
+        Status::Failed(_) => style.red().bold(),
+    }
+}
+
 fn status_word(outcome: &Outcome) -> &'static str {
     match outcome.status {
         Status::Saved { .. } => "ok",
@@ -267,19 +283,20 @@ pub enum Align {
 use Align::{Left, Right};
 
 /// Lays out `rows` under `header` in padded columns, one line each, trailing spaces trimmed.
+/// Cells may be styled: widths count only what shows.
 pub fn format_table(header: &[&str], rows: &[Vec<String>], align: &[Align]) -> String {
     let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| measure_text_width(h)).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
+            *width = (*width).max(measure_text_width(cell));
         }
     }
     let mut text = String::new();
     for row in std::iter::once(&header).chain(rows) {
         let mut line = String::new();
         for ((cell, width), align) in row.iter().zip(&widths).zip(align) {
-            let pad = " ".repeat(width.saturating_sub(cell.chars().count()));
+            let pad = " ".repeat(width.saturating_sub(measure_text_width(cell)));
             match align {
                 Left => line.push_str(&format!("{cell}{pad}  ")),
                 Right => line.push_str(&format!("{pad}{cell}  ")),
@@ -309,7 +326,7 @@ fn table_row(outcome: &Outcome) -> Vec<String> {
     };
     vec![
         file,
-        status_word(outcome).to_owned(),
+        paint(outcome).apply_to(status_word(outcome)).to_string(),
         human_bytes(outcome.bytes),
         human_duration(outcome.elapsed),
         format!(

@@ -4,6 +4,7 @@ mod failures;
 mod faults;
 mod input;
 mod names;
+mod options;
 mod output;
 mod procs;
 mod segments;

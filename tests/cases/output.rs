@@ -143,3 +143,60 @@ fn stdout_paths_feed_other_tools() {
         .collect();
     assert_eq!(sizes, [3, 4]);
 }
+
+#[test]
+fn colors_follow_the_color_flag_and_no_color() {
+    let server = TestServer::http();
+    let run = |args: &[&str], no_color: Option<&str>| {
+        let dir = tempdir().unwrap();
+        let mut cmd = fetchbench();
+        cmd.env_remove("NO_COLOR");
+        if let Some(value) = no_color {
+            cmd.env("NO_COLOR", value);
+        }
+        let out = cmd
+            .args(args)
+            .arg("-o")
+            .arg(dir.path())
+            .arg(server.url("/files/c.bin?size=10"))
+            .arg(server.url("/status/404"))
+            .assert()
+            .code(1);
+        String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+    };
+    assert!(run(&["--color", "always"], None).contains("\x1b["));
+    assert!(!run(&["--color", "never"], None).contains('\x1b'));
+    // Not a terminal: auto means none, whatever NO_COLOR says.
+    assert!(!run(&[], None).contains('\x1b'));
+    assert!(!run(&["--color", "auto"], Some("1")).contains('\x1b'));
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_cli_definition() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let out = fetchbench().args(["completions", shell]).assert().code(0);
+        let script = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+        assert!(script.contains("max-per-host"), "{shell}: {script:.200}");
+    }
+    let out = fetchbench().arg("man").assert().code(0);
+    let page = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        page.starts_with(".ie") && page.contains(".TH fetchbench 1"),
+        "{page:.200}"
+    );
+    assert!(page.contains("limit\\-rate"), "options are documented");
+}
+
+#[test]
+fn help_groups_the_options_under_headings() {
+    let out = fetchbench().arg("--help").assert().code(0);
+    let help = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let positions: Vec<usize> = ["Output:", "Concurrency:", "Network:", "Reliability:"]
+        .iter()
+        .map(|h| {
+            help.find(h)
+                .unwrap_or_else(|| panic!("no {h} heading in {help}"))
+        })
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+}

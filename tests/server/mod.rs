@@ -18,7 +18,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use futures_util::{StreamExt, stream};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -53,6 +53,21 @@ struct Counters {
     ranges: Mutex<Vec<(String, String)>>,
     /// Requests per path, for "fail F times, then succeed".
     hits: Mutex<HashMap<String, usize>>,
+    /// Every request as received: its URI (absolute through a proxy), version, headers, and
+    /// when it arrived.
+    seen: Mutex<Vec<Seen>>,
+    /// Requests being answered now, and the most ever at once.
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
+}
+
+/// A request as the server received it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub uri: String,
+    pub version: axum::http::Version,
+    pub headers: header::HeaderMap,
+    pub at: std::time::Instant,
 }
 
 impl Counters {
@@ -85,12 +100,13 @@ impl TestServer {
             .unwrap();
         let key = rustls::pki_types::PrivateKeyDer::from_pem_file(KEY).unwrap();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_no_client_auth()
             .with_single_cert(certs, key)
             .unwrap();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Self::start(Some(TlsAcceptor::from(Arc::new(config))))
     }
 
@@ -155,6 +171,16 @@ impl TestServer {
         self.counters.body_bytes.load(Ordering::SeqCst)
     }
 
+    /// Every request received so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.counters.seen.lock().unwrap().clone()
+    }
+
+    /// The most requests ever answered at once.
+    pub fn most_in_flight(&self) -> usize {
+        self.counters.most_in_flight.load(Ordering::SeqCst)
+    }
+
     /// The `Range` and `If-Range` headers `/fault` received ("-" when absent).
     pub fn ranges(&self) -> Vec<(String, String)> {
         self.counters.ranges.lock().unwrap().clone()
@@ -191,7 +217,8 @@ async fn accept_loop(
         let service = TowerToHyperService::new(app.clone());
         let tls = tls.clone();
         tokio::spawn(async move {
-            let http = hyper::server::conn::http1::Builder::new();
+            // HTTP/1.1, or HTTP/2 (ALPN over TLS, prior knowledge over TCP).
+            let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             match tls {
                 Some(tls) => {
                     if let Ok(stream) = tls.accept(tcp).await {
@@ -241,7 +268,17 @@ fn routes(counters: Arc<Counters>) -> Router<()> {
 async fn count(State(counters): State<Arc<Counters>>, request: Request, next: Next) -> Response {
     counters.requests.fetch_add(1, Ordering::SeqCst);
     counters.hit(request.uri().path());
-    next.run(request).await
+    counters.seen.lock().unwrap().push(Seen {
+        uri: request.uri().to_string(),
+        version: request.version(),
+        headers: request.headers().clone(),
+        at: std::time::Instant::now(),
+    });
+    let now = counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    counters.most_in_flight.fetch_max(now, Ordering::SeqCst);
+    let response = next.run(request).await;
+    counters.in_flight.fetch_sub(1, Ordering::SeqCst);
+    response
 }
 
 fn param<T: std::str::FromStr>(params: &Params, key: &str) -> Option<T> {
