@@ -263,6 +263,11 @@ pub struct BenchArgs {
     #[arg(long)]
     pub keep: bool,
 
+    /// Hash every file (SHA-256) as it arrives: a CPU-bound stage, to see how each mode spreads
+    /// it over cores (compare the CPU column with wall time)
+    #[arg(long)]
+    pub print_sha256: bool,
+
     /// Also trust the PEM certificate(s) in FILE
     #[arg(long, value_name = "FILE")]
     pub cacert: Vec<PathBuf>,

@@ -1,6 +1,7 @@
 //! `fetchbench bench`: the same downloads in every mode, several runs each, interleaved,
 //! verified, then compared the way hyperfine compares commands.
 
+mod cpu;
 mod report;
 
 use std::collections::HashSet;
@@ -64,7 +65,8 @@ impl Source {
         let transfer = rate.map_or(Duration::ZERO, |rate| {
             Duration::from_secs_f64(size as f64 / rate.max(1) as f64)
         });
-        Some((latency + transfer) * rounds)
+        // With neither latency nor a rate, the model has nothing to say.
+        Some((latency + transfer) * rounds).filter(|ideal| !ideal.is_zero())
     }
 }
 
@@ -77,6 +79,8 @@ pub struct Run {
     pub problems: Vec<String>,
     /// Distinct OS threads that did the downloads' I/O.
     pub io_threads: usize,
+    /// User + system CPU time of the downloads (the built-in server's excluded).
+    pub cpu: Duration,
 }
 
 impl Run {
@@ -104,7 +108,14 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
                 Some(k) => format!("{mode}: run {}/{}", k + 1, args.runs),
             };
             progress.set_message(label.clone());
-            let run = one_run(mode, &workload, args.jobs, &http, args.keep)?;
+            let run = one_run(
+                mode,
+                &workload,
+                args.jobs,
+                &http,
+                args.keep,
+                args.print_sha256,
+            )?;
             if progress.is_hidden() || !run.ok() {
                 progress.suspend(|| eprintln!("{label}: {}", run_line(&run)));
             }
@@ -174,6 +185,7 @@ fn one_run(
     jobs: usize,
     http: &HttpSettings,
     keep: bool,
+    sha256: bool,
 ) -> Result<Run> {
     let dir = tempfile::Builder::new()
         .prefix(&format!("fetchbench-{mode}-"))
@@ -189,6 +201,7 @@ fn one_run(
             // A fault must show as a failed run, not hide in a retry's time.
             policy: Policy {
                 retries: 0,
+                sha256,
                 ..Policy::default()
             },
             throttle: Throttle::default(),
@@ -196,8 +209,11 @@ fn one_run(
             cancel: Cancel::default(),
         }),
     };
+    let cpu_before = cpu::client_cpu_time();
     let summary = engine::run(mode, &work);
+    let cpu = cpu::client_cpu_time().saturating_sub(cpu_before);
     let run = Run {
+        cpu,
         elapsed: summary.elapsed,
         bytes: summary.bytes(),
         problems: verify(&summary, &workload.source),

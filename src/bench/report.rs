@@ -42,6 +42,8 @@ struct Stats {
     stddev: f64,
     min: f64,
     max: f64,
+    /// Mean user + system CPU time.
+    cpu: f64,
     /// Bytes of one run.
     bytes: u64,
 }
@@ -62,6 +64,7 @@ impl Stats {
             stddev: variance.sqrt(),
             min: times.iter().copied().fold(f64::INFINITY, f64::min),
             max: times.iter().copied().fold(0.0, f64::max),
+            cpu: ok.iter().map(|r| r.cpu.as_secs_f64()).sum::<f64>() / n,
             bytes: ok[0].bytes,
         })
     }
@@ -106,12 +109,12 @@ impl Report {
         Report {
             workload: described,
             settings: format!(
-                "{jobs} jobs (pool, async), {runs_per_mode} runs per mode after {warmup} warmup, \
+                "{jobs} jobs (pool, async, procs), {runs_per_mode} runs per mode after {warmup} warmup, \
                  modes interleaved"
             ),
             files,
             jobs,
-            has_ideal: workload.source.ideal(1).is_some(),
+            has_ideal: rows.iter().any(|row| row.ideal.is_some()),
             rows,
         }
     }
@@ -146,6 +149,7 @@ impl Report {
                     format!("{} ± {}", secs(s.mean), secs(s.stddev)),
                     secs(s.min),
                     secs(s.max),
+                    secs(s.cpu),
                     format!("{:.1}", self.files as f64 / s.mean),
                     format!("{}/s", human_bytes((s.bytes as f64 / s.mean) as u64)),
                     self.fastest()
@@ -171,11 +175,12 @@ impl Report {
         cells
     }
 
-    const HEADER: [&'static str; 12] = [
+    const HEADER: [&'static str; 13] = [
         "mode",
         "mean ± σ",
         "min",
         "max",
+        "CPU",
         "files/s",
         "throughput",
         "× fastest",
@@ -193,9 +198,9 @@ impl Report {
             self.workload, self.settings
         );
         let rows: Vec<Vec<String>> = self.rows.iter().map(|r| self.cells(r)).collect();
-        let mut align = [Align::Right; 12];
+        let mut align = [Align::Right; 13];
         align[0] = Align::Left;
-        align[11] = Align::Left;
+        align[12] = Align::Left;
         text.push_str(&format_table(&Self::HEADER, &rows, &align));
         text.push('\n');
         text.push_str(&self.chart());
@@ -204,15 +209,15 @@ impl Report {
             let _ = writeln!(
                 text,
                 "best: the theoretical least time at the mode's concurrency (seq 1, threads one \
-                 per file, pool and async {}):\n  ceil(files / concurrency) × (latency + size / \
+                 per file, pool, async and procs {}):\n  ceil(files / concurrency) × (latency + size / \
                  rate); efficiency = best / mean.",
                 self.jobs
             );
         }
         let _ = writeln!(
             text,
-            "× fastest: mean / fastest mean (1.00× is the winner). I/O threads: distinct OS \
-             threads that ran downloads."
+            "CPU: mean user + system time of the downloads. × fastest: mean / fastest mean \
+             (1.00× is the winner). I/O threads: distinct OS threads that ran downloads."
         );
         text
     }
@@ -249,7 +254,7 @@ impl Report {
             "Workload: {}  \nSettings: {}\n\n",
             self.workload, self.settings
         );
-        let header = &Self::HEADER[..11];
+        let header = &Self::HEADER[..12];
         let _ = writeln!(md, "| {} |", header.join(" | "));
         let _ = writeln!(md, "|:---|{}", "---:|".repeat(header.len() - 1));
         for row in &self.rows {
@@ -276,6 +281,7 @@ impl Report {
                     stddev_ms: row.stats.map(|s| s.stddev * 1e3),
                     min_ms: row.stats.map(|s| s.min * 1e3),
                     max_ms: row.stats.map(|s| s.max * 1e3),
+                    cpu_ms: row.stats.map(|s| s.cpu * 1e3),
                     files_per_sec: row.stats.map(|s| self.files as f64 / s.mean),
                     bytes_per_sec: row.stats.map(|s| s.bytes as f64 / s.mean),
                     relative_to_fastest: row.stats.zip(self.fastest()).map(|(s, f)| s.mean / f),
@@ -289,6 +295,7 @@ impl Report {
                         .iter()
                         .map(|r| RunExport {
                             elapsed_ms: r.elapsed.as_secs_f64() * 1e3,
+                            cpu_ms: r.cpu.as_secs_f64() * 1e3,
                             ok: r.ok(),
                             bytes: r.bytes,
                             io_threads: r.io_threads,
@@ -326,6 +333,7 @@ struct ModeExport<'a> {
     stddev_ms: Option<f64>,
     min_ms: Option<f64>,
     max_ms: Option<f64>,
+    cpu_ms: Option<f64>,
     files_per_sec: Option<f64>,
     bytes_per_sec: Option<f64>,
     relative_to_fastest: Option<f64>,
@@ -337,6 +345,7 @@ struct ModeExport<'a> {
 #[derive(Serialize)]
 struct RunExport<'a> {
     elapsed_ms: f64,
+    cpu_ms: f64,
     ok: bool,
     bytes: u64,
     io_threads: usize,
@@ -357,6 +366,7 @@ mod tests {
                 vec!["x: HTTP 500".into()]
             },
             io_threads: 1,
+            cpu: Duration::from_millis(ms / 2),
         }
     }
 
