@@ -69,7 +69,8 @@ fn bench_exports_every_run_of_every_mode() {
         );
         for run in runs {
             assert_eq!(run["ok"], true);
-            assert!(run["cpu_ms"].as_f64().unwrap() > 0.0, "{run}");
+            // The measurement itself is unit-tested (bench::cpu); here, the shape.
+            assert!(run["cpu_ms"].as_f64().unwrap() >= 0.0, "{run}");
             assert_eq!(run["bytes"], 6 * 10 * 1024);
             // Six files 20 ms apart in seq, two rounds of three in async: a lower bound holds.
             assert!(run["elapsed_ms"].as_f64().unwrap() >= 40.0, "{run}");
