@@ -210,7 +210,8 @@ fn tls_config(
 ) -> ClientConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier: Arc<dyn ServerCertVerifier> = if insecure {
-        Arc::new(Unchecked {
+        Arc::new(FixedVerdict {
+            reject: None,
             provider: Arc::clone(&provider),
         })
     } else {
@@ -221,8 +222,8 @@ fn tls_config(
             Ok(verifier) => Arc::new(verifier),
             // No usable roots (a machine without CA certificates): HTTP still works, and each
             // HTTPS download fails with this reason.
-            Err(err) => Arc::new(Untrusted {
-                why: format!("no trusted certificates: {err}"),
+            Err(err) => Arc::new(FixedVerdict {
+                reject: Some(format!("no trusted certificates: {err}")),
                 provider: Arc::clone(&provider),
             }),
         }
@@ -245,14 +246,26 @@ fn tls_config(
     config
 }
 
-/// `--insecure`: a verifier that accepts any certificate (signatures are still checked, so the
-/// connection is encrypted, but to whoever answers).
+/// A verifier with a fixed answer about certificates: with `--insecure`, any is accepted
+/// (handshake signatures are still checked, so the connection is encrypted, but to whoever
+/// answers); on a machine without trusted roots, none is, saying why.
 #[derive(Debug)]
-struct Unchecked {
+struct FixedVerdict {
+    /// Why every certificate is rejected; `None` accepts them all.
+    reject: Option<String>,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for Unchecked {
+impl FixedVerdict {
+    fn check(&self) -> Result<(), rustls::Error> {
+        match &self.reject {
+            Some(why) => Err(rustls::Error::General(why.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl ServerCertVerifier for FixedVerdict {
     fn verify_server_cert(
         &self,
         _: &CertificateDer<'_>,
@@ -261,7 +274,7 @@ impl ServerCertVerifier for Unchecked {
         _: &[u8],
         _: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        self.check().map(|()| ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -270,12 +283,9 @@ impl ServerCertVerifier for Unchecked {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.check()?;
+        let algorithms = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
     }
 
     fn verify_tls13_signature(
@@ -284,56 +294,9 @@ impl ServerCertVerifier for Unchecked {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// A verifier that trusts nothing, saying why.
-#[derive(Debug)]
-struct Untrusted {
-    why: String,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for Untrusted {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Err(rustls::Error::General(self.why.clone()))
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General(self.why.clone()))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General(self.why.clone()))
+        self.check()?;
+        let algorithms = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

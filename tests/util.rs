@@ -26,3 +26,25 @@ pub fn listing(dir: &Path) -> Vec<String> {
 pub fn read(dir: &Path, name: &str) -> Vec<u8> {
     std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
+
+/// Sends `signal` (`INT`, `KILL`, ...) to process `pid`, as `kill -SIGNAL pid` would.
+pub fn send_signal(pid: u32, signal: &str) {
+    let sent = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -{signal} {pid} failed");
+}
+
+/// Waits (at most 10 s) until `server` has sent `bytes` body bytes.
+pub fn wait_until_sent(server: &crate::server::TestServer, bytes: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while server.body_bytes() < bytes {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the download never got going"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

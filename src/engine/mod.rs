@@ -9,6 +9,8 @@ mod tasks;
 mod threads;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -125,6 +127,39 @@ fn thread_runtime(http: &HttpSettings) -> anyhow::Result<(Runtime, Client)> {
     // The client must be built inside its runtime: its connections are spawned there.
     let client = runtime.block_on(async { http.client() })?;
     Ok((runtime, client))
+}
+
+/// Runs `-j` OS worker threads (named `{name}-N`) that claim targets from a shared queue until
+/// it is empty; each runs `worker` with the claim function. `pool` and `procs` are built on it.
+fn claiming_workers<'a>(
+    work: &'a Work,
+    name: &str,
+    worker: impl Fn(&(dyn Fn() -> Option<&'a Target> + Sync)) -> Vec<Outcome> + Sync,
+) -> Vec<Outcome> {
+    let next = AtomicUsize::new(0);
+    let claim = || work.targets.get(next.fetch_add(1, Ordering::Relaxed));
+    let workers = work.jobs.clamp(1, work.targets.len().max(1));
+    thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .filter_map(|n| {
+                thread::Builder::new()
+                    .name(format!("{name}-{n}"))
+                    .spawn_scoped(scope, || worker(&claim))
+                    .ok()
+            })
+            .collect();
+        let mut outcomes = Vec::with_capacity(work.targets.len());
+        if handles.is_empty() {
+            // Not even one worker could start: nothing will claim the queue.
+            while let Some(target) = claim() {
+                let why = FetchError::Setup("cannot start any worker thread".to_owned());
+                outcomes.push(work.downloader.failed_early(target, why));
+            }
+        }
+        // A worker that panicked leaves its targets without outcomes; `run` reports them.
+        outcomes.extend(handles.into_iter().filter_map(|h| h.join().ok()).flatten());
+        outcomes
+    })
 }
 
 /// Fetches the targets `next` hands out, one after another, on this thread.

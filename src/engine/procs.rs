@@ -11,59 +11,40 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use super::Work;
+use super::{Work, claiming_workers};
 use crate::child::{CHILD_COMMAND, ChildJob, ChildOutcome, Report};
 use crate::fetch::{FetchError, Outcome, Sha256Digest, Status, Target, parse_hex};
 use crate::naming::PART_SUFFIX;
 use crate::progress::{PipeEvent, Tracker};
 
 pub fn run(work: &Work) -> Vec<Outcome> {
-    let next = AtomicUsize::new(0);
-    let claim = || work.targets.get(next.fetch_add(1, Ordering::Relaxed));
-    let workers = work.jobs.clamp(1, work.targets.len().max(1));
     let live = LiveChildren::default();
     let finished = AtomicBool::new(false);
     thread::scope(|scope| {
         scope.spawn(|| live.interrupt_on_cancel(work, &finished));
-        let handles: Vec<_> = (0..workers)
-            .filter_map(|n| {
-                thread::Builder::new()
-                    .name(format!("procs-{n}"))
-                    .spawn_scoped(scope, || {
-                        let mut outcomes = Vec::new();
-                        // For the throttle's waits (host slots, pauses between starts).
-                        let timer = tokio::runtime::Builder::new_current_thread()
-                            .enable_time()
-                            .build();
-                        while let Some(target) = claim() {
-                            outcomes.push(match &timer {
-                                Ok(timer) => fetch_in_child(work, target, &live, timer),
-                                Err(err) => {
-                                    let why = format!("cannot start a timer: {err}");
-                                    work.downloader.failed_early(target, FetchError::Setup(why))
-                                }
-                            });
-                        }
-                        outcomes
-                    })
-                    .ok()
-            })
-            .collect();
-        let mut outcomes = Vec::with_capacity(work.targets.len());
-        if handles.is_empty() {
+        let outcomes = claiming_workers(work, "procs", |claim| {
+            // For the throttle's waits (host slots, pauses between starts).
+            let timer = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build();
+            let mut outcomes = Vec::new();
             while let Some(target) = claim() {
-                let why = FetchError::Setup("cannot start any worker thread".to_owned());
-                outcomes.push(work.downloader.failed_early(target, why));
+                outcomes.push(match &timer {
+                    Ok(timer) => fetch_in_child(work, target, &live, timer),
+                    Err(err) => {
+                        let why = FetchError::Setup(format!("cannot start a timer: {err}"));
+                        work.downloader.failed_early(target, why)
+                    }
+                });
             }
-        }
-        // A worker that panicked leaves its targets without outcomes; `engine::run` reports them.
-        outcomes.extend(handles.into_iter().filter_map(|h| h.join().ok()).flatten());
+            outcomes
+        });
         finished.store(true, Ordering::SeqCst);
         outcomes
     })

@@ -8,7 +8,7 @@ use serde_json::Value;
 use tempfile::tempdir;
 
 use crate::server::TestServer;
-use crate::util::fetchbench;
+use crate::util::{fetchbench, send_signal};
 
 #[test]
 fn bench_exports_every_run_of_every_mode() {
@@ -151,13 +151,6 @@ fn serve_prints_its_url_and_serves_a_workload() {
     fetchbench::server::verify_file(path, "a.bin", 4096).unwrap();
 
     // Ctrl-C stops it cleanly.
-    let pid = server.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    send_signal(server.id(), "INT");
     assert_eq!(server.wait().unwrap().code(), Some(0));
 }

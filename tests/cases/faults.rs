@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use tempfile::tempdir;
 
 use crate::server::{TestServer, body};
-use crate::util::{MODES, fetchbench, listing, read};
+use crate::util::{MODES, fetchbench, listing, read, send_signal, wait_until_sent};
 
 const MIB: usize = 1 << 20;
 
@@ -338,22 +338,11 @@ fn interrupt_mid_download(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server.body_bytes() < 100_000 {
-        assert!(Instant::now() < deadline, "the download never got going");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_sent(server, 100_000);
     // Time for the bytes to cross loopback.
     std::thread::sleep(Duration::from_millis(100));
     let sent = Instant::now();
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    send_signal(child.id(), "INT");
     let output = child.wait_with_output().unwrap();
     (
         output.status.code(),

@@ -1,12 +1,11 @@
 //! `--mode procs`: a crashed child fails only its own download.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use tempfile::tempdir;
 
 use crate::server::{TestServer, body};
-use crate::util::{fetchbench, listing, read};
+use crate::util::{fetchbench, listing, read, send_signal, wait_until_sent};
 
 /// The pids of `parent`'s children, from /proc.
 fn children_of(parent: u32) -> Vec<u32> {
@@ -38,11 +37,7 @@ fn a_killed_child_fails_its_download_and_the_others_complete() {
         .spawn()
         .unwrap();
     // The victim's child is the one whose download has stalled half-way.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server.body_bytes() < 100_000 {
-        assert!(Instant::now() < deadline, "the download never got going");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_sent(&server, 100_000);
     let victim = children_of(parent.id())
         .into_iter()
         .find(|pid| {
@@ -51,14 +46,7 @@ fn a_killed_child_fails_its_download_and_the_others_complete() {
                 .any(|target| target.to_string_lossy().ends_with("victim.bin.part"))
         })
         .expect("no child holds victim.bin.part");
-    let pid = victim.to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-KILL", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    send_signal(victim, "KILL");
 
     let output = parent.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
