@@ -215,18 +215,11 @@ fn tls_config(
             provider: Arc::clone(&provider),
         })
     } else {
-        match rustls_platform_verifier::Verifier::new_with_extra_roots(
-            extra_roots.iter().cloned(),
-            Arc::clone(&provider),
-        ) {
-            Ok(verifier) => Arc::new(verifier),
-            // No usable roots (a machine without CA certificates): HTTP still works, and each
-            // HTTPS download fails with this reason.
-            Err(err) => Arc::new(FixedVerdict {
-                reject: Some(format!("no trusted certificates: {err}")),
-                provider: Arc::clone(&provider),
-            }),
-        }
+        Arc::new(SystemRoots {
+            extra_roots: extra_roots.to_vec(),
+            provider: Arc::clone(&provider),
+            verifier: OnceLock::new(),
+        })
     };
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -244,6 +237,79 @@ fn tls_config(
         HttpVersion::Http2 => vec![b"h2".to_vec()],
     };
     config
+}
+
+/// The system's roots plus `--cacert`, read at the first TLS handshake: reading the system's
+/// certificates takes milliseconds, which a run over plain HTTP should not pay.
+#[derive(Debug)]
+struct SystemRoots {
+    extra_roots: Vec<CertificateDer<'static>>,
+    provider: Arc<CryptoProvider>,
+    verifier: OnceLock<Arc<dyn ServerCertVerifier>>,
+}
+
+impl SystemRoots {
+    fn verifier(&self) -> &dyn ServerCertVerifier {
+        self.verifier
+            .get_or_init(|| {
+                match rustls_platform_verifier::Verifier::new_with_extra_roots(
+                    self.extra_roots.iter().cloned(),
+                    Arc::clone(&self.provider),
+                ) {
+                    Ok(verifier) => Arc::new(verifier),
+                    // No usable roots (a machine without CA certificates): each HTTPS download
+                    // fails with this reason.
+                    Err(err) => Arc::new(FixedVerdict {
+                        reject: Some(format!("no trusted certificates: {err}")),
+                        provider: Arc::clone(&self.provider),
+                    }),
+                }
+            })
+            .as_ref()
+    }
+}
+
+impl ServerCertVerifier for SystemRoots {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.verifier().verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verifier().verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verifier().verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 /// A verifier with a fixed answer about certificates: with `--insecure`, any is accepted
