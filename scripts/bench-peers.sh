@@ -506,7 +506,7 @@ REPORT="$WORK/report.md"
     echo "- wget2: $(wget2 --version 2>&1 | head -n1 | awk '{print $3}')"
     echo "- nginx: $("$NGINX" -v 2>&1 | sed 's/.*nginx\///')"
     echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other processes share the $(nproc) cores)"
-    echo "- runs: $RUNS timed + $WARMUP warm-up per tool, interleaved; $( ((QUICK)) && echo 'QUICK sizes (smoke test)' || echo 'full sizes')"
+    echo "- runs: $RUNS timed + $WARMUP warm-up per tool, interleaved (order rotated each round); $( ((QUICK)) && echo 'QUICK sizes (smoke test)' || echo 'full sizes')"
     echo
 } >"$REPORT"
 
@@ -521,8 +521,11 @@ for wl in "${WL_LIST[@]}"; do
     for ((r = 1; r <= WARMUP; r++)); do
         for tool in "${WL_TOOLS[@]}"; do measure "$wl" "$tool" 0; done
     done
+    # Interleaved, and the order rotated each round so that no tool always follows the same one.
     for ((r = 1; r <= RUNS; r++)); do
-        for tool in "${WL_TOOLS[@]}"; do measure "$wl" "$tool" "$r"; done
+        for ((k = 0; k < ${#WL_TOOLS[@]}; k++)); do
+            measure "$wl" "${WL_TOOLS[(k + r - 1) % ${#WL_TOOLS[@]}]}" "$r"
+        done
     done
     # Free the disk before the next workload.
     case $wl in 2 | 3 | 4) rm -rf "$WORK/www/w$wl" ;; *) rm -rf "$WL_REF" ;; esac

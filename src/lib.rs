@@ -81,7 +81,7 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     };
     let summary = engine::run(config.mode, &work);
     if config.summary {
-        let mut stderr = io::stderr().lock();
+        let mut stderr = io::BufWriter::with_capacity(64 * 1024, io::stderr().lock());
         report::write_table(&summary, &mut stderr)?;
         if work.http.options().insecure {
             let warning = "WARNING: --insecure: TLS certificates were NOT checked; anyone on the \
@@ -92,8 +92,10 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
                 console::style(warning).for_stderr().red().bold()
             )?;
         }
+        stderr.flush()?;
     }
-    let mut stdout = io::stdout().lock();
+    // One write per buffer, not per line: thousands of paths are thousands of syscalls.
+    let mut stdout = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
     let printed = if config.json {
         report::write_json(&summary, &mut stdout)
     } else {
@@ -104,6 +106,5 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
         Err(err) if err.kind() == io::ErrorKind::BrokenPipe => {}
         other => other?,
     }
-    let _ = stdout.flush();
     Ok(summary.exit_code())
 }
