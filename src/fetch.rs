@@ -4,9 +4,9 @@
 //!
 //! Every mode calls [`Downloader::fetch`]; only the scheduling around it differs.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::future::Future;
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
@@ -20,11 +20,10 @@ use crate::http::MAX_REDIRECTS;
 use crate::naming::{self, Names, PART_SUFFIX};
 use crate::progress::{Progress, Tracker};
 use crate::segments::{self, Segments};
+use crate::sink::{self, Sink};
 use crate::throttle::Throttle;
 use crate::units::{human_bytes, human_duration};
 
-/// Bytes buffered between the socket and the file: few, large writes, bounded memory.
-const WRITE_BUFFER: usize = 256 * 1024;
 /// The longest wait between two attempts, from backoff or from a server's Retry-After.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
 
@@ -582,7 +581,7 @@ impl Downloader {
             self.stream_to_part(target, response, &part, start, tracker, attempts)
                 .await?
         };
-        std::fs::rename(&part, &path).map_err(|source| FetchError::Write {
+        sink::rename(&part, &path).map_err(|source| FetchError::Write {
             path: path.clone(),
             source,
         })?;
@@ -617,7 +616,7 @@ impl Downloader {
             .transpose()?;
         attempts.sha256 = digest;
         let path = self.output_dir.join(&name);
-        std::fs::rename(&part, &path).map_err(|source| FetchError::Write {
+        sink::rename(&part, &path).map_err(|source| FetchError::Write {
             path: path.clone(),
             source,
         })?;
@@ -683,17 +682,8 @@ impl Downloader {
             source,
         };
         let mut hasher = self.digest_part(target, part, start)?;
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(start == 0)
-            .open(part)
-            .map_err(write_error)?;
-        if start > 0 {
-            file.set_len(start).map_err(write_error)?;
-            file.seek(SeekFrom::Start(start)).map_err(write_error)?;
-        }
-        let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
+        let file = sink::open_part(part, start).map_err(write_error)?;
+        let mut out = Sink::new(file, expected.map(|e| e - start)).map_err(write_error)?;
         let mut written = start;
         loop {
             let chunk = match self.or_stall(response.chunk()).await? {
@@ -701,23 +691,24 @@ impl Downloader {
                 Ok(None) => break,
                 Err(err) => {
                     // Keep what arrived: a retry resumes from it.
-                    out.flush().map_err(write_error)?;
+                    out.finish().await.map_err(write_error)?;
                     return Err(match expected {
                         Some(expected) => FetchError::from_body_error(err, written, expected),
                         None => FetchError::from_reqwest(err),
                     });
                 }
             };
-            self.throttle.spend(chunk.len() as u64).await;
-            out.write_all(&chunk).map_err(write_error)?;
+            let len = chunk.len() as u64;
+            self.throttle.spend(len).await;
             if let Some(hasher) = &mut hasher {
                 hasher.update(&chunk);
             }
-            written += chunk.len() as u64;
-            attempts.bytes += chunk.len() as u64;
-            tracker.advance(chunk.len() as u64);
+            out.write(chunk).await.map_err(write_error)?;
+            written += len;
+            attempts.bytes += len;
+            tracker.advance(len);
         }
-        out.flush().map_err(write_error)?;
+        out.finish().await.map_err(write_error)?;
         match expected {
             Some(expected) if written < expected => Err(FetchError::ShortBody {
                 got: written,

@@ -16,6 +16,7 @@ pub mod progress;
 pub mod report;
 pub mod segments;
 pub mod server;
+pub mod sink;
 pub mod throttle;
 pub mod units;
 

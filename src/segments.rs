@@ -151,13 +151,7 @@ pub async fn download(
         path: part.to_owned(),
         source,
     };
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(part)
-        .and_then(|file| file.set_len(total).map(|()| file))
-        .map_err(write_error);
+    let file = crate::sink::create_sized(part, total).map_err(write_error);
     let file = match file {
         Ok(file) => file,
         Err(err) => {

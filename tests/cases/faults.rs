@@ -427,3 +427,32 @@ fn thousands_of_threads_do_not_run_out_of_descriptors() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3000);
     assert!(read(dir.path(), "t2999") == body("t2999", 100));
 }
+
+#[test]
+fn a_large_body_written_by_its_own_thread_resumes_exactly() {
+    // Over 8 MiB, a writer thread does the disk writes; a cut and a resume must still line up.
+    let size = 12 * MIB + 5;
+    for mode in ["pool", "async"] {
+        let server = TestServer::http();
+        let dir = tempdir().unwrap();
+        let out = fetchbench()
+            .args([
+                "--mode",
+                mode,
+                "--retry-delay",
+                "10ms",
+                "--print-sha256",
+                "--json",
+                "-o",
+            ])
+            .arg(dir.path())
+            .arg(server.url(&format!("/fault/large.bin?size={size}&drop_after=5000000")))
+            .assert()
+            .code(0);
+        let expected = body("large.bin", size);
+        assert!(read(dir.path(), "large.bin") == expected, "{mode}");
+        let lines = json_lines(&out.get_output().stdout);
+        assert_eq!(lines[0]["sha256"], sha256_hex(&expected), "{mode}");
+        assert_eq!(server.ranges().len(), 2, "{mode}: one resume");
+    }
+}
