@@ -41,10 +41,10 @@ pub enum PipeEvent {
 const PIPE_REPORT_EVERY: Duration = Duration::from_millis(100);
 
 const BAR_TEMPLATE: &str =
-    "{wide_msg} [{bar:24}] {bytes}/{total_bytes} {bytes_per_sec:>11} ETA {eta:>3}";
-const SPINNER_TEMPLATE: &str = "{wide_msg} {spinner} {bytes} {bytes_per_sec:>11}";
+    "{msg:32!} [{bar:28}] {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12} ETA {eta:>3}";
+const SPINNER_TEMPLATE: &str = "{msg:32!} {spinner} {bytes:>10} {bytes_per_sec:>12}";
 const OVERALL_TEMPLATE: &str =
-    "{prefix:.bold} [{bar:24}] {pos}/{len} files, {all_bytes} in {elapsed}";
+    "{prefix:32.bold} [{bar:28}] {pos}/{len} files, {all_bytes} in {elapsed}";
 
 /// Bars beyond this many are counted but not drawn (`threads` mode may run thousands at once).
 const MAX_VISIBLE_BARS: usize = 16;
@@ -77,6 +77,10 @@ impl Progress {
         let overall = multi.add(ProgressBar::new(files as u64));
         overall.set_style(overall_style(Arc::clone(&all_bytes)));
         overall.set_prefix("total");
+        if display == Display::Bars {
+            // Redrawn on its own: its byte count changes without the bar itself moving.
+            overall.enable_steady_tick(Duration::from_millis(200));
+        }
         Progress {
             inner: Arc::new(Inner {
                 display,
