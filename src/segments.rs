@@ -146,7 +146,7 @@ pub async fn download(
     count: u64,
     part: &Path,
     tracker: &Tracker,
-) -> (Result<(), FetchError>, Fetched) {
+) -> (Result<File, FetchError>, Fetched) {
     let write_error = |source| FetchError::Write {
         path: part.to_owned(),
         source,
@@ -194,14 +194,13 @@ pub async fn download(
             .iter()
             .map(|segment| fetch_segment(&shared, segment, first.take())),
     )
-    .await
-    .map(|_| ());
+    .await;
     layout.complete = result.is_ok();
     let fetched = Fetched {
         received: shared.received.load(Ordering::Relaxed),
         retries: shared.retries.load(Ordering::Relaxed),
     };
-    (result, fetched)
+    (result.map(|_| shared.file), fetched)
 }
 
 /// Fetches one segment, retrying (and resuming) it alone on transient faults.
