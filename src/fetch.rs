@@ -20,7 +20,7 @@ use crate::http::MAX_REDIRECTS;
 use crate::naming::{self, Names, PART_SUFFIX};
 use crate::progress::{Progress, Tracker};
 use crate::segments::{self, Segments};
-use crate::sink::{self, Sink, Staging};
+use crate::sink::{self, Sink};
 use crate::throttle::Throttle;
 use crate::units::{human_bytes, human_duration};
 
@@ -558,10 +558,6 @@ impl Downloader {
         };
         if start == 0 {
             attempts.validator = validator(response.headers());
-            if offset > 0 {
-                // Starting over: what the old `.part` holds is of no use any more.
-                let _ = std::fs::remove_file(self.part_path(&name));
-            }
         }
         let path = self.output_dir.join(&name);
         let part = self.part_path(&name);
@@ -569,7 +565,7 @@ impl Downloader {
             (Some(_), Some(total)) if start == 0 => self.policy.segments.count(total),
             _ => 1,
         };
-        let (digest, file, staging) = if segments > 1 {
+        attempts.sha256 = if segments > 1 {
             let total = total.unwrap_or_default();
             let (result, fetched) = segments::download(
                 self, client, target, response, total, segments, &part, tracker,
@@ -577,21 +573,18 @@ impl Downloader {
             .await;
             attempts.bytes += fetched.received;
             attempts.retries += fetched.retries;
-            let file = result?;
-            let digest = self
-                .digest_part(target, &part, total)?
+            result?;
+            self.digest_part(target, &part, total)?
                 .map(|hasher| check_digest(target, hasher))
-                .transpose()?;
-            (digest, file, Staging::Part)
+                .transpose()?
         } else {
             self.stream_to_part(target, response, &part, start, tracker, attempts)
                 .await?
         };
-        sink::publish(file, staging, &part, &path).map_err(|source| FetchError::Write {
+        sink::rename(&part, &path).map_err(|source| FetchError::Write {
             path: path.clone(),
             source,
         })?;
-        attempts.sha256 = digest;
         Ok(Status::Saved { path })
     }
 
@@ -680,7 +673,7 @@ impl Downloader {
         start: u64,
         tracker: &Tracker,
         attempts: &mut Attempts,
-    ) -> Result<(Option<Sha256Digest>, File, Staging), FetchError> {
+    ) -> Result<Option<Sha256Digest>, FetchError> {
         let expected = response.content_length().map(|len| start + len);
         tracker.set_length(expected);
         tracker.set_position(start);
@@ -689,10 +682,8 @@ impl Downloader {
             source,
         };
         let mut hasher = self.digest_part(target, part, start)?;
-        let body_len = expected.map(|e| e - start);
-        let (file, staging) =
-            sink::stage(&self.output_dir, part, start, body_len).map_err(write_error)?;
-        let mut out = Sink::new(file, body_len).map_err(write_error)?;
+        let file = sink::open_part(part, start).map_err(write_error)?;
+        let mut out = Sink::new(file, expected.map(|e| e - start)).map_err(write_error)?;
         let mut written = start;
         loop {
             let chunk = match self.or_stall(response.chunk()).await? {
@@ -717,7 +708,7 @@ impl Downloader {
             attempts.bytes += len;
             tracker.advance(len);
         }
-        let file = out.finish().await.map_err(write_error)?;
+        out.finish().await.map_err(write_error)?;
         match expected {
             Some(expected) if written < expected => Err(FetchError::ShortBody {
                 got: written,
@@ -725,10 +716,7 @@ impl Downloader {
                 cause: None,
             }),
             Some(expected) if written > expected => Err(FetchError::LongBody { expected }),
-            _ => {
-                let digest = hasher.map(|h| check_digest(target, h)).transpose()?;
-                Ok((digest, file, staging))
-            }
+            _ => hasher.map(|h| check_digest(target, h)).transpose(),
         }
     }
 }

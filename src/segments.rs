@@ -146,7 +146,7 @@ pub async fn download(
     count: u64,
     part: &Path,
     tracker: &Tracker,
-) -> (Result<File, FetchError>, Fetched) {
+) -> (Result<(), FetchError>, Fetched) {
     let write_error = |source| FetchError::Write {
         path: part.to_owned(),
         source,
@@ -194,13 +194,14 @@ pub async fn download(
             .iter()
             .map(|segment| fetch_segment(&shared, segment, first.take())),
     )
-    .await;
+    .await
+    .map(|_| ());
     layout.complete = result.is_ok();
     let fetched = Fetched {
         received: shared.received.load(Ordering::Relaxed),
         retries: shared.retries.load(Ordering::Relaxed),
     };
-    (result.map(|_| shared.file), fetched)
+    (result, fetched)
 }
 
 /// Fetches one segment, retrying (and resuming) it alone on transient faults.

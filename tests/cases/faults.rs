@@ -301,13 +301,12 @@ fn hostile_content_disposition_names_stay_inside() {
 fn a_write_error_fails_that_download_and_removes_its_part() {
     let server = TestServer::http();
     let dir = tempdir().unwrap();
-    // Writing to /dev/full fails with ENOSPC, as on a full disk. (A body over 1 MiB is written
-    // to `<name>.part`; smaller ones go to an unnamed file, which cannot be made to fail so.)
+    // Writing to /dev/full fails with ENOSPC, as on a full disk.
     std::os::unix::fs::symlink("/dev/full", dir.path().join("full.bin.part")).unwrap();
     let out = fetchbench()
         .arg("-o")
         .arg(dir.path())
-        .arg(server.url("/files/full.bin?size=2000000"))
+        .arg(server.url("/files/full.bin?size=500000"))
         .arg(server.url("/files/other.bin?size=500000"))
         .assert()
         .code(1);

@@ -28,8 +28,7 @@ fn a_killed_child_fails_its_download_and_the_others_complete() {
     let parent = Command::new(env!("CARGO_BIN_EXE_fetchbench"))
         .args(["--mode", "procs", "-j", "3", "--retries", "0", "-o"])
         .arg(dir.path())
-        // Over 1 MiB, so that it is written to victim.bin.part, by which the test finds it.
-        .arg(server.url("/fault/victim.bin?size=2000000&stall_after=100000"))
+        .arg(server.url("/fault/victim.bin?size=400000&stall_after=100000"))
         .arg(server.url("/slow/a.bin?size=30000&ms=300"))
         .arg(server.url("/slow/b.bin?size=40000&ms=300"))
         .arg(server.url("/files/c.bin?size=50000"))
