@@ -18,8 +18,9 @@ use tokio::sync::{mpsc, oneshot};
 const WRITE_BUFFER: usize = 256 * 1024;
 /// From this size on, a body gets a writer thread.
 const THREADED_FROM: u64 = 8 << 20;
-/// Chunks in flight to a writer thread (each up to about 100 KiB).
-const CHANNEL_CHUNKS: usize = 16;
+/// Chunks in flight to a writer thread (each up to a few hundred KiB): bounded memory (with
+/// 16, four large downloads peaked at 38 MiB RSS; with 4, at 19 MiB).
+const CHANNEL_CHUNKS: usize = 4;
 
 /// Held while the output directory changes (a file created or renamed).
 static DIRECTORY: Mutex<()> = Mutex::new(());
