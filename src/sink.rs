@@ -9,7 +9,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
@@ -21,6 +22,21 @@ const THREADED_FROM: u64 = 8 << 20;
 /// Chunks in flight to a writer thread (each up to a few hundred KiB): bounded memory (with
 /// 16, four large downloads peaked at 38 MiB RSS; with 4, at 19 MiB).
 const CHANNEL_CHUNKS: usize = 4;
+
+/// Writer threads alive now; see [`writer_threads_allowed`].
+static WRITERS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many writer threads may run at once: one per two cores. A writer thread lets one
+/// download read the network while its disk writes proceed; with more large downloads than
+/// cores, the downloads already keep the cores busy and extra threads only add switching
+/// (measured, 2 cores: one 1 GiB file 0.31 s -> 0.27 s with a writer; four 256 MiB files 0.18 s
+/// without writers, 0.24 s with four).
+fn writer_threads_allowed() -> usize {
+    static ALLOWED: OnceLock<usize> = OnceLock::new();
+    *ALLOWED.get_or_init(|| {
+        std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1))
+    })
+}
 
 /// Held while the output directory changes (a file created or renamed).
 static DIRECTORY: Mutex<()> = Mutex::new(());
@@ -75,8 +91,16 @@ pub enum Sink {
 impl Sink {
     /// A sink for a body of `len` bytes (when known) into `file`.
     pub fn new(file: File, len: Option<u64>) -> io::Result<Sink> {
+        let writer_free = || {
+            let allowed = writer_threads_allowed();
+            WRITERS
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    (n < allowed).then_some(n + 1)
+                })
+                .is_ok()
+        };
         match len {
-            Some(len) if len >= THREADED_FROM => Sink::threaded(file),
+            Some(len) if len >= THREADED_FROM && writer_free() => Sink::threaded(file),
             // A small body gets a buffer its size: no 256 KiB allocation per 4 KiB file.
             Some(len) => {
                 let capacity =
@@ -87,10 +111,11 @@ impl Sink {
         }
     }
 
+    /// A sink with a writer thread; the caller has counted it in [`WRITERS`].
     fn threaded(file: File) -> io::Result<Sink> {
         let (chunks, mut received) = mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
         let (report, done) = oneshot::channel();
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("writer".to_owned())
             .spawn(move || {
                 let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
@@ -101,8 +126,13 @@ impl Sink {
                     }
                     out.flush()
                 })();
+                WRITERS.fetch_sub(1, Ordering::AcqRel);
                 let _ = report.send(written);
-            })?;
+            });
+        if let Err(err) = spawned {
+            WRITERS.fetch_sub(1, Ordering::AcqRel);
+            return Err(err);
+        }
         Ok(Sink::Threaded { chunks, done })
     }
 
@@ -142,10 +172,21 @@ async fn writer_result(done: &mut oneshot::Receiver<io::Result<()>>) -> io::Resu
 mod tests {
     use super::*;
 
+    /// A sink with a writer thread, whatever other tests hold.
+    fn threaded(file: File) -> Sink {
+        WRITERS.fetch_add(1, Ordering::AcqRel);
+        Sink::threaded(file).unwrap()
+    }
+
     async fn write_all(len: u64, chunks: &[&[u8]]) -> Vec<u8> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.part");
-        let mut sink = Sink::new(open_part(&path, 0).unwrap(), Some(len)).unwrap();
+        let file = open_part(&path, 0).unwrap();
+        let mut sink = if len >= THREADED_FROM {
+            threaded(file)
+        } else {
+            Sink::new(file, Some(len)).unwrap()
+        };
         for chunk in chunks {
             sink.write(Bytes::copy_from_slice(chunk)).await.unwrap();
         }
@@ -166,7 +207,7 @@ mod tests {
     #[tokio::test]
     async fn a_writer_thread_reports_its_error() {
         let full = OpenOptions::new().write(true).open("/dev/full").unwrap();
-        let mut sink = Sink::new(full, Some(THREADED_FROM)).unwrap();
+        let mut sink = threaded(full);
         let chunk = Bytes::from(vec![0u8; 300_000]);
         let mut failed = None;
         for _ in 0..64 {
@@ -180,6 +221,18 @@ mod tests {
             None => sink.finish().await.unwrap_err(),
         };
         assert_eq!(err.raw_os_error(), Some(28), "ENOSPC: {err}");
+    }
+
+    #[test]
+    fn writer_threads_are_rationed() {
+        // Small bodies never take one, however many there are.
+        let before = WRITERS.load(Ordering::Acquire);
+        let small: Vec<Sink> = (0..4)
+            .map(|_| Sink::new(tempfile::tempfile().unwrap(), Some(10)).unwrap())
+            .collect();
+        assert!(small.iter().all(|s| matches!(s, Sink::Inline(_))));
+        assert_eq!(WRITERS.load(Ordering::Acquire), before);
+        assert!(writer_threads_allowed() >= 1);
     }
 
     #[test]
