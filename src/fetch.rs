@@ -466,14 +466,31 @@ impl Downloader {
                     let _ = std::fs::remove_file(self.part_path(name));
                 }
             }
-            if !err.is_transient() || attempts.retries >= self.policy.retries {
+            if !self
+                .wait_to_retry(&err, &mut attempts.retries, tracker)
+                .await
+            {
                 return Err(err);
             }
-            attempts.retries += 1;
-            let wait = backoff(self.policy.retry_delay, attempts.retries, &err);
-            tracker.retrying(attempts.retries, self.policy.retries, &err, wait);
-            tokio::time::sleep(wait).await;
         }
+    }
+
+    /// After a failed attempt: `false` if `err` is final or the retries are spent; otherwise
+    /// counts the retry in `retries`, shows it, waits the backoff, and returns `true`.
+    pub(crate) async fn wait_to_retry(
+        &self,
+        err: &FetchError,
+        retries: &mut u32,
+        tracker: &Tracker,
+    ) -> bool {
+        if !err.is_transient() || *retries >= self.policy.retries {
+            return false;
+        }
+        *retries += 1;
+        let wait = backoff(self.policy.retry_delay, *retries, err);
+        tracker.retrying(*retries, self.policy.retries, err, wait);
+        tokio::time::sleep(wait).await;
+        true
     }
 
     /// Fails with [`FetchError::Stalled`] if `work` takes longer than the stall timeout.
@@ -735,7 +752,7 @@ fn check_digest(target: &Target, hasher: Sha256) -> Result<Sha256Digest, FetchEr
 
 /// Exponential backoff with jitter: `delay × 2^(n-1)`, scaled by a random factor in
 /// [0.5, 1.5), capped; never shorter than a server's Retry-After (itself capped).
-pub(crate) fn backoff(delay: Duration, retry: u32, err: &FetchError) -> Duration {
+fn backoff(delay: Duration, retry: u32, err: &FetchError) -> Duration {
     let exponential = delay.saturating_mul(1 << retry.saturating_sub(1).min(16));
     let jittered = exponential
         .mul_f64(0.5 + fastrand::f64())

@@ -16,7 +16,7 @@ use reqwest::header::{self, HeaderValue};
 use reqwest::{Client, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use crate::fetch::{Downloader, FetchError, Target, backoff, content_range};
+use crate::fetch::{Downloader, FetchError, Target, content_range};
 use crate::progress::Tracker;
 
 /// Smallest segment: below this, another connection costs more than it gives.
@@ -210,7 +210,6 @@ async fn fetch_segment(
     segment: &Segment,
     mut response: Option<Response>,
 ) -> Result<(), FetchError> {
-    let policy = &shared.downloader.policy;
     let mut retries = 0;
     loop {
         let result = match response.take() {
@@ -223,14 +222,15 @@ async fn fetch_segment(
         };
         // A changed file is not this segment's to retry: the whole download starts over.
         let changed = matches!(err, FetchError::Changed);
-        if changed || !err.is_transient() || retries >= policy.retries {
+        if changed
+            || !shared
+                .downloader
+                .wait_to_retry(&err, &mut retries, shared.tracker)
+                .await
+        {
             return Err(err);
         }
-        retries += 1;
         shared.retries.fetch_add(1, Ordering::Relaxed);
-        let wait = backoff(policy.retry_delay, retries, &err);
-        shared.tracker.retrying(retries, policy.retries, &err, wait);
-        tokio::time::sleep(wait).await;
     }
 }
 
