@@ -38,6 +38,8 @@ pub struct ChildJob {
     /// The name the input gave, if any (then `planned` is it, made distinct).
     pub name: Option<String>,
     pub output_dir: PathBuf,
+    /// Whether the output directory held `.part` files when the run began.
+    pub parts_on_disk: bool,
     pub policy: Policy,
     pub http: HttpOptions,
     /// This child's share of `--limit-rate`.
@@ -155,6 +157,7 @@ pub fn run() -> Result<ExitCode> {
         throttle: Throttle::new(job.limit_rate, None, None),
         progress: Progress::new(Display::Pipe, 1),
         cancel,
+        parts_on_disk: job.parts_on_disk,
     };
     let target = Target {
         index: job.index,

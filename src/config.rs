@@ -13,7 +13,7 @@ use crate::cli::{ColorChoice, DownloadArgs};
 use crate::engine::Mode;
 use crate::fetch::{Policy, Sha256Digest, Target, parse_hex};
 use crate::http::{HttpOptions, HttpSettings, HttpVersion};
-use crate::naming::sanitize;
+use crate::naming::{PART_SUFFIX, sanitize};
 use crate::progress::Display;
 use crate::throttle::Throttle;
 
@@ -22,6 +22,8 @@ use crate::throttle::Throttle;
 pub struct Config {
     pub targets: Vec<Target>,
     pub output_dir: PathBuf,
+    /// Whether the output directory already held `.part` files.
+    pub parts_on_disk: bool,
     pub mode: Mode,
     /// Width of `pool` and `async` (`-j`).
     pub jobs: usize,
@@ -67,7 +69,7 @@ impl Config {
             no_clobber: args.no_clobber,
             segments: args.segments,
         };
-        prepare_output_dir(&args.output)?;
+        let parts_on_disk = prepare_output_dir(&args.output)?;
         let display = if args.quiet {
             Display::Silent
         } else if io::stderr().is_terminal() {
@@ -78,6 +80,7 @@ impl Config {
         Ok(Config {
             targets,
             output_dir: args.output.clone(),
+            parts_on_disk,
             mode: args.mode,
             jobs: args.jobs,
             http,
@@ -254,8 +257,8 @@ fn parse_url(text: &str) -> Result<Url, String> {
 }
 
 /// Creates the output directory and proves it writable, so that a bad `-o` fails before any
-/// download starts.
-fn prepare_output_dir(dir: &Path) -> Result<()> {
+/// download starts. Returns whether it holds `.part` files (left by an earlier run).
+fn prepare_output_dir(dir: &Path) -> Result<bool> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create output directory {}", dir.display()))?;
     let probe = dir.join(format!(".fetchbench-probe-{}", std::process::id()));
@@ -263,7 +266,14 @@ fn prepare_output_dir(dir: &Path) -> Result<()> {
         .with_context(|| format!("cannot write in output directory {}", dir.display()))?;
     std::fs::remove_file(&probe)
         .with_context(|| format!("cannot remove {} after a write test", probe.display()))?;
-    Ok(())
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list output directory {}", dir.display()))?;
+    Ok(entries.flatten().any(|entry| {
+        entry
+            .file_name()
+            .as_encoded_bytes()
+            .ends_with(PART_SUFFIX.as_bytes())
+    }))
 }
 
 #[cfg(test)]

@@ -363,6 +363,9 @@ pub struct Downloader {
     pub throttle: Throttle,
     pub progress: Progress,
     pub cancel: Cancel,
+    /// Whether the output directory held `.part` files when the run began (a fresh download
+    /// then looks for its own, to write over it).
+    pub parts_on_disk: bool,
 }
 
 /// What a download has learned so far, kept across its attempts.
@@ -582,7 +585,7 @@ impl Downloader {
             (Some(_), Some(total)) if start == 0 => self.policy.segments.count(total),
             _ => 1,
         };
-        attempts.sha256 = if segments > 1 {
+        let landed = if segments > 1 {
             let total = total.unwrap_or_default();
             let (result, fetched) = segments::download(
                 self, client, target, response, total, segments, &part, tracker,
@@ -591,14 +594,22 @@ impl Downloader {
             attempts.bytes += fetched.received;
             attempts.retries += fetched.retries;
             result?;
-            self.digest_part(target, &part, total)?
+            attempts.sha256 = self
+                .digest_part(target, &part, total)?
                 .map(|hasher| check_digest(target, hasher))
-                .transpose()?
+                .transpose()?;
+            sink::rename(&part, &path)
         } else {
-            self.stream_to_part(target, response, &part, start, tracker, attempts)
-                .await?
+            if start == 0 && offset > 0 {
+                // The server sent the whole body to a resume request: the `.part` is of no use.
+                let _ = std::fs::remove_file(&part);
+            }
+            let written = self
+                .stream_to_part(target, response, &part, start, tracker, attempts)
+                .await?;
+            written.land(&part, &path)
         };
-        sink::rename(&part, &path).map_err(|source| FetchError::Write {
+        landed.map_err(|source| FetchError::Write {
             path: path.clone(),
             source,
         })?;
@@ -681,7 +692,8 @@ impl Downloader {
         Ok(Some(hasher))
     }
 
-    /// Streams the body into `part` from byte `start`, then checks its length (and digest).
+    /// Streams the body into `part` from byte `start`, then checks its length (and digest,
+    /// kept in `attempts`). Returns the file, complete, to land under its final name.
     async fn stream_to_part(
         &self,
         target: &Target,
@@ -690,7 +702,7 @@ impl Downloader {
         start: u64,
         tracker: &Tracker,
         attempts: &mut Attempts,
-    ) -> Result<Option<Sha256Digest>, FetchError> {
+    ) -> Result<sink::Part, FetchError> {
         let expected = response.content_length().map(|len| start + len);
         tracker.set_length(expected);
         tracker.set_position(start);
@@ -699,15 +711,23 @@ impl Downloader {
             source,
         };
         let mut hasher = self.digest_part(target, part, start)?;
-        let file = sink::open_part(part, start).map_err(write_error)?;
-        let mut out = Sink::new(file, expected.map(|e| e - start)).map_err(write_error)?;
+        let body_len = expected.map(|e| e - start);
+        // A `.part` left by an earlier run is written over (and so consumed), not left behind.
+        let fresh = start == 0 && !(self.parts_on_disk && part.symlink_metadata().is_ok());
+        let file = if fresh {
+            sink::Part::fresh(&self.output_dir, part, body_len)
+        } else {
+            sink::Part::resume(part, start)
+        };
+        let mut out = Sink::new(file.map_err(write_error)?, body_len).map_err(write_error)?;
         let mut written = start;
         loop {
             let chunk = match self.or_stall(response.chunk()).await? {
                 Ok(Some(chunk)) => chunk,
                 Ok(None) => break,
                 Err(err) => {
-                    // Keep what arrived: a retry resumes from it.
+                    // Keep what arrived: a retry resumes from it (dropped, an unnamed file
+                    // becomes the `.part`).
                     out.finish().await.map_err(write_error)?;
                     return Err(match expected {
                         Some(expected) => FetchError::from_body_error(err, written, expected),
@@ -722,10 +742,14 @@ impl Downloader {
             }
             out.write(chunk).await.map_err(write_error)?;
             written += len;
+            if expected.is_some_and(|expected| written < expected) {
+                // More than one read: worth a name that a crash cannot take away.
+                out.name_part().map_err(write_error)?;
+            }
             attempts.bytes += len;
             tracker.advance(len);
         }
-        out.finish().await.map_err(write_error)?;
+        let file = out.finish().await.map_err(write_error)?;
         match expected {
             Some(expected) if written < expected => Err(FetchError::ShortBody {
                 got: written,
@@ -733,7 +757,10 @@ impl Downloader {
                 cause: None,
             }),
             Some(expected) if written > expected => Err(FetchError::LongBody { expected }),
-            _ => hasher.map(|h| check_digest(target, h)).transpose(),
+            _ => {
+                attempts.sha256 = hasher.map(|h| check_digest(target, h)).transpose()?;
+                Ok(file)
+            }
         }
     }
 }

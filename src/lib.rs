@@ -75,6 +75,7 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
             throttle: config.throttle,
             progress: Progress::new(config.display, config.targets.len()),
             cancel,
+            parts_on_disk: config.parts_on_disk,
         }),
         targets: config.targets.into(),
         jobs: config.jobs,

@@ -1,6 +1,14 @@
 //! Where bodies go on disk: the calls that change the output directory, and the sink a body
 //! streams into.
 //!
+//! A body is written to `<name>.part` and renamed when complete. A fresh body of known, modest
+//! size starts in an unnamed file instead (Linux `O_TMPFILE`); if it arrives in one read, as
+//! small files do, it is linked under its final name when complete: one directory change per
+//! file instead of three (create, and rename's unlink and link), and the inode is allocated
+//! outside the directory's lock. A body that needs more reads, or is abandoned with bytes in
+//! it, is linked as `<name>.part` at once, so that a crash, a retry or `-c` finds it as any
+//! other.
+//!
 //! Creating and renaming files in one directory from many threads at once makes them spin on
 //! the directory's lock in the kernel (measured on ext4: twice the CPU of doing it in turn), so
 //! those calls take turns here. A large body is written by a thread of its own, so that the
@@ -8,8 +16,8 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
-use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use bytes::Bytes;
@@ -77,20 +85,210 @@ pub fn rename(from: &Path, to: &Path) -> io::Result<()> {
     std::fs::rename(from, to)
 }
 
+/// The file a body is written to: `<name>.part`, or an unnamed file that becomes it only if
+/// abandoned.
+pub enum Part {
+    Named(File),
+    Unnamed(Unnamed),
+}
+
+impl Part {
+    /// A fresh file for a body of `len` bytes (when known) that lands as `part` until complete:
+    /// unnamed where the body is small enough for one inline writer and the filesystem allows.
+    pub fn fresh(dir: &Path, part: &Path, len: Option<u64>) -> io::Result<Part> {
+        if len.is_some_and(|len| len < THREADED_FROM) {
+            if let Some(file) = unnamed::open(dir) {
+                return Ok(Part::Unnamed(Unnamed {
+                    file,
+                    part: part.to_owned(),
+                    written: 0,
+                    as_part: false,
+                    landed: false,
+                }));
+            }
+        }
+        open_part(part, 0).map(Part::Named)
+    }
+
+    /// A named `.part` to resume from byte `start`.
+    pub fn resume(part: &Path, start: u64) -> io::Result<Part> {
+        open_part(part, start).map(Part::Named)
+    }
+
+    /// Gives the complete file its final name `path`; its `.part` name was `part`.
+    pub fn land(self, part: &Path, path: &Path) -> io::Result<()> {
+        match self {
+            Part::Named(file) => {
+                drop(file);
+                rename(part, path)
+            }
+            Part::Unnamed(unnamed) => unnamed.land(path),
+        }
+    }
+}
+
+impl Write for Part {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Part::Named(file) => file.write(buf),
+            Part::Unnamed(unnamed) => {
+                let n = unnamed.file.write(buf)?;
+                unnamed.written += n as u64;
+                Ok(n)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A body's file before it has a name. It takes its `.part` name as soon as the body proves
+/// to need more than one read ([`Sink::name_part`]), so that only bodies that arrive at once
+/// stay unnamed to the end; and if dropped before [`Part::land`] (a failed or cancelled
+/// download) with bytes in it.
+pub struct Unnamed {
+    file: File,
+    part: PathBuf,
+    written: u64,
+    /// Linked as `part` already.
+    as_part: bool,
+    landed: bool,
+}
+
+impl Unnamed {
+    /// Links the file as its `.part` (once), replacing a stale one.
+    fn link_as_part(&mut self) -> io::Result<()> {
+        if self.as_part {
+            return Ok(());
+        }
+        match unnamed::link(&self.file, &self.part) {
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+                std::fs::remove_file(&self.part)?;
+                unnamed::link(&self.file, &self.part)
+            }
+            linked => linked,
+        }?;
+        self.as_part = true;
+        Ok(())
+    }
+
+    /// Gives the complete file its final name `path`.
+    fn land(mut self, path: &Path) -> io::Result<()> {
+        self.landed = true;
+        if !self.as_part {
+            match unnamed::link(&self.file, path) {
+                // Replace the old file atomically, as a rename would.
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => self.link_as_part()?,
+                linked => return linked,
+            }
+        }
+        rename(&self.part, path)
+    }
+}
+
+impl Drop for Unnamed {
+    fn drop(&mut self) {
+        if !self.landed && self.written > 0 {
+            // Nowhere to report a failure from here: the download's own error says what went
+            // wrong, and without the `.part` a retry starts over.
+            let _ = self.link_as_part();
+        }
+    }
+}
+
+/// Unnamed files: `O_TMPFILE`, named with `linkat` through `/proc/self/fd`.
+#[cfg(target_os = "linux")]
+mod unnamed {
+    use super::*;
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+
+    /// Cleared when the filesystem or the kernel refuses: the rest of the run then writes
+    /// named `.part` files without asking again.
+    static USABLE: AtomicBool = AtomicBool::new(true);
+
+    /// An unnamed file in `dir`, or `None` (write a named `.part` instead).
+    pub fn open(dir: &Path) -> Option<File> {
+        // Naming it later goes through /proc.
+        static PROC: OnceLock<bool> = OnceLock::new();
+        if !USABLE.load(Ordering::Relaxed)
+            || !*PROC.get_or_init(|| Path::new("/proc/self/fd").is_dir())
+        {
+            return None;
+        }
+        let opened = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_TMPFILE)
+            .open(dir);
+        match opened {
+            Ok(file) => Some(file),
+            Err(err) => {
+                // "Not here" (filesystem, kernel), as opposed to a passing shortage.
+                let unsupported = [libc::EOPNOTSUPP, libc::EISDIR, libc::EINVAL];
+                if err
+                    .raw_os_error()
+                    .is_some_and(|code| unsupported.contains(&code))
+                {
+                    USABLE.store(false, Ordering::Relaxed);
+                }
+                None
+            }
+        }
+    }
+
+    pub fn link(file: &File, path: &Path) -> io::Result<()> {
+        let source = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+        let target = CString::new(path.as_os_str().as_bytes())?;
+        let _turn = directory_turn();
+        // SAFETY: both are NUL-terminated paths that outlive the call.
+        let linked = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                source.as_ptr(),
+                libc::AT_FDCWD,
+                target.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        if linked == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod unnamed {
+    use super::*;
+
+    pub fn open(_dir: &Path) -> Option<File> {
+        None
+    }
+
+    pub fn link(_file: &File, _path: &Path) -> io::Result<()> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+}
+
 /// A body's way to its file.
 pub enum Sink {
     /// Buffered writes on the calling thread (small or unknown-length bodies).
-    Inline(BufWriter<File>),
+    Inline(BufWriter<Part>),
     /// Chunks handed to a writer thread.
     Threaded {
         chunks: mpsc::Sender<Bytes>,
-        done: oneshot::Receiver<io::Result<()>>,
+        done: oneshot::Receiver<io::Result<File>>,
     },
 }
 
 impl Sink {
-    /// A sink for a body of `len` bytes (when known) into `file`.
-    pub fn new(file: File, len: Option<u64>) -> io::Result<Sink> {
+    /// A sink for a body of `len` bytes (when known) into `part`.
+    pub fn new(part: Part, len: Option<u64>) -> io::Result<Sink> {
         let writer_free = || {
             let allowed = writer_threads_allowed();
             WRITERS
@@ -99,15 +297,17 @@ impl Sink {
                 })
                 .is_ok()
         };
-        match len {
-            Some(len) if len >= THREADED_FROM && writer_free() => Sink::threaded(file),
+        match (part, len) {
+            (Part::Named(file), Some(len)) if len >= THREADED_FROM && writer_free() => {
+                Sink::threaded(file)
+            }
             // A small body gets a buffer its size: no 256 KiB allocation per 4 KiB file.
-            Some(len) => {
+            (part, Some(len)) => {
                 let capacity =
                     usize::try_from(len).map_or(WRITE_BUFFER, |l| l.clamp(8192, WRITE_BUFFER));
-                Ok(Sink::Inline(BufWriter::with_capacity(capacity, file)))
+                Ok(Sink::Inline(BufWriter::with_capacity(capacity, part)))
             }
-            None => Ok(Sink::Inline(BufWriter::with_capacity(WRITE_BUFFER, file))),
+            (part, None) => Ok(Sink::Inline(BufWriter::with_capacity(WRITE_BUFFER, part))),
         }
     }
 
@@ -124,7 +324,7 @@ impl Sink {
                     while let Some(chunk) = received.blocking_recv() {
                         out.write_all(&chunk)?;
                     }
-                    out.flush()
+                    out.into_inner().map_err(io::IntoInnerError::into_error)
                 })();
                 WRITERS.fetch_sub(1, Ordering::AcqRel);
                 let _ = report.send(written);
@@ -151,19 +351,31 @@ impl Sink {
         }
     }
 
-    /// Writes out everything received so far and closes the file.
-    pub async fn finish(self) -> io::Result<()> {
+    /// Gives an unnamed file its `.part` name now (see [`Unnamed`]).
+    pub fn name_part(&mut self) -> io::Result<()> {
         match self {
-            Sink::Inline(mut out) => out.flush(),
+            Sink::Inline(out) => match out.get_mut() {
+                Part::Unnamed(unnamed) => unnamed.link_as_part(),
+                Part::Named(_) => Ok(()),
+            },
+            Sink::Threaded { .. } => Ok(()),
+        }
+    }
+
+    /// Writes out everything received so far; the file is then ready to [`Part::land`] (or,
+    /// dropped, keeps what it has as `.part`).
+    pub async fn finish(self) -> io::Result<Part> {
+        match self {
+            Sink::Inline(out) => out.into_inner().map_err(io::IntoInnerError::into_error),
             Sink::Threaded { chunks, mut done } => {
                 drop(chunks);
-                writer_result(&mut done).await
+                writer_result(&mut done).await.map(Part::Named)
             }
         }
     }
 }
 
-async fn writer_result(done: &mut oneshot::Receiver<io::Result<()>>) -> io::Result<()> {
+async fn writer_result(done: &mut oneshot::Receiver<io::Result<File>>) -> io::Result<File> {
     done.await
         .unwrap_or_else(|_| Err(io::Error::other("the writer thread died")))
 }
@@ -180,18 +392,83 @@ mod tests {
 
     async fn write_all(len: u64, chunks: &[&[u8]]) -> Vec<u8> {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f.part");
-        let file = open_part(&path, 0).unwrap();
+        let (part, path) = (dir.path().join("f.part"), dir.path().join("f"));
         let mut sink = if len >= THREADED_FROM {
-            threaded(file)
+            threaded(open_part(&part, 0).unwrap())
         } else {
-            Sink::new(file, Some(len)).unwrap()
+            Sink::new(
+                Part::fresh(dir.path(), &part, Some(len)).unwrap(),
+                Some(len),
+            )
+            .unwrap()
         };
         for chunk in chunks {
             sink.write(Bytes::copy_from_slice(chunk)).await.unwrap();
         }
-        sink.finish().await.unwrap();
+        let written = sink.finish().await.unwrap();
+        written.land(&part, &path).unwrap();
+        assert!(!part.exists());
         std::fs::read(&path).unwrap()
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_small_fresh_body_has_no_name_until_it_lands() {
+        let dir = tempfile::tempdir().unwrap();
+        let (part, path) = (dir.path().join("a.part"), dir.path().join("a"));
+        std::fs::write(&path, b"old").unwrap();
+        let mut file = Part::fresh(dir.path(), &part, Some(5)).unwrap();
+        assert!(
+            matches!(file, Part::Unnamed(_)),
+            "ext4 and tmpfs take O_TMPFILE"
+        );
+        file.write_all(b"hello").unwrap();
+        assert_eq!(names(dir.path()), ["a"]);
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        // Over an existing file, as a rename would.
+        file.land(&part, &path).unwrap();
+        assert_eq!(names(dir.path()), ["a"]);
+        assert_eq!(std::fs::read(&path).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn an_abandoned_unnamed_body_becomes_its_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("b.part");
+        // A stale `.part` from an earlier run gives way to this run's bytes.
+        std::fs::write(&part, b"stale stale").unwrap();
+        let mut file = Part::fresh(dir.path(), &part, Some(100)).unwrap();
+        file.write_all(b"half").unwrap();
+        drop(file);
+        assert_eq!(std::fs::read(&part).unwrap(), b"half");
+
+        // With nothing written, nothing is left.
+        let empty = dir.path().join("c.part");
+        drop(Part::fresh(dir.path(), &empty, Some(100)).unwrap());
+        assert_eq!(names(dir.path()), ["b.part"]);
+    }
+
+    #[test]
+    fn large_or_unknown_bodies_are_named_from_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("d.part");
+        assert!(matches!(
+            Part::fresh(dir.path(), &part, Some(THREADED_FROM)).unwrap(),
+            Part::Named(_)
+        ));
+        assert!(matches!(
+            Part::fresh(dir.path(), &part, None).unwrap(),
+            Part::Named(_)
+        ));
+        assert!(part.exists());
     }
 
     #[tokio::test]
@@ -218,7 +495,7 @@ mod tests {
         }
         let err = match failed {
             Some(err) => err,
-            None => sink.finish().await.unwrap_err(),
+            None => sink.finish().await.err().unwrap(),
         };
         assert_eq!(err.raw_os_error(), Some(28), "ENOSPC: {err}");
     }
@@ -228,7 +505,7 @@ mod tests {
         // Small bodies never take one, however many there are.
         let before = WRITERS.load(Ordering::Acquire);
         let small: Vec<Sink> = (0..4)
-            .map(|_| Sink::new(tempfile::tempfile().unwrap(), Some(10)).unwrap())
+            .map(|_| Sink::new(Part::Named(tempfile::tempfile().unwrap()), Some(10)).unwrap())
             .collect();
         assert!(small.iter().all(|s| matches!(s, Sink::Inline(_))));
         assert_eq!(WRITERS.load(Ordering::Acquire), before);

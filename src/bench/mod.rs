@@ -207,6 +207,7 @@ fn one_run(
             throttle: Throttle::default(),
             progress: Progress::silent(),
             cancel: Cancel::default(),
+            parts_on_disk: false,
         }),
     };
     let cpu_before = cpu::client_cpu_time();

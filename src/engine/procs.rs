@@ -171,6 +171,7 @@ fn spawn(work: &Work, target: &Target, planned: &str) -> Result<Child> {
         sha256: target.sha256,
         planned: planned.to_owned(),
         output_dir: work.downloader.output_dir.clone(),
+        parts_on_disk: work.downloader.parts_on_disk,
         policy: work.downloader.policy.clone(),
         name: target.name.clone(),
         http: work.http.options().clone(),

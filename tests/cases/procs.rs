@@ -1,5 +1,6 @@
 //! `--mode procs`: a crashed child fails only its own download.
 
+use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
 
 use tempfile::tempdir;
@@ -36,14 +37,16 @@ fn a_killed_child_fails_its_download_and_the_others_complete() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The victim's child is the one whose download has stalled half-way.
+    // The victim's child is the one whose download has stalled half-way: it holds the file
+    // that is victim.bin.part (found by inode: opened unnamed, it took that name later).
     wait_until_sent(&server, 100_000);
+    let part = std::fs::metadata(dir.path().join("victim.bin.part")).expect("victim.bin.part");
     let victim = children_of(parent.id())
         .into_iter()
         .find(|pid| {
             let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap();
-            fds.filter_map(|fd| std::fs::read_link(fd.unwrap().path()).ok())
-                .any(|target| target.to_string_lossy().ends_with("victim.bin.part"))
+            fds.filter_map(|fd| std::fs::metadata(fd.unwrap().path()).ok())
+                .any(|file| (file.dev(), file.ino()) == (part.dev(), part.ino()))
         })
         .expect("no child holds victim.bin.part");
     send_signal(victim, "KILL");
