@@ -62,6 +62,13 @@ struct Inner {
     /// Bytes received by all downloads, read by the overall bar's `all_bytes` key.
     all_bytes: Arc<AtomicU64>,
     visible: AtomicUsize,
+    /// Parsed once, cloned for each bar.
+    styles: Styles,
+}
+
+struct Styles {
+    bar: ProgressStyle,
+    spinner: ProgressStyle,
 }
 
 impl Progress {
@@ -88,6 +95,10 @@ impl Progress {
                 overall,
                 all_bytes,
                 visible: AtomicUsize::new(0),
+                styles: Styles {
+                    bar: bar_style(),
+                    spinner: spinner_style(),
+                },
             }),
         }
     }
@@ -106,7 +117,7 @@ impl Progress {
             let bar = inner
                 .multi
                 .insert_before(&inner.overall, ProgressBar::no_length());
-            bar.set_style(spinner_style());
+            bar.set_style(inner.styles.spinner.clone());
             bar.set_message(label.to_owned());
             bar
         } else {
@@ -174,7 +185,9 @@ impl Tracker {
         }
         if let Some(length) = length {
             self.bar.set_length(length);
-            self.bar.set_style(bar_style());
+            if self.shown {
+                self.bar.set_style(self.progress.inner.styles.bar.clone());
+            }
         }
     }
 
@@ -248,11 +261,10 @@ impl Tracker {
             inner.visible.fetch_sub(1, Ordering::Relaxed);
         }
         inner.overall.inc(1);
-        let line = match &outcome.status {
-            Status::Saved { .. } if inner.display == Display::Bars => return,
-            _ => outcome.line(),
-        };
-        self.progress.println(&line);
+        match (inner.display, &outcome.status) {
+            (Display::Bars, Status::Saved { .. }) | (Display::Silent | Display::Pipe, _) => {}
+            _ => self.progress.println(&outcome.line()),
+        }
     }
 }
 
