@@ -113,21 +113,19 @@ impl Progress {
         let inner = &self.inner;
         let shown = inner.display == Display::Bars
             && inner.visible.fetch_add(1, Ordering::Relaxed) < MAX_VISIBLE_BARS;
-        let bar = if shown {
+        let bar = shown.then(|| {
             let bar = inner
                 .multi
                 .insert_before(&inner.overall, ProgressBar::no_length());
             bar.set_style(inner.styles.spinner.clone());
             bar.set_message(label.to_owned());
             bar
-        } else {
-            ProgressBar::hidden()
-        };
+        });
         Tracker {
             progress: self.clone(),
             bar,
             label: label.to_owned(),
-            shown,
+            position: AtomicU64::new(0),
             started: Instant::now(),
             reported_at: AtomicU64::new(0),
             received: AtomicU64::new(0),
@@ -165,9 +163,11 @@ fn send(event: &PipeEvent) {
 /// The progress of one download.
 pub struct Tracker {
     progress: Progress,
-    bar: ProgressBar,
+    /// Its bar, when it has one on screen.
+    bar: Option<ProgressBar>,
     label: String,
-    shown: bool,
+    /// Bytes in the file so far.
+    position: AtomicU64,
     started: Instant,
     /// Milliseconds after `started` of the last pipe report.
     reported_at: AtomicU64,
@@ -183,17 +183,18 @@ impl Tracker {
                 send(&PipeEvent::Length(length));
             }
         }
-        if let Some(length) = length {
-            self.bar.set_length(length);
-            if self.shown {
-                self.bar.set_style(self.progress.inner.styles.bar.clone());
-            }
+        if let (Some(length), Some(bar)) = (length, &self.bar) {
+            bar.set_length(length);
+            bar.set_style(self.progress.inner.styles.bar.clone());
         }
     }
 
     /// A resumed download starts at `position` bytes.
     pub fn set_position(&self, position: u64) {
-        self.bar.set_position(position);
+        self.position.store(position, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.set_position(position);
+        }
     }
 
     /// Another attempt starts after `wait`, because of `err`.
@@ -208,7 +209,11 @@ impl Tracker {
     /// Shows that a retry is coming (`note` says which and why).
     pub fn show_retry(&self, note: String) {
         match self.progress.inner.display {
-            Display::Bars => self.bar.set_message(format!("{} ({note})", self.label)),
+            Display::Bars => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message(format!("{} ({note})", self.label));
+                }
+            }
             Display::Lines => eprintln!("retry   {}: {note}", self.label),
             Display::Pipe => send(&PipeEvent::Retry(note)),
             Display::Silent => {}
@@ -218,7 +223,7 @@ impl Tracker {
     /// Mirrors a child's report: its file holds `position` bytes, `received` of them fetched
     /// in this run.
     pub fn sync(&self, position: u64, received: u64) {
-        self.bar.set_position(position);
+        self.set_position(position);
         let before = self.received.swap(received, Ordering::Relaxed);
         let all = &self.progress.inner.all_bytes;
         all.fetch_add(received.saturating_sub(before), Ordering::Relaxed);
@@ -231,7 +236,7 @@ impl Tracker {
         if now.saturating_sub(last) >= PIPE_REPORT_EVERY.as_millis() as u64 {
             self.reported_at.store(now, Ordering::Relaxed);
             send(&PipeEvent::Position {
-                position: self.bar.position(),
+                position: self.position.load(Ordering::Relaxed),
                 received: self.received.load(Ordering::Relaxed),
             });
         }
@@ -239,7 +244,10 @@ impl Tracker {
 
     /// `n` more bytes arrived.
     pub fn advance(&self, n: u64) {
-        self.bar.inc(n);
+        self.position.fetch_add(n, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.inc(n);
+        }
         self.progress
             .inner
             .all_bytes
@@ -253,9 +261,9 @@ impl Tracker {
     /// The download ended: removes its bar and reports it.
     pub fn finish(self, outcome: &Outcome) {
         let inner = &self.progress.inner;
-        self.bar.finish_and_clear();
-        if self.shown {
-            inner.multi.remove(&self.bar);
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+            inner.multi.remove(bar);
         }
         if inner.display == Display::Bars {
             inner.visible.fetch_sub(1, Ordering::Relaxed);
