@@ -11,7 +11,7 @@
 //!
 //! Creating and renaming files in one directory from many threads at once makes them spin on
 //! the directory's lock in the kernel (measured on ext4: twice the CPU of doing it in turn), so
-//! those calls take turns here. A large body is written by a thread of its own, so that the
+//! those calls take turns here; linking an unnamed file is brief enough not to. A large body is written by a thread of its own, so that the
 //! network and the disk work at the same time even where one thread drives the download.
 
 use std::fs::{File, OpenOptions};
@@ -243,7 +243,9 @@ mod unnamed {
     pub fn link(file: &File, path: &Path) -> io::Result<()> {
         let source = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
         let target = CString::new(path.as_os_str().as_bytes())?;
-        let _turn = directory_turn();
+        // No turn to wait for: adding one entry holds the directory's lock briefly (measured,
+        // 2000 x 4 KiB: 55 ms with turns, 51 ms without; with recently freed inodes to skip,
+        // 65 and 52 ms).
         // SAFETY: both are NUL-terminated paths that outlive the call.
         let linked = unsafe {
             libc::linkat(
