@@ -9,7 +9,7 @@ use std::future::Future;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::thread::{self, ThreadId};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Client, Response, StatusCode, Url};
@@ -793,11 +793,20 @@ fn backoff(delay: Duration, retry: u32, err: &FetchError) -> Duration {
     }
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is not used by the servers we meet; it is
-/// ignored, and backoff applies).
+/// `Retry-After`: seconds, or an HTTP date (a date already past means no wait).
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse().ok().map(Duration::from_secs)
+    retry_after_at(headers, SystemTime::now())
+}
+
+fn retry_after_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    match value.parse() {
+        Ok(seconds) => Some(Duration::from_secs(seconds)),
+        Err(_) => {
+            let date = httpdate::parse_http_date(value).ok()?;
+            Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+        }
+    }
 }
 
 /// The ETag (preferred) or Last-Modified of a response, for a later `If-Range`.
@@ -914,7 +923,18 @@ mod tests {
             retry_after(&headers(&[(header::RETRY_AFTER, " 3 ")])),
             Some(Duration::from_secs(3))
         );
+        assert_eq!(
+            retry_after(&headers(&[(header::RETRY_AFTER, "soon")])),
+            None
+        );
+    }
+
+    #[test]
+    fn retry_after_date() {
         let date = headers(&[(header::RETRY_AFTER, "Fri, 31 Dec 2027 23:59:59 GMT")]);
-        assert_eq!(retry_after(&date), None);
+        let now = httpdate::parse_http_date("Fri, 31 Dec 2027 23:59:00 GMT").unwrap();
+        assert_eq!(retry_after_at(&date, now), Some(Duration::from_secs(59)));
+        let later = now + Duration::from_secs(3600);
+        assert_eq!(retry_after_at(&date, later), Some(Duration::ZERO));
     }
 }
