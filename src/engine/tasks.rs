@@ -11,7 +11,12 @@ use super::Work;
 use crate::fetch::{FetchError, Outcome};
 
 pub fn run(work: &Work) -> Vec<Outcome> {
+    // One runtime thread per core, but no more than downloads can run at once: a lone download
+    // gains nothing from a second thread, only wake-ups between the two.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let in_flight = work.jobs.min(work.targets.len()).max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores.min(in_flight))
         .enable_all()
         .build()
         .context("cannot start the tokio runtime");
