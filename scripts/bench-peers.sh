@@ -625,10 +625,11 @@ for wl in sorted(meta):
             check(s["wall"] <= ideal * 1.05, f"w1 {fb}: median wall {s['wall']:.3f} s within 5% of the theoretical {ideal:.2f} s (limit {ideal * 1.05:.3f} s; {100 * (s['wall'] / ideal - 1):+.1f}%)")
         if wl == "2" and s and floor and best_peer:
             mine, theirs = s["wall"] - floor["wall"], best - floor["wall"]
-            if theirs <= 0:
-                checks.append(f"N/A : w2 {fb}: best peer {best_peer} ({best:.3f} s) is no slower than the cp floor ({floor['wall']:.3f} s), so there is no time above the floor to halve; fetchbench is {mine:+.3f} s from the floor")
-            else:
-                check(mine <= theirs / 2, f"w2 {fb}: time above cp floor {mine:.3f} s <= half of best peer's {theirs:.3f} s (= {theirs / 2:.3f} s)")
+            # The inequality holds its meaning when the peer is at or under the floor (the
+            # tools' network work overlaps cp's reading of its source files): fetchbench must
+            # then be further under it.
+            at_floor = " (best peer at or under the floor)" if theirs <= 0 else ""
+            check(mine <= theirs / 2, f"w2 {fb}: time above cp floor {mine:+.3f} s <= half of best peer's {theirs:+.3f} s (= {theirs / 2:+.3f} s){at_floor}")
         if wl in ("3", "4") and s:
             gib = nbytes / GIB
             c = st.get("curl")
