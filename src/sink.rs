@@ -11,8 +11,9 @@
 //!
 //! Creating and renaming files in one directory from many threads at once makes them spin on
 //! the directory's lock in the kernel (measured on ext4: twice the CPU of doing it in turn), so
-//! those calls take turns here; linking an unnamed file is brief enough not to. A large body is written by a thread of its own, so that the
-//! network and the disk work at the same time even where one thread drives the download.
+//! those calls take turns here; linking an unnamed file is brief enough not to. A large body
+//! is written by a thread of its own, so that the network and the disk work at the same time
+//! even where one thread drives the download.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
@@ -85,8 +86,8 @@ pub fn rename(from: &Path, to: &Path) -> io::Result<()> {
     std::fs::rename(from, to)
 }
 
-/// The file a body is written to: `<name>.part`, or an unnamed file that becomes it only if
-/// abandoned.
+/// The file a body is written to: `<name>.part`, or an unnamed file that takes that name only
+/// if it has to ([`Unnamed`]).
 pub enum Part {
     Named(File),
     Unnamed(Unnamed),
