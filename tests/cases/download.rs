@@ -88,27 +88,34 @@ fn existing_files_are_replaced_whole_and_stale_parts_are_consumed() {
     let server = TestServer::http();
     for mode in MODES {
         let dir = tempdir().unwrap();
-        // An older copy of one file, and the `.part` an interrupted run left of another.
+        // Older copies of two files (one small, one that takes many reads), and the `.part`
+        // an interrupted run left of another.
         std::fs::write(
             dir.path().join("old.bin"),
             b"older contents, longer than new",
         )
         .unwrap();
+        std::fs::write(dir.path().join("big.bin"), b"older contents").unwrap();
         std::fs::write(dir.path().join("left.bin.part"), b"a stale beginning").unwrap();
         fetchbench()
             .args(["--mode", mode, "-q", "-o"])
             .arg(dir.path())
             .arg(server.url("/files/old.bin?size=10"))
+            .arg(server.url("/files/big.bin?size=3000000"))
             .arg(server.url("/files/left.bin?size=3000"))
             .arg(server.url("/files/new.bin?size=20000"))
             .assert()
             .code(0);
         assert_eq!(
             listing(dir.path()),
-            ["left.bin", "new.bin", "old.bin"],
+            ["big.bin", "left.bin", "new.bin", "old.bin"],
             "{mode}"
         );
         assert!(read(dir.path(), "old.bin") == body("old.bin", 10), "{mode}");
+        assert!(
+            read(dir.path(), "big.bin") == body("big.bin", 3_000_000),
+            "{mode}"
+        );
         assert!(
             read(dir.path(), "left.bin") == body("left.bin", 3000),
             "{mode}"
