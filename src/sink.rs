@@ -16,7 +16,7 @@
 //! even where one thread drives the download.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -159,18 +159,26 @@ pub struct Unnamed {
 }
 
 impl Unnamed {
-    /// Links the file as its `.part` (once), replacing a stale one.
+    /// Links the file as its `.part` (once), replacing a stale one. Where linking is refused
+    /// (a sandbox, another filesystem), what was written is copied into a new `.part`, which
+    /// takes the unnamed file's place.
     fn link_as_part(&mut self) -> io::Result<()> {
         if self.as_part {
             return Ok(());
         }
-        match unnamed::link(&self.file, &self.part) {
+        let linked = match unnamed::link(&self.file, &self.part) {
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
                 std::fs::remove_file(&self.part)?;
                 unnamed::link(&self.file, &self.part)
             }
             linked => linked,
-        }?;
+        };
+        if linked.is_err() {
+            let mut named = open_part(&self.part, 0)?;
+            self.file.seek(SeekFrom::Start(0))?;
+            io::copy(&mut (&self.file).take(self.written), &mut named)?;
+            self.file = named;
+        }
         self.as_part = true;
         Ok(())
     }
@@ -179,11 +187,12 @@ impl Unnamed {
     fn land(mut self, path: &Path) -> io::Result<()> {
         self.landed = true;
         if !self.as_part {
-            match unnamed::link(&self.file, path) {
-                // Replace the old file atomically, as a rename would.
-                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => self.link_as_part()?,
-                linked => return linked,
+            if unnamed::link(&self.file, path).is_ok() {
+                return Ok(());
             }
+            // The name is taken (replace the old file atomically, as a rename would), or
+            // linking is refused: through the `.part`.
+            self.link_as_part()?;
         }
         rename(&self.part, path)
     }
@@ -221,7 +230,9 @@ mod unnamed {
         {
             return None;
         }
+        // Readable too, to copy it out should linking be refused.
         let opened = OpenOptions::new()
+            .read(true)
             .write(true)
             .custom_flags(libc::O_TMPFILE)
             .open(dir);
@@ -457,6 +468,45 @@ mod tests {
         let empty = dir.path().join("c.part");
         drop(Part::fresh(dir.path(), &empty, Some(100)).unwrap());
         assert_eq!(names(dir.path()), ["b.part"]);
+    }
+
+    #[test]
+    fn where_linking_is_refused_the_bytes_are_copied_into_the_part() {
+        // A `.part` on another filesystem than the unnamed file: linkat fails with EXDEV.
+        let (dir, elsewhere) = (
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir_in("/dev/shm"),
+        );
+        let Ok(elsewhere) = elsewhere else {
+            return; // No tmpfs here: nothing to cross.
+        };
+        let same_fs = |a: &Path, b: &Path| {
+            use std::os::unix::fs::MetadataExt;
+            a.metadata().unwrap().dev() == b.metadata().unwrap().dev()
+        };
+        if same_fs(dir.path(), elsewhere.path()) {
+            return;
+        }
+        let (part, path) = (elsewhere.path().join("e.part"), elsewhere.path().join("e"));
+        let mut file = Part::fresh(dir.path(), &part, Some(10)).unwrap();
+        file.write_all(b"first").unwrap();
+        let Part::Unnamed(unnamed) = &mut file else {
+            panic!("ext4 takes O_TMPFILE");
+        };
+        unnamed.link_as_part().unwrap();
+        assert_eq!(std::fs::read(&part).unwrap(), b"first");
+        file.write_all(b"+more").unwrap();
+        file.land(&part, &path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"first+more");
+        assert_eq!(names(elsewhere.path()), ["e"]);
+
+        // A one-read body lands the same way.
+        let mut file = Part::fresh(dir.path(), &part, Some(3)).unwrap();
+        file.write_all(b"one").unwrap();
+        file.land(&part, &path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"one");
+        assert_eq!(names(elsewhere.path()), ["e"]);
+        assert!(names(dir.path()).is_empty());
     }
 
     #[test]
