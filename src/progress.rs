@@ -146,10 +146,19 @@ impl Progress {
             Display::Bars => {
                 let _ = self.inner.multi.println(line);
             }
-            Display::Lines => eprintln!("{line}"),
+            Display::Lines => write_line(line),
             Display::Silent | Display::Pipe => {}
         }
     }
+}
+
+/// Writes `line` on stderr in one system call (`eprintln!` makes two: the text, then the
+/// newline). A stderr that is gone has no reader to tell.
+fn write_line(line: &str) {
+    let mut text = String::with_capacity(line.len() + 1);
+    text.push_str(line);
+    text.push('\n');
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// Writes one event for the parent; a parent that is gone will learn nothing more anyway.
@@ -214,7 +223,7 @@ impl Tracker {
                     bar.set_message(format!("{} ({note})", self.label));
                 }
             }
-            Display::Lines => eprintln!("retry   {}: {note}", self.label),
+            Display::Lines => write_line(&format!("retry   {}: {note}", self.label)),
             Display::Pipe => send(&PipeEvent::Retry(note)),
             Display::Silent => {}
         }
