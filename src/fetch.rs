@@ -740,9 +740,10 @@ impl Downloader {
             if let Some(hasher) = &mut hasher {
                 hasher.update(&chunk);
             }
+            let first_read = written == start;
             out.write(chunk).await.map_err(write_error)?;
             written += len;
-            if expected.is_some_and(|expected| written < expected) {
+            if first_read && expected.is_some_and(|expected| written < expected) {
                 // More than one read: worth a name that a crash cannot take away.
                 out.name_part().map_err(write_error)?;
             }
