@@ -10,8 +10,8 @@
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Mutex;
 use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 use reqwest::Url;
@@ -108,16 +108,11 @@ fn report(line: &Report) -> Result<()> {
 /// Names from the parent's registry: a claim goes out on stdout, its answer comes back on
 /// stdin (read by the stdin thread).
 struct ParentNames {
-    planned: String,
     answers: Mutex<Receiver<String>>,
 }
 
 impl Names for ParentNames {
-    fn planned(&self, _index: usize) -> String {
-        self.planned.clone()
-    }
-
-    fn claim(&self, _index: usize, wanted: String) -> String {
+    fn claim(&self, _target: &Target, wanted: String) -> String {
         let asked = report(&Report::Claim {
             claim: wanted.clone(),
         });
@@ -149,13 +144,12 @@ pub fn run() -> Result<ExitCode> {
     let http = HttpSettings::new(job.http)?;
     let downloader = Downloader {
         output_dir: job.output_dir,
-        names: Box::new(ParentNames {
-            planned: job.planned,
+        names: Arc::new(ParentNames {
             answers: Mutex::new(answers),
         }),
         policy: job.policy,
         throttle: Throttle::new(job.limit_rate, None, None),
-        progress: Progress::new(Display::Pipe, 1),
+        progress: Progress::new(Display::Pipe),
         cancel,
         parts_on_disk: job.parts_on_disk,
     };
@@ -164,6 +158,7 @@ pub fn run() -> Result<ExitCode> {
         name: job.name,
         url: Url::parse(&job.url).with_context(|| format!("bad URL in the job: {}", job.url))?,
         sha256: job.sha256,
+        planned: job.planned,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

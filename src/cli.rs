@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::child::CHILD_COMMAND;
 use crate::engine::Mode;
+use crate::report::TableRows;
 use crate::segments::Segments;
 use crate::server::ServeArgs;
 use crate::units;
@@ -93,6 +94,16 @@ pub struct DownloadArgs {
     /// Print one JSON object per download, then a summary object, on stdout
     #[arg(long, help_heading = "Output")]
     pub json: bool,
+
+    /// Print results (paths or JSON lines) in input order, not as downloads end; only results
+    /// that arrive early are held back
+    #[arg(long, help_heading = "Output")]
+    pub keep_order: bool,
+
+    /// The table at the end: `short` lists the failures and the 5 slowest downloads, `full`
+    /// every download (kept in memory until the end)
+    #[arg(long, value_name = "ROWS", value_enum, default_value_t = TableRows::Short, help_heading = "Output")]
+    pub table: TableRows,
 
     /// Keep existing files: skip (and report) URLs whose file is already there
     #[arg(long, help_heading = "Output")]

@@ -8,6 +8,7 @@ use std::fs::File;
 use std::future::Future;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -39,6 +40,8 @@ pub struct Target {
     pub name: Option<String>,
     /// The digest the file must have (`URL sha256=HEX` in an input file).
     pub sha256: Option<Sha256Digest>,
+    /// The name reserved for it when its line was read (its label until a response names it).
+    pub planned: String,
 }
 
 /// How downloads behave when things go wrong, and what they check.
@@ -123,6 +126,9 @@ pub enum FetchError {
     Interrupted,
     #[error("not started (interrupted)")]
     NotStarted,
+    /// A line of the URL list that is not a download (`urls.txt:3: unsupported scheme`).
+    #[error("{0}")]
+    BadInput(String),
 }
 
 fn cause_suffix(cause: &Option<String>) -> String {
@@ -195,7 +201,8 @@ impl FetchError {
             | FetchError::Child(_)
             | FetchError::Crashed(_)
             | FetchError::Interrupted
-            | FetchError::NotStarted => false,
+            | FetchError::NotStarted
+            | FetchError::BadInput(_) => false,
         }
     }
 
@@ -269,7 +276,8 @@ pub enum Status {
 #[derive(Debug)]
 pub struct Outcome {
     pub index: usize,
-    pub url: Url,
+    /// The URL as given (a malformed list line's text, for one that is not a URL).
+    pub url: String,
     pub status: Status,
     /// The final response's status code, when one arrived.
     pub http_status: Option<u16>,
@@ -358,7 +366,7 @@ pub fn parse_hex(hex: &str) -> Option<Sha256Digest> {
 /// What every download of a run shares: where files go, their names, the rules, the display.
 pub struct Downloader {
     pub output_dir: PathBuf,
-    pub names: Box<dyn Names>,
+    pub names: Arc<dyn Names>,
     pub policy: Policy,
     pub throttle: Throttle,
     pub progress: Progress,
@@ -388,7 +396,7 @@ impl Downloader {
             return self.failed_early(target, FetchError::NotStarted);
         }
         let started = Instant::now();
-        let tracker = self.progress.start(&self.names.planned(target.index));
+        let tracker = self.progress.start(&target.planned);
         let mut attempts = Attempts::default();
         let result = tokio::select! {
             result = async {
@@ -403,7 +411,7 @@ impl Downloader {
         };
         let outcome = Outcome {
             index: target.index,
-            url: target.url.clone(),
+            url: target.url.to_string(),
             status: result.unwrap_or_else(Status::Failed),
             http_status: attempts.http_status,
             bytes: attempts.bytes,
@@ -419,10 +427,16 @@ impl Downloader {
 
     /// The outcome of a download that failed before it could start.
     pub fn failed_early(&self, target: &Target, why: FetchError) -> Outcome {
-        let tracker = self.progress.start(&self.names.planned(target.index));
+        self.rejected(target.index, target.url.to_string(), &target.planned, why)
+    }
+
+    /// The outcome of input number `index` (`url` as given, shown as `label`) that never
+    /// became a download; it is shown like any other.
+    pub fn rejected(&self, index: usize, url: String, label: &str, why: FetchError) -> Outcome {
+        let tracker = self.progress.start(label);
         let outcome = Outcome {
-            index: target.index,
-            url: target.url.clone(),
+            index,
+            url,
             status: Status::Failed(why),
             http_status: None,
             bytes: 0,
@@ -515,7 +529,7 @@ impl Downloader {
         // A retry resumes its own `.part`; a first attempt only with `-c`.
         let resumable = match &attempts.name {
             Some(name) => Some(name.clone()),
-            None if self.policy.resume => Some(self.names.planned(target.index)),
+            None if self.policy.resume => Some(target.planned.clone()),
             None => None,
         };
         let offset = resumable
@@ -655,8 +669,8 @@ impl Downloader {
     /// given, else the final URL's.
     fn name_for(&self, target: &Target, response: &Response) -> String {
         if target.name.is_some() {
-            // The input named the file: that name was reserved up front.
-            return self.names.planned(target.index);
+            // The input named the file: that name was reserved when its line was read.
+            return target.planned.clone();
         }
         let suggested = self
             .policy
@@ -666,7 +680,7 @@ impl Downloader {
             .and_then(|value| value.to_str().ok())
             .and_then(naming::name_from_content_disposition);
         let wanted = suggested.unwrap_or_else(|| naming::name_from_url(response.url()));
-        self.names.claim(target.index, wanted)
+        self.names.claim(target, wanted)
     }
 
     /// A hasher over the first `len` bytes of `part`, if this download needs a digest.

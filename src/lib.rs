@@ -11,9 +11,11 @@ pub mod config;
 pub mod engine;
 pub mod fetch;
 pub mod http;
+pub mod input;
 pub mod naming;
 pub mod progress;
 pub mod report;
+pub mod results;
 pub mod segments;
 pub mod server;
 pub mod sink;
@@ -34,8 +36,11 @@ use cli::{Command, DownloadArgs};
 use config::Config;
 use engine::Work;
 use fetch::Downloader;
+use input::Source;
 use naming::NameRegistry;
 use progress::Progress;
+use report::Summary;
+use results::Printer;
 
 /// Runs one command. `Err` is a usage or setup error (exit 2); download failures are reported
 /// and give exit 1.
@@ -60,53 +65,73 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn download(args: &DownloadArgs) -> Result<ExitCode> {
-    let config = Config::from_args(args, io::stdin().lock())?;
+    let stdin = Box::new(io::BufReader::with_capacity(64 * 1024, io::stdin()));
+    let config = Config::from_args(args, stdin)?;
     console::set_colors_enabled_stderr(config.color);
     // Thousands of downloads at once need descriptors; the soft limit is often 1024. Raising it
     // to the hard limit needs no privilege; where even that fails, `threads` caps itself.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let cancel = Cancel::default();
     cancel.on_signals(config.summary)?;
+    let progress = Progress::new(config.display);
+    let names = Arc::new(NameRegistry::default());
+    let (results, printer) = Printer::start(config.printing, io::stdout())?;
     let work = Work {
+        source: Arc::new(Source::start(
+            config.input,
+            Arc::clone(&names),
+            progress.clone(),
+            cancel.clone(),
+        )?),
         downloader: Arc::new(Downloader {
             output_dir: config.output_dir.clone(),
-            names: Box::new(NameRegistry::new(&config.targets)),
+            names,
             policy: config.policy,
             throttle: config.throttle,
-            progress: Progress::new(config.display, config.targets.len()),
-            cancel,
+            progress,
+            cancel: cancel.clone(),
             parts_on_disk: config.parts_on_disk,
         }),
-        targets: config.targets.into(),
         jobs: config.jobs,
         http: config.http,
+        results,
     };
-    let summary = engine::run(config.mode, &work);
+    let elapsed = engine::run(config.mode, &work);
+    let insecure = work.http.options().insecure;
+    // The printer ends once every handle to it is gone.
+    drop(work);
+    let tally = printer.finish()?;
+    if tally.files == 0 && !cancel.is_triggered() {
+        anyhow::bail!("no URLs given: the URL list held none");
+    }
+    let summary = Summary {
+        mode: config.mode,
+        jobs: config.jobs,
+        tally,
+        elapsed,
+        interrupted: cancel.is_triggered(),
+    };
     if config.summary {
         let mut stderr = io::BufWriter::with_capacity(64 * 1024, io::stderr().lock());
-        report::write_table(&summary, &mut stderr)?;
-        if work.http.options().insecure {
+        // A stderr that is gone has no reader to tell; the exit code still says how it went.
+        let _ = report::write_table(&summary, &mut stderr);
+        if insecure {
             let warning = "WARNING: --insecure: TLS certificates were NOT checked; anyone on the \
                            path could have sent these files";
-            writeln!(
+            let _ = writeln!(
                 stderr,
                 "{}",
                 console::style(warning).for_stderr().red().bold()
-            )?;
+            );
         }
-        stderr.flush()?;
+        let _ = stderr.flush();
     }
-    // One write per buffer, not per line: thousands of paths are thousands of syscalls.
-    let mut stdout = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
-    let printed = if config.json {
-        report::write_json(&summary, &mut stdout)
-    } else {
-        report::write_paths(&summary, &mut stdout)
-    };
-    match printed {
-        // `fetchbench ... | head`: the reader has all it wants; that is not an error.
-        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => {}
-        other => other?,
+    if config.printing.json {
+        match report::write_json_summary(&summary, &mut io::stdout().lock()) {
+            // `fetchbench ... | head`: the reader has all it wants; that is not an error.
+            Err(err) if err.kind() == io::ErrorKind::BrokenPipe => {}
+            other => other.context("cannot write results on stdout")?,
+        }
     }
     Ok(summary.exit_code())
 }

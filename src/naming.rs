@@ -146,90 +146,73 @@ fn split_extension(name: &str) -> (&str, &str) {
     name.split_at(dot)
 }
 
-/// Where a download gets its file name: the registry of the run, or (in a `procs` child) the
-/// parent's registry, asked over a pipe.
+/// Where a download gets its file name when its response asks for another than the one
+/// reserved for it: the run's registry, or (in a `procs` child) the parent's, asked over a pipe.
 pub trait Names: Send + Sync {
-    /// The name reserved up front for URL number `index` (its label before a response).
-    fn planned(&self, index: usize) -> String;
-    /// The name download `index` saves under, given the (safe) name its response asks for.
-    fn claim(&self, index: usize, wanted: String) -> String;
+    /// The name `target` saves under, given the (safe) name its response asks for.
+    fn claim(&self, target: &Target, wanted: String) -> String;
 }
 
 /// The names taken in one run, so that two URLs never write the same file.
 ///
-/// Names are first reserved for every URL in input order (so that `a.png` goes to the first URL
-/// that asks for it, whatever the mode's timing); a download whose final URL, after redirects,
-/// gives another name claims that one when its response arrives.
-#[derive(Debug)]
+/// Each URL reserves its name as its line is read, in input order (so `a.png` goes to the
+/// first URL that asks for it); a download whose final URL (after redirects) or
+/// Content-Disposition gives another name claims that one when its response arrives.
+///
+/// Only a 64-bit hash of each name is kept: 8 bytes in a hash set, about 16 bytes of memory per
+/// URL with the set's spare room, whatever the names' lengths. Two names with the same hash
+/// (odds about n²/2⁶⁵: 3·10⁻⁸ for a million names) would give the second a needless `-1`.
+#[derive(Debug, Default)]
 pub struct NameRegistry {
-    planned: Vec<Planned>,
-    taken: Mutex<HashSet<String>>,
-}
-
-#[derive(Debug)]
-struct Planned {
-    wanted: String,
-    reserved: String,
+    taken: Mutex<HashSet<u64>>,
 }
 
 impl NameRegistry {
-    /// Reserves a name for each target, in order: the name its input gave, else its URL's.
-    pub fn new(targets: &[Target]) -> Self {
-        let mut taken = HashSet::new();
-        let planned = targets
-            .iter()
-            .map(|target| {
-                let wanted = target
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| name_from_url(&target.url));
-                let reserved = claim(&mut taken, &wanted);
-                Planned { wanted, reserved }
+    /// Takes `wanted`, or the first free `stem-N.ext`. A name also blocks its `.part` twin.
+    pub fn reserve(&self, wanted: &str) -> String {
+        // A poisoned lock only means another thread panicked mid-claim; the set is intact.
+        let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
+        let is_free = |taken: &HashSet<u64>, name: &str| {
+            !taken.contains(&hash(name))
+                && !taken.contains(&hash(&format!("{name}{PART_SUFFIX}")))
+                && !name
+                    .strip_suffix(PART_SUFFIX)
+                    .is_some_and(|base| taken.contains(&hash(base)))
+        };
+        let (stem, ext) = split_extension(wanted);
+        let name = (0..)
+            .map(|n| match n {
+                0 => wanted.to_owned(),
+                n => format!("{stem}-{n}{ext}"),
             })
-            .collect();
-        NameRegistry {
-            planned,
-            taken: Mutex::new(taken),
-        }
+            .find(|name| is_free(&taken, name))
+            .unwrap_or_else(|| wanted.to_owned());
+        taken.insert(hash(&name));
+        name
     }
 }
 
 impl Names for NameRegistry {
-    fn planned(&self, index: usize) -> String {
-        self.planned[index].reserved.clone()
-    }
-
-    /// The one reserved up front when it matches `wanted`, else a newly claimed distinct one.
-    fn claim(&self, index: usize, wanted: String) -> String {
-        let planned = &self.planned[index];
-        if wanted == planned.wanted {
-            return planned.reserved.clone();
+    /// The one reserved when its line was read when it matches `wanted`, else a newly claimed
+    /// distinct one.
+    fn claim(&self, target: &Target, wanted: String) -> String {
+        let reserved_for = target
+            .name
+            .clone()
+            .unwrap_or_else(|| name_from_url(&target.url));
+        if wanted == reserved_for {
+            return target.planned.clone();
         }
-        // A poisoned lock only means another download panicked mid-claim; the set is intact.
-        let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
-        claim(&mut taken, &wanted)
+        self.reserve(&wanted)
     }
 }
 
-/// Takes `wanted`, or the first free `stem-N.ext`. A name also blocks its `.part` twin.
-fn claim(taken: &mut HashSet<String>, wanted: &str) -> String {
-    let is_free = |taken: &HashSet<String>, name: &str| {
-        !taken.contains(name)
-            && !taken.contains(&format!("{name}{PART_SUFFIX}"))
-            && !name
-                .strip_suffix(PART_SUFFIX)
-                .is_some_and(|base| taken.contains(base))
-    };
-    let (stem, ext) = split_extension(wanted);
-    let name = (0..)
-        .map(|n| match n {
-            0 => wanted.to_owned(),
-            n => format!("{stem}-{n}{ext}"),
-        })
-        .find(|name| is_free(taken, name))
-        .unwrap_or_else(|| wanted.to_owned());
-    taken.insert(name.clone());
-    name
+/// A name's fingerprint in the registry: the same in every run (SipHash with fixed keys).
+fn hash(name: &str) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    name.hash(&mut hasher);
+    hasher.finish()
 }
 
 #[cfg(test)]
@@ -240,7 +223,8 @@ mod tests {
         Url::parse(s).unwrap()
     }
 
-    fn targets(urls: &[Url]) -> Vec<Target> {
+    /// Targets for `urls`, their names reserved in order as the input reader does.
+    fn targets(names: &NameRegistry, urls: &[Url]) -> Vec<Target> {
         urls.iter()
             .enumerate()
             .map(|(index, url)| Target {
@@ -248,6 +232,7 @@ mod tests {
                 url: url.clone(),
                 name: None,
                 sha256: None,
+                planned: names.reserve(&name_from_url(url)),
             })
             .collect()
     }
@@ -299,8 +284,11 @@ mod tests {
             url("http://h/b.tar.gz"),
             url("http://g/b.tar.gz"),
         ];
-        let names = NameRegistry::new(&targets(&urls));
-        let got: Vec<_> = (0..urls.len()).map(|i| names.planned(i)).collect();
+        let names = NameRegistry::default();
+        let got: Vec<_> = targets(&names, &urls)
+            .into_iter()
+            .map(|t| t.planned)
+            .collect();
         assert_eq!(
             got,
             ["a.png", "a-1.png", "a-2.png", "b.tar.gz", "b-1.tar.gz"]
@@ -310,9 +298,10 @@ mod tests {
     #[test]
     fn redirected_names_are_claimed_distinctly() {
         let urls = [url("http://h/a"), url("http://h/b")];
-        let names = NameRegistry::new(&targets(&urls));
-        assert_eq!(names.claim(0, "a".into()), "a");
-        assert_eq!(names.claim(1, "a".into()), "a-1");
+        let names = NameRegistry::default();
+        let targets = targets(&names, &urls);
+        assert_eq!(names.claim(&targets[0], "a".into()), "a");
+        assert_eq!(names.claim(&targets[1], "a".into()), "a-1");
     }
 
     #[test]
@@ -362,20 +351,11 @@ mod tests {
     }
 
     #[test]
-    fn names_given_by_the_input_are_reserved_first_come() {
-        let mut given = targets(&[url("http://h/a"), url("http://h/b")]);
-        given[1].name = Some("a".to_owned());
-        let names = NameRegistry::new(&given);
-        assert_eq!(
-            (names.planned(0), names.planned(1)),
-            ("a".into(), "a-1".into())
-        );
-    }
-
-    #[test]
     fn a_name_blocks_its_part_file() {
         let urls = [url("http://h/a"), url("http://h/a.part")];
-        let names = NameRegistry::new(&targets(&urls));
-        assert_eq!(names.planned(1), "a-1.part");
+        let names = NameRegistry::default();
+        assert_eq!(targets(&names, &urls)[1].planned, "a-1.part");
+        assert_eq!(names.reserve("b.part"), "b.part");
+        assert_eq!(names.reserve("b"), "b-1");
     }
 }

@@ -45,6 +45,9 @@ const BAR_TEMPLATE: &str =
 const SPINNER_TEMPLATE: &str = "{msg:32!} {spinner} {bytes:>10} {bytes_per_sec:>12}";
 const OVERALL_TEMPLATE: &str =
     "{prefix:32.bold} [{bar:28}] {pos}/{len} files, {all_bytes} in {elapsed}";
+/// The overall line while the URL list is still being read: the total is not known yet.
+const STREAMING_TEMPLATE: &str =
+    "{prefix:32.bold} {spinner} {pos} files (list still being read), {all_bytes} in {elapsed}";
 
 /// Bars beyond this many are counted but not drawn (`threads` mode may run thousands at once).
 const MAX_VISIBLE_BARS: usize = 16;
@@ -72,8 +75,8 @@ struct Styles {
 }
 
 impl Progress {
-    /// A display for `files` downloads.
-    pub fn new(display: Display, files: usize) -> Self {
+    /// A display for downloads whose number is known once [`Progress::set_total`] says it.
+    pub fn new(display: Display) -> Self {
         let multi = match display {
             Display::Bars => MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             Display::Lines | Display::Silent | Display::Pipe => {
@@ -81,8 +84,8 @@ impl Progress {
             }
         };
         let all_bytes = Arc::new(AtomicU64::new(0));
-        let overall = multi.add(ProgressBar::new(files as u64));
-        overall.set_style(overall_style(Arc::clone(&all_bytes)));
+        let overall = multi.add(ProgressBar::no_length());
+        overall.set_style(overall_style(STREAMING_TEMPLATE, Arc::clone(&all_bytes)));
         overall.set_prefix("total");
         if display == Display::Bars {
             // Redrawn on its own: its byte count changes without the bar itself moving.
@@ -105,7 +108,20 @@ impl Progress {
 
     /// A display that shows nothing.
     pub fn silent() -> Self {
-        Progress::new(Display::Silent, 0)
+        Progress::new(Display::Silent)
+    }
+
+    /// The input has ended: there are `files` downloads in all, and the overall line becomes a
+    /// bar.
+    pub fn set_total(&self, files: usize) {
+        let overall = &self.inner.overall;
+        overall.set_length(files as u64);
+        if self.inner.display == Display::Bars {
+            overall.set_style(overall_style(
+                OVERALL_TEMPLATE,
+                Arc::clone(&self.inner.all_bytes),
+            ));
+        }
     }
 
     /// Starts tracking one download, labelled `label`.
@@ -296,8 +312,8 @@ fn spinner_style() -> ProgressStyle {
         .unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
-fn overall_style(all_bytes: Arc<AtomicU64>) -> ProgressStyle {
-    ProgressStyle::with_template(OVERALL_TEMPLATE)
+fn overall_style(template: &str, all_bytes: Arc<AtomicU64>) -> ProgressStyle {
+    ProgressStyle::with_template(template)
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ")
         .with_key(

@@ -23,8 +23,8 @@ pub const EXIT_USAGE: u8 = 2;
 pub struct Summary {
     pub mode: Mode,
     pub jobs: usize,
-    /// In input order.
-    pub outcomes: Vec<Outcome>,
+    /// What the downloads came to, counted as they ended.
+    pub tally: Tally,
     /// From before the first download started until every worker was joined.
     pub elapsed: Duration,
     /// Stopped by Ctrl-C.
@@ -41,23 +41,100 @@ pub struct Counts {
     pub retries: u32,
 }
 
-impl Summary {
-    pub fn counts(&self) -> Counts {
-        let mut counts = Counts::default();
-        for outcome in &self.outcomes {
-            counts.retries += outcome.retries;
-            match outcome.status {
-                Status::Saved { .. } => counts.ok += 1,
-                Status::Skipped { .. } => counts.skipped += 1,
-                Status::Failed(_) => counts.failed += 1,
+/// Which rows the end-of-run table shows (`--table`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum TableRows {
+    /// The failures and the few slowest downloads: a size that does not grow with the list.
+    #[default]
+    Short,
+    /// Every download, in the order they ended (kept in memory until the end).
+    Full,
+}
+
+/// Failures listed in the short table; the others are counted.
+const FAILURE_ROWS: usize = 20;
+/// Slowest downloads listed in the short table.
+const SLOWEST_ROWS: usize = 5;
+
+/// What the downloads of a run came to, added up one outcome at a time: counts and totals,
+/// plus the few table rows the report shows (all of them only with `--table full`).
+#[derive(Debug)]
+pub struct Tally {
+    pub counts: Counts,
+    /// Outcomes, of every kind.
+    pub files: usize,
+    /// Body bytes received by all downloads.
+    pub bytes: u64,
+    /// The first failures' rows, and how many more there were.
+    failures: Vec<Vec<String>>,
+    more_failures: usize,
+    /// The slowest saved downloads' rows, slowest first.
+    slowest: Vec<(Duration, Vec<String>)>,
+    /// Every row, with `--table full`.
+    all: Option<Vec<Vec<String>>>,
+    /// Whether any row has a digest (the column is left out otherwise).
+    digests: bool,
+}
+
+impl Tally {
+    pub fn new(rows: TableRows) -> Self {
+        Tally {
+            counts: Counts::default(),
+            files: 0,
+            bytes: 0,
+            failures: Vec::new(),
+            more_failures: 0,
+            slowest: Vec::new(),
+            all: (rows == TableRows::Full).then(Vec::new),
+            digests: false,
+        }
+    }
+
+    /// Counts one outcome, and keeps its row if the report will show it.
+    pub fn add(&mut self, outcome: &Outcome) {
+        self.files += 1;
+        self.bytes += outcome.bytes;
+        self.counts.retries += outcome.retries;
+        self.digests |= outcome.sha256.is_some();
+        match outcome.status {
+            Status::Saved { .. } => self.counts.ok += 1,
+            Status::Skipped { .. } => self.counts.skipped += 1,
+            Status::Failed(_) => self.counts.failed += 1,
+        }
+        if let Some(all) = &mut self.all {
+            all.push(table_row(outcome));
+            return;
+        }
+        if outcome.is_failure() {
+            if self.failures.len() < FAILURE_ROWS {
+                self.failures.push(table_row(outcome));
+            } else {
+                self.more_failures += 1;
+            }
+        } else if matches!(outcome.status, Status::Saved { .. }) {
+            let slower = self.slowest.len() < SLOWEST_ROWS
+                || self
+                    .slowest
+                    .last()
+                    .is_some_and(|(e, _)| outcome.elapsed > *e);
+            if slower {
+                let at = self.slowest.partition_point(|(e, _)| *e >= outcome.elapsed);
+                self.slowest
+                    .insert(at, (outcome.elapsed, table_row(outcome)));
+                self.slowest.truncate(SLOWEST_ROWS);
             }
         }
-        counts
+    }
+}
+
+impl Summary {
+    pub fn counts(&self) -> Counts {
+        self.tally.counts
     }
 
     /// Body bytes received by all downloads.
     pub fn bytes(&self) -> u64 {
-        self.outcomes.iter().map(|o| o.bytes).sum()
+        self.tally.bytes
     }
 
     /// Aggregate throughput in bytes per second.
@@ -70,7 +147,7 @@ impl Summary {
     pub fn exit_code(&self) -> ExitCode {
         if self.interrupted {
             ExitCode::from(EXIT_INTERRUPTED)
-        } else if self.outcomes.iter().any(Outcome::is_failure) {
+        } else if self.tally.counts.failed > 0 {
             ExitCode::from(EXIT_FAILED)
         } else {
             ExitCode::SUCCESS
@@ -116,29 +193,16 @@ pub(crate) fn rate(bytes: u64, elapsed: Duration) -> f64 {
     if secs > 0.0 { bytes as f64 / secs } else { 0.0 }
 }
 
-/// The path of each saved file, one per line, in input order.
-pub fn write_paths(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
-    for outcome in &summary.outcomes {
-        if let Status::Saved { path } = &outcome.status {
-            writeln!(out, "{}", path.display())?;
-        }
-    }
-    out.flush()
-}
-
-/// One JSON object per download, then a summary object; the shape is `schema.json`.
-pub fn write_json(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
-    for outcome in &summary.outcomes {
-        serde_json::to_writer(&mut *out, &DownloadRecord::from(outcome))?;
-        out.write_all(b"\n")?;
-    }
+/// The summary object that ends `--json` output; the shape is `schema.json`.
+pub fn write_json_summary(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
     serde_json::to_writer(&mut *out, &SummaryRecord::from(summary))?;
     out.write_all(b"\n")?;
     out.flush()
 }
 
+/// One download's JSON line.
 #[derive(Serialize)]
-struct DownloadRecord<'a> {
+pub(crate) struct DownloadRecord<'a> {
     r#type: &'static str,
     index: usize,
     url: &'a str,
@@ -158,7 +222,7 @@ impl<'a> From<&'a Outcome> for DownloadRecord<'a> {
         DownloadRecord {
             r#type: "download",
             index: outcome.index,
-            url: outcome.url.as_str(),
+            url: &outcome.url,
             path: outcome.path().map(|p| p.display().to_string()),
             status: status_word(outcome),
             http_status: outcome.http_status,
@@ -206,7 +270,7 @@ impl From<&Summary> for SummaryRecord {
             r#type: "summary",
             mode: summary.mode,
             jobs: summary.jobs,
-            files: summary.outcomes.len(),
+            files: summary.tally.files,
             ok: counts.ok,
             failed: counts.failed,
             skipped: counts.skipped,
@@ -248,28 +312,56 @@ fn status_word(outcome: &Outcome) -> &'static str {
     }
 }
 
-/// The human summary: a table (file, status, bytes, time, rate, and the error of a failure)
-/// and the total line.
+/// The human summary: the failures and the few slowest downloads (or, with `--table full`,
+/// every download) as tables, then the total line.
 pub fn write_table(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
-    let mut header = vec!["file", "status", "bytes", "time", "rate", "retries", ""];
-    let mut align = vec![Left, Left, Right, Right, Right, Right, Left];
-    let digests = summary.outcomes.iter().any(|o| o.sha256.is_some());
-    if digests {
-        header.insert(6, "sha256");
-        align.insert(6, Left);
+    let tally = &summary.tally;
+    let mut header = vec![
+        "file", "status", "bytes", "time", "rate", "retries", "sha256", "",
+    ];
+    let mut align = vec![Left, Left, Right, Right, Right, Right, Left, Left];
+    let digests = tally.digests;
+    if !digests {
+        header.remove(6);
+        align.remove(6);
     }
-    let rows: Vec<Vec<String>> = summary
-        .outcomes
-        .iter()
-        .map(|outcome| {
-            let mut row = table_row(outcome);
-            if digests {
-                row.insert(6, outcome.sha256.as_ref().map_or(String::new(), hex));
-            }
-            row
-        })
-        .collect();
-    write!(out, "{}", format_table(&header, &rows, &align))?;
+    let table = |title: &str, rows: &mut dyn Iterator<Item = &Vec<String>>| {
+        let rows: Vec<Vec<String>> = rows
+            .map(|row| {
+                let mut row = row.clone();
+                if !digests {
+                    row.remove(6);
+                }
+                row
+            })
+            .collect();
+        match rows.is_empty() {
+            true => String::new(),
+            false => format!("{title}\n{}", format_table(&header, &rows, &align)),
+        }
+    };
+    if let Some(all) = &tally.all {
+        write!(out, "{}", table("", &mut all.iter()).trim_start())?;
+    } else {
+        let failed = table("failed:", &mut tally.failures.iter());
+        write!(out, "{failed}")?;
+        if tally.more_failures > 0 {
+            writeln!(
+                out,
+                "... and {} more failures (each is in the lines above, or use --json)",
+                tally.more_failures
+            )?;
+        }
+        let slowest = match tally.slowest.len() {
+            1 => "saved:",
+            _ => "slowest:",
+        };
+        write!(
+            out,
+            "{}",
+            table(slowest, &mut tally.slowest.iter().map(|(_, row)| row))
+        )?;
+    }
     writeln!(out, "{}", summary.total_line())?;
     out.flush()
 }
@@ -314,7 +406,7 @@ fn table_row(outcome: &Outcome) -> Vec<String> {
             || path.display().to_string(),
             |n| n.to_string_lossy().into(),
         ),
-        None => outcome.url.to_string(),
+        None => outcome.url.clone(),
     };
     let detail = match &outcome.status {
         Status::Failed(err) => match &outcome.partial {
@@ -334,6 +426,7 @@ fn table_row(outcome: &Outcome) -> Vec<String> {
             human_bytes(rate(outcome.bytes, outcome.elapsed) as u64)
         ),
         outcome.retries.to_string(),
+        outcome.sha256.as_ref().map_or(String::new(), hex),
         detail,
     ]
 }

@@ -8,21 +8,22 @@ use std::collections::HashSet;
 use std::io::{self, IsTerminal};
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use reqwest::Url;
 
 use crate::cancel::Cancel;
 use crate::cli::BenchArgs;
-use crate::config::read_targets;
 use crate::engine::{self, Mode, Work};
-use crate::fetch::{Downloader, Policy, Status, Target};
+use crate::fetch::{Downloader, Outcome, Policy, Status};
 use crate::http::{HttpOptions, HttpSettings};
+use crate::input::{Entry, Input, Source as InputSource};
 use crate::naming::NameRegistry;
 use crate::progress::Progress;
-use crate::report::{EXIT_FAILED, Summary};
+use crate::report::EXIT_FAILED;
 use crate::server::{self, ServerConfig, ServerHandle};
 use crate::throttle::Throttle;
 
@@ -30,7 +31,7 @@ pub use report::Report;
 
 /// What is downloaded in every run, and how a run's files are checked.
 pub struct Workload {
-    pub targets: Arc<[Target]>,
+    pub entries: Vec<Entry>,
     pub source: Source,
 }
 
@@ -150,9 +151,10 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
 /// The user's URLs, or the built-in server (kept alive by the returned handle) and its files.
 fn workload(args: &BenchArgs) -> Result<(Workload, Option<ServerHandle>)> {
     if !args.urls.is_empty() || args.input.is_some() {
-        let targets = read_targets(&args.urls, args.input.as_deref(), io::stdin().lock())?;
+        let stdin = Box::new(io::BufReader::new(io::stdin()));
+        let entries = Input::open(&args.urls, args.input.as_deref(), stdin)?.into_entries()?;
         let workload = Workload {
-            targets: targets.into(),
+            entries,
             source: Source::Urls,
         };
         return Ok((workload, None));
@@ -165,9 +167,9 @@ fn workload(args: &BenchArgs) -> Result<(Workload, Option<ServerHandle>)> {
         ..ServerConfig::default()
     })?;
     let urls = server.workload_urls();
-    let targets = read_targets(&urls, None, io::empty())?;
+    let entries = Input::open(&urls, None, Box::new(io::empty()))?.into_entries()?;
     let workload = Workload {
-        targets: targets.into(),
+        entries,
         source: Source::BuiltIn {
             files: args.files,
             size: args.size,
@@ -191,13 +193,24 @@ fn one_run(
         .prefix(&format!("fetchbench-{mode}-"))
         .tempdir()
         .context("cannot create a temporary directory for a benchmark run")?;
+    let cancel = Cancel::default();
+    let progress = Progress::silent();
+    let names = Arc::new(NameRegistry::default());
+    let input = Input::from_entries(workload.entries.clone());
+    let outcomes = Arc::new(Mutex::new(Vec::with_capacity(workload.entries.len())));
+    let kept = Arc::clone(&outcomes);
     let work = Work {
-        targets: Arc::clone(&workload.targets),
+        source: Arc::new(InputSource::start(
+            input,
+            Arc::clone(&names),
+            progress.clone(),
+            cancel.clone(),
+        )?),
         jobs,
         http: http.clone(),
         downloader: Arc::new(Downloader {
             output_dir: dir.path().to_owned(),
-            names: Box::new(NameRegistry::new(&workload.targets)),
+            names,
             // A fault must show as a failed run, not hide in a retry's time.
             policy: Policy {
                 retries: 0,
@@ -205,21 +218,23 @@ fn one_run(
                 ..Policy::default()
             },
             throttle: Throttle::default(),
-            progress: Progress::silent(),
-            cancel: Cancel::default(),
+            progress,
+            cancel,
             parts_on_disk: false,
         }),
+        results: Arc::new(move |outcome| lock(&kept).push(outcome)),
     };
     let cpu_before = cpu::client_cpu_time();
-    let summary = engine::run(mode, &work);
+    let elapsed = engine::run(mode, &work);
     let cpu = cpu::client_cpu_time().saturating_sub(cpu_before);
+    drop(work);
+    let outcomes = std::mem::take(&mut *lock(&outcomes));
     let run = Run {
         cpu,
-        elapsed: summary.elapsed,
-        bytes: summary.bytes(),
-        problems: verify(&summary, &workload.source),
-        io_threads: summary
-            .outcomes
+        elapsed,
+        bytes: outcomes.iter().map(|o| o.bytes).sum(),
+        problems: verify(&outcomes, &workload.source),
+        io_threads: outcomes
             .iter()
             .map(|o| o.thread)
             .collect::<HashSet<_>>()
@@ -233,15 +248,16 @@ fn one_run(
 }
 
 /// Every download must have succeeded and its file must hold exactly what was served.
-fn verify(summary: &Summary, source: &Source) -> Vec<String> {
-    summary
-        .outcomes
+fn verify(outcomes: &[Outcome], source: &Source) -> Vec<String> {
+    outcomes
         .iter()
         .filter_map(|outcome| {
             let check = match &outcome.status {
                 Status::Saved { path } => match source {
                     Source::BuiltIn { size, .. } => {
-                        let name = crate::naming::name_from_url(&outcome.url);
+                        let name = Url::parse(&outcome.url)
+                            .map(|url| crate::naming::name_from_url(&url))
+                            .unwrap_or_default();
                         server::verify_file(path, &name, *size)
                     }
                     Source::Urls => check_length(path, outcome.bytes),
@@ -288,4 +304,9 @@ fn bench_progress(total: usize) -> ProgressBar {
 
 fn write_export(path: &Path, contents: &str) -> Result<()> {
     std::fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The outcomes of a run; a vector cannot be left half-pushed, so a poisoned lock is usable.
+fn lock(outcomes: &Mutex<Vec<Outcome>>) -> MutexGuard<'_, Vec<Outcome>> {
+    outcomes.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -81,7 +81,7 @@ impl Report {
         warmup: usize,
         runs: impl IntoIterator<Item = (Mode, Vec<Run>)>,
     ) -> Report {
-        let files = workload.targets.len();
+        let files = workload.entries.len();
         let rows: Vec<Row> = runs
             .into_iter()
             .map(|(mode, runs)| Row {

@@ -9,9 +9,8 @@ mod tasks;
 mod threads;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use reqwest::Client;
@@ -19,7 +18,8 @@ use tokio::runtime::Runtime;
 
 use crate::fetch::{Downloader, FetchError, Outcome, Target};
 use crate::http::HttpSettings;
-use crate::report::Summary;
+use crate::input::{Item, Source};
+use crate::results::Results;
 
 /// An execution model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -67,53 +67,96 @@ impl std::fmt::Display for Mode {
 /// The downloads of one run and what they share. Cheap to clone (tasks need owned handles).
 #[derive(Clone)]
 pub struct Work {
-    pub targets: Arc<[Target]>,
-    /// Width of `pool` and `async`.
+    /// The URLs, read as the run goes.
+    pub source: Arc<Source>,
+    /// Width of `pool`, `async` and `procs`.
     pub jobs: usize,
     pub http: HttpSettings,
     pub downloader: Arc<Downloader>,
+    /// Where each outcome goes as its download ends.
+    pub results: Results,
 }
 
-/// Runs every download of `work` in `mode`. The elapsed time runs from before the first start
-/// until every worker has been joined; outcomes come back in input order.
-pub fn run(mode: Mode, work: &Work) -> Summary {
+impl Work {
+    /// The next download to run, waiting for its line; `None` when the input has ended or the
+    /// run was cancelled. Lines that are not downloads are reported on the way.
+    pub fn next(&self) -> Option<Claim> {
+        loop {
+            match self.source.next()? {
+                Item::Target(target) => {
+                    return Some(Claim {
+                        target,
+                        downloader: Arc::clone(&self.downloader),
+                        results: Arc::clone(&self.results),
+                        reported: false,
+                    });
+                }
+                Item::Bad { index, text, why } => {
+                    let outcome = self.downloader.rejected(
+                        index,
+                        text.clone(),
+                        &text,
+                        FetchError::BadInput(why),
+                    );
+                    (self.results)(outcome);
+                }
+            }
+        }
+    }
+
+    /// How many downloads can run at once in a mode of width `jobs`: fewer when fewer URLs are
+    /// known to come.
+    fn width(&self) -> usize {
+        let known = self.source.len_hint().unwrap_or(usize::MAX);
+        self.jobs.clamp(1, known.max(1))
+    }
+}
+
+/// A download taken from the input, whose outcome must be reported exactly once. One dropped
+/// unreported (its worker panicked) reports a failure, so that no URL silently goes missing.
+pub struct Claim {
+    pub target: Target,
+    downloader: Arc<Downloader>,
+    results: Results,
+    reported: bool,
+}
+
+impl Claim {
+    pub fn report(mut self, outcome: Outcome) {
+        self.reported = true;
+        (self.results)(outcome);
+    }
+
+    /// Reports that this download could not start, and why.
+    pub fn fail(self, why: FetchError) {
+        let outcome = self.downloader.failed_early(&self.target, why);
+        self.report(outcome);
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if !self.reported {
+            let why = FetchError::Setup("its worker stopped unexpectedly".to_owned());
+            (self.results)(self.downloader.failed_early(&self.target, why));
+        }
+    }
+}
+
+/// Runs every download of `work` in `mode`, each outcome reported as it ends. Returns the
+/// elapsed time: from before the first start until every worker has been joined.
+pub fn run(mode: Mode, work: &Work) -> Duration {
     let started = Instant::now();
-    let outcomes = match mode {
+    match mode {
         Mode::Seq => seq::run(work),
         Mode::Threads => threads::run(work),
         Mode::Pool => pool::run(work),
         Mode::Async => tasks::run(work),
         Mode::Procs => procs::run(work),
-    };
+    }
     let elapsed = started.elapsed();
     work.downloader.progress.finish();
-    Summary {
-        mode,
-        jobs: work.jobs,
-        outcomes: in_input_order(outcomes, work),
-        elapsed,
-        interrupted: work.downloader.cancel.is_triggered(),
-    }
-}
-
-/// Sorts outcomes by input index; a target left without one (its worker died) gets a failure,
-/// so that no download is ever silently missing from a report.
-fn in_input_order(outcomes: Vec<Outcome>, work: &Work) -> Vec<Outcome> {
-    let mut slots: Vec<Option<Outcome>> = (0..work.targets.len()).map(|_| None).collect();
-    for outcome in outcomes {
-        let index = outcome.index;
-        slots[index] = Some(outcome);
-    }
-    slots
-        .into_iter()
-        .zip(work.targets.iter())
-        .map(|(slot, target)| {
-            slot.unwrap_or_else(|| {
-                let why = FetchError::Setup("its worker stopped unexpectedly".to_owned());
-                work.downloader.failed_early(target, why)
-            })
-        })
-        .collect()
+    elapsed
 }
 
 /// A current-thread runtime with its own client: how `seq`, `threads` and `pool` give each OS
@@ -129,54 +172,45 @@ fn thread_runtime(http: &HttpSettings) -> anyhow::Result<(Runtime, Client)> {
     Ok((runtime, client))
 }
 
-/// Runs `-j` OS worker threads (named `{name}-N`) that claim targets from a shared queue until
-/// it is empty; each runs `worker` with the claim function. `pool` and `procs` are built on it.
-fn claiming_workers<'a>(
-    work: &'a Work,
-    name: &str,
-    worker: impl Fn(&(dyn Fn() -> Option<&'a Target> + Sync)) -> Vec<Outcome> + Sync,
-) -> Vec<Outcome> {
-    let next = AtomicUsize::new(0);
-    let claim = || work.targets.get(next.fetch_add(1, Ordering::Relaxed));
-    let workers = work.jobs.clamp(1, work.targets.len().max(1));
+/// Runs `-j` OS worker threads (named `{name}-N`), each running `worker` until the input is
+/// used up. `pool` and `procs` are built on it.
+fn claiming_workers(work: &Work, name: &str, worker: impl Fn() + Sync) {
     thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .filter_map(|n| {
+        let started = (0..work.width())
+            .filter(|n| {
                 thread::Builder::new()
                     .name(format!("{name}-{n}"))
-                    .spawn_scoped(scope, || worker(&claim))
-                    .ok()
+                    .spawn_scoped(scope, &worker)
+                    .is_ok()
             })
-            .collect();
-        let mut outcomes = Vec::with_capacity(work.targets.len());
-        if handles.is_empty() {
-            // Not even one worker could start: nothing will claim the queue.
-            while let Some(target) = claim() {
-                let why = FetchError::Setup("cannot start any worker thread".to_owned());
-                outcomes.push(work.downloader.failed_early(target, why));
+            .count();
+        if started == 0 {
+            // Not even one worker could start: nothing will take the input.
+            while let Some(claim) = work.next() {
+                claim.fail(FetchError::Setup(
+                    "cannot start any worker thread".to_owned(),
+                ));
             }
         }
-        // A worker that panicked leaves its targets without outcomes; `run` reports them.
-        outcomes.extend(handles.into_iter().filter_map(|h| h.join().ok()).flatten());
-        outcomes
-    })
+        // A worker that panicked has reported its download through its `Claim`; the scope
+        // joins the others.
+    });
 }
 
-/// Fetches the targets `next` hands out, one after another, on this thread.
-fn fetch_in_turn<'a>(work: &Work, mut next: impl FnMut() -> Option<&'a Target>) -> Vec<Outcome> {
-    let mut outcomes = Vec::new();
+/// Fetches the downloads `next` hands out, one after another, on this thread.
+fn fetch_in_turn(work: &Work, mut next: impl FnMut() -> Option<Claim>) {
     match thread_runtime(&work.http) {
-        Ok((runtime, client)) => runtime.block_on(async {
-            while let Some(target) = next() {
-                outcomes.push(work.downloader.fetch(&client, target).await);
+        Ok((runtime, client)) => {
+            // The wait for the next line happens outside the runtime; connections stay open.
+            while let Some(claim) = next() {
+                let outcome = runtime.block_on(work.downloader.fetch(&client, &claim.target));
+                claim.report(outcome);
             }
-        }),
+        }
         Err(err) => {
-            while let Some(target) = next() {
-                let why = FetchError::Setup(format!("{err:#}"));
-                outcomes.push(work.downloader.failed_early(target, why));
+            while let Some(claim) = next() {
+                claim.fail(FetchError::Setup(format!("{err:#}")));
             }
         }
     }
-    outcomes
 }

@@ -3,8 +3,7 @@
 //! its connections are reused from one download to the next.
 
 use super::{Work, claiming_workers, fetch_in_turn};
-use crate::fetch::Outcome;
 
-pub fn run(work: &Work) -> Vec<Outcome> {
-    claiming_workers(work, "pool", |claim| fetch_in_turn(work, claim))
+pub fn run(work: &Work) {
+    claiming_workers(work, "pool", || fetch_in_turn(work, || work.next()));
 }

@@ -23,31 +23,30 @@ use crate::fetch::{FetchError, Outcome, Sha256Digest, Status, Target, parse_hex}
 use crate::naming::PART_SUFFIX;
 use crate::progress::{PipeEvent, Tracker};
 
-pub fn run(work: &Work) -> Vec<Outcome> {
+pub fn run(work: &Work) {
     let live = LiveChildren::default();
     let finished = AtomicBool::new(false);
     thread::scope(|scope| {
         scope.spawn(|| live.interrupt_on_cancel(work, &finished));
-        let outcomes = claiming_workers(work, "procs", |claim| {
+        claiming_workers(work, "procs", || {
             // For the throttle's waits (host slots, pauses between starts).
             let timer = tokio::runtime::Builder::new_current_thread()
                 .enable_time()
                 .build();
-            let mut outcomes = Vec::new();
-            while let Some(target) = claim() {
-                outcomes.push(match &timer {
-                    Ok(timer) => fetch_in_child(work, target, &live, timer),
-                    Err(err) => {
-                        let why = FetchError::Setup(format!("cannot start a timer: {err}"));
-                        work.downloader.failed_early(target, why)
+            while let Some(claim) = work.next() {
+                match &timer {
+                    Ok(timer) => {
+                        let outcome = fetch_in_child(work, &claim.target, &live, timer);
+                        claim.report(outcome);
                     }
-                });
+                    Err(err) => {
+                        claim.fail(FetchError::Setup(format!("cannot start a timer: {err}")))
+                    }
+                }
             }
-            outcomes
         });
         finished.store(true, Ordering::SeqCst);
-        outcomes
-    })
+    });
 }
 
 /// The process ids of the children alive now, to pass Ctrl-C on to.
@@ -100,7 +99,7 @@ fn fetch_in_child(
     let started = Instant::now();
     // Host slots and pauses between starts are kept here; a child gets a share of the rate.
     let _slot = timer.block_on(downloader.throttle.admit(&target.url));
-    let planned = downloader.names.planned(target.index);
+    let planned = target.planned.clone();
     let tracker = downloader.progress.start(&planned);
     let mut session = Session::default();
     let status = match spawn(work, target, &planned) {
@@ -129,7 +128,7 @@ fn fetch_in_child(
     }
     let outcome = Outcome {
         index: target.index,
-        url: target.url.clone(),
+        url: target.url.to_string(),
         status,
         http_status: session.http_status,
         bytes: session.received,
@@ -208,7 +207,7 @@ fn converse(
             }
             Report::Progress(PipeEvent::Retry(note)) => tracker.show_retry(note),
             Report::Claim { claim } => {
-                let name = work.downloader.names.claim(target.index, claim);
+                let name = work.downloader.names.claim(target, claim);
                 session.name = Some(name.clone());
                 if let Some(stdin) = stdin.as_mut() {
                     writeln!(stdin, "{name}")

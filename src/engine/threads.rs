@@ -6,11 +6,11 @@
 //! file), so the number alive at once is capped by the descriptor limit; past the cap a new
 //! thread starts when another ends, and the run says so.
 
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 
 use super::{Work, fetch_in_turn};
-use crate::fetch::{FetchError, Outcome};
+use crate::fetch::FetchError;
 
 /// Descriptors one download thread may hold at once.
 const FDS_PER_THREAD: u64 = 6;
@@ -19,44 +19,60 @@ const FDS_RESERVED: u64 = 64;
 /// Threads alive at once, whatever the descriptor limit.
 const MAX_LIVE_THREADS: usize = 4096;
 
-pub fn run(work: &Work) -> Vec<Outcome> {
+pub fn run(work: &Work) {
     let cap = live_thread_cap();
-    if work.targets.len() > cap {
-        work.downloader.progress.println(&format!(
-            "threads: {} URLs, at most {cap} threads alive at once (file descriptor and thread \
-             limits); the others start as threads end",
-            work.targets.len()
-        ));
-    }
     let live = Gate::new(cap);
+    let mut said = false;
     thread::scope(|scope| {
-        let mut outcomes = Vec::with_capacity(work.targets.len());
-        let mut handles = Vec::with_capacity(work.targets.len());
-        for target in work.targets.iter() {
+        let mut handles = Vec::new();
+        // A thread per line, started as lines arrive; at the cap, the next waits for a place.
+        loop {
             let pass = live.enter();
-            if work.downloader.cancel.is_triggered() {
-                outcomes.push(work.downloader.failed_early(target, FetchError::NotStarted));
-                continue;
+            let Some(claim) = work.next() else { break };
+            if !said && claim.target.index >= cap {
+                said = true;
+                work.downloader.progress.println(&format!(
+                    "threads: at most {cap} threads alive at once (file descriptor and thread \
+                     limits); the others start as threads end"
+                ));
             }
-            let mut once = Some(target);
+            let name = format!("fetch-{}", claim.target.index);
+            // Taken by the thread; taken back here if the thread cannot start.
+            let slot = Arc::new(Mutex::new(Some(claim)));
+            let handed = Arc::clone(&slot);
             let spawned = thread::Builder::new()
-                .name(format!("fetch-{}", target.index))
+                .name(name)
                 .spawn_scoped(scope, move || {
                     let _pass = pass;
-                    fetch_in_turn(work, || once.take())
+                    let mut once = handed.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    fetch_in_turn(work, || once.take());
                 });
             match spawned {
                 Ok(handle) => handles.push(handle),
                 Err(err) => {
-                    let why = FetchError::Setup(format!("cannot start a thread: {err}"));
-                    outcomes.push(work.downloader.failed_early(target, why));
+                    let claim = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    if let Some(claim) = claim {
+                        claim.fail(FetchError::Setup(format!("cannot start a thread: {err}")));
+                    }
                 }
             }
+            // Joined as they end, so that a long list does not pile up handles.
+            if handles.len() > 2 * cap {
+                let (ended, running) = handles.into_iter().partition(|h| h.is_finished());
+                handles = running;
+                join(ended);
+            }
         }
-        // A thread that panicked leaves its target without an outcome; `engine::run` reports it.
-        outcomes.extend(handles.into_iter().filter_map(|h| h.join().ok()).flatten());
-        outcomes
-    })
+        // A thread that panicked has reported its download through its `Claim`.
+        join(handles);
+    });
+}
+
+/// Joins threads; a panicked one has already reported its download.
+fn join(handles: Vec<thread::ScopedJoinHandle<'_, ()>>) {
+    for handle in handles {
+        let _ = handle.join();
+    }
 }
 
 /// How many download threads may be alive at once under this process's limits.

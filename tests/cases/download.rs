@@ -1,4 +1,5 @@
-//! Every mode saves exactly the bytes served, in input order, reusing connections.
+//! Every mode saves exactly the bytes served (reported in input order with --keep-order),
+//! reusing connections.
 
 use tempfile::tempdir;
 
@@ -19,7 +20,7 @@ fn every_mode_saves_the_exact_bytes_in_input_order() {
             .map(|(i, size)| server.url(&format!("/files/f{i}.bin?size={size}")))
             .collect();
         let out = fetchbench()
-            .args(["--mode", mode, "-j", "3", "-o"])
+            .args(["--keep-order", "--mode", mode, "-j", "3", "-o"])
             .arg(dir.path())
             .args(&urls)
             .assert()

@@ -230,7 +230,7 @@ fn checksums_from_the_list_are_verified_before_the_rename() {
         server.url("/files/bad.bin?size=5000"),
     );
     let out = fetchbench()
-        .args(["--json", "-i", "-", "-o"])
+        .args(["--json", "--keep-order", "-i", "-", "-o"])
         .arg(dir.path())
         .write_stdin(list)
         .assert()

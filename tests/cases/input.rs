@@ -3,7 +3,7 @@
 use tempfile::tempdir;
 
 use crate::server::{TestServer, body};
-use crate::util::{fetchbench, listing, read};
+use crate::util::{MODES, fetchbench, listing, read};
 
 #[test]
 fn urls_from_stdin_follow_the_arguments() {
@@ -15,7 +15,7 @@ fn urls_from_stdin_follow_the_arguments() {
         server.url("/files/three?size=30")
     );
     let out = fetchbench()
-        .args(["-i", "-", "-o"])
+        .args(["--keep-order", "-i", "-", "-o"])
         .arg(dir.path())
         .arg(server.url("/files/one?size=10"))
         .write_stdin(list)
@@ -31,34 +31,74 @@ fn urls_from_stdin_follow_the_arguments() {
 }
 
 #[test]
-fn bad_urls_are_all_listed_with_line_numbers_and_nothing_starts() {
+fn bad_url_arguments_are_a_usage_error_before_any_request() {
     let server = TestServer::http();
     let dir = tempdir().unwrap();
     let list_file = dir.path().join("urls.txt");
-    let good = server.url("/files/ok?size=1");
-    std::fs::write(
-        &list_file,
-        format!("{good}\nftp://example.test/x\n\nnot a url\n"),
-    )
-    .unwrap();
+    std::fs::write(&list_file, format!("{}\n", server.url("/files/ok?size=1"))).unwrap();
     let out = dir.path().join("out");
     fetchbench()
         .arg("-i")
         .arg(&list_file)
         .arg("-o")
         .arg(&out)
+        .arg(server.url("/files/fine?size=1"))
         .arg("mailto:someone@example.test")
+        .arg("not a url")
         .assert()
         .code(2)
-        .stderr(predicates::str::contains("3 invalid URLs"))
         .stderr(predicates::str::contains(
-            "argument 1: \"mailto:someone@example.test\"",
+            "2 invalid URLs on the command line",
         ))
         .stderr(predicates::str::contains(
-            "urls.txt:2: \"ftp://example.test/x\": unsupported scheme \"ftp\"",
+            "argument 2: \"mailto:someone@example.test\": unsupported scheme \"mailto\"",
         ))
-        .stderr(predicates::str::contains("urls.txt:4: \"not a url\""));
+        .stderr(predicates::str::contains("argument 3: \"not a url\""));
     assert_eq!(server.requests(), 0, "a download started despite bad input");
+}
+
+#[test]
+fn bad_list_lines_fail_alone_with_their_line_and_the_others_are_saved() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    let list_file = dir.path().join("urls.txt");
+    let list = format!(
+        "{}\nftp://example.test/x\n\nnot a url\n{}\n",
+        server.url("/files/first?size=11"),
+        server.url("/files/last?size=22")
+    );
+    std::fs::write(&list_file, list).unwrap();
+    let out = dir.path().join("out");
+    for mode in MODES {
+        let _ = std::fs::remove_dir_all(&out);
+        let run = fetchbench()
+            .args(["--json", "--mode", mode, "-i"])
+            .arg(&list_file)
+            .arg("-o")
+            .arg(&out)
+            .assert()
+            .code(1);
+        let stderr = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+        assert!(
+            stderr.contains("urls.txt:2: unsupported scheme \"ftp\""),
+            "{mode}: {stderr}"
+        );
+        assert!(stderr.contains("urls.txt:4: "), "{mode}: {stderr}");
+        assert!(stderr.contains("2 ok, 2 failed"), "{mode}: {stderr}");
+        assert_eq!(read(&out, "first"), body("first", 11), "{mode}");
+        assert_eq!(read(&out, "last"), body("last", 22), "{mode}");
+        let stdout = String::from_utf8_lossy(&run.get_output().stdout).into_owned();
+        let bad: Vec<&str> = stdout
+            .lines()
+            .filter(|line| line.contains("\"status\":\"failed\""))
+            .collect();
+        assert_eq!(bad.len(), 2, "{mode}: {stdout}");
+        assert!(
+            bad.iter()
+                .any(|l| l.contains("\"url\":\"not a url\"") && l.contains("\"index\":2")),
+            "{mode}: {stdout}"
+        );
+    }
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod input;
 mod names;
 mod options;
 mod output;
+mod pipeline;
 mod procs;
 mod segments;
 mod tls;

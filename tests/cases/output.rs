@@ -24,7 +24,7 @@ fn json_lines_match_the_schema() {
     let server = TestServer::http();
     let dir = tempdir().unwrap();
     let out = fetchbench()
-        .args(["--json", "--mode", "async", "-o"])
+        .args(["--json", "--keep-order", "--mode", "async", "-o"])
         .arg(dir.path())
         .arg(server.url("/files/j.bin?size=4321"))
         .arg(server.url("/status/404"))
@@ -122,7 +122,7 @@ fn stdout_paths_feed_other_tools() {
     let server = TestServer::http();
     let dir = tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_fetchbench"))
-        .args(["-q", "-o"])
+        .args(["-q", "--keep-order", "-o"])
         .arg(dir.path())
         .arg(server.url("/files/s1?size=3"))
         .arg(server.url("/files/s2?size=4"))

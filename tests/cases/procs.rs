@@ -40,7 +40,15 @@ fn a_killed_child_fails_its_download_and_the_others_complete() {
     // The victim's child is the one whose download has stalled half-way: it holds the file
     // that is victim.bin.part (found by inode: opened unnamed, it took that name later).
     wait_until_sent(&server, 100_000);
-    let part = std::fs::metadata(dir.path().join("victim.bin.part")).expect("victim.bin.part");
+    // The bytes sent may still be on their way into the file, which gets its name then.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let part = loop {
+        match std::fs::metadata(dir.path().join("victim.bin.part")) {
+            Ok(part) => break part,
+            Err(err) if std::time::Instant::now() > deadline => panic!("victim.bin.part: {err}"),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+        }
+    };
     let victim = children_of(parent.id())
         .into_iter()
         .find(|pid| {
@@ -75,7 +83,14 @@ fn procs_reports_progress_and_results_like_the_other_modes() {
     let server = TestServer::http();
     let dir = tempdir().unwrap();
     let out = fetchbench()
-        .args(["--mode", "procs", "--json", "--print-sha256", "-o"])
+        .args([
+            "--mode",
+            "procs",
+            "--json",
+            "--keep-order",
+            "--print-sha256",
+            "-o",
+        ])
         .arg(dir.path())
         .arg(server.url("/dir/a/same.bin?size=1000"))
         .arg(server.url("/dir/b/same.bin?size=2000"))

@@ -1,0 +1,510 @@
+//! URLs in: the command line's, then a list's (`-i FILE`, `-i -`), read lazily.
+//!
+//! A reader thread parses one line at a time, reserves its file name in input order and hands
+//! it to the engine through a small bounded queue: the first download starts as soon as its
+//! line arrives, and a full queue stops the reading (backpressure on a pipe), so memory does
+//! not grow with the list. A malformed line becomes a failed result naming its `file:line`;
+//! the lines after it go on.
+
+use std::fmt;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use reqwest::Url;
+
+use crate::cancel::Cancel;
+use crate::fetch::{Sha256Digest, Target, parse_hex};
+use crate::naming::{NameRegistry, name_from_url, sanitize};
+use crate::progress::Progress;
+
+/// Lines parsed ahead of the downloads. Small: enough to keep workers fed, not a buffer.
+const QUEUE: usize = 64;
+
+/// How often a consumer waiting for a line checks for Ctrl-C.
+const CANCEL_POLL: Duration = Duration::from_millis(50);
+
+/// One URL of the input, with what its line said about it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub url: Url,
+    /// The digest the file must have (`URL sha256=HEX`).
+    pub sha256: Option<Sha256Digest>,
+    /// The file name the line gave (`URL out=NAME`, `URL<TAB>NAME`), made safe.
+    pub name: Option<String>,
+}
+
+impl Entry {
+    fn plain(url: Url) -> Self {
+        Entry {
+            url,
+            sha256: None,
+            name: None,
+        }
+    }
+}
+
+/// What a run reads: URLs from the command line (checked up front), then a list (read as the
+/// downloads go).
+pub struct Input {
+    args: Vec<Entry>,
+    list: Option<List>,
+}
+
+struct List {
+    /// `stdin` or the file's path, for messages.
+    label: String,
+    reader: Box<dyn BufRead + Send>,
+}
+
+impl Input {
+    /// The URL arguments, all checked now (one bad argument is a usage error before any
+    /// request), then the list at `input` (`-` for `stdin`), opened now and read later.
+    pub fn open(
+        urls: &[String],
+        input: Option<&Path>,
+        stdin: Box<dyn BufRead + Send>,
+    ) -> Result<Input> {
+        let mut args = Vec::with_capacity(urls.len());
+        let mut problems = Vec::new();
+        for (n, text) in urls.iter().enumerate() {
+            match parse_url(text) {
+                Ok(url) => args.push(Entry::plain(url)),
+                Err(why) => problems.push(format!("  argument {}: {text:?}: {why}", n + 1)),
+            }
+        }
+        if !problems.is_empty() {
+            bail!(
+                "{} invalid URL{} on the command line:\n{}",
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" },
+                problems.join("\n")
+            );
+        }
+        let list = match input {
+            None => None,
+            Some(path) if path == Path::new("-") => Some(List {
+                label: "stdin".to_owned(),
+                reader: stdin,
+            }),
+            Some(path) => {
+                let file = std::fs::File::open(path)
+                    .with_context(|| format!("cannot open URL list {}", path.display()))?;
+                Some(List {
+                    label: path.display().to_string(),
+                    reader: Box::new(BufReader::with_capacity(64 * 1024, file)),
+                })
+            }
+        };
+        if args.is_empty() && list.is_none() {
+            bail!(
+                "no URLs given\n\nUsage: fetchbench [OPTIONS] [URL]...  (or -i FILE, - for stdin)\n\
+                 Try 'fetchbench --help' for more, or 'fetchbench bench' for a demo on a built-in server."
+            );
+        }
+        Ok(Input { args, list })
+    }
+
+    /// Input that is already in memory (a benchmark's workload, run after run).
+    pub fn from_entries(entries: Vec<Entry>) -> Input {
+        Input {
+            args: entries,
+            list: None,
+        }
+    }
+
+    /// How many URLs there are, when that is known before reading (no list).
+    pub fn len_hint(&self) -> Option<usize> {
+        self.list.is_none().then_some(self.args.len())
+    }
+
+    /// Reads everything now; any bad line is an error. For `bench`, which repeats one list.
+    pub fn into_entries(self) -> Result<Vec<Entry>> {
+        let mut entries = self.args;
+        let mut problems = Vec::new();
+        if let Some(list) = self.list {
+            for line in lines(list) {
+                match line {
+                    Line::Entry(entry) => entries.push(*entry),
+                    Line::Bad { origin, text, why } => {
+                        problems.push(format!("  {origin}: {text:?}: {why}"));
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            bail!("invalid URL list:\n{}", problems.join("\n"));
+        }
+        if entries.is_empty() {
+            bail!("no URLs given");
+        }
+        Ok(entries)
+    }
+}
+
+/// What the reader hands on: a download, or a line that could not be one.
+#[derive(Debug)]
+pub enum Item {
+    Target(Target),
+    Bad {
+        index: usize,
+        /// The line as it was (lossily decoded).
+        text: String,
+        /// `file:line: why`.
+        why: String,
+    },
+}
+
+/// The input being read, shared by the engine's workers; each [`Source::next`] takes the next
+/// item in input order.
+pub struct Source {
+    items: Mutex<Receiver<Item>>,
+    cancel: Cancel,
+    len_hint: Option<usize>,
+}
+
+impl Source {
+    /// Starts reading `input` on a thread of its own. Names are reserved in `names` as lines
+    /// are read; when the input ends, `progress` learns the total.
+    pub fn start(
+        input: Input,
+        names: Arc<NameRegistry>,
+        progress: Progress,
+        cancel: Cancel,
+    ) -> Result<Source> {
+        let len_hint = input.len_hint();
+        let (send, items) = mpsc::sync_channel(QUEUE);
+        std::thread::Builder::new()
+            .name("input".to_owned())
+            .spawn(move || read(input, &names, &progress, &send))
+            .context("cannot start the thread that reads the URL list")?;
+        Ok(Source {
+            items: Mutex::new(items),
+            cancel,
+            len_hint,
+        })
+    }
+
+    /// The next item, waiting for its line; `None` once the input has ended or the run was
+    /// cancelled (the rest of the list is then not read).
+    pub fn next(&self) -> Option<Item> {
+        // A poisoned lock only means another worker panicked while waiting; the queue is intact.
+        let items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if self.cancel.is_triggered() {
+                return None;
+            }
+            match items.recv_timeout(CANCEL_POLL) {
+                Ok(item) => return Some(item),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    /// How many URLs there are, when known before reading.
+    pub fn len_hint(&self) -> Option<usize> {
+        self.len_hint
+    }
+}
+
+/// The reader thread: arguments, then list lines, each numbered and named in input order.
+fn read(input: Input, names: &NameRegistry, progress: &Progress, send: &SyncSender<Item>) {
+    let target = |index: usize, entry: Entry| {
+        let wanted = entry
+            .name
+            .clone()
+            .unwrap_or_else(|| name_from_url(&entry.url));
+        Item::Target(Target {
+            index,
+            planned: names.reserve(&wanted),
+            url: entry.url,
+            name: entry.name,
+            sha256: entry.sha256,
+        })
+    };
+    let mut index = 0;
+    for entry in input.args {
+        if send.send(target(index, entry)).is_err() {
+            return;
+        }
+        index += 1;
+    }
+    if let Some(list) = input.list {
+        for line in lines(list) {
+            let item = match line {
+                Line::Entry(entry) => target(index, *entry),
+                Line::Bad { origin, text, why } => Item::Bad {
+                    index,
+                    text,
+                    why: format!("{origin}: {why}"),
+                },
+            };
+            // The engine stopped taking items (Ctrl-C): nobody reads the rest.
+            if send.send(item).is_err() {
+                return;
+            }
+            index += 1;
+        }
+    }
+    progress.set_total(index);
+}
+
+/// One line of a list, parsed.
+enum Line {
+    Entry(Box<Entry>),
+    Bad {
+        origin: Origin,
+        text: String,
+        why: String,
+    },
+}
+
+/// Where a line came from, for messages: `urls.txt:12`.
+struct Origin {
+    label: Arc<str>,
+    line: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.label, self.line)
+    }
+}
+
+/// The list's URL lines, lazily: blank lines and `#` comments skipped (whatever their bytes),
+/// a leading UTF-8 BOM and CR line ends ignored. A read error ends the list with a bad line.
+fn lines(list: List) -> impl Iterator<Item = Line> {
+    let label: Arc<str> = list.label.into();
+    let mut reader = list.reader;
+    let mut buf = Vec::new();
+    let mut number = 0;
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        loop {
+            if failed {
+                return None;
+            }
+            buf.clear();
+            number += 1;
+            let origin = Origin {
+                label: Arc::clone(&label),
+                line: number,
+            };
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(err) => {
+                    failed = true;
+                    return Some(Line::Bad {
+                        origin,
+                        text: String::new(),
+                        why: format!("cannot read the list: {err}"),
+                    });
+                }
+            }
+            let mut bytes = buf.as_slice();
+            if number == 1 {
+                bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+            }
+            let bytes = bytes.trim_ascii();
+            if bytes.is_empty() || bytes.starts_with(b"#") {
+                continue;
+            }
+            return Some(match std::str::from_utf8(bytes) {
+                Ok(text) => match parse_list_line(text) {
+                    Ok(entry) => Line::Entry(Box::new(entry)),
+                    Err(why) => Line::Bad {
+                        origin,
+                        text: text.to_owned(),
+                        why,
+                    },
+                },
+                Err(_) => Line::Bad {
+                    origin,
+                    text: String::from_utf8_lossy(bytes).into_owned(),
+                    why: "not UTF-8 text".to_owned(),
+                },
+            });
+        }
+    })
+}
+
+/// `URL [sha256=HEX] [out=NAME]`, or `URL [sha256=HEX]<TAB>NAME` (a name with spaces).
+pub(crate) fn parse_list_line(line: &str) -> Result<Entry, String> {
+    let (head, tab_name) = match line.split_once('\t') {
+        Some((head, name)) => (head, Some(name.trim())),
+        None => (line, None),
+    };
+    let mut words = head.split_whitespace();
+    let url = parse_url(words.next().unwrap_or(""))?;
+    let mut entry = Entry {
+        url,
+        sha256: None,
+        name: tab_name.map(str::to_owned),
+    };
+    for word in words {
+        match word.split_once('=') {
+            Some(("sha256", hex)) => {
+                let digest = parse_hex(hex);
+                entry.sha256 =
+                    Some(digest.ok_or(format!("sha256={hex} is not 64 hexadecimal digits"))?);
+            }
+            Some(("out", name)) if entry.name.is_none() => entry.name = Some(name.to_owned()),
+            _ => {
+                return Err(format!(
+                    "unexpected {word:?} after the URL (expected sha256=HEX or out=NAME)"
+                ));
+            }
+        }
+    }
+    match entry.name.as_deref() {
+        Some("") => Err("empty file name".to_owned()),
+        // The same rules as names from URLs: one plain name inside the output directory.
+        Some(name) => {
+            entry.name = Some(sanitize(name));
+            Ok(entry)
+        }
+        None => Ok(entry),
+    }
+}
+
+pub(crate) fn parse_url(text: &str) -> Result<Url, String> {
+    if text.split_whitespace().nth(1).is_some() {
+        return Err("expected one URL, found spaces (encode them as %20)".to_owned());
+    }
+    let url = Url::parse(text).map_err(|e| e.to_string())?;
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        other => Err(format!(
+            "unsupported scheme {other:?} (only http and https)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every item of `args` then `list` (read as stdin), through a real [`Source`].
+    fn items(args: &[&str], list: &'static [u8]) -> Result<Vec<Item>> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let input = Input::open(&args, Some(Path::new("-")), Box::new(list))?;
+        let source = Source::start(
+            input,
+            Arc::new(NameRegistry::default()),
+            Progress::silent(),
+            Cancel::default(),
+        )?;
+        Ok(std::iter::from_fn(|| source.next()).collect())
+    }
+
+    fn urls(items: &[Item]) -> Vec<String> {
+        items
+            .iter()
+            .map(|item| match item {
+                Item::Target(t) => format!("{} {}", t.index, t.url),
+                Item::Bad { index, why, .. } => format!("{index} BAD {why}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn arguments_then_list_in_order_skipping_blanks_and_comments() {
+        let got = items(
+            &["http://a/1"],
+            b"# comment\n\nhttp://a/2\n  https://a/3  \r\n",
+        )
+        .unwrap();
+        assert_eq!(
+            urls(&got),
+            ["0 http://a/1", "1 http://a/2", "2 https://a/3"]
+        );
+    }
+
+    #[test]
+    fn a_bad_argument_is_a_usage_error_naming_it() {
+        let err = items(&["http://ok/", "nope"], b"").unwrap_err().to_string();
+        assert!(
+            err.starts_with("1 invalid URL on the command line"),
+            "{err}"
+        );
+        assert!(err.contains("argument 2: \"nope\""), "{err}");
+    }
+
+    #[test]
+    fn bad_lines_are_items_with_their_line_and_the_rest_goes_on() {
+        let got = items(&[], b"http://ok/\nftp://x/y\n\nhttp://\nhttp://ok/2\n").unwrap();
+        assert_eq!(
+            urls(&got),
+            [
+                "0 http://ok/",
+                "1 BAD stdin:2: unsupported scheme \"ftp\" (only http and https)",
+                "2 BAD stdin:4: empty host",
+                "3 http://ok/2",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bom_and_non_utf8_comments_are_not_errors() {
+        let got = items(&[], b"\xef\xbb\xbfhttp://a/1\n# caf\xe9\nhttp://a/2\n").unwrap();
+        assert_eq!(urls(&got), ["0 http://a/1", "1 http://a/2"]);
+        let list: &'static [u8] = b"http://a/\xff\n";
+        let input = Input::open(&[], Some(Path::new("-")), Box::new(list)).unwrap();
+        let err = input.into_entries().unwrap_err().to_string();
+        assert!(
+            err.contains("stdin:1: ") && err.contains("not UTF-8"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn list_lines_may_carry_a_sha256() {
+        let hex = "00ff".repeat(16);
+        let line = format!("http://a/x sha256={hex}");
+        let entry = parse_list_line(&line).unwrap();
+        assert_eq!(
+            entry.sha256,
+            Some([0x00, 0xff].repeat(16).try_into().unwrap())
+        );
+        let err = parse_list_line("http://a/x sha256=abc").err().unwrap();
+        assert!(err.contains("not 64 hexadecimal digits"), "{err}");
+        let err = parse_list_line("http://a/y md5=1").err().unwrap();
+        assert!(err.contains("unexpected \"md5=1\""), "{err}");
+    }
+
+    #[test]
+    fn list_lines_may_name_their_files_and_names_are_reserved_in_order() {
+        let got = items(
+            &[],
+            b"http://a/x out=one.bin\nhttp://a/y\tmy file.txt\nhttp://a/z out=../../evil\nhttp://b/one.bin\n",
+        )
+        .unwrap();
+        let planned: Vec<_> = got
+            .iter()
+            .map(|item| match item {
+                Item::Target(t) => t.planned.as_str(),
+                Item::Bad { .. } => "BAD",
+            })
+            .collect();
+        assert_eq!(planned, ["one.bin", "my file.txt", "evil", "one-1.bin"]);
+        assert_eq!(
+            parse_list_line("http://a/x out=").err().as_deref(),
+            Some("empty file name")
+        );
+    }
+
+    #[test]
+    fn no_urls_is_an_error_with_a_hint() {
+        let err = Input::open(&[], None, Box::new(std::io::empty()))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("no URLs given"), "{err}");
+        assert!(err.contains("--help"), "{err}");
+    }
+}

@@ -1,0 +1,150 @@
+//! fetchbench as a pipeline stage: URLs are read as they arrive, results leave as downloads end.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tempfile::tempdir;
+
+use crate::server::{TestServer, body};
+use crate::util::{MODES, fetchbench, read};
+
+/// The lines of a child's stdout, as they come, on a thread of their own.
+fn lines_of(stdout: ChildStdout) -> mpsc::Receiver<String> {
+    let (send, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if send.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    lines
+}
+
+/// A result line, or a test failure naming what was awaited.
+fn next_line(lines: &mpsc::Receiver<String>, what: &str) -> String {
+    lines
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("no result on stdout for {what}"))
+}
+
+#[test]
+fn a_slow_producer_sees_each_result_before_writing_the_next_url() {
+    let server = TestServer::http();
+    for mode in MODES {
+        for json in [false, true] {
+            let dir = tempdir().unwrap();
+            let mut child = Command::new(env!("CARGO_BIN_EXE_fetchbench"))
+                .args(["-q", "-i", "-", "--mode", mode, "-o"])
+                .arg(dir.path())
+                .args(json.then_some("--json"))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let lines = lines_of(child.stdout.take().unwrap());
+            let what = format!("{mode} (json: {json})");
+
+            writeln!(stdin, "{}", server.url("/files/first.bin?size=1000")).unwrap();
+            stdin.flush().unwrap();
+            // The list is still open: the first result must come anyway.
+            let first = next_line(&lines, &what);
+            assert!(first.contains("first.bin"), "{what}: {first}");
+            if json {
+                let record: Value = serde_json::from_str(&first).unwrap();
+                assert_eq!(record["status"], "ok", "{what}");
+            }
+
+            // A bad line in the middle of the stream fails alone.
+            writeln!(stdin, "no-scheme.example/x").unwrap();
+            writeln!(stdin, "{}", server.url("/files/second.bin?size=2000")).unwrap();
+            drop(stdin);
+            let rest: Vec<String> = lines.iter().collect();
+            let status = child.wait().unwrap();
+            assert_eq!(status.code(), Some(1), "{what}: {rest:?}");
+            assert!(
+                rest.iter().any(|l| l.contains("second.bin")),
+                "{what}: {rest:?}"
+            );
+            if json {
+                assert!(
+                    rest.iter()
+                        .any(|l| l.contains("stdin:2: ") && l.contains("\"failed\"")),
+                    "{what}: {rest:?}"
+                );
+            }
+            assert_eq!(
+                read(dir.path(), "first.bin"),
+                body("first.bin", 1000),
+                "{what}"
+            );
+            assert_eq!(
+                read(dir.path(), "second.bin"),
+                body("second.bin", 2000),
+                "{what}"
+            );
+        }
+    }
+}
+
+#[test]
+fn results_come_as_downloads_end_and_keep_order_restores_input_order() {
+    let server = TestServer::http();
+    let urls = [
+        server.url("/slow/late.bin?size=10&ms=600"),
+        server.url("/files/early1.bin?size=10"),
+        server.url("/files/early2.bin?size=10"),
+    ];
+    let names = |keep_order: bool| {
+        let dir = tempdir().unwrap();
+        let out = fetchbench()
+            .args(["-q", "--mode", "async", "-o"])
+            .arg(dir.path())
+            .args(keep_order.then_some("--keep-order"))
+            .args(&urls)
+            .assert()
+            .code(0);
+        String::from_utf8_lossy(&out.get_output().stdout)
+            .lines()
+            .map(|l| l.rsplit('/').next().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let as_they_end = names(false);
+    assert_eq!(as_they_end.last().map(String::as_str), Some("late.bin"));
+    assert_eq!(names(true), ["late.bin", "early1.bin", "early2.bin"]);
+}
+
+#[test]
+fn the_summary_lists_failures_and_the_slowest_not_every_file() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    let mut urls: Vec<String> = (0..30)
+        .map(|i| server.url(&format!("/files/n{i}.bin?size=100")))
+        .collect();
+    urls.push(server.url("/status/404"));
+    let run = |table: &[&str]| {
+        let out = fetchbench()
+            .args(["-o"])
+            .arg(dir.path())
+            .args(table)
+            .args(&urls)
+            .assert()
+            .code(1);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        // Table rows start with the file name; the per-download lines with "saved".
+        stderr
+            .lines()
+            .filter(|l| {
+                l.split_whitespace()
+                    .next()
+                    .is_some_and(|w| w.ends_with(".bin"))
+            })
+            .count()
+    };
+    assert_eq!(run(&[]), 5, "the 5 slowest, not all 30");
+    assert_eq!(run(&["--table", "full"]), 30);
+}
