@@ -20,20 +20,28 @@ Examples:
   grep -v '^#' urls.txt | fetchbench -i - -o out --json > results.jsonl
   fetchbench bench                     # compare the modes on the built-in server
 
+Pipelines:
+  producer | fetchbench -i - -o out -q | consumer
+  URLs are read as they arrive (the first download starts with the first line) and each
+  result is written as its download ends; --keep-order prints them in input order.
+
 Output:
   stdout: the path of each saved file, one per line (with --json: one JSON object per
-  download, then a summary object). stderr: progress and the human summary.
+  download, then a summary object), as downloads end. stderr: progress and the human summary
+  (the failures and the slowest downloads; --table full for every one).
 
 URL lists: one URL per line, optionally followed by `sha256=HEX` (the file must have that
-SHA-256, checked before it gets its name).
+SHA-256, checked before it gets its name). A line that is not a URL fails alone, with its
+file:line; the other lines go on.
 
 Ctrl-C stops starting downloads, stops those running (keeping their .part files for -c) and
 prints the summary; a second Ctrl-C quits at once.
 
 Exit status:
   0    every download succeeded
-  1    at least one download failed (the others still completed)
-  2    usage or setup error (bad URL, unusable output directory); nothing was downloaded
+  1    at least one download (or URL list line) failed; the others still completed
+  2    usage or setup error (bad URL argument, unusable output directory); nothing was
+       downloaded
   130  interrupted by Ctrl-C";
 
 /// Download many files at once, and measure what each concurrency model buys you.

@@ -114,7 +114,8 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     if config.summary {
         let mut stderr = io::BufWriter::with_capacity(64 * 1024, io::stderr().lock());
         // A stderr that is gone has no reader to tell; the exit code still says how it went.
-        let _ = report::write_table(&summary, &mut stderr);
+        let width = progress::stderr_width();
+        let _ = report::write_table(&summary, width, &mut stderr);
         if insecure {
             let warning = "WARNING: --insecure: TLS certificates were NOT checked; anyone on the \
                            path could have sent these files";

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::cancel::EXIT_INTERRUPTED;
 use crate::engine::Mode;
 use crate::fetch::{Outcome, Status, hex};
+use crate::progress::elide_middle;
 use crate::units::{human_bytes, human_duration};
 
 /// Exit code when at least one download failed.
@@ -313,8 +314,13 @@ fn status_word(outcome: &Outcome) -> &'static str {
 }
 
 /// The human summary: the failures and the few slowest downloads (or, with `--table full`,
-/// every download) as tables, then the total line.
-pub fn write_table(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
+/// every download) as tables, then the total line. Tables fit in `width` columns when given
+/// (see [`fit_table`]).
+pub fn write_table(
+    summary: &Summary,
+    width: Option<usize>,
+    out: &mut impl Write,
+) -> io::Result<()> {
     let tally = &summary.tally;
     let mut header = vec![
         "file", "status", "bytes", "time", "rate", "retries", "sha256", "",
@@ -337,7 +343,7 @@ pub fn write_table(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
             .collect();
         match rows.is_empty() {
             true => String::new(),
-            false => format!("{title}\n{}", format_table(&header, &rows, &align)),
+            false => format!("{title}\n{}", fit_table(&header, rows, &align, width)),
         }
     };
     if let Some(all) = &tally.all {
@@ -374,16 +380,88 @@ pub enum Align {
 }
 use Align::{Left, Right};
 
-/// Lays out `rows` under `header` in padded columns, one line each, trailing spaces trimmed.
-/// Cells may be styled: widths count only what shows.
-pub fn format_table(header: &[&str], rows: &[Vec<String>], align: &[Align]) -> String {
-    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+/// How a table too wide for the terminal is narrowed, step by step, until it fits: columns
+/// dropped, or the first column (file names) and the last (errors) elided in the middle down
+/// to a number of columns.
+enum Narrow {
+    Drop(&'static str),
+    Elide(usize),
+}
+
+const NARROWING: [Narrow; 8] = [
+    Narrow::Drop("retries"),
+    Narrow::Drop("rate"),
+    Narrow::Elide(24),
+    Narrow::Drop("sha256"),
+    Narrow::Drop("time"),
+    Narrow::Drop("bytes"),
+    Narrow::Elide(12),
+    Narrow::Elide(4),
+];
+
+/// Lays out a table in at most `width` columns, narrowing it as [`NARROWING`] says. Without a
+/// width, the table is as wide as its cells.
+pub fn fit_table(
+    header: &[&str],
+    mut rows: Vec<Vec<String>>,
+    align: &[Align],
+    width: Option<usize>,
+) -> String {
+    let (mut header, mut align) = (header.to_vec(), align.to_vec());
+    if let Some(width) = width {
+        // Never the last column: some terminals wrap when it is written.
+        let width = width.saturating_sub(1);
+        for step in NARROWING {
+            let widths = column_widths(&header, &rows);
+            let total = widths.iter().sum::<usize>() + 2 * widths.len().saturating_sub(1);
+            if total <= width {
+                break;
+            }
+            match step {
+                Narrow::Drop(name) => {
+                    if let Some(at) = header.iter().position(|h| *h == name) {
+                        header.remove(at);
+                        align.remove(at);
+                        rows.iter_mut().for_each(|row| drop(row.remove(at)));
+                    }
+                }
+                Narrow::Elide(floor) => {
+                    let last = widths.len() - 1;
+                    let excess = total - width;
+                    // The errors give first, then the names.
+                    let last_gives = excess.min(widths[last].saturating_sub(floor));
+                    let first_gives = (excess - last_gives).min(widths[0].saturating_sub(floor));
+                    for row in &mut rows {
+                        if last_gives > 0 && last > 0 {
+                            row[last] = elide_middle(&row[last], widths[last] - last_gives);
+                        }
+                        if first_gives > 0 {
+                            row[0] = elide_middle(&row[0], widths[0] - first_gives);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    format_table(&header, &rows, &align)
+}
+
+/// The width of each column: its widest cell or heading, counting only what shows.
+fn column_widths(header: &[&str], rows: &[Vec<String>]) -> Vec<usize> {
     let mut widths: Vec<usize> = header.iter().map(|h| measure_text_width(h)).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(measure_text_width(cell));
         }
     }
+    widths
+}
+
+/// Lays out `rows` under `header` in padded columns, one line each, trailing spaces trimmed.
+/// Cells may be styled: widths count only what shows.
+pub fn format_table(header: &[&str], rows: &[Vec<String>], align: &[Align]) -> String {
+    let widths = column_widths(header, rows);
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
     let mut text = String::new();
     for row in std::iter::once(&header).chain(rows) {
         let mut line = String::new();
@@ -429,4 +507,58 @@ fn table_row(outcome: &Outcome) -> Vec<String> {
         outcome.sha256.as_ref().map_or(String::new(), hex),
         detail,
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(name: &str, error: &str, width: Option<usize>) -> String {
+        let header = ["file", "status", "bytes", "time", "rate", "retries", ""];
+        let align = [Left, Left, Right, Right, Right, Right, Left];
+        let row = [
+            name,
+            "failed",
+            "1.00 MiB",
+            "1.23s",
+            "812.00 KiB/s",
+            "3",
+            error,
+        ];
+        fit_table(
+            &header,
+            vec![row.map(str::to_owned).to_vec()],
+            &align,
+            width,
+        )
+    }
+
+    #[test]
+    fn a_table_fits_the_width_dropping_columns_in_order_then_eliding() {
+        let name = "debian-12.5.0-amd64-netinst-with-firmware-and-more.iso";
+        let error = "body ended after 1048576 of 2097152 bytes (connection reset by peer)";
+        let wide = table(name, error, None);
+        assert!(wide.contains(name) && wide.contains(error) && wide.contains("retries"));
+        for width in [60, 80, 100, 120] {
+            let fitted = table(name, error, Some(width));
+            let widest = fitted.lines().map(measure_text_width).max().unwrap();
+            assert!(widest < width, "{width}: {widest}\n{fitted}");
+        }
+        let at_120 = table(name, error, Some(120));
+        assert!(
+            !at_120.contains("retries") && at_120.contains("time"),
+            "{at_120}"
+        );
+        let at_80 = table(name, error, Some(80));
+        assert!(
+            at_80.contains("debian-12") && at_80.contains('…'),
+            "{at_80}"
+        );
+    }
+
+    #[test]
+    fn a_table_that_fits_is_left_whole() {
+        let fitted = table("a.bin", "HTTP 404", Some(200));
+        assert_eq!(fitted, table("a.bin", "HTTP 404", None));
+    }
 }

@@ -2,6 +2,11 @@
 //! otherwise, nothing when quiet. The policy is decided once ([`Display`]); downloads only call
 //! [`Progress::start`] and the [`Tracker`] it returns.
 
+mod layout;
+mod rate;
+
+pub use layout::{elide_middle, stderr_width};
+
 use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -11,6 +16,8 @@ use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, Prog
 
 use crate::fetch::{FetchError, Outcome, Status};
 use crate::units::human_duration;
+use layout::Layout;
+use rate::{Shows, WindowKey};
 
 /// How progress is shown, decided once from the terminal and the flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,15 +47,6 @@ pub enum PipeEvent {
 /// How often a child reports its position.
 const PIPE_REPORT_EVERY: Duration = Duration::from_millis(100);
 
-const BAR_TEMPLATE: &str =
-    "{msg:32!} [{bar:28}] {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12} ETA {eta:>3}";
-const SPINNER_TEMPLATE: &str = "{msg:32!} {spinner} {bytes:>10} {bytes_per_sec:>12}";
-const OVERALL_TEMPLATE: &str =
-    "{prefix:32.bold} [{bar:28}] {pos}/{len} files, {all_bytes} in {elapsed}";
-/// The overall line while the URL list is still being read: the total is not known yet.
-const STREAMING_TEMPLATE: &str =
-    "{prefix:32.bold} {spinner} {pos} files (list still being read), {all_bytes} in {elapsed}";
-
 /// Bars beyond this many are counted but not drawn (`threads` mode may run thousands at once).
 const MAX_VISIBLE_BARS: usize = 16;
 
@@ -64,12 +62,14 @@ struct Inner {
     overall: ProgressBar,
     /// Bytes received by all downloads, read by the overall bar's `all_bytes` key.
     all_bytes: Arc<AtomicU64>,
-    visible: AtomicUsize,
+    /// Downloads running now, with a bar or without.
+    running: AtomicUsize,
     /// Parsed once, cloned for each bar.
     styles: Styles,
 }
 
 struct Styles {
+    layout: Layout,
     bar: ProgressStyle,
     spinner: ProgressStyle,
 }
@@ -84,8 +84,15 @@ impl Progress {
             }
         };
         let all_bytes = Arc::new(AtomicU64::new(0));
+        let layout = Layout::for_width(match display {
+            Display::Bars => stderr_width(),
+            _ => None,
+        });
         let overall = multi.add(ProgressBar::no_length());
-        overall.set_style(overall_style(STREAMING_TEMPLATE, Arc::clone(&all_bytes)));
+        overall.set_style(overall_style(
+            &layout.overall_streaming,
+            Arc::clone(&all_bytes),
+        ));
         overall.set_prefix("total");
         if display == Display::Bars {
             // Redrawn on its own: its byte count changes without the bar itself moving.
@@ -97,10 +104,11 @@ impl Progress {
                 multi,
                 overall,
                 all_bytes,
-                visible: AtomicUsize::new(0),
+                running: AtomicUsize::new(0),
                 styles: Styles {
-                    bar: bar_style(),
-                    spinner: spinner_style(),
+                    bar: bar_style(&layout.bar),
+                    spinner: spinner_style(&layout.spinner),
+                    layout,
                 },
             }),
         }
@@ -118,7 +126,7 @@ impl Progress {
         overall.set_length(files as u64);
         if self.inner.display == Display::Bars {
             overall.set_style(overall_style(
-                OVERALL_TEMPLATE,
+                &self.inner.styles.layout.overall,
                 Arc::clone(&self.inner.all_bytes),
             ));
         }
@@ -128,15 +136,16 @@ impl Progress {
     pub fn start(&self, label: &str) -> Tracker {
         let inner = &self.inner;
         let shown = inner.display == Display::Bars
-            && inner.visible.fetch_add(1, Ordering::Relaxed) < MAX_VISIBLE_BARS;
+            && inner.running.fetch_add(1, Ordering::Relaxed) < MAX_VISIBLE_BARS;
         let bar = shown.then(|| {
             let bar = inner
                 .multi
                 .insert_before(&inner.overall, ProgressBar::no_length());
             bar.set_style(inner.styles.spinner.clone());
-            bar.set_message(label.to_owned());
+            bar.set_message(elide_middle(label, inner.styles.layout.name));
             bar
         });
+        self.show_hidden();
         Tracker {
             progress: self.clone(),
             bar,
@@ -145,6 +154,22 @@ impl Progress {
             started: Instant::now(),
             reported_at: AtomicU64::new(0),
             received: AtomicU64::new(0),
+        }
+    }
+
+    /// `+N more` on the overall line while downloads run without a bar.
+    fn show_hidden(&self) {
+        let inner = &self.inner;
+        if inner.display != Display::Bars {
+            return;
+        }
+        match inner
+            .running
+            .load(Ordering::Relaxed)
+            .saturating_sub(MAX_VISIBLE_BARS)
+        {
+            0 => inner.overall.set_message(""),
+            n => inner.overall.set_message(format!("+{n} more")),
         }
     }
 
@@ -236,7 +261,8 @@ impl Tracker {
         match self.progress.inner.display {
             Display::Bars => {
                 if let Some(bar) = &self.bar {
-                    bar.set_message(format!("{} ({note})", self.label));
+                    let width = self.progress.inner.styles.layout.name;
+                    bar.set_message(elide_middle(&format!("{} ({note})", self.label), width));
                 }
             }
             Display::Lines => write_line(&format!("retry   {}: {note}", self.label)),
@@ -291,7 +317,8 @@ impl Tracker {
             inner.multi.remove(bar);
         }
         if inner.display == Display::Bars {
-            inner.visible.fetch_sub(1, Ordering::Relaxed);
+            inner.running.fetch_sub(1, Ordering::Relaxed);
+            self.progress.show_hidden();
         }
         inner.overall.inc(1);
         match (inner.display, &outcome.status) {
@@ -301,15 +328,18 @@ impl Tracker {
     }
 }
 
-fn bar_style() -> ProgressStyle {
-    ProgressStyle::with_template(BAR_TEMPLATE)
+fn bar_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ")
+        .with_key("rate", WindowKey::new(Shows::Rate))
+        .with_key("eta", WindowKey::new(Shows::Eta))
 }
 
-fn spinner_style() -> ProgressStyle {
-    ProgressStyle::with_template(SPINNER_TEMPLATE)
+fn spinner_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
         .unwrap_or_else(|_| ProgressStyle::default_spinner())
+        .with_key("rate", WindowKey::new(Shows::Rate))
 }
 
 fn overall_style(template: &str, all_bytes: Arc<AtomicU64>) -> ProgressStyle {

@@ -1,0 +1,144 @@
+//! Fitting what is drawn to the terminal: line templates for a width, and names elided in the
+//! middle (`very-long-fi…-name.iso`) so that no line wraps, even at 80 columns.
+
+use console::measure_text_width;
+
+/// The width of stderr's terminal: `COLUMNS` when set (a user's override, and how tests fix
+/// it), else the terminal's own; `None` when stderr is not a terminal and `COLUMNS` is unset.
+pub fn stderr_width() -> Option<usize> {
+    if let Some(columns) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0)
+    {
+        return Some(columns);
+    }
+    console::Term::stderr()
+        .size_checked()
+        .map(|(_rows, cols)| usize::from(cols))
+}
+
+/// `text` cut to at most `width` columns, keeping its start and its end with `…` between.
+pub fn elide_middle(text: &str, width: usize) -> String {
+    if measure_text_width(text) <= width {
+        return text.to_owned();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let keep = width - 1;
+    let head_width = keep.div_ceil(2);
+    let mut head = String::new();
+    for c in text.chars() {
+        if measure_text_width(&format!("{head}{c}")) > head_width {
+            break;
+        }
+        head.push(c);
+    }
+    let tail_width = keep - measure_text_width(&head);
+    let mut tail: Vec<char> = Vec::new();
+    for c in text.chars().rev() {
+        let candidate: String = std::iter::once(c)
+            .chain(tail.iter().rev().copied())
+            .collect();
+        if measure_text_width(&candidate) > tail_width {
+            break;
+        }
+        tail.push(c);
+    }
+    let tail: String = tail.into_iter().rev().collect();
+    format!("{head}…{tail}")
+}
+
+/// The templates of one display, laid out for its width.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Columns of the name at the start of each line.
+    pub name: usize,
+    pub bar: String,
+    pub spinner: String,
+    pub overall: String,
+    pub overall_streaming: String,
+}
+
+impl Layout {
+    /// The layout for `width` columns (wide enough for everything when unknown). Lines never
+    /// reach the last column: some terminals wrap when it is written.
+    pub fn for_width(width: Option<usize>) -> Layout {
+        let width = width.unwrap_or(120).max(40) - 1;
+        // The parts after the name, by width: a bar only where it leaves the name room.
+        let (bar, numbers) = match width {
+            100.. => (28, "{bytes:>10}/{total_bytes:<10} {rate:>12} ETA {eta:>4}"),
+            72.. => (12, "{bytes:>9}/{total_bytes:<9} {rate:>11} {eta:>4}"),
+            _ => (0, "{bytes:>9}/{total_bytes:<9} {rate:>11}"),
+        };
+        // Widths of the parts as drawn: `{bytes:>10}` is 10 columns, and so on.
+        let numbers_width = match width {
+            100.. => 10 + 1 + 10 + 1 + 12 + 5 + 4,
+            72.. => 9 + 1 + 9 + 1 + 11 + 1 + 4,
+            _ => 9 + 1 + 9 + 1 + 11,
+        };
+        let bar_part = |bar: usize| match bar {
+            0 => String::new(),
+            n => format!(" [{{bar:{n}}}]"),
+        };
+        let name = width
+            .saturating_sub(bar + if bar > 0 { 3 } else { 0 } + 1 + numbers_width)
+            .clamp(8, 40);
+        let bar_line = format!("{{msg:{name}!}}{} {numbers}", bar_part(bar));
+        let spinner = format!("{{msg:{name}!}} {{spinner}} {{bytes:>10}} {{rate:>12}}");
+        // The overall line: `total [====   ] 12345/20000 files, 1023.99 MiB, 1m 02s +N more`:
+        // 5 + 3 + bar + 39 columns of counts, and up to 14 for the hidden bars' count.
+        let overall_bar = width.saturating_sub(5 + 3 + 39 + 14).min(40);
+        let overall_bar = if overall_bar >= 10 { overall_bar } else { 0 };
+        let overall = format!(
+            "{{prefix:.bold}}{} {{pos}}/{{len}} files, {{all_bytes}}, {{elapsed}} {{msg}}",
+            bar_part(overall_bar)
+        );
+        let reading = if width >= 72 {
+            " (reading the list)"
+        } else {
+            ""
+        };
+        let overall_streaming = format!(
+            "{{prefix:.bold}} {{spinner}} {{pos}} files, {{all_bytes}}, {{elapsed}}{reading} {{msg}}"
+        );
+        Layout {
+            name,
+            bar: bar_line,
+            spinner,
+            overall,
+            overall_streaming,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_elided_in_the_middle() {
+        assert_eq!(elide_middle("short.iso", 20), "short.iso");
+        let long = "debian-12.5.0-amd64-netinst-with-firmware.iso";
+        let cut = elide_middle(long, 20);
+        assert_eq!(measure_text_width(&cut), 20, "{cut}");
+        assert!(
+            cut.starts_with("debian-12.") && cut.ends_with("ware.iso"),
+            "{cut}"
+        );
+        assert!(cut.contains('…'));
+        let wide = elide_middle("日本語のとても長いファイル名.txt", 12);
+        assert!(measure_text_width(&wide) <= 12, "{wide}");
+    }
+
+    #[test]
+    fn at_80_columns_every_template_leaves_the_name_room() {
+        for width in [40, 60, 80, 100, 120, 200] {
+            let layout = Layout::for_width(Some(width));
+            assert!(layout.name >= 8, "{width}: {layout:?}");
+        }
+        // 27 + ` [` + 12 + `] ` + 36 = 79 columns.
+        assert_eq!(Layout::for_width(Some(80)).name, 27);
+    }
+}
