@@ -299,6 +299,11 @@ impl Outcome {
         matches!(self.status, Status::Failed(_))
     }
 
+    /// Taken from the input but never started, because the run was cancelled.
+    pub fn never_started(&self) -> bool {
+        matches!(self.status, Status::Failed(FetchError::NotStarted))
+    }
+
     pub fn is_interrupted(&self) -> bool {
         matches!(&self.status, Status::Failed(err) if err.is_interruption())
     }

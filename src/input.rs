@@ -205,6 +205,13 @@ impl Source {
         }
     }
 
+    /// How many items were read but never taken (the run was cancelled), without waiting
+    /// for more.
+    pub fn remaining(&self) -> usize {
+        let items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+        items.try_iter().count()
+    }
+
     /// How many URLs there are, when known before reading.
     pub fn len_hint(&self) -> Option<usize> {
         self.len_hint

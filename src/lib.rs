@@ -98,6 +98,7 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     };
     let elapsed = engine::run(config.mode, &work);
     let insecure = work.http.options().insecure;
+    let unread = work.source.remaining();
     // The printer ends once every handle to it is gone.
     drop(work);
     let tally = printer.finish()?;
@@ -107,9 +108,10 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     let summary = Summary {
         mode: config.mode,
         jobs: config.jobs,
-        tally,
         elapsed,
         interrupted: cancel.is_triggered(),
+        not_started: tally.counts.not_started + unread,
+        tally,
     };
     if config.summary {
         let mut stderr = io::BufWriter::with_capacity(64 * 1024, io::stderr().lock());

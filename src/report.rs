@@ -30,6 +30,9 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Stopped by Ctrl-C.
     pub interrupted: bool,
+    /// URLs read but never started (the run was interrupted): those the workers were about to
+    /// take, and those left in the input queue.
+    pub not_started: usize,
 }
 
 /// How many downloads ended which way.
@@ -38,6 +41,10 @@ pub struct Counts {
     pub ok: usize,
     pub failed: usize,
     pub skipped: usize,
+    /// Downloads stopped by Ctrl-C while running (counted in `failed` too).
+    pub interrupted: usize,
+    /// Downloads taken but never started because of Ctrl-C (not counted elsewhere).
+    pub not_started: usize,
     /// Attempts after the first, over all downloads.
     pub retries: u32,
 }
@@ -91,9 +98,15 @@ impl Tally {
         }
     }
 
-    /// Counts one outcome, and keeps its row if the report will show it.
+    /// Counts one outcome, and keeps its row if the report will show it. A download that never
+    /// started (Ctrl-C) is only counted.
     pub fn add(&mut self, outcome: &Outcome) {
+        if outcome.never_started() {
+            self.counts.not_started += 1;
+            return;
+        }
         self.files += 1;
+        self.counts.interrupted += usize::from(outcome.is_interrupted());
         self.bytes += outcome.bytes;
         self.counts.retries += outcome.retries;
         self.digests |= outcome.sha256.is_some();
@@ -153,6 +166,17 @@ impl Summary {
         } else {
             ExitCode::SUCCESS
         }
+    }
+
+    /// `interrupted: 12 done, 3 in flight kept as .part, 85 not started`: what Ctrl-C left.
+    pub fn interrupted_line(&self) -> String {
+        let counts = self.counts();
+        let in_flight = counts.interrupted;
+        format!(
+            "interrupted: {} done, {in_flight} in flight kept as .part, {} not started",
+            self.tally.files - in_flight,
+            self.not_started
+        )
     }
 
     /// `pool, 8 jobs: 19 ok, 1 failed, 4.75 MiB in 1.23s (3.86 MiB/s)`
@@ -251,6 +275,7 @@ struct SummaryRecord {
     skipped: usize,
     retries: u32,
     interrupted: bool,
+    not_started: usize,
     bytes: u64,
     elapsed_ms: f64,
     elapsed: Elapsed,
@@ -277,6 +302,7 @@ impl From<&Summary> for SummaryRecord {
             skipped: counts.skipped,
             retries: counts.retries,
             interrupted: summary.interrupted,
+            not_started: summary.not_started,
             bytes: summary.bytes(),
             elapsed_ms: millis(summary.elapsed),
             elapsed: Elapsed {
@@ -367,6 +393,9 @@ pub fn write_table(
             "{}",
             table(slowest, &mut tally.slowest.iter().map(|(_, row)| row))
         )?;
+    }
+    if summary.interrupted {
+        writeln!(out, "{}", summary.interrupted_line())?;
     }
     writeln!(out, "{}", summary.total_line())?;
     out.flush()

@@ -112,7 +112,9 @@ fn print(outcomes: &Receiver<Outcome>, printing: Printing, out: impl Write) -> R
 /// What stdout gets for one outcome: its path (if saved), or its JSON line.
 fn record(outcome: &Outcome, json: bool) -> Result<Vec<u8>> {
     let mut line = Vec::new();
-    if json {
+    if outcome.never_started() {
+        // Counted in the summary; no line of its own.
+    } else if json {
         serde_json::to_writer(&mut line, &DownloadRecord::from(outcome))
             .context("cannot encode a result as JSON")?;
         line.push(b'\n');

@@ -323,6 +323,8 @@ impl Tracker {
         inner.overall.inc(1);
         match (inner.display, &outcome.status) {
             (Display::Bars, Status::Saved { .. }) | (Display::Silent | Display::Pipe, _) => {}
+            // Counted in the summary's "not started".
+            _ if outcome.never_started() => {}
             _ => self.progress.println(&outcome.line()),
         }
     }

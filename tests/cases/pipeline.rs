@@ -148,3 +148,49 @@ fn the_summary_lists_failures_and_the_slowest_not_every_file() {
     assert_eq!(run(&[]), 5, "the 5 slowest, not all 30");
     assert_eq!(run(&["--table", "full"]), 30);
 }
+
+#[test]
+fn ctrl_c_says_what_was_done_in_flight_and_not_started_and_json_agrees() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fetchbench"));
+    cmd.args(["--json", "-j", "1", "-o"])
+        .arg(dir.path())
+        .arg(server.url("/files/done.bin?size=10"))
+        .arg(server.url("/fault/slow.bin?size=400000&stall_after=100000"));
+    for i in 0..5 {
+        cmd.arg(server.url(&format!("/files/later{i}.bin?size=10")));
+    }
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    crate::util::wait_until_sent(&server, 100_000);
+    std::thread::sleep(Duration::from_millis(100));
+    crate::util::send_signal(child.id(), "INT");
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted: 1 done, 1 in flight kept as .part, 5 not started"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("later0"),
+        "a row for a URL never started: {stderr}"
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let statuses: Vec<&str> = lines[..lines.len() - 1]
+        .iter()
+        .map(|l| l["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["ok", "interrupted"]);
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["not_started"], 5);
+    assert_eq!(summary["files"], 2);
+    assert_eq!(summary["interrupted"], true);
+}
