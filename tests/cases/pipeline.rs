@@ -194,3 +194,37 @@ fn ctrl_c_says_what_was_done_in_flight_and_not_started_and_json_agrees() {
     assert_eq!(summary["files"], 2);
     assert_eq!(summary["interrupted"], true);
 }
+
+#[test]
+fn a_full_queue_holds_back_the_producer() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fetchbench"))
+        .args(["-q", "-j", "1", "-i", "-", "-o"])
+        .arg(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let written = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&written);
+    let line = format!("{}\n", server.url("/slow/s.bin?size=1&ms=5000"));
+    // 200,000 lines (about 10 MB) that would all be read at once by a batch reader.
+    let producer = std::thread::spawn(move || {
+        for _ in 0..200_000 {
+            if stdin.write_all(line.as_bytes()).is_err() {
+                return;
+            }
+            counter.fetch_add(line.len(), std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let taken = written.load(std::sync::atomic::Ordering::Relaxed);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    producer.join().unwrap();
+    // The pipe (64 KiB), the reader's buffer (64 KiB) and 64 queued lines: well under 1 MB.
+    assert!(taken < 1 << 20, "{taken} bytes of the list were taken in");
+    assert!(taken > 0);
+}
