@@ -40,6 +40,15 @@ fn a_killed_child_fails_its_download_and_the_others_complete() {
     // The victim's child is the one whose download has stalled half-way: it holds the file
     // that is victim.bin.part (found by inode: opened unnamed, it took that name later).
     wait_until_sent(&server, 100_000);
+    // What arrived before the stall is on disk, not in a buffer a SIGKILL would lose.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::metadata(dir.path().join("victim.bin.part")).map_or(0, |m| m.len()) < 100_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bytes never reached the disk"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let part = std::fs::metadata(dir.path().join("victim.bin.part")).expect("victim.bin.part");
     let victim = children_of(parent.id())
         .into_iter()
@@ -67,6 +76,12 @@ fn a_killed_child_fails_its_download_and_the_others_complete() {
     assert_eq!(
         listing(dir.path()),
         ["a.bin", "b.bin", "c.bin", "victim.bin.part"]
+    );
+    assert_eq!(
+        std::fs::metadata(dir.path().join("victim.bin.part"))
+            .unwrap()
+            .len(),
+        100_000
     );
 }
 
