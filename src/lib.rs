@@ -70,7 +70,10 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     let work = Work {
         downloader: Arc::new(Downloader {
             output_dir: config.output_dir.clone(),
-            names: Box::new(NameRegistry::new(&config.targets)),
+            names: Box::new(
+                NameRegistry::new(&config.targets)
+                    .keeping_existing(&config.output_dir, config.policy.resume),
+            ),
             policy: config.policy,
             throttle: config.throttle,
             progress: Progress::new(config.display, config.targets.len()),
@@ -83,18 +86,19 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     };
     let summary = engine::run(config.mode, &work);
     if config.summary {
+        // For people only: a stderr that is closed or full loses the table, not the run.
         let mut stderr = io::BufWriter::with_capacity(64 * 1024, io::stderr().lock());
-        report::write_table(&summary, &mut stderr)?;
+        let _ = report::write_table(&summary, &mut stderr);
         if work.http.options().insecure {
             let warning = "WARNING: --insecure: TLS certificates were NOT checked; anyone on the \
                            path could have sent these files";
-            writeln!(
+            let _ = writeln!(
                 stderr,
                 "{}",
                 console::style(warning).for_stderr().red().bold()
-            )?;
+            );
         }
-        stderr.flush()?;
+        let _ = stderr.flush();
     }
     // One write per buffer, not per line: thousands of paths are thousands of syscalls.
     let mut stdout = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
@@ -103,10 +107,23 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     } else {
         report::write_paths(&summary, &mut stdout)
     };
+    let signalled = work
+        .downloader
+        .cancel
+        .signal_exit()
+        .filter(|_| summary.interrupted);
     match printed {
         // `fetchbench ... | head`: the reader has all it wants; that is not an error.
         Err(err) if err.kind() == io::ErrorKind::BrokenPipe => {}
-        other => other?,
+        // The files are saved, so not 2 ("nothing was downloaded"): 1, as for a failure.
+        Err(err) if signalled.is_none() => {
+            let _ = writeln!(
+                io::stderr().lock(),
+                "fetchbench: error: cannot write the results to stdout: {err}"
+            );
+            return Ok(ExitCode::from(report::EXIT_FAILED));
+        }
+        _ => {}
     }
-    Ok(summary.exit_code())
+    Ok(signalled.map_or_else(|| summary.exit_code(), ExitCode::from))
 }
