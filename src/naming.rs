@@ -4,6 +4,7 @@
 //! ever written outside the output directory.
 
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use percent_encoding::percent_decode_str;
@@ -102,22 +103,39 @@ fn decode_extended_value(value: &str) -> Option<String> {
 
 /// Turns an untrusted name into one plain file name.
 ///
-/// Keeps only the last component after any `/` or `\`, drops control characters (NUL
-/// included), strips leading dots and spaces (no `..`, no hidden files) and trailing dots and
-/// spaces, and caps the length, keeping the extension. An empty result becomes
-/// [`DEFAULT_NAME`].
+/// Drops control characters (NUL included) and the invisible characters that make a name
+/// read other than it is (bidi controls such as U+202E, line and paragraph separators), keeps
+/// only the last component after any `/` or `\`, strips leading dots and spaces (no `..`, no
+/// hidden files) and trailing dots and spaces, and caps the length, keeping the extension. An
+/// empty result becomes [`DEFAULT_NAME`].
 pub fn sanitize(raw: &str) -> String {
-    let last = raw
+    let visible: String = raw.chars().filter(|&c| !is_hidden_char(c)).collect();
+    let last = visible
         .rsplit(['/', '\\'])
         .map(|part| part.trim_matches(|c: char| c == '.' || c.is_whitespace()))
         .find(|part| !part.is_empty())
         .unwrap_or("");
-    let cleaned: String = last.chars().filter(|c| !c.is_control()).collect();
-    let cleaned = cleaned.trim_matches(|c: char| c == '.' || c.is_whitespace());
+    let cleaned = last.trim_matches(|c: char| c == '.' || c.is_whitespace());
     if cleaned.is_empty() {
         return DEFAULT_NAME.to_owned();
     }
     truncate_keeping_extension(cleaned, MAX_NAME_BYTES)
+}
+
+/// Characters a file name never keeps: controls, and the invisible ones that change how the
+/// rest reads (`invoice\u{202E}fdp.exe` shows as `invoiceexe.pdf`).
+fn is_hidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'                  // Arabic letter mark
+                | '\u{200B}'            // zero-width space
+                | '\u{200E}'..='\u{200F}' // left-to-right and right-to-left marks
+                | '\u{2028}'..='\u{2029}' // line and paragraph separators
+                | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
+                | '\u{2066}'..='\u{2069}' // bidi isolates
+                | '\u{FEFF}' // byte order mark
+        )
 }
 
 fn truncate_keeping_extension(name: &str, max: usize) -> String {
@@ -164,6 +182,14 @@ pub trait Names: Send + Sync {
 pub struct NameRegistry {
     planned: Vec<Planned>,
     taken: Mutex<HashSet<String>>,
+    /// The output directory, whose files a name chosen by a server never replaces.
+    existing: Option<OnDisk>,
+}
+
+#[derive(Debug)]
+struct OnDisk {
+    dir: PathBuf,
+    resume: bool,
 }
 
 #[derive(Debug)]
@@ -183,15 +209,37 @@ impl NameRegistry {
                     .name
                     .clone()
                     .unwrap_or_else(|| name_from_url(&target.url));
-                let reserved = claim(&mut taken, &wanted);
+                let reserved = claim(&mut taken, &wanted, |_| false);
                 Planned { wanted, reserved }
             })
             .collect();
         NameRegistry {
             planned,
             taken: Mutex::new(taken),
+            existing: None,
         }
     }
+
+    /// Makes the names a server chooses (those [`Names::claim`] gets beyond the planned ones)
+    /// skip what is already in `dir`, see [`taken_on_disk`].
+    pub fn keeping_existing(mut self, dir: &Path, resume: bool) -> Self {
+        self.existing = Some(OnDisk {
+            dir: dir.to_owned(),
+            resume,
+        });
+        self
+    }
+}
+
+/// Whether `name` is taken in `dir` by something already there, for a name a server chose:
+/// `name` itself (of any kind), or its `.part`, unless resuming (`-c` continues that one).
+pub fn taken_on_disk(dir: &Path, name: &str, resume: bool) -> bool {
+    dir.join(name).symlink_metadata().is_ok()
+        || (!resume
+            && dir
+                .join(format!("{name}{PART_SUFFIX}"))
+                .symlink_metadata()
+                .is_ok())
 }
 
 impl Names for NameRegistry {
@@ -207,14 +255,22 @@ impl Names for NameRegistry {
         }
         // A poisoned lock only means another download panicked mid-claim; the set is intact.
         let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
-        claim(&mut taken, &wanted)
+        // The name comes from the server (a redirect, Content-Disposition): it may not
+        // replace a file that was there before.
+        claim(&mut taken, &wanted, |name| {
+            self.existing
+                .as_ref()
+                .is_some_and(|disk| taken_on_disk(&disk.dir, name, disk.resume))
+        })
     }
 }
 
-/// Takes `wanted`, or the first free `stem-N.ext`. A name also blocks its `.part` twin.
-fn claim(taken: &mut HashSet<String>, wanted: &str) -> String {
+/// Takes `wanted`, or the first free `stem-N.ext`. A name also blocks its `.part` twin, and
+/// a name for which `also_taken` holds is skipped too.
+fn claim(taken: &mut HashSet<String>, wanted: &str, also_taken: impl Fn(&str) -> bool) -> String {
     let is_free = |taken: &HashSet<String>, name: &str| {
-        !taken.contains(name)
+        !also_taken(name)
+            && !taken.contains(name)
             && !taken.contains(&format!("{name}{PART_SUFFIX}"))
             && !name
                 .strip_suffix(PART_SUFFIX)
