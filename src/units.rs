@@ -68,6 +68,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     nanos_to_duration(nanos).ok_or_else(|| format!("invalid duration {s:?}: too large"))
 }
 
+/// Parses a duration that must be longer than zero (a timeout of zero would fail everything
+/// at once).
+pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err(format!("invalid duration {s:?}: must be longer than 0")),
+        d => Ok(d),
+    }
+}
+
 /// Parses a bandwidth in bytes per second, such as `10MiB/s`, `500KB/s` or
 /// `1MiB`: a [`parse_size`] value with an optional `/s` suffix.
 pub fn parse_rate(s: &str) -> Result<u64, String> {
