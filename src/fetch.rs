@@ -189,11 +189,18 @@ impl FetchError {
         if err.is_redirect() {
             return FetchError::TooManyRedirects;
         }
-        if err.is_builder() {
-            // The only request built from a URL not checked up front: a redirect's target.
-            return FetchError::Refused(match err.url() {
-                Some(url) => format!("redirect refused: {} ({url})", root_cause(&err)),
-                None => error_chain(&err),
+        // A builder error (the only URL not checked up front is a redirect's target: another
+        // scheme, say), wherever the redirect machinery wrapped it.
+        let builder =
+            std::iter::successors(Some(&err as &(dyn std::error::Error + 'static)), |e| {
+                e.source()
+            })
+            .filter_map(|e| e.downcast_ref::<reqwest::Error>())
+            .find(|e| e.is_builder());
+        if let Some(builder) = builder {
+            return FetchError::Refused(match builder.url() {
+                Some(url) => format!("redirect refused: {} ({url})", root_cause(builder)),
+                None => error_chain(builder),
             });
         }
         if find_source::<hyper::Error>(&err).is_some_and(hyper::Error::is_parse_too_large) {

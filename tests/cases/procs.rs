@@ -86,6 +86,39 @@ fn a_killed_child_fails_its_download_and_the_others_complete() {
 }
 
 #[test]
+fn a_child_killed_before_its_first_byte_leaves_no_empty_part() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    // Large enough for a named `.part` from the start; the server sends the head, no byte.
+    let parent = Command::new(env!("CARGO_BIN_EXE_fetchbench"))
+        .args(["--mode", "procs", "--retries", "0", "--json", "-q", "-o"])
+        .arg(dir.path())
+        .arg(server.url("/fault/empty.bin?size=9000000&stall_after=0"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let part = dir.path().join("empty.bin.part");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !part.exists() {
+        assert!(std::time::Instant::now() < deadline, "no .part was created");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let children = children_of(parent.id());
+    assert_eq!(children.len(), 1, "{children:?}");
+    send_signal(children[0], "KILL");
+    let output = parent.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let first = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .next()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .unwrap();
+    assert_eq!(first["partial"], serde_json::Value::Null);
+    assert_eq!(listing(dir.path()), Vec::<String>::new());
+}
+
+#[test]
 fn procs_reports_progress_and_results_like_the_other_modes() {
     let server = TestServer::http();
     let dir = tempdir().unwrap();
