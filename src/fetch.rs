@@ -1143,4 +1143,59 @@ mod tests {
         let later = now + Duration::from_secs(3600);
         assert_eq!(retry_after_at(&date, later), Some(Duration::ZERO));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn header_value(text: &str) -> Option<HeaderMap> {
+            let value = HeaderValue::from_str(text).ok()?;
+            Some(
+                [
+                    (header::CONTENT_RANGE, value.clone()),
+                    (header::RETRY_AFTER, value),
+                ]
+                .into_iter()
+                .collect(),
+            )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+
+            #[test]
+            fn content_range_and_retry_after_never_panic(
+                text in prop_oneof![
+                    "bytes [0-9*]{0,25}-[0-9]{0,25}/[0-9*]{0,25}",
+                    "[ -~]{0,60}",
+                ]
+            ) {
+                if let Some(headers) = header_value(&text) {
+                    let _ = content_range(&headers);
+                    let _ = retry_after_at(&headers, SystemTime::UNIX_EPOCH);
+                    let _ = retry_after(&headers);
+                }
+            }
+
+            #[test]
+            fn content_range_round_trips(first in 0u64..u64::MAX / 2, len in 1u64..1 << 40, extra in 0u64..1 << 40) {
+                let last = first + len - 1;
+                let total = last + 1 + extra;
+                let h = header_value(&format!("bytes {first}-{last}/{total}")).unwrap();
+                prop_assert_eq!(content_range(&h), Some((first, Some(total))));
+                let h = header_value(&format!("bytes {first}-{last}/*")).unwrap();
+                prop_assert_eq!(content_range(&h), Some((first, None)));
+            }
+
+            #[test]
+            fn retry_after_round_trips(seconds in 0u64..1 << 40, ahead in 0u64..100_000_000) {
+                let h = header_value(&seconds.to_string()).unwrap();
+                prop_assert_eq!(retry_after(&h), Some(Duration::from_secs(seconds)));
+                let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+                let date = httpdate::fmt_http_date(now + Duration::from_secs(ahead));
+                let h = header_value(&date).unwrap();
+                prop_assert_eq!(retry_after_at(&h, now), Some(Duration::from_secs(ahead)));
+            }
+        }
+    }
 }

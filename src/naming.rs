@@ -434,4 +434,78 @@ mod tests {
         let names = NameRegistry::new(&targets(&urls));
         assert_eq!(names.planned(1), "a-1.part");
     }
+
+    #[test]
+    fn invisible_characters_are_dropped() {
+        assert_eq!(sanitize("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
+        assert_eq!(
+            sanitize("a\u{2028}b\u{2029}c\u{200E}\u{2066}.txt"),
+            "abc.txt"
+        );
+        assert_eq!(sanitize("\u{FEFF}x"), "x");
+    }
+
+    /// What every name we produce is: one plain, visible component, never empty or a dot
+    /// name, within the length cap.
+    fn is_safe_name(name: &str) -> bool {
+        !name.is_empty()
+            && name.len() <= MAX_NAME_BYTES
+            && !name.starts_with('.')
+            && !name.contains(['/', '\\'])
+            && !name.chars().any(is_hidden_char)
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Text full of what hostile names are made of.
+        fn hostile() -> impl Strategy<Value = String> {
+            "[a-z./\\\\ \t\n\u{0}\u{202E}\u{2028}\u{2066}\u{200F}\u{FEFF}é%\"';=*]{0,300}"
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+
+            #[test]
+            fn sanitized_names_are_always_safe(raw in prop_oneof![hostile(), any::<String>()]) {
+                let name = sanitize(&raw);
+                prop_assert!(is_safe_name(&name), "{raw:?} -> {name:?}");
+                prop_assert_eq!(sanitize(&name), name.clone(), "not idempotent");
+            }
+
+            #[test]
+            fn content_disposition_never_panics_and_gives_safe_names(
+                value in prop_oneof![
+                    hostile().prop_map(|v| format!("attachment; filename=\"{v}\"")),
+                    hostile().prop_map(|v| format!("attachment; filename*=UTF-8''{v}")),
+                    hostile().prop_map(|v| format!("attachment; filename*={v}")),
+                    any::<String>(),
+                ]
+            ) {
+                if let Some(name) = name_from_content_disposition(&value) {
+                    prop_assert!(is_safe_name(&name), "{value:?} -> {name:?}");
+                }
+            }
+
+            #[test]
+            fn a_plain_quoted_name_round_trips(name in "[a-zA-Z0-9][a-zA-Z0-9 _-]{0,40}\\.[a-z]{1,4}") {
+                let name = name.trim().to_owned();
+                let header = format!("attachment; filename=\"{name}\"");
+                prop_assert_eq!(name_from_content_disposition(&header), Some(name.clone()));
+                let encoded: String = name.bytes().map(|b| format!("%{b:02X}")).collect();
+                let header = format!("attachment; filename*=UTF-8''{encoded}");
+                prop_assert_eq!(name_from_content_disposition(&header), Some(name));
+            }
+
+            #[test]
+            fn names_from_any_url_path_are_safe(path in hostile()) {
+                let encoded: String = path.bytes().map(|b| format!("%{b:02X}")).collect();
+                if let Ok(url) = Url::parse(&format!("http://h/x/{encoded}")) {
+                    let name = name_from_url(&url);
+                    prop_assert!(is_safe_name(&name), "{path:?} -> {name:?}");
+                }
+            }
+        }
+    }
 }
