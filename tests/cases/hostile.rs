@@ -562,3 +562,20 @@ fn no_clobber_skips_without_asking_the_server() {
     assert_eq!(read(dir.path(), "k.bin"), b"mine");
     assert_eq!(read(dir.path(), "named.bin"), b"mine too");
 }
+
+#[test]
+fn with_no_clobber_a_server_chosen_name_that_is_taken_is_skipped() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), b"mine").unwrap();
+    let cd = urlencode("attachment; filename=\"notes.txt\"");
+    fetchbench()
+        .args(["--no-clobber", "--content-disposition", "-o"])
+        .arg(dir.path())
+        .arg(server.url(&format!("/fault/cd.bin?size=100&cd={cd}")))
+        .assert()
+        .code(0)
+        .stderr(predicates::str::contains("already exists (--no-clobber)"));
+    assert_eq!(listing(dir.path()), ["notes.txt"]);
+    assert_eq!(read(dir.path(), "notes.txt"), b"mine");
+}
