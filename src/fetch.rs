@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant, SystemTime};
 
-use futures_util::FutureExt;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Client, Response, StatusCode, Url};
 use sha2::{Digest, Sha256};
@@ -27,6 +26,10 @@ use crate::units::{human_bytes, human_duration};
 
 /// The longest wait between two attempts, from backoff or from a server's Retry-After.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
+
+/// A body that receives nothing for this long has what it buffered written out (a busy body
+/// keeps writing in large blocks).
+pub(crate) const IDLE_FLUSH_AFTER: Duration = Duration::from_millis(50);
 
 /// A SHA-256 digest.
 pub type Sha256Digest = [u8; 32];
@@ -878,10 +881,11 @@ impl Downloader {
         let mut written = start;
         let mut meter = SpeedMeter::new(&self.policy);
         loop {
-            let next = match self.next_chunk(&mut response, &mut meter).now_or_never() {
-                Some(next) => next,
-                None => {
-                    // Waiting for the network: what arrived goes to disk now, so that a
+            let waiting = self.next_chunk(&mut response, &mut meter);
+            let next = match tokio::time::timeout(IDLE_FLUSH_AFTER, waiting).await {
+                Ok(next) => next,
+                Err(_) => {
+                    // The network went quiet: what arrived goes to disk now, so that a
                     // process killed while waiting keeps it for -c.
                     out.flush_buffer().map_err(write_error)?;
                     self.next_chunk(&mut response, &mut meter).await

@@ -11,13 +11,12 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use futures_util::FutureExt;
 use futures_util::future::try_join_all;
 use reqwest::header::{self, HeaderValue};
 use reqwest::{Client, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use crate::fetch::{Downloader, FetchError, SpeedMeter, Target, content_range};
+use crate::fetch::{Downloader, FetchError, IDLE_FLUSH_AFTER, SpeedMeter, Target, content_range};
 use crate::progress::Tracker;
 
 /// Smallest segment: below this, another connection costs more than it gives.
@@ -291,14 +290,11 @@ async fn stream(
         Ok(())
     };
     while segment.position() + (buffer.len() as u64) < segment.end {
-        let next = shared
-            .downloader
-            .next_chunk(&mut response, &mut meter)
-            .now_or_never();
-        let chunk = match next {
-            Some(chunk) => chunk?,
-            None => {
-                // Waiting for the network: what arrived goes to disk now.
+        let waiting = shared.downloader.next_chunk(&mut response, &mut meter);
+        let chunk = match tokio::time::timeout(IDLE_FLUSH_AFTER, waiting).await {
+            Ok(chunk) => chunk?,
+            Err(_) => {
+                // The network went quiet: what arrived goes to disk now.
                 flush(&mut buffer)?;
                 shared
                     .downloader
