@@ -1,14 +1,18 @@
-//! Ctrl-C: the first one cancels the run (no new downloads start, those in flight stop and keep
-//! their `.part` files), a second one exits at once.
+//! Ctrl-C and SIGTERM: the first one cancels the run (no new downloads start, those in flight
+//! stop and keep their `.part` files), a second one exits at once. The exit status says which
+//! signal it was, as shells report it: 130 for SIGINT, 143 for SIGTERM.
 
+use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use anyhow::{Context, Result};
 use tokio::sync::watch;
 
 /// Exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
 pub const EXIT_INTERRUPTED: u8 = 130;
+/// Exit status of a run stopped by SIGTERM (128 + 15).
+pub const EXIT_TERMINATED: u8 = 143;
 
 /// A cancellation flag shared by every thread, runtime and task of a run.
 #[derive(Clone)]
@@ -18,6 +22,8 @@ pub struct Cancel {
 
 struct Inner {
     flag: AtomicBool,
+    /// The exit status of the signal that cancelled the run (0: none).
+    signal_exit: AtomicU8,
     wake: watch::Sender<bool>,
 }
 
@@ -26,6 +32,7 @@ impl Default for Cancel {
         Cancel {
             inner: Arc::new(Inner {
                 flag: AtomicBool::new(false),
+                signal_exit: AtomicU8::new(0),
                 wake: watch::Sender::new(false),
             }),
         }
@@ -43,6 +50,15 @@ impl Cancel {
         self.inner.flag.load(Ordering::SeqCst)
     }
 
+    /// The exit status the run's first signal calls for (130 for SIGINT, 143 for SIGTERM), if
+    /// a signal cancelled it.
+    pub fn signal_exit(&self) -> Option<u8> {
+        match self.inner.signal_exit.load(Ordering::SeqCst) {
+            0 => None,
+            code => Some(code),
+        }
+    }
+
     /// Completes once the run is cancelled; works on any runtime.
     pub async fn triggered(&self) {
         let mut woken = self.inner.wake.subscribe();
@@ -50,7 +66,8 @@ impl Cancel {
         let _ = woken.wait_for(|cancelled| *cancelled).await;
     }
 
-    /// Cancels on the first SIGINT or SIGTERM; exits with 130 on the second. The handlers are
+    /// Cancels on the first SIGINT or SIGTERM; exits at once on the second (130 after a
+    /// SIGINT, 143 after a SIGTERM). The handlers are
     /// in place when this returns.
     pub fn on_signals(&self, announce: bool) -> Result<()> {
         let (ready, installed) = std::sync::mpsc::channel();
@@ -93,16 +110,22 @@ fn watch_signals(cancel: Cancel, announce: bool, ready: std::sync::mpsc::Sender<
             }
         };
         for first in [true, false] {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
+            let code = tokio::select! {
+                _ = interrupt.recv() => EXIT_INTERRUPTED,
+                _ = terminate.recv() => EXIT_TERMINATED,
+            };
             if !first {
-                std::process::exit(EXIT_INTERRUPTED.into());
+                std::process::exit(code.into());
             }
             if announce {
-                eprintln!("\ninterrupted: stopping downloads (partial files kept; Ctrl-C again to quit now)");
+                let what = match code {
+                    EXIT_TERMINATED => "terminated: stopping downloads (partial files kept)",
+                    _ => "interrupted: stopping downloads (partial files kept; Ctrl-C again to quit now)",
+                };
+                // A stderr that is gone or full has no reader to tell.
+                let _ = writeln!(std::io::stderr().lock(), "\n{what}");
             }
+            cancel.inner.signal_exit.store(code, Ordering::SeqCst);
             cancel.trigger();
         }
     });

@@ -34,15 +34,21 @@ URL lists: one URL per line, optionally followed by `sha256=HEX` (the file must 
 SHA-256, checked before it gets its name). A line that is not a URL fails alone, with its
 file:line; the other lines go on.
 
-Ctrl-C stops starting downloads, stops those running (keeping their .part files for -c) and
-prints the summary; a second Ctrl-C quits at once.
+Ctrl-C (or SIGTERM) stops starting downloads, stops those running (keeping their .part files
+for -c) and prints the summary; a second one quits at once.
+
+A name the server chose (Content-Disposition, or the last segment after a redirect) never
+replaces a file that was in the output directory: it gets a counter (notes-1.txt) and the run
+says so. A name from your own URL or list replaces an older file (unless --no-clobber).
 
 Exit status:
   0    every download succeeded
-  1    at least one download (or URL list line) failed; the others still completed
+  1    at least one download (or URL list line) failed (the others still completed), or the
+       results could not be written to stdout (the files are saved)
   2    usage or setup error (bad URL argument, unusable output directory); nothing was
        downloaded
-  130  interrupted by Ctrl-C";
+  130  interrupted by Ctrl-C (SIGINT)
+  143  terminated by SIGTERM";
 
 /// Download many files at once, and measure what each concurrency model buys you.
 #[derive(Parser, Debug)]
@@ -159,6 +165,10 @@ pub struct DownloadArgs {
     #[arg(short = 'A', long, value_name = "TEXT", help_heading = "Network")]
     pub user_agent: Option<String>,
 
+    /// Send `Referer: URL` (default: no Referer at all, not even on redirects)
+    #[arg(short = 'e', long, value_name = "URL", help_heading = "Network")]
+    pub referer: Option<String>,
+
     /// Send every request through this proxy (default: HTTP_PROXY, HTTPS_PROXY, ALL_PROXY)
     #[arg(long, value_name = "URL", help_heading = "Network")]
     pub proxy: Option<String>,
@@ -184,7 +194,7 @@ pub struct DownloadArgs {
     pub cacert: Vec<PathBuf>,
 
     /// Give up connecting after DUR
-    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = units::parse_duration, help_heading = "Network")]
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = units::parse_positive_duration, help_heading = "Network")]
     pub connect_timeout: Duration,
 
     /// Retries per URL on transient faults (connection errors, timeouts, 408, 429, 5xx,
@@ -201,9 +211,28 @@ pub struct DownloadArgs {
     #[arg(long, value_name = "DUR", default_value = "500ms", value_parser = units::parse_duration, help_heading = "Reliability")]
     pub retry_delay: Duration,
 
-    /// Fail (or retry) a download that receives no byte for DUR
-    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = units::parse_duration, help_heading = "Reliability")]
+    /// Fail (or retry) a download that receives no byte for DUR (also the longest wait for a
+    /// response head: a header timeout)
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = units::parse_positive_duration, help_heading = "Reliability")]
     pub stall_timeout: Duration,
+
+    /// Give up on one download after DUR, all its attempts together (default: no limit)
+    #[arg(long, value_name = "DUR", value_parser = units::parse_positive_duration, help_heading = "Reliability")]
+    pub max_time: Option<Duration>,
+
+    /// Refuse a file larger than SIZE (before its body when the size is announced; cut and
+    /// failed when it grows past it) (default: no limit)
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_size, help_heading = "Reliability")]
+    pub max_filesize: Option<u64>,
+
+    /// Fail (or retry) a download slower than RATE over --speed-time, e.g. 1KiB/s (default:
+    /// no minimum)
+    #[arg(short = 'Y', long, value_name = "RATE", value_parser = units::parse_rate, help_heading = "Reliability")]
+    pub speed_limit: Option<u64>,
+
+    /// The window --speed-limit is measured over
+    #[arg(short = 'y', long, value_name = "DUR", default_value = "30s", value_parser = units::parse_positive_duration, help_heading = "Reliability")]
+    pub speed_time: Duration,
 
     /// Resume `.part` files left by an earlier, interrupted run
     #[arg(short = 'c', long = "continue", help_heading = "Reliability")]

@@ -59,6 +59,7 @@ impl Config {
             },
             connect_timeout: args.connect_timeout,
             cacert_files: args.cacert.clone(),
+            referer: args.referer.clone(),
         })?;
         let policy = Policy {
             retries: args.retries,
@@ -69,6 +70,10 @@ impl Config {
             sha256: args.print_sha256,
             no_clobber: args.no_clobber,
             segments: args.segments,
+            max_filesize: args.max_filesize,
+            max_time: args.max_time,
+            speed_limit: args.speed_limit,
+            speed_time: args.speed_time,
         };
         let parts_on_disk = prepare_output_dir(&args.output)?;
         let display = if args.quiet {
@@ -112,9 +117,29 @@ impl Config {
 fn prepare_output_dir(dir: &Path) -> Result<bool> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create output directory {}", dir.display()))?;
-    let probe = dir.join(format!(".fetchbench-probe-{}", std::process::id()));
-    std::fs::File::create(&probe)
-        .with_context(|| format!("cannot write in output directory {}", dir.display()))?;
+    // Created exclusively, never through a link; a name that is taken (by anything) is left
+    // alone and the next one tried.
+    let pid = std::process::id();
+    let mut attempt = 0;
+    let probe = loop {
+        let probe = dir.join(match attempt {
+            0 => format!(".fetchbench-probe-{pid}"),
+            n => format!(".fetchbench-probe-{pid}-{n}"),
+        });
+        let mut options = std::fs::File::options();
+        options.write(true).create_new(true);
+        match crate::sink::open_no_follow(&probe, &mut options) {
+            Ok(_) => break probe,
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists && attempt < 16 => {
+                attempt += 1;
+            }
+            Err(err) => {
+                return Err(err).with_context(|| {
+                    format!("cannot write in output directory {}", dir.display())
+                });
+            }
+        }
+    };
     std::fs::remove_file(&probe)
         .with_context(|| format!("cannot remove {} after a write test", probe.display()))?;
     let entries = std::fs::read_dir(dir)

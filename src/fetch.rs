@@ -28,6 +28,10 @@ use crate::units::{human_bytes, human_duration};
 /// The longest wait between two attempts, from backoff or from a server's Retry-After.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
 
+/// A body that receives nothing for this long has what it buffered written out (a busy body
+/// keeps writing in large blocks).
+pub(crate) const IDLE_FLUSH_AFTER: Duration = Duration::from_millis(50);
+
 /// A SHA-256 digest.
 pub type Sha256Digest = [u8; 32];
 
@@ -63,6 +67,15 @@ pub struct Policy {
     pub no_clobber: bool,
     /// Ranges to split each file into (`-s`).
     pub segments: Segments,
+    /// Files larger than this are refused, or cut and failed (`--max-filesize`).
+    pub max_filesize: Option<u64>,
+    /// The longest one download may take, all attempts together (`--max-time`).
+    pub max_time: Option<Duration>,
+    /// A body slower than this many bytes per second over `speed_time` is abandoned
+    /// (`--speed-limit`).
+    pub speed_limit: Option<u64>,
+    /// The window `speed_limit` is measured over (`--speed-time`).
+    pub speed_time: Duration,
 }
 
 impl Default for Policy {
@@ -76,9 +89,16 @@ impl Default for Policy {
             sha256: false,
             no_clobber: false,
             segments: Segments::default(),
+            max_filesize: None,
+            max_time: None,
+            speed_limit: None,
+            speed_time: DEFAULT_SPEED_TIME,
         }
     }
 }
+
+/// `--speed-time` when only `--speed-limit` is given (curl's default).
+pub const DEFAULT_SPEED_TIME: Duration = Duration::from_secs(30);
 
 /// Why a download failed. Stored in its [`Outcome`]: a failure is data, not a panic.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +117,19 @@ pub enum FetchError {
     Tls(String),
     #[error("no data for {} (stall timeout)", human_duration(*.0))]
     Stalled(Duration),
+    /// The response head did not arrive in time (slow headers are not a stall of the body).
+    #[error("no response head within {} (header timeout)", human_duration(*.0))]
+    HeaderTimeout(Duration),
+    /// A fault no retry can mend: a response head too large, a redirect to an unsupported
+    /// URL scheme.
+    #[error("{0}")]
+    Refused(String),
+    #[error("file larger than --max-filesize ({})", human_bytes(*.limit))]
+    TooLarge { limit: u64 },
+    #[error("took longer than --max-time ({})", human_duration(*.0))]
+    MaxTime(Duration),
+    #[error("slower than {}/s for {} (--speed-limit)", human_bytes(*.limit), human_duration(*.window))]
+    TooSlow { limit: u64, window: Duration },
     #[error("body ended after {got} of {expected} bytes{}", cause_suffix(.cause))]
     ShortBody {
         got: u64,
@@ -165,6 +198,23 @@ impl FetchError {
         if err.is_redirect() {
             return FetchError::TooManyRedirects;
         }
+        // A builder error (the only URL not checked up front is a redirect's target: another
+        // scheme, say), wherever the redirect machinery wrapped it.
+        let builder =
+            std::iter::successors(Some(&err as &(dyn std::error::Error + 'static)), |e| {
+                e.source()
+            })
+            .filter_map(|e| e.downcast_ref::<reqwest::Error>())
+            .find(|e| e.is_builder());
+        if let Some(builder) = builder {
+            return FetchError::Refused(match builder.url() {
+                Some(url) => format!("redirect refused: {} ({url})", root_cause(builder)),
+                None => error_chain(builder),
+            });
+        }
+        if find_source::<hyper::Error>(&err).is_some_and(hyper::Error::is_parse_too_large) {
+            return FetchError::Refused(format!("response head too large: {}", root_cause(&err)));
+        }
         if err.is_timeout() {
             return FetchError::Network("timed out".to_owned());
         }
@@ -189,10 +239,15 @@ impl FetchError {
             }
             FetchError::Network(_)
             | FetchError::Stalled(_)
+            | FetchError::HeaderTimeout(_)
+            | FetchError::TooSlow { .. }
             | FetchError::ShortBody { .. }
             | FetchError::BadResume(_)
             | FetchError::Changed => true,
             FetchError::TooManyRedirects
+            | FetchError::Refused(_)
+            | FetchError::TooLarge { .. }
+            | FetchError::MaxTime(_)
             | FetchError::Tls(_)
             | FetchError::LongBody { .. }
             | FetchError::Write { .. }
@@ -210,7 +265,10 @@ impl FetchError {
     fn spoils_part(&self) -> bool {
         matches!(
             self,
-            FetchError::LongBody { .. } | FetchError::Write { .. } | FetchError::Checksum { .. }
+            FetchError::LongBody { .. }
+                | FetchError::Write { .. }
+                | FetchError::Checksum { .. }
+                | FetchError::TooLarge { .. }
         )
     }
 
@@ -392,6 +450,9 @@ struct Attempts {
     bytes: u64,
     retries: u32,
     sha256: Option<Sha256Digest>,
+    /// Set when an attempt ends only to start the download again at once under the name its
+    /// response gave (`-c`): not a fault, not counted as a retry.
+    again: bool,
 }
 
 impl Downloader {
@@ -406,7 +467,13 @@ impl Downloader {
         let result = tokio::select! {
             result = async {
                 let _slot = self.throttle.admit(&target.url).await;
-                self.download(client, target, &tracker, &mut attempts).await
+                let download = self.download(client, target, &tracker, &mut attempts);
+                match self.policy.max_time {
+                    Some(limit) => tokio::time::timeout(limit, download)
+                        .await
+                        .unwrap_or(Err(FetchError::MaxTime(limit))),
+                    None => download.await,
+                }
             } => result,
             () = self.cancel.triggered() => Err(FetchError::Interrupted),
         };
@@ -462,7 +529,7 @@ impl Downloader {
     /// The `.part` file a failed download leaves for `-c`, if it holds any bytes.
     fn leftover_part(&self, attempts: &Attempts) -> Option<PathBuf> {
         let part = self.part_path(attempts.name.as_deref()?);
-        let len = part.metadata().map_or(0, |m| m.len());
+        let len = sink::part_len(&part)?;
         if len == 0 {
             let _ = std::fs::remove_file(&part);
             return None;
@@ -481,6 +548,7 @@ impl Downloader {
         loop {
             let err = match self.attempt(client, target, tracker, attempts).await {
                 Ok(status) => return Ok(status),
+                Err(_) if std::mem::take(&mut attempts.again) => continue,
                 Err(err) => err,
             };
             if err.spoils_part() {
@@ -515,6 +583,43 @@ impl Downloader {
         true
     }
 
+    /// Fails with [`FetchError::HeaderTimeout`] if the response head takes longer than the
+    /// stall timeout.
+    pub(crate) async fn or_header_timeout<T>(
+        &self,
+        send: impl Future<Output = T>,
+    ) -> Result<T, FetchError> {
+        let limit = self.policy.stall_timeout;
+        tokio::time::timeout(limit, send)
+            .await
+            .map_err(|_| FetchError::HeaderTimeout(limit))
+    }
+
+    /// The next chunk of `response`'s body, within the stall timeout, and (with
+    /// `--speed-limit`) failing when `meter` finds the body too slow.
+    pub(crate) async fn next_chunk(
+        &self,
+        response: &mut Response,
+        meter: &mut SpeedMeter,
+    ) -> Result<reqwest::Result<Option<bytes::Bytes>>, FetchError> {
+        let chunk = self.or_stall(response.chunk());
+        tokio::pin!(chunk);
+        loop {
+            let Some(deadline) = meter.deadline() else {
+                return chunk.await;
+            };
+            tokio::select! {
+                got = &mut chunk => {
+                    if let Ok(Ok(Some(bytes))) = &got {
+                        meter.bytes += bytes.len() as u64;
+                    }
+                    return got;
+                }
+                () = tokio::time::sleep_until(deadline) => meter.check()?,
+            }
+        }
+    }
+
     /// Fails with [`FetchError::Stalled`] if `work` takes longer than the stall timeout.
     pub(crate) async fn or_stall<T>(&self, work: impl Future<Output = T>) -> Result<T, FetchError> {
         let limit = self.policy.stall_timeout;
@@ -532,15 +637,27 @@ impl Downloader {
         attempts: &mut Attempts,
     ) -> Result<Status, FetchError> {
         // A retry resumes its own `.part`; a first attempt only with `-c`.
-        let resumable = match &attempts.name {
+        if attempts.name.is_none()
+            && self.policy.no_clobber
+            && (target.name.is_some() || !self.policy.content_disposition)
+        {
+            // The name is known before asking (the input's, or the URL's): a file already
+            // there is kept without a request, as wget's --no-clobber does.
+            let path = self.output_dir.join(&target.planned);
+            if path.symlink_metadata().is_ok() {
+                return Ok(Status::Skipped { path });
+            }
+        }
+        let mut resumable = match &attempts.name {
             Some(name) => Some(name.clone()),
             None if self.policy.resume => Some(target.planned.clone()),
             None => None,
         };
+        // Only a regular file of our own is resumed: a link or a FIFO counts as absent.
         let offset = resumable
             .as_ref()
-            .and_then(|name| self.part_path(name).metadata().ok())
-            .map_or(0, |m| m.len());
+            .and_then(|name| sink::part_len(&self.part_path(name)))
+            .unwrap_or(0);
 
         let mut request = client.get(target.url.clone());
         if offset > 0 {
@@ -553,7 +670,7 @@ impl Downloader {
             request = request.header(header::RANGE, "bytes=0-");
         }
         let response = self
-            .or_stall(request.send())
+            .or_header_timeout(request.send())
             .await?
             .map_err(FetchError::from_reqwest)?;
         let status = response.status();
@@ -569,11 +686,24 @@ impl Downloader {
         let name = match &attempts.name {
             Some(name) => name.clone(),
             None => {
-                let name = self.name_for(target, &response);
+                let name = match self.name_for(target, &response) {
+                    Ok(name) => name,
+                    Err(path) => return Ok(Status::Skipped { path }),
+                };
                 attempts.name = Some(name.clone());
                 let path = self.output_dir.join(&name);
                 if self.policy.no_clobber && path.symlink_metadata().is_ok() {
                     return Ok(Status::Skipped { path });
+                }
+                if self.policy.resume && resumable.as_deref() != Some(&*name) {
+                    // The response names another file than the one this request resumed
+                    // (a redirect, Content-Disposition): `-c` resumes that file's `.part`.
+                    let own = sink::part_len(&self.part_path(&name)).unwrap_or(0);
+                    if own != offset {
+                        attempts.again = true;
+                        return Err(FetchError::BadResume(format!("resuming {name} instead")));
+                    }
+                    resumable = Some(name.clone());
                 }
                 name
             }
@@ -595,6 +725,12 @@ impl Downloader {
                 )));
             }
         };
+        let size = total.or_else(|| response.content_length().map(|len| start + len));
+        if let (Some(limit), Some(size)) = (self.policy.max_filesize, size) {
+            if size > limit {
+                return Err(FetchError::TooLarge { limit });
+            }
+        }
         if start == 0 {
             attempts.validator = validator(response.headers());
         }
@@ -672,10 +808,12 @@ impl Downloader {
 
     /// The file name for `target`'s first response: the server's suggestion when asked and
     /// given, else the final URL's.
-    fn name_for(&self, target: &Target, response: &Response) -> String {
+    /// With `--no-clobber`, a name the server chose that is already taken on disk comes back
+    /// as `Err(path)`: the file there is kept and the download skipped (wget's `-nc`).
+    fn name_for(&self, target: &Target, response: &Response) -> Result<String, PathBuf> {
         if target.name.is_some() {
             // The input named the file: that name was reserved when its line was read.
-            return target.planned.clone();
+            return Ok(target.planned.clone());
         }
         let suggested = self
             .policy
@@ -685,7 +823,27 @@ impl Downloader {
             .and_then(|value| value.to_str().ok())
             .and_then(naming::name_from_content_disposition);
         let wanted = suggested.unwrap_or_else(|| naming::name_from_url(response.url()));
-        self.names.claim(target, wanted)
+        let existing = self.output_dir.join(&wanted);
+        if self.policy.no_clobber && existing.symlink_metadata().is_ok() {
+            return Err(existing);
+        }
+        let name = self.names.claim(target, wanted.clone());
+        self.say_if_renamed(&target.url, &wanted, &name);
+        Ok(name)
+    }
+
+    /// Says so when a name the server chose was taken by a file already in the output
+    /// directory, which keeps it (the download gets `name` instead).
+    pub fn say_if_renamed(&self, url: &Url, wanted: &str, name: &str) {
+        if name != wanted
+            && !self.policy.no_clobber
+            && self.output_dir.join(wanted).symlink_metadata().is_ok()
+        {
+            self.progress.println(&format!(
+                "renamed {url}: {wanted} is already in {}, so it is saved as {name}",
+                self.output_dir.display()
+            ));
+        }
     }
 
     /// A hasher over the first `len` bytes of `part`, if this download needs a digest.
@@ -706,7 +864,7 @@ impl Downloader {
             path: part.to_owned(),
             source,
         };
-        let file = File::open(part).map_err(read_error)?;
+        let file = sink::open_no_follow(part, File::options().read(true)).map_err(read_error)?;
         io::copy(&mut file.take(len), &mut hasher).map_err(read_error)?;
         Ok(Some(hasher))
     }
@@ -740,8 +898,19 @@ impl Downloader {
         };
         let mut out = Sink::new(file.map_err(write_error)?, body_len).map_err(write_error)?;
         let mut written = start;
+        let mut meter = SpeedMeter::new(&self.policy);
         loop {
-            let chunk = match self.or_stall(response.chunk()).await? {
+            let waiting = self.next_chunk(&mut response, &mut meter);
+            let next = match tokio::time::timeout(IDLE_FLUSH_AFTER, waiting).await {
+                Ok(next) => next,
+                Err(_) => {
+                    // The network went quiet: what arrived goes to disk now, so that a
+                    // process killed while waiting keeps it for -c.
+                    out.flush_buffer().map_err(write_error)?;
+                    self.next_chunk(&mut response, &mut meter).await
+                }
+            };
+            let chunk = match next? {
                 Ok(Some(chunk)) => chunk,
                 Ok(None) => break,
                 Err(err) => {
@@ -762,6 +931,13 @@ impl Downloader {
             let first_read = written == start;
             out.write(chunk).await.map_err(write_error)?;
             written += len;
+            if let Some(limit) = self.policy.max_filesize {
+                if written > limit {
+                    // A body without a Content-Length (or longer than it said) is cut here.
+                    drop(out.finish().await);
+                    return Err(FetchError::TooLarge { limit });
+                }
+            }
             if first_read && expected.is_some_and(|expected| written < expected) {
                 // More than one read: worth a name that a crash cannot take away.
                 out.name_part().map_err(write_error)?;
@@ -782,6 +958,51 @@ impl Downloader {
                 Ok(file)
             }
         }
+    }
+}
+
+/// `--speed-limit`: bytes received in the current window of `--speed-time`.
+pub(crate) struct SpeedMeter {
+    limit: Option<u64>,
+    window: Duration,
+    started: tokio::time::Instant,
+    bytes: u64,
+}
+
+impl SpeedMeter {
+    pub(crate) fn new(policy: &Policy) -> Self {
+        SpeedMeter {
+            limit: policy.speed_limit.filter(|&limit| limit > 0),
+            window: policy.speed_time,
+            started: tokio::time::Instant::now(),
+            bytes: 0,
+        }
+    }
+
+    /// When the current window ends, if there is a limit.
+    fn deadline(&self) -> Option<tokio::time::Instant> {
+        self.limit.map(|_| self.started + self.window)
+    }
+
+    /// At a window's end: fails when the window's bytes fell short of the limit, else
+    /// starts the next window (like curl's --speed-limit/--speed-time).
+    fn check(&mut self) -> Result<(), FetchError> {
+        let Some(limit) = self.limit else {
+            return Ok(());
+        };
+        let elapsed = self.started.elapsed();
+        if elapsed < self.window {
+            return Ok(());
+        }
+        if (self.bytes as f64) < limit as f64 * elapsed.as_secs_f64() {
+            return Err(FetchError::TooSlow {
+                limit,
+                window: self.window,
+            });
+        }
+        self.started = tokio::time::Instant::now();
+        self.bytes = 0;
+        Ok(())
     }
 }
 
@@ -956,5 +1177,60 @@ mod tests {
         assert_eq!(retry_after_at(&date, now), Some(Duration::from_secs(59)));
         let later = now + Duration::from_secs(3600);
         assert_eq!(retry_after_at(&date, later), Some(Duration::ZERO));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn header_value(text: &str) -> Option<HeaderMap> {
+            let value = HeaderValue::from_str(text).ok()?;
+            Some(
+                [
+                    (header::CONTENT_RANGE, value.clone()),
+                    (header::RETRY_AFTER, value),
+                ]
+                .into_iter()
+                .collect(),
+            )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+
+            #[test]
+            fn content_range_and_retry_after_never_panic(
+                text in prop_oneof![
+                    "bytes [0-9*]{0,25}-[0-9]{0,25}/[0-9*]{0,25}",
+                    "[ -~]{0,60}",
+                ]
+            ) {
+                if let Some(headers) = header_value(&text) {
+                    let _ = content_range(&headers);
+                    let _ = retry_after_at(&headers, SystemTime::UNIX_EPOCH);
+                    let _ = retry_after(&headers);
+                }
+            }
+
+            #[test]
+            fn content_range_round_trips(first in 0u64..u64::MAX / 2, len in 1u64..1 << 40, extra in 0u64..1 << 40) {
+                let last = first + len - 1;
+                let total = last + 1 + extra;
+                let h = header_value(&format!("bytes {first}-{last}/{total}")).unwrap();
+                prop_assert_eq!(content_range(&h), Some((first, Some(total))));
+                let h = header_value(&format!("bytes {first}-{last}/*")).unwrap();
+                prop_assert_eq!(content_range(&h), Some((first, None)));
+            }
+
+            #[test]
+            fn retry_after_round_trips(seconds in 0u64..1 << 40, ahead in 0u64..100_000_000) {
+                let h = header_value(&seconds.to_string()).unwrap();
+                prop_assert_eq!(retry_after(&h), Some(Duration::from_secs(seconds)));
+                let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+                let date = httpdate::fmt_http_date(now + Duration::from_secs(ahead));
+                let h = header_value(&date).unwrap();
+                prop_assert_eq!(retry_after_at(&h, now), Some(Duration::from_secs(ahead)));
+            }
+        }
     }
 }

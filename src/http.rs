@@ -46,6 +46,9 @@ pub struct HttpOptions {
     pub connect_timeout: Duration,
     /// `--cacert` files: extra trusted roots.
     pub cacert_files: Vec<PathBuf>,
+    /// `-e/--referer`: the Referer to send; none otherwise (not even on redirects).
+    #[serde(default)]
+    pub referer: Option<String>,
 }
 
 impl Default for HttpOptions {
@@ -59,6 +62,7 @@ impl Default for HttpOptions {
             version: HttpVersion::Auto,
             connect_timeout: Duration::from_secs(10),
             cacert_files: Vec::new(),
+            referer: None,
         }
     }
 }
@@ -100,6 +104,15 @@ impl HttpSettings {
             let value = HeaderValue::from_str(value).with_context(bad)?;
             headers.append(name, value);
         }
+        // Checked here, so that a bad value is a usage error rather than a failure of every
+        // download (a CR or LF would otherwise split the request's head).
+        HeaderValue::from_str(&options.user_agent)
+            .with_context(|| format!("invalid User-Agent {:?}", options.user_agent))?;
+        if let Some(referer) = &options.referer {
+            let value = HeaderValue::from_str(referer)
+                .with_context(|| format!("invalid Referer {referer:?}"))?;
+            headers.insert(reqwest::header::REFERER, value);
+        }
         let mut extra_roots = Vec::new();
         for path in &options.cacert_files {
             extra_roots.extend(read_certificates(path)?);
@@ -129,6 +142,9 @@ impl HttpSettings {
             .user_agent(options.user_agent.as_str())
             .default_headers(self.headers.clone())
             .redirect(redirect::Policy::limited(MAX_REDIRECTS))
+            // reqwest would send the previous URL, query included, to the next host; curl,
+            // wget2 and aria2c send none.
+            .referer(false)
             .connect_timeout(options.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(30))
             .tcp_nodelay(true);

@@ -514,4 +514,48 @@ mod tests {
         assert!(err.contains("no URLs given"), "{err}");
         assert!(err.contains("--help"), "{err}");
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+
+            #[test]
+            fn list_lines_never_panic_and_names_stay_plain(
+                line in prop_oneof![
+                    "(http|https|ftp)://[a-z0-9.:/%?=&]{0,30}[ \t](out=|sha256=)?[ -~\t\u{202E}\u{2028}é/\\\\.]{0,60}",
+                    any::<String>(),
+                ]
+            ) {
+                if let Ok(entry) = parse_list_line(&line) {
+                    prop_assert!(matches!(entry.url.scheme(), "http" | "https"));
+                    if let Some(name) = entry.name {
+                        prop_assert!(!name.is_empty() && !name.starts_with('.'), "{name:?}");
+                        prop_assert!(!name.contains(['/', '\\']), "{name:?}");
+                        prop_assert!(!name.chars().any(|c| c.is_control()
+                            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2028}' | '\u{2029}')), "{name:?}");
+                    }
+                }
+            }
+
+            #[test]
+            fn url_sha256_and_name_round_trip(
+                path in "[a-z0-9]{1,12}(/[a-z0-9]{1,12}){0,3}",
+                digest in proptest::array::uniform32(any::<u8>()),
+                name in "[a-zA-Z0-9][a-zA-Z0-9_-]{0,30}(\\.[a-z]{1,4})?",
+                spaced in "[a-zA-Z0-9][a-zA-Z0-9 _-]{0,30}[a-zA-Z0-9]",
+            ) {
+                let url = format!("https://example.com/{path}");
+                let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+                let entry = parse_list_line(&format!("{url} sha256={hex} out={name}")).unwrap();
+                prop_assert_eq!(entry.url.as_str(), url.as_str());
+                prop_assert_eq!(entry.sha256, Some(digest));
+                prop_assert_eq!(entry.name.as_deref(), Some(name.as_str()));
+                let entry = parse_list_line(&format!("{url}\t{spaced}")).unwrap();
+                prop_assert_eq!(entry.name.as_deref(), Some(spaced.as_str()));
+            }
+        }
+    }
 }

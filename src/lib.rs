@@ -74,7 +74,9 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     let cancel = Cancel::default();
     cancel.on_signals(config.summary)?;
     let progress = Progress::new(config.display);
-    let names = Arc::new(NameRegistry::default());
+    let names = Arc::new(
+        NameRegistry::default().keeping_existing(&config.output_dir, config.policy.resume),
+    );
     let (results, printer) = Printer::start(config.printing, io::stdout())?;
     let work = Work {
         source: Arc::new(Source::start(
@@ -101,8 +103,17 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     let unread = work.source.remaining();
     // The printer ends once every handle to it is gone.
     drop(work);
-    let tally = printer.finish()?;
-    if tally.files == 0 && !cancel.is_triggered() {
+    let printed = printer.finish();
+    let tally = match printed {
+        Ok(tally) => tally,
+        Err(err) => {
+            // The files are saved, so not 2 ("nothing was downloaded"): 1, as for a failure.
+            let _ = writeln!(io::stderr().lock(), "fetchbench: error: {err:#}");
+            let code = cancel.signal_exit().unwrap_or(report::EXIT_FAILED);
+            return Ok(ExitCode::from(code));
+        }
+    };
+    if tally.files == 0 && tally.counts.not_started == 0 && !cancel.is_triggered() {
         anyhow::bail!("no URLs given: the URL list held none");
     }
     let summary = Summary {
@@ -114,8 +125,8 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
         tally,
     };
     if config.summary {
+        // For people only: a stderr that is closed or full loses the table, not the run.
         let mut stderr = io::BufWriter::with_capacity(64 * 1024, io::stderr().lock());
-        // A stderr that is gone has no reader to tell; the exit code still says how it went.
         let width = progress::stderr_width();
         let _ = report::write_table(&summary, width, &mut stderr);
         if insecure {
@@ -133,8 +144,18 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
         match report::write_json_summary(&summary, &mut io::stdout().lock()) {
             // `fetchbench ... | head`: the reader has all it wants; that is not an error.
             Err(err) if err.kind() == io::ErrorKind::BrokenPipe => {}
-            other => other.context("cannot write results on stdout")?,
+            Err(err) if cancel.signal_exit().is_none() => {
+                let _ = writeln!(
+                    io::stderr().lock(),
+                    "fetchbench: error: cannot write the results to stdout: {err}"
+                );
+                return Ok(ExitCode::from(report::EXIT_FAILED));
+            }
+            _ => {}
         }
     }
-    Ok(summary.exit_code())
+    Ok(cancel
+        .signal_exit()
+        .filter(|_| summary.interrupted)
+        .map_or_else(|| summary.exit_code(), ExitCode::from))
 }

@@ -1,5 +1,7 @@
 use std::process::ExitCode;
 
+use std::io::Write;
+
 use clap::Parser;
 use fetchbench::{Cli, report::EXIT_USAGE};
 
@@ -7,7 +9,8 @@ fn main() -> ExitCode {
     match fetchbench::run(Cli::parse()) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("fetchbench: error: {err:#}");
+            // Not eprintln!: it panics when stderr is closed or full.
+            let _ = writeln!(std::io::stderr().lock(), "fetchbench: error: {err:#}");
             ExitCode::from(EXIT_USAGE)
         }
     }

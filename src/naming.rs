@@ -4,6 +4,7 @@
 //! ever written outside the output directory.
 
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use percent_encoding::percent_decode_str;
@@ -102,22 +103,39 @@ fn decode_extended_value(value: &str) -> Option<String> {
 
 /// Turns an untrusted name into one plain file name.
 ///
-/// Keeps only the last component after any `/` or `\`, drops control characters (NUL
-/// included), strips leading dots and spaces (no `..`, no hidden files) and trailing dots and
-/// spaces, and caps the length, keeping the extension. An empty result becomes
-/// [`DEFAULT_NAME`].
+/// Drops control characters (NUL included) and the invisible characters that make a name
+/// read other than it is (bidi controls such as U+202E, line and paragraph separators), keeps
+/// only the last component after any `/` or `\`, strips leading dots and spaces (no `..`, no
+/// hidden files) and trailing dots and spaces, and caps the length, keeping the extension. An
+/// empty result becomes [`DEFAULT_NAME`].
 pub fn sanitize(raw: &str) -> String {
-    let last = raw
+    let visible: String = raw.chars().filter(|&c| !is_hidden_char(c)).collect();
+    let last = visible
         .rsplit(['/', '\\'])
         .map(|part| part.trim_matches(|c: char| c == '.' || c.is_whitespace()))
         .find(|part| !part.is_empty())
         .unwrap_or("");
-    let cleaned: String = last.chars().filter(|c| !c.is_control()).collect();
-    let cleaned = cleaned.trim_matches(|c: char| c == '.' || c.is_whitespace());
+    let cleaned = last.trim_matches(|c: char| c == '.' || c.is_whitespace());
     if cleaned.is_empty() {
         return DEFAULT_NAME.to_owned();
     }
     truncate_keeping_extension(cleaned, MAX_NAME_BYTES)
+}
+
+/// Characters a file name never keeps: controls, and the invisible ones that change how the
+/// rest reads (`invoice\u{202E}fdp.exe` shows as `invoiceexe.pdf`).
+fn is_hidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'                  // Arabic letter mark
+                | '\u{200B}'            // zero-width space
+                | '\u{200E}'..='\u{200F}' // left-to-right and right-to-left marks
+                | '\u{2028}'..='\u{2029}' // line and paragraph separators
+                | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
+                | '\u{2066}'..='\u{2069}' // bidi isolates
+                | '\u{FEFF}' // byte order mark
+        )
 }
 
 fn truncate_keeping_extension(name: &str, max: usize) -> String {
@@ -165,11 +183,24 @@ pub trait Names: Send + Sync {
 #[derive(Debug, Default)]
 pub struct NameRegistry {
     taken: Mutex<HashSet<u64>>,
+    /// The output directory, whose files a name chosen by a server never replaces.
+    existing: Option<OnDisk>,
+}
+
+#[derive(Debug)]
+struct OnDisk {
+    dir: PathBuf,
+    resume: bool,
 }
 
 impl NameRegistry {
     /// Takes `wanted`, or the first free `stem-N.ext`. A name also blocks its `.part` twin.
     pub fn reserve(&self, wanted: &str) -> String {
+        self.take(wanted, |_| false)
+    }
+
+    /// Like [`NameRegistry::reserve`], also skipping names for which `also_taken` holds.
+    fn take(&self, wanted: &str, also_taken: impl Fn(&str) -> bool) -> String {
         // A poisoned lock only means another thread panicked mid-claim; the set is intact.
         let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
         let is_free = |taken: &HashSet<u64>, name: &str| {
@@ -178,6 +209,7 @@ impl NameRegistry {
                 && !name
                     .strip_suffix(PART_SUFFIX)
                     .is_some_and(|base| taken.contains(&hash(base)))
+                && !also_taken(name)
         };
         let (stem, ext) = split_extension(wanted);
         let name = (0..)
@@ -190,6 +222,27 @@ impl NameRegistry {
         taken.insert(hash(&name));
         name
     }
+
+    /// Makes the names a server chooses (those [`Names::claim`] gets beyond the planned ones)
+    /// skip what is already in `dir`, see [`taken_on_disk`].
+    pub fn keeping_existing(mut self, dir: &Path, resume: bool) -> Self {
+        self.existing = Some(OnDisk {
+            dir: dir.to_owned(),
+            resume,
+        });
+        self
+    }
+}
+
+/// Whether `name` is taken in `dir` by something already there, for a name a server chose:
+/// `name` itself (of any kind), or its `.part`, unless resuming (`-c` continues that one).
+pub fn taken_on_disk(dir: &Path, name: &str, resume: bool) -> bool {
+    dir.join(name).symlink_metadata().is_ok()
+        || (!resume
+            && dir
+                .join(format!("{name}{PART_SUFFIX}"))
+                .symlink_metadata()
+                .is_ok())
 }
 
 impl Names for NameRegistry {
@@ -203,7 +256,13 @@ impl Names for NameRegistry {
         if wanted == reserved_for {
             return target.planned.clone();
         }
-        self.reserve(&wanted)
+        // The name comes from the server (a redirect, Content-Disposition): it may not
+        // replace a file that was there before.
+        self.take(&wanted, |name| {
+            self.existing
+                .as_ref()
+                .is_some_and(|disk| taken_on_disk(&disk.dir, name, disk.resume))
+        })
     }
 }
 
@@ -357,5 +416,79 @@ mod tests {
         assert_eq!(targets(&names, &urls)[1].planned, "a-1.part");
         assert_eq!(names.reserve("b.part"), "b.part");
         assert_eq!(names.reserve("b"), "b-1");
+    }
+
+    #[test]
+    fn invisible_characters_are_dropped() {
+        assert_eq!(sanitize("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
+        assert_eq!(
+            sanitize("a\u{2028}b\u{2029}c\u{200E}\u{2066}.txt"),
+            "abc.txt"
+        );
+        assert_eq!(sanitize("\u{FEFF}x"), "x");
+    }
+
+    /// What every name we produce is: one plain, visible component, never empty or a dot
+    /// name, within the length cap.
+    fn is_safe_name(name: &str) -> bool {
+        !name.is_empty()
+            && name.len() <= MAX_NAME_BYTES
+            && !name.starts_with('.')
+            && !name.contains(['/', '\\'])
+            && !name.chars().any(is_hidden_char)
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Text full of what hostile names are made of.
+        fn hostile() -> impl Strategy<Value = String> {
+            "[a-z./\\\\ \t\n\u{0}\u{202E}\u{2028}\u{2066}\u{200F}\u{FEFF}é%\"';=*]{0,300}"
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+
+            #[test]
+            fn sanitized_names_are_always_safe(raw in prop_oneof![hostile(), any::<String>()]) {
+                let name = sanitize(&raw);
+                prop_assert!(is_safe_name(&name), "{raw:?} -> {name:?}");
+                prop_assert_eq!(sanitize(&name), name.clone(), "not idempotent");
+            }
+
+            #[test]
+            fn content_disposition_never_panics_and_gives_safe_names(
+                value in prop_oneof![
+                    hostile().prop_map(|v| format!("attachment; filename=\"{v}\"")),
+                    hostile().prop_map(|v| format!("attachment; filename*=UTF-8''{v}")),
+                    hostile().prop_map(|v| format!("attachment; filename*={v}")),
+                    any::<String>(),
+                ]
+            ) {
+                if let Some(name) = name_from_content_disposition(&value) {
+                    prop_assert!(is_safe_name(&name), "{value:?} -> {name:?}");
+                }
+            }
+
+            #[test]
+            fn a_plain_quoted_name_round_trips(name in "[a-zA-Z0-9][a-zA-Z0-9 _-]{0,40}\\.[a-z]{1,4}") {
+                let name = name.trim().to_owned();
+                let header = format!("attachment; filename=\"{name}\"");
+                prop_assert_eq!(name_from_content_disposition(&header), Some(name.clone()));
+                let encoded: String = name.bytes().map(|b| format!("%{b:02X}")).collect();
+                let header = format!("attachment; filename*=UTF-8''{encoded}");
+                prop_assert_eq!(name_from_content_disposition(&header), Some(name));
+            }
+
+            #[test]
+            fn names_from_any_url_path_are_safe(path in hostile()) {
+                let encoded: String = path.bytes().map(|b| format!("%{b:02X}")).collect();
+                if let Ok(url) = Url::parse(&format!("http://h/x/{encoded}")) {
+                    let name = name_from_url(&url);
+                    prop_assert!(is_safe_name(&name), "{path:?} -> {name:?}");
+                }
+            }
+        }
     }
 }

@@ -16,7 +16,7 @@ use reqwest::header::{self, HeaderValue};
 use reqwest::{Client, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use crate::fetch::{Downloader, FetchError, Target, content_range};
+use crate::fetch::{Downloader, FetchError, IDLE_FLUSH_AFTER, SpeedMeter, Target, content_range};
 use crate::progress::Tracker;
 
 /// Smallest segment: below this, another connection costs more than it gives.
@@ -108,7 +108,8 @@ impl Drop for Layout<'_> {
     fn drop(&mut self) {
         if !self.complete {
             // Best effort: if even this fails, -c will find the length wrong and start over.
-            if let Ok(file) = OpenOptions::new().write(true).open(self.part) {
+            let opened = crate::sink::open_no_follow(self.part, OpenOptions::new().write(true));
+            if let Ok(file) = opened {
                 let _ = file.set_len(self.good_prefix());
             }
         }
@@ -246,7 +247,7 @@ async fn request_and_stream(shared: &Shared<'_>, segment: &Segment) -> Result<()
     }
     let response = shared
         .downloader
-        .or_stall(request.send())
+        .or_header_timeout(request.send())
         .await?
         .map_err(FetchError::from_reqwest)?;
     let status = response.status();
@@ -276,6 +277,7 @@ async fn stream(
         source,
     };
     let mut buffer = Vec::with_capacity(SEGMENT_BUFFER);
+    let mut meter = SpeedMeter::new(&shared.downloader.policy);
     let flush = |buffer: &mut Vec<u8>| -> Result<(), FetchError> {
         shared
             .file
@@ -288,7 +290,18 @@ async fn stream(
         Ok(())
     };
     while segment.position() + (buffer.len() as u64) < segment.end {
-        let chunk = shared.downloader.or_stall(response.chunk()).await?;
+        let waiting = shared.downloader.next_chunk(&mut response, &mut meter);
+        let chunk = match tokio::time::timeout(IDLE_FLUSH_AFTER, waiting).await {
+            Ok(chunk) => chunk?,
+            Err(_) => {
+                // The network went quiet: what arrived goes to disk now.
+                flush(&mut buffer)?;
+                shared
+                    .downloader
+                    .next_chunk(&mut response, &mut meter)
+                    .await?
+            }
+        };
         let chunk = match chunk {
             Ok(Some(chunk)) => chunk,
             Ok(None) => {

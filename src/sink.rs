@@ -55,22 +55,79 @@ fn directory_turn() -> MutexGuard<'static, ()> {
     DIRECTORY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Opens `path` for writing from byte `start`: truncated when `start` is 0, else cut to
-/// `start` bytes (what a resumed download keeps).
+/// Opens `path` with `options` so that it cannot follow a link or block: `O_NOFOLLOW` (a
+/// symlink fails with `ELOOP`) and `O_NONBLOCK` (a FIFO without a reader fails with `ENXIO`
+/// instead of waiting for ever), then checks that what was opened is a regular file. The one
+/// place with the platform's flags; elsewhere, a plain open (no FIFOs or symlinks to fear in
+/// the same way) followed by the same check.
+pub fn open_no_follow(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    Ok(file)
+}
+
+/// The length of the `.part` at `path` when it is a regular file of our own (not a link, a
+/// FIFO, a device, or a file hard-linked from elsewhere); `None` otherwise, which makes it
+/// count as absent.
+pub fn part_len(path: &Path) -> Option<u64> {
+    let meta = path.symlink_metadata().ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if meta.nlink() > 1 {
+            return None;
+        }
+    }
+    meta.file_type().is_file().then_some(meta.len())
+}
+
+/// Opens `path` for writing from byte `start`: a new file when `start` is 0 (whatever was at
+/// `path` is unlinked first, never written through: a link, a FIFO, or an old `.part`), else
+/// the existing regular file cut to `start` bytes (what a resumed download keeps).
 pub fn open_part(path: &Path, start: u64) -> io::Result<File> {
     let mut file = {
         let _turn = directory_turn();
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(start == 0)
-            .open(path)?
+        if start == 0 {
+            create_new(path)?
+        } else {
+            open_no_follow(path, OpenOptions::new().write(true))?
+        }
     };
     if start > 0 {
         file.set_len(start)?;
         file.seek(SeekFrom::Start(start))?;
     }
     Ok(file)
+}
+
+/// Creates `path` afresh: removes the entry there (the entry itself: a symlink's target is
+/// untouched), then creates exclusively, which never follows a link. Twice at most, should
+/// something appear at `path` in between.
+fn create_new(path: &Path) -> io::Result<File> {
+    let mut tries = 0;
+    loop {
+        match std::fs::remove_file(path) {
+            Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
+            _ => {}
+        }
+        let mut options = OpenOptions::new();
+        // Readable too, so that a digest can be taken through the same descriptor.
+        options.read(true).write(true).create_new(true);
+        match open_no_follow(path, &mut options) {
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists && tries == 0 => tries += 1,
+            other => return other,
+        }
+    }
 }
 
 /// Creates `path` (truncated) and sets its length to `len`, for positional writes.
@@ -362,6 +419,14 @@ impl Sink {
                     .err()
                     .unwrap_or_else(|| io::Error::other("the writer thread stopped"))),
             },
+        }
+    }
+
+    /// Writes out what an inline sink has buffered (a threaded one writes as chunks come).
+    pub fn flush_buffer(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Inline(out) => out.flush(),
+            Sink::Threaded { .. } => Ok(()),
         }
     }
 

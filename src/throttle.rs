@@ -3,7 +3,6 @@
 //! runtime of a run (tokio's semaphore and timers work on any runtime).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,12 +18,19 @@ pub struct Throttle {
     wait: Option<Pause>,
 }
 
+/// A token bucket: bytes are paid for at the rate, and time left idle earns credit only up to
+/// [`MAX_BURST`] (otherwise a pause, such as `--wait`, would let the next file arrive
+/// unthrottled).
 #[derive(Debug)]
 struct RateCap {
     bytes_per_sec: f64,
-    start: Instant,
-    spent: AtomicU64,
+    /// When the bytes spent so far are paid for: in the past when there is credit.
+    paid_until: Mutex<Instant>,
 }
+
+/// The most idle time a rate cap turns into credit: at most this long's worth of bytes may
+/// arrive at once.
+const MAX_BURST: Duration = Duration::from_millis(250);
 
 #[derive(Debug)]
 struct HostSlots {
@@ -51,8 +57,7 @@ impl Throttle {
         Throttle {
             rate: limit_rate.filter(|&r| r > 0).map(|rate| RateCap {
                 bytes_per_sec: rate as f64,
-                start: Instant::now(),
-                spent: AtomicU64::new(0),
+                paid_until: Mutex::new(Instant::now()),
             }),
             per_host: max_per_host.map(|per_host| HostSlots {
                 per_host,
@@ -95,8 +100,15 @@ impl Throttle {
     /// Waits until `n` more bytes fit under the run's rate.
     pub async fn spend(&self, n: u64) {
         if let Some(cap) = &self.rate {
-            let spent = cap.spent.fetch_add(n, Ordering::Relaxed) + n;
-            let due = cap.start + Duration::from_secs_f64(spent as f64 / cap.bytes_per_sec);
+            let due = {
+                // A poisoned lock still holds a valid instant.
+                let mut paid = cap.paid_until.lock().unwrap_or_else(|e| e.into_inner());
+                let now = Instant::now();
+                let credit_from = now.checked_sub(MAX_BURST).unwrap_or(now);
+                let from = (*paid).max(credit_from);
+                *paid = from + Duration::from_secs_f64(n as f64 / cap.bytes_per_sec);
+                *paid
+            };
             tokio::time::sleep_until(due).await;
         }
     }
@@ -143,6 +155,18 @@ mod tests {
             throttle.admit(&url).await;
         }
         assert!(start.elapsed() >= Duration::from_millis(400));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_time_earns_only_a_bounded_burst() {
+        let throttle = Throttle::new(Some(1000), None, None);
+        throttle.spend(1000).await;
+        // A long pause, then 1000 bytes more: only MAX_BURST's worth comes free.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let start = Instant::now();
+        throttle.spend(1000).await;
+        let took = start.elapsed();
+        assert!(took >= Duration::from_secs(1) - MAX_BURST, "{took:?}");
     }
 
     #[tokio::test]

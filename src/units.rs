@@ -68,6 +68,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     nanos_to_duration(nanos).ok_or_else(|| format!("invalid duration {s:?}: too large"))
 }
 
+/// Parses a duration that must be longer than zero (a timeout of zero would fail everything
+/// at once).
+pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err(format!("invalid duration {s:?}: must be longer than 0")),
+        d => Ok(d),
+    }
+}
+
 /// Parses a bandwidth in bytes per second, such as `10MiB/s`, `500KB/s` or
 /// `1MiB`: a [`parse_size`] value with an optional `/s` suffix.
 pub fn parse_rate(s: &str) -> Result<u64, String> {
@@ -385,6 +394,44 @@ mod tests {
         for secs in [61, 123, 3599, 3723, 90_000] {
             let d = Duration::from_secs(secs);
             assert_eq!(parse_duration(&human_duration(d)), Ok(d));
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+
+            #[test]
+            fn parsers_never_panic(
+                s in prop_oneof![
+                    "[0-9. ]{0,30}[a-zA-Zµ/ ]{0,8}([0-9.]{0,10}[a-z]{0,3}){0,3}",
+                    any::<String>(),
+                ]
+            ) {
+                let _ = parse_size(&s);
+                let _ = parse_rate(&s);
+                let _ = parse_duration(&s);
+                if let Ok(d) = parse_positive_duration(&s) {
+                    prop_assert!(!d.is_zero());
+                }
+            }
+
+            #[test]
+            fn sizes_round_trip(n in any::<u64>(), k in 0u64..1 << 40) {
+                prop_assert_eq!(parse_size(&n.to_string()), Ok(n));
+                prop_assert_eq!(parse_size(&format!("{k}KiB")), Ok(k * 1024));
+                prop_assert_eq!(parse_rate(&format!("{k}KB/s")), Ok(k * 1000));
+            }
+
+            #[test]
+            fn durations_round_trip(ms in 0u64..1 << 40, secs in 60u64..10_000_000) {
+                prop_assert_eq!(parse_duration(&format!("{ms}ms")), Ok(Duration::from_millis(ms)));
+                let d = Duration::from_secs(secs);
+                prop_assert_eq!(parse_duration(&human_duration(d)), Ok(d));
+            }
         }
     }
 }

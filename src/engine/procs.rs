@@ -122,8 +122,14 @@ fn fetch_in_child(
     if matches!(status, Status::Failed(FetchError::Crashed(_))) {
         session.partial = session.name.as_ref().and_then(|name| {
             let part = downloader.output_dir.join(format!("{name}{PART_SUFFIX}"));
-            let kept = part.metadata().is_ok_and(|m| m.len() > 0);
-            kept.then_some(part)
+            match crate::sink::part_len(&part) {
+                Some(0) => {
+                    // Killed before its first byte landed: nothing to resume.
+                    let _ = std::fs::remove_file(&part);
+                    None
+                }
+                len => len.map(|_| part),
+            }
         });
     }
     let outcome = Outcome {
@@ -207,7 +213,8 @@ fn converse(
             }
             Report::Progress(PipeEvent::Retry(note)) => tracker.show_retry(note),
             Report::Claim { claim } => {
-                let name = work.downloader.names.claim(target, claim);
+                let name = work.downloader.names.claim(target, claim.clone());
+                work.downloader.say_if_renamed(&target.url, &claim, &name);
                 session.name = Some(name.clone());
                 if let Some(stdin) = stdin.as_mut() {
                     writeln!(stdin, "{name}")

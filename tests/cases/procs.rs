@@ -40,15 +40,16 @@ fn a_killed_child_fails_its_download_and_the_others_complete() {
     // The victim's child is the one whose download has stalled half-way: it holds the file
     // that is victim.bin.part (found by inode: opened unnamed, it took that name later).
     wait_until_sent(&server, 100_000);
-    // The bytes sent may still be on their way into the file, which gets its name then.
+    // What arrived before the stall is on disk, not in a buffer a SIGKILL would lose.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let part = loop {
-        match std::fs::metadata(dir.path().join("victim.bin.part")) {
-            Ok(part) => break part,
-            Err(err) if std::time::Instant::now() > deadline => panic!("victim.bin.part: {err}"),
-            Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
-        }
-    };
+    while std::fs::metadata(dir.path().join("victim.bin.part")).map_or(0, |m| m.len()) < 100_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bytes never reached the disk"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let part = std::fs::metadata(dir.path().join("victim.bin.part")).expect("victim.bin.part");
     let victim = children_of(parent.id())
         .into_iter()
         .find(|pid| {
@@ -76,6 +77,45 @@ fn a_killed_child_fails_its_download_and_the_others_complete() {
         listing(dir.path()),
         ["a.bin", "b.bin", "c.bin", "victim.bin.part"]
     );
+    assert_eq!(
+        std::fs::metadata(dir.path().join("victim.bin.part"))
+            .unwrap()
+            .len(),
+        100_000
+    );
+}
+
+#[test]
+fn a_child_killed_before_its_first_byte_leaves_no_empty_part() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    // Large enough for a named `.part` from the start; the server sends the head, no byte.
+    let parent = Command::new(env!("CARGO_BIN_EXE_fetchbench"))
+        .args(["--mode", "procs", "--retries", "0", "--json", "-q", "-o"])
+        .arg(dir.path())
+        .arg(server.url("/fault/empty.bin?size=9000000&stall_after=0"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let part = dir.path().join("empty.bin.part");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !part.exists() {
+        assert!(std::time::Instant::now() < deadline, "no .part was created");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let children = children_of(parent.id());
+    assert_eq!(children.len(), 1, "{children:?}");
+    send_signal(children[0], "KILL");
+    let output = parent.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let first = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .next()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .unwrap();
+    assert_eq!(first["partial"], serde_json::Value::Null);
+    assert_eq!(listing(dir.path()), Vec::<String>::new());
 }
 
 #[test]

@@ -260,6 +260,9 @@ fn routes(counters: Arc<Counters>) -> Router<()> {
         .route("/truncated/{name}", get(truncated))
         .route("/chunked/{name}", get(chunked))
         .route("/slow/{name}", get(slow))
+        .route("/to", get(to))
+        .route("/bighead", get(big_head))
+        .route("/drip/{name}", get(drip))
         .fallback(|request: Request| async move { body(request.uri().path(), 100) })
         .layer(middleware::from_fn_with_state(Arc::clone(&counters), count))
         .with_state(counters)
@@ -481,4 +484,35 @@ async fn slow(Path(name): Path<String>, params: Params) -> Vec<u8> {
     let ms = params.get("ms").and_then(|s| s.parse().ok()).unwrap_or(200);
     tokio::time::sleep(Duration::from_millis(ms)).await;
     body(&name, size(&params))
+}
+
+/// Redirects to `url` (any URL, another host's or another scheme's).
+async fn to(params: Params) -> Response {
+    let url = params.get("url").cloned().unwrap_or_default();
+    (StatusCode::FOUND, [(header::LOCATION, url)]).into_response()
+}
+
+/// A response whose head (a 1 MiB header) is larger than any client accepts.
+async fn big_head() -> Response {
+    let mut response = body("bighead", 10).into_response();
+    response
+        .headers_mut()
+        .insert("x-big", "a".repeat(1 << 20).parse().unwrap());
+    response
+}
+
+/// `size` bytes (announced), one every `ms` milliseconds (default 100).
+async fn drip(Path(name): Path<String>, params: Params) -> Response {
+    let data = body(&name, size(&params));
+    let ms = params.get("ms").and_then(|s| s.parse().ok()).unwrap_or(100);
+    let len = data.len();
+    let bytes = stream::iter(data).then(move |b| async move {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok::<_, Infallible>(Bytes::from(vec![b]))
+    });
+    (
+        [(header::CONTENT_LENGTH, len.to_string())],
+        Body::from_stream(bytes),
+    )
+        .into_response()
 }
