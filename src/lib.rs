@@ -70,10 +70,12 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     let work = Work {
         downloader: Arc::new(Downloader {
             output_dir: config.output_dir.clone(),
-            names: Box::new(
-                NameRegistry::new(&config.targets)
+            names: Box::new(match config.policy.no_clobber {
+                // A name taken on disk is then skipped, not renamed.
+                true => NameRegistry::new(&config.targets),
+                false => NameRegistry::new(&config.targets)
                     .keeping_existing(&config.output_dir, config.policy.resume),
-            ),
+            }),
             policy: config.policy,
             throttle: config.throttle,
             progress: Progress::new(config.display, config.targets.len()),

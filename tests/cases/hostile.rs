@@ -579,3 +579,24 @@ fn with_no_clobber_a_server_chosen_name_that_is_taken_is_skipped() {
     assert_eq!(listing(dir.path()), ["notes.txt"]);
     assert_eq!(read(dir.path(), "notes.txt"), b"mine");
 }
+
+#[test]
+fn no_clobber_never_skips_a_url_for_a_file_this_run_saved() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    fetchbench()
+        .args([
+            "--no-clobber",
+            "--content-disposition",
+            "--mode",
+            "seq",
+            "-o",
+        ])
+        .arg(dir.path())
+        .arg(server.url("/files/dup.bin?size=10"))
+        .arg(server.url("/dir/x/dup.bin?size=20"))
+        .assert()
+        .code(0);
+    assert_eq!(listing(dir.path()), ["dup-1.bin", "dup.bin"]);
+    assert!(read(dir.path(), "dup-1.bin") == body("dup.bin", 20));
+}
