@@ -600,3 +600,25 @@ fn no_clobber_never_skips_a_url_for_a_file_this_run_saved() {
     assert_eq!(listing(dir.path()), ["dup-1.bin", "dup.bin"]);
     assert!(read(dir.path(), "dup-1.bin") == body("dup.bin", 20));
 }
+
+#[test]
+fn a_link_at_the_final_name_is_replaced_never_followed() {
+    let server = TestServer::http();
+    for size in [100, 300_000] {
+        let dir = tempdir().unwrap();
+        let outside = tempdir().unwrap();
+        let victim = victim(outside.path());
+        let name = format!("l{size}.bin");
+        symlink(&victim, dir.path().join(&name)).unwrap();
+        fetchbench()
+            .arg("-o")
+            .arg(dir.path())
+            .arg(server.url(&format!("/fault/{name}?size={size}")))
+            .assert()
+            .code(0);
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious", "{size}");
+        let saved = dir.path().join(&name);
+        assert!(saved.symlink_metadata().unwrap().file_type().is_file());
+        assert!(read(dir.path(), &name) == body(&name, size), "{size}");
+    }
+}
