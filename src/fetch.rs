@@ -686,10 +686,7 @@ impl Downloader {
         let name = match &attempts.name {
             Some(name) => name.clone(),
             None => {
-                let name = match self.name_for(target, &response) {
-                    Ok(name) => name,
-                    Err(path) => return Ok(Status::Skipped { path }),
-                };
+                let name = self.name_for(target, &response);
                 attempts.name = Some(name.clone());
                 let path = self.output_dir.join(&name);
                 if self.policy.no_clobber && path.symlink_metadata().is_ok() {
@@ -808,12 +805,10 @@ impl Downloader {
 
     /// The file name for `target`'s first response: the server's suggestion when asked and
     /// given, else the final URL's.
-    /// With `--no-clobber`, a name the server chose that is already taken on disk comes back
-    /// as `Err(path)`: the file there is kept and the download skipped (wget's `-nc`).
-    fn name_for(&self, target: &Target, response: &Response) -> Result<String, PathBuf> {
+    fn name_for(&self, target: &Target, response: &Response) -> String {
         if target.name.is_some() {
             // The input named the file: that name was reserved when its line was read.
-            return Ok(target.planned.clone());
+            return target.planned.clone();
         }
         let suggested = self
             .policy
@@ -823,22 +818,15 @@ impl Downloader {
             .and_then(|value| value.to_str().ok())
             .and_then(naming::name_from_content_disposition);
         let wanted = suggested.unwrap_or_else(|| naming::name_from_url(response.url()));
-        let existing = self.output_dir.join(&wanted);
-        if self.policy.no_clobber && existing.symlink_metadata().is_ok() {
-            return Err(existing);
-        }
         let name = self.names.claim(target, wanted.clone());
         self.say_if_renamed(&target.url, &wanted, &name);
-        Ok(name)
+        name
     }
 
     /// Says so when a name the server chose was taken by a file already in the output
     /// directory, which keeps it (the download gets `name` instead).
     pub fn say_if_renamed(&self, url: &Url, wanted: &str, name: &str) {
-        if name != wanted
-            && !self.policy.no_clobber
-            && self.output_dir.join(wanted).symlink_metadata().is_ok()
-        {
+        if name != wanted && self.output_dir.join(wanted).symlink_metadata().is_ok() {
             self.progress.println(&format!(
                 "renamed {url}: {wanted} is already in {}, so it is saved as {name}",
                 self.output_dir.display()

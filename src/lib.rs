@@ -74,9 +74,11 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     let cancel = Cancel::default();
     cancel.on_signals(config.summary)?;
     let progress = Progress::new(config.display);
-    let names = Arc::new(
-        NameRegistry::default().keeping_existing(&config.output_dir, config.policy.resume),
-    );
+    let names = Arc::new(match config.policy.no_clobber {
+        // A name taken on disk is then skipped, not renamed.
+        true => NameRegistry::default(),
+        false => NameRegistry::default().keeping_existing(&config.output_dir, config.policy.resume),
+    });
     let (results, printer) = Printer::start(config.printing, io::stdout())?;
     let work = Work {
         source: Arc::new(Source::start(

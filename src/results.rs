@@ -154,7 +154,7 @@ impl<W: Write> Lines<W> {
                 self.closed = true;
                 Ok(())
             }
-            other => other.context("cannot write results on stdout"),
+            other => other.context("cannot write the results to stdout"),
         }
     }
 }

@@ -299,19 +299,37 @@ fn hostile_content_disposition_names_stay_inside() {
 
 #[test]
 fn a_write_error_fails_that_download_and_removes_its_part() {
+    use std::os::unix::process::CommandExt;
     let server = TestServer::http();
     let dir = tempdir().unwrap();
-    // Writing to /dev/full fails with ENOSPC, as on a full disk.
-    std::os::unix::fs::symlink("/dev/full", dir.path().join("full.bin.part")).unwrap();
-    let out = fetchbench()
+    // Files may not grow past 300 000 bytes: writing more fails (EFBIG), as writing to a full
+    // disk does. (A link at `full.bin.part` to /dev/full no longer works: links there are
+    // never written through.)
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fetchbench"));
+    command
         .arg("-o")
         .arg(dir.path())
         .arg(server.url("/files/full.bin?size=500000"))
-        .arg(server.url("/files/other.bin?size=500000"))
-        .assert()
-        .code(1);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-    assert!(stderr.contains("No space left on device"), "{stderr}");
+        .arg(server.url("/files/other.bin?size=100000"));
+    // SAFETY: only async-signal-safe calls (signal, setrlimit) between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            // Ignored, SIGXFSZ lets the write fail with EFBIG instead of killing the process.
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit {
+                rlim_cur: 300_000,
+                rlim_max: 300_000,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("File too large"), "{stderr}");
     assert!(stderr.contains("full.bin.part"), "{stderr}");
     assert_eq!(
         server.hits("/files/full.bin"),

@@ -411,7 +411,15 @@ fn permanent_errors_are_not_retried() {
     let server = TestServer::http();
     let dir = tempdir().unwrap();
     let out = fetchbench()
-        .args(["--retries", "3", "--retry-delay", "10ms", "--json", "-o"])
+        .args([
+            "--retries",
+            "3",
+            "--retry-delay",
+            "10ms",
+            "--json",
+            "--keep-order",
+            "-o",
+        ])
         .arg(dir.path())
         .arg(server.url("/bighead"))
         .arg(server.url("/to?url=ftp%3A%2F%2F127.0.0.1%2Fx"))
@@ -454,7 +462,7 @@ fn max_filesize_refuses_an_announced_size_and_cuts_a_growing_body() {
     let server = TestServer::http();
     let dir = tempdir().unwrap();
     let out = fetchbench()
-        .args(["--max-filesize", "100KB", "--json", "-o"])
+        .args(["--max-filesize", "100KB", "--json", "--keep-order", "-o"])
         .arg(dir.path())
         .arg(server.url("/fault/big.bin?size=500000"))
         .arg(server.url("/chunked/grow.bin?size=500000"))
@@ -578,4 +586,47 @@ fn with_no_clobber_a_server_chosen_name_that_is_taken_is_skipped() {
         .stderr(predicates::str::contains("already exists (--no-clobber)"));
     assert_eq!(listing(dir.path()), ["notes.txt"]);
     assert_eq!(read(dir.path(), "notes.txt"), b"mine");
+}
+
+#[test]
+fn no_clobber_never_skips_a_url_for_a_file_this_run_saved() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    fetchbench()
+        .args([
+            "--no-clobber",
+            "--content-disposition",
+            "--mode",
+            "seq",
+            "-o",
+        ])
+        .arg(dir.path())
+        .arg(server.url("/files/dup.bin?size=10"))
+        .arg(server.url("/dir/x/dup.bin?size=20"))
+        .assert()
+        .code(0);
+    assert_eq!(listing(dir.path()), ["dup-1.bin", "dup.bin"]);
+    assert!(read(dir.path(), "dup-1.bin") == body("dup.bin", 20));
+}
+
+#[test]
+fn a_link_at_the_final_name_is_replaced_never_followed() {
+    let server = TestServer::http();
+    for size in [100, 300_000] {
+        let dir = tempdir().unwrap();
+        let outside = tempdir().unwrap();
+        let victim = victim(outside.path());
+        let name = format!("l{size}.bin");
+        symlink(&victim, dir.path().join(&name)).unwrap();
+        fetchbench()
+            .arg("-o")
+            .arg(dir.path())
+            .arg(server.url(&format!("/fault/{name}?size={size}")))
+            .assert()
+            .code(0);
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious", "{size}");
+        let saved = dir.path().join(&name);
+        assert!(saved.symlink_metadata().unwrap().file_type().is_file());
+        assert!(read(dir.path(), &name) == body(&name, size), "{size}");
+    }
 }
