@@ -2,7 +2,6 @@
 //! stop and keep their `.part` files), a second one exits at once. The exit status says which
 //! signal it was, as shells report it: 130 for SIGINT, 143 for SIGTERM.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
@@ -69,12 +68,15 @@ impl Cancel {
     /// Cancels on the first SIGINT or SIGTERM; exits at once on the second (130 after a
     /// SIGINT, 143 after a SIGTERM). The handlers are
     /// in place when this returns.
-    pub fn on_signals(&self, announce: bool) -> Result<()> {
+    ///
+    /// `notice` shows what the first signal did (the run's progress display, which prints it
+    /// above its bars so that it stays visible); `None` keeps quiet.
+    pub fn on_signals(&self, notice: Option<Notice>) -> Result<()> {
         let (ready, installed) = std::sync::mpsc::channel();
         let cancel = self.clone();
         std::thread::Builder::new()
             .name("signals".to_owned())
-            .spawn(move || watch_signals(cancel, announce, ready))
+            .spawn(move || watch_signals(cancel, notice, ready))
             .context("cannot start the signal-handling thread")?;
         installed
             .recv()
@@ -82,7 +84,14 @@ impl Cancel {
     }
 }
 
-fn watch_signals(cancel: Cancel, announce: bool, ready: std::sync::mpsc::Sender<Result<()>>) {
+/// Where the first signal's notice goes.
+pub type Notice = Box<dyn Fn(&str) + Send>;
+
+fn watch_signals(
+    cancel: Cancel,
+    notice: Option<Notice>,
+    ready: std::sync::mpsc::Sender<Result<()>>,
+) {
     use tokio::signal::unix::{SignalKind, signal};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -117,13 +126,11 @@ fn watch_signals(cancel: Cancel, announce: bool, ready: std::sync::mpsc::Sender<
             if !first {
                 std::process::exit(code.into());
             }
-            if announce {
-                let what = match code {
+            if let Some(notice) = &notice {
+                notice(match code {
                     EXIT_TERMINATED => "terminated: stopping downloads (partial files kept)",
                     _ => "interrupted: stopping downloads (partial files kept; Ctrl-C again to quit now)",
-                };
-                // A stderr that is gone or full has no reader to tell.
-                let _ = writeln!(std::io::stderr().lock(), "\n{what}");
+                });
             }
             cancel.inner.signal_exit.store(code, Ordering::SeqCst);
             cancel.trigger();

@@ -139,7 +139,7 @@ pub fn run() -> Result<ExitCode> {
     let job: ChildJob = serde_json::from_str(&first).context("cannot parse the job")?;
 
     let cancel = Cancel::default();
-    cancel.on_signals(false)?;
+    cancel.on_signals(None)?;
     let answers = forward_answers(stdin, cancel.clone())?;
     let http = HttpSettings::new(job.http)?;
     let downloader = Downloader {

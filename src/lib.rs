@@ -72,8 +72,13 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     // to the hard limit needs no privilege; where even that fails, `threads` caps itself.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let cancel = Cancel::default();
-    cancel.on_signals(config.summary)?;
     let progress = Progress::new(config.display);
+    let shown = progress.clone();
+    cancel.on_signals(
+        config
+            .summary
+            .then(|| Box::new(move |line: &str| shown.interrupted(line)) as cancel::Notice),
+    )?;
     let names = Arc::new(match config.policy.no_clobber {
         // A name taken on disk is then skipped, not renamed.
         true => NameRegistry::default(),

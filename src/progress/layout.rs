@@ -50,9 +50,34 @@ pub fn elide_middle(text: &str, width: usize) -> String {
     format!("{head}…{tail}")
 }
 
+/// `line` broken at spaces into lines of at most `width` columns, continued with an indent;
+/// a word longer than a line is elided in the middle.
+pub fn wrap(line: &str, width: usize) -> String {
+    const INDENT: &str = "    ";
+    let width = width.max(INDENT.len() + 8);
+    let mut lines: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for word in line.split(' ') {
+        let room = width - if lines.is_empty() { 0 } else { INDENT.len() };
+        let word = elide_middle(word, room);
+        let joined = measure_text_width(&current) + 1 + measure_text_width(&word);
+        if !current.is_empty() && joined > room {
+            lines.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(&word);
+    }
+    lines.push(current);
+    lines.join(&format!("\n{INDENT}"))
+}
+
 /// The templates of one display, laid out for its width.
 #[derive(Debug, Clone)]
 pub struct Layout {
+    /// Columns a line may take.
+    pub width: usize,
     /// Columns of the name at the start of each line.
     pub name: usize,
     pub bar: String,
@@ -67,16 +92,17 @@ impl Layout {
     pub fn for_width(width: Option<usize>) -> Layout {
         let width = width.unwrap_or(120).max(40) - 1;
         // The parts after the name, by width: a bar only where it leaves the name room.
+        // Sizes take up to 11 columns (`1023.99 MiB`), rates 13 (`1023.99 KiB/s`).
         let (bar, numbers) = match width {
-            100.. => (28, "{bytes:>10}/{total_bytes:<10} {rate:>12} ETA {eta:>4}"),
-            72.. => (12, "{bytes:>9}/{total_bytes:<9} {rate:>11} {eta:>4}"),
-            _ => (0, "{bytes:>9}/{total_bytes:<9} {rate:>11}"),
+            100.. => (28, "{bytes:>11}/{total_bytes:<11} {rate:>13} ETA {eta:>4}"),
+            72.. => (12, "{bytes:>11}/{total_bytes:<11} {rate:>13} {eta:>4}"),
+            _ => (0, "{bytes:>11}/{total_bytes:<11} {rate:>13}"),
         };
-        // Widths of the parts as drawn: `{bytes:>10}` is 10 columns, and so on.
+        // Widths of the parts as drawn: `{bytes:>11}` is 11 columns, and so on.
         let numbers_width = match width {
-            100.. => 10 + 1 + 10 + 1 + 12 + 5 + 4,
-            72.. => 9 + 1 + 9 + 1 + 11 + 1 + 4,
-            _ => 9 + 1 + 9 + 1 + 11,
+            100.. => 11 + 1 + 11 + 1 + 13 + 5 + 4,
+            72.. => 11 + 1 + 11 + 1 + 13 + 1 + 4,
+            _ => 11 + 1 + 11 + 1 + 13,
         };
         let bar_part = |bar: usize| match bar {
             0 => String::new(),
@@ -86,7 +112,7 @@ impl Layout {
             .saturating_sub(bar + if bar > 0 { 3 } else { 0 } + 1 + numbers_width)
             .clamp(8, 40);
         let bar_line = format!("{{msg:{name}!}}{} {numbers}", bar_part(bar));
-        let spinner = format!("{{msg:{name}!}} {{spinner}} {{bytes:>10}} {{rate:>12}}");
+        let spinner = format!("{{msg:{name}!}} {{spinner}} {{bytes:>11}} {{rate:>13}}");
         // The overall line: `total [====   ] 12345/20000 files, 1023.99 MiB, 1m 02s +N more`:
         // 5 + 3 + bar + 39 columns of counts, and up to 14 for the hidden bars' count.
         let overall_bar = width.saturating_sub(5 + 3 + 39 + 14).min(40);
@@ -104,6 +130,7 @@ impl Layout {
             "{{prefix:.bold}} {{spinner}} {{pos}} files, {{all_bytes}}, {{elapsed}}{reading} {{msg}}"
         );
         Layout {
+            width,
             name,
             bar: bar_line,
             spinner,
@@ -138,7 +165,19 @@ mod tests {
             let layout = Layout::for_width(Some(width));
             assert!(layout.name >= 8, "{width}: {layout:?}");
         }
-        // 27 + ` [` + 12 + `] ` + 36 = 79 columns.
-        assert_eq!(Layout::for_width(Some(80)).name, 27);
+        // 21 + ` [` + 12 + `] ` + 42 = 79 columns.
+        assert_eq!(Layout::for_width(Some(80)).name, 21);
+    }
+
+    #[test]
+    fn long_lines_wrap_at_spaces_within_the_width() {
+        let line = "FAILED  http://127.0.0.1:18952/files/file-number-2.bin: interrupted (partial kept: /tmp/oc/file-number-2.bin.part; resume with -c)";
+        let wrapped = wrap(line, 79);
+        assert!(
+            wrapped.lines().all(|l| measure_text_width(l) <= 79),
+            "{wrapped}"
+        );
+        assert_eq!(wrapped.replace("\n    ", " "), line);
+        assert_eq!(wrap("short", 79), "short");
     }
 }

@@ -180,12 +180,27 @@ impl Progress {
         let _ = self.inner.multi.clear();
     }
 
+    /// The run was interrupted: the bars go away for good (downloads still stopping would
+    /// only redraw them), and `notice` says what happens now.
+    pub fn interrupted(&self, notice: &str) {
+        let inner = &self.inner;
+        if inner.display == Display::Bars {
+            let _ = inner.multi.clear();
+            inner.multi.set_draw_target(ProgressDrawTarget::hidden());
+            write_line(notice);
+        } else {
+            self.println(notice);
+        }
+    }
+
     /// Prints a line on stderr above the bars (or plainly when there are none); nothing when
     /// silent.
     pub fn println(&self, line: &str) {
         match self.inner.display {
             Display::Bars => {
-                let _ = self.inner.multi.println(line);
+                // Wrapped, not left to the terminal: a wrapped line would confuse the redraw.
+                let width = self.inner.styles.layout.width;
+                let _ = self.inner.multi.println(layout::wrap(line, width));
             }
             Display::Lines => write_line(line),
             Display::Silent | Display::Pipe => {}
@@ -325,6 +340,8 @@ impl Tracker {
             (Display::Bars, Status::Saved { .. }) | (Display::Silent | Display::Pipe, _) => {}
             // Counted in the summary's "not started".
             _ if outcome.never_started() => {}
+            // On a terminal, the end's "interrupted: ..." line says it for all of them.
+            (Display::Bars, _) if outcome.is_interrupted() => {}
             _ => self.progress.println(&outcome.line()),
         }
     }
