@@ -23,8 +23,9 @@ Output:
   stdout: the path of each saved file, one per line (with --json: one JSON object per
   download, then a summary object). stderr: progress and the human summary.
 
-URL lists: one URL per line, optionally followed by `sha256=HEX` (the file must have that
-SHA-256, checked before it gets its name).
+URL lists (-i): one URL per line, optionally followed by `sha256=HEX` (the file must have that
+SHA-256, checked before it gets its name) and `out=NAME` (or a TAB and a name with spaces);
+see `--help` on -i.
 
 Ctrl-C stops starting downloads, stops those running (keeping their .part files for -c) and
 prints the summary; a second Ctrl-C quits at once.
@@ -34,6 +35,19 @@ Exit status:
   1    at least one download failed (the others still completed)
   2    usage or setup error (bad URL, unusable output directory); nothing was downloaded
   130  interrupted by Ctrl-C";
+
+/// `-i`'s long help (`--help`): the syntax of a URL list line.
+const INPUT_LONG_HELP: &str = "\
+Read URLs from FILE, one per line (`-` for stdin). Blank lines and lines starting
+with `#` are skipped. Each line is a URL, optionally followed by settings for it:
+
+  URL sha256=HEX    the file must have this SHA-256 (64 hex digits), checked
+                    before it gets its name; a mismatch fails that URL
+  URL out=NAME      save as NAME (made safe: one plain name inside -o, kept
+                    distinct from the other names)
+  URL<TAB>NAME      the same, for a NAME with spaces (all after the TAB)
+
+They combine: `URL sha256=HEX out=NAME`, or `URL sha256=HEX<TAB>NAME`.";
 
 /// Download many files at once, and measure what each concurrency model buys you.
 #[derive(Parser, Debug)]
@@ -73,7 +87,7 @@ pub struct DownloadArgs {
     pub urls: Vec<String>,
 
     /// Read URLs from FILE, one per line (`-` for stdin; blank lines and `#` comments skipped)
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", long_help = INPUT_LONG_HELP)]
     pub input: Option<PathBuf>,
 
     /// Directory to save files in (created if missing)
@@ -232,14 +246,14 @@ pub struct BenchArgs {
     pub urls: Vec<String>,
 
     /// Read the URLs from FILE, one per line (`-` for stdin)
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", long_help = INPUT_LONG_HELP)]
     pub input: Option<PathBuf>,
 
     /// Modes to compare, comma-separated
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = Mode::value_variants().to_vec())]
     pub modes: Vec<Mode>,
 
-    /// Downloads at once in `pool` and `async` modes
+    /// Downloads at once in `pool`, `async` and `procs` modes
     #[arg(short, long, value_name = "N", default_value_t = 8, value_parser = parse_at_least_one)]
     pub jobs: usize,
 

@@ -106,12 +106,10 @@ impl Report {
             Source::Urls => format!("{files} URLs"),
         };
         let runs_per_mode = rows.first().map_or(0, |r| r.runs.len());
+        let modes: Vec<Mode> = rows.iter().map(|r| r.mode).collect();
         Report {
             workload: described,
-            settings: format!(
-                "{jobs} jobs (pool, async, procs), {runs_per_mode} runs per mode after {warmup} warmup, \
-                 modes interleaved"
-            ),
+            settings: settings(&modes, jobs, runs_per_mode, warmup),
             files,
             jobs,
             has_ideal: rows.iter().any(|row| row.ideal.is_some()),
@@ -309,6 +307,33 @@ impl Report {
     }
 }
 
+/// The Settings line: `-j` (only for the modes run that use it), runs and warmup, pluralized.
+fn settings(modes: &[Mode], jobs: usize, runs: usize, warmup: usize) -> String {
+    let plural = |n: usize, word: &str| match n {
+        1 => format!("1 {word}"),
+        n => format!("{n} {word}s"),
+    };
+    let with_jobs: Vec<&str> = modes
+        .iter()
+        .filter(|m| matches!(m, Mode::Pool | Mode::Async | Mode::Procs))
+        .map(|m| m.name())
+        .collect();
+    let jobs = match with_jobs.as_slice() {
+        [] => String::new(),
+        names => format!("{} ({}), ", plural(jobs, "job"), names.join(", ")),
+    };
+    let interleaved = if modes.len() > 1 {
+        ", modes interleaved"
+    } else {
+        ""
+    };
+    format!(
+        "{jobs}{} per mode after {}{interleaved}",
+        plural(runs, "run"),
+        plural(warmup, "warmup run")
+    )
+}
+
 /// A bar `eighths` eighths of a character long, drawn with Unicode block elements.
 fn bar(eighths: usize) -> String {
     const PARTIAL: [&str; 8] = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"];
@@ -377,6 +402,22 @@ mod tests {
         assert!((s.min - 0.1).abs() < 1e-9 && (s.max - 0.3).abs() < 1e-9);
         assert!((s.stddev - 0.141_421_356).abs() < 1e-6);
         assert!(Stats::of(&[run(5, false)]).is_none());
+    }
+
+    #[test]
+    fn settings_name_only_the_modes_run_and_pluralize() {
+        assert_eq!(
+            settings(&[Mode::Seq, Mode::Pool, Mode::Procs], 8, 1, 0),
+            "8 jobs (pool, procs), 1 run per mode after 0 warmup runs, modes interleaved"
+        );
+        assert_eq!(
+            settings(&[Mode::Seq, Mode::Threads], 1, 5, 1),
+            "5 runs per mode after 1 warmup run, modes interleaved"
+        );
+        assert_eq!(
+            settings(&[Mode::Async], 1, 2, 1),
+            "1 job (async), 2 runs per mode after 1 warmup run"
+        );
     }
 
     #[test]

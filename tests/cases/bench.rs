@@ -110,6 +110,11 @@ fn bench_reports_failed_runs_as_failures() {
         .code(1);
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(stdout.contains("all 1 runs failed"), "{stdout}");
+    // Only the modes that ran, and "1 run", not "1 runs".
+    assert!(
+        stdout.contains("Settings: 8 jobs (pool), 1 run per mode after 0 warmup runs\n"),
+        "{stdout}"
+    );
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(stderr.contains("HTTP 503 Service Unavailable"), "{stderr}");
 }

@@ -223,3 +223,22 @@ fn man_and_completions_on_a_closed_pipe_exit_0_silently() {
         assert_eq!(stderr, "", "{args:?}");
     }
 }
+
+#[test]
+fn help_tells_the_list_syntax_and_what_jobs_applies_to() {
+    let out = fetchbench().arg("--help").assert().code(0);
+    let help = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    for syntax in ["URL sha256=HEX", "URL out=NAME", "URL<TAB>NAME"] {
+        assert!(help.contains(syntax), "{syntax} missing in {help}");
+    }
+    let out = fetchbench().args(["bench", "--help"]).assert().code(0);
+    let help = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        help.contains("Downloads at once in `pool`, `async` and `procs` modes"),
+        "{help}"
+    );
+    assert!(
+        help.contains("URL out=NAME"),
+        "bench -i reads the same lists: {help}"
+    );
+}
