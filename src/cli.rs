@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::auth::Credentials;
 use crate::child::CHILD_COMMAND;
 use crate::engine::Mode;
+use crate::http::MAX_REDIRECTS;
 use crate::segments::Segments;
 use crate::server::ServeArgs;
 use crate::units;
@@ -181,6 +183,30 @@ pub struct DownloadArgs {
     /// Give up connecting after DUR
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = units::parse_duration, help_heading = "Network")]
     pub connect_timeout: Duration,
+
+    // Credentials, compression, redirects: -u, --netrc, --netrc-file, --compressed, --max-redirs.
+    /// Basic auth for the host of each URL given, e.g. -u alice:s3cret (never sent on to
+    /// another host a redirect leads to)
+    #[arg(short = 'u', long = "user", value_name = "USER:PASS", value_parser = Credentials::parse, help_heading = "Network")]
+    pub user: Option<Credentials>,
+
+    /// Credentials from ~/.netrc: a URL's host gets its `machine` entry, else the `default`
+    /// one (never sent on to another host a redirect leads to; -u wins)
+    #[arg(long, help_heading = "Network")]
+    pub netrc: bool,
+
+    /// Like --netrc, from FILE
+    #[arg(long, value_name = "FILE", help_heading = "Network")]
+    pub netrc_file: Option<PathBuf>,
+
+    /// Ask for a compressed body (gzip, br, zstd) and save it decoded. No Range requests then:
+    /// no resume (a retry or -c starts over) and no -s segments
+    #[arg(long, help_heading = "Network")]
+    pub compressed: bool,
+
+    /// Follow at most N redirects (0: none, a redirect fails the download)
+    #[arg(long, value_name = "N", default_value_t = MAX_REDIRECTS, help_heading = "Network")]
+    pub max_redirs: usize,
 
     /// Retries per URL on transient faults (connection errors, timeouts, 408, 429, 5xx,
     /// bodies cut short)

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use reqwest::Url;
 
+use crate::auth::{Auth, Netrc};
 use crate::cli::{ColorChoice, DownloadArgs};
 use crate::engine::Mode;
 use crate::fetch::{Policy, Sha256Digest, Target, parse_hex};
@@ -58,6 +59,8 @@ impl Config {
             },
             connect_timeout: args.connect_timeout,
             cacert_files: args.cacert.clone(),
+            compressed: args.compressed,
+            max_redirects: args.max_redirs,
         })?;
         let policy = Policy {
             retries: args.retries,
@@ -68,6 +71,11 @@ impl Config {
             sha256: args.print_sha256,
             no_clobber: args.no_clobber,
             segments: args.segments,
+            auth: Auth {
+                user: args.user.clone(),
+                netrc: read_netrc(args)?,
+            },
+            ranges: !args.compressed,
         };
         let parts_on_disk = prepare_output_dir(&args.output)?;
         let display = if args.quiet {
@@ -99,6 +107,24 @@ impl Config {
             },
             display,
         })
+    }
+}
+
+/// The netrc file of `--netrc-file` (which must be readable), or `~/.netrc` with `--netrc`
+/// (none if there is no such file, as curl).
+fn read_netrc(args: &DownloadArgs) -> Result<Option<Netrc>> {
+    if let Some(path) = &args.netrc_file {
+        return Netrc::read(path).map(Some);
+    }
+    if !args.netrc {
+        return Ok(None);
+    }
+    let Some(path) = Netrc::default_path() else {
+        bail!("--netrc: no home directory to find .netrc in (use --netrc-file FILE)");
+    };
+    match path.try_exists() {
+        Ok(false) => Ok(None),
+        _ => Netrc::read(&path).map(Some),
     }
 }
 

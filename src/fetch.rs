@@ -15,8 +15,9 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Client, Response, StatusCode, Url};
 use sha2::{Digest, Sha256};
 
+use crate::auth::Auth;
 use crate::cancel::Cancel;
-use crate::http::MAX_REDIRECTS;
+use crate::http::TooManyRedirects;
 use crate::naming::{self, Names, PART_SUFFIX};
 use crate::progress::{Progress, Tracker};
 use crate::segments::{self, Segments};
@@ -60,6 +61,11 @@ pub struct Policy {
     pub no_clobber: bool,
     /// Ranges to split each file into (`-s`).
     pub segments: Segments,
+    /// Credentials for the hosts of the URLs given (`-u`, `--netrc`).
+    pub auth: Auth,
+    /// Whether `Range` requests may be sent (resume, segments). Not with `--compressed`: the
+    /// ranges of an encoded body are not the file's.
+    pub ranges: bool,
 }
 
 impl Default for Policy {
@@ -73,6 +79,8 @@ impl Default for Policy {
             sha256: false,
             no_clobber: false,
             segments: Segments::default(),
+            auth: Auth::default(),
+            ranges: true,
         }
     }
 }
@@ -85,8 +93,8 @@ pub enum FetchError {
         status: StatusCode,
         retry_after: Option<Duration>,
     },
-    #[error("too many redirects (more than {MAX_REDIRECTS})")]
-    TooManyRedirects,
+    #[error("too many redirects ({})", redirect_limit(*.max))]
+    TooManyRedirects { max: usize },
     #[error("{0}")]
     Network(String),
     /// A TLS handshake failure (an untrusted certificate, say): retrying will not help.
@@ -125,6 +133,13 @@ pub enum FetchError {
     NotStarted,
 }
 
+fn redirect_limit(max: usize) -> String {
+    match max {
+        0 => "--max-redirs 0 follows none".to_owned(),
+        n => format!("more than {n}"),
+    }
+}
+
 fn cause_suffix(cause: &Option<String>) -> String {
     cause
         .as_ref()
@@ -157,7 +172,8 @@ impl FetchError {
     /// A readable account of a reqwest error, without the URL (the caller names it).
     pub(crate) fn from_reqwest(err: reqwest::Error) -> Self {
         if err.is_redirect() {
-            return FetchError::TooManyRedirects;
+            let max = find_source::<TooManyRedirects>(&err).map_or(0, |e| e.max);
+            return FetchError::TooManyRedirects { max };
         }
         if err.is_timeout() {
             return FetchError::Network("timed out".to_owned());
@@ -186,7 +202,7 @@ impl FetchError {
             | FetchError::ShortBody { .. }
             | FetchError::BadResume(_)
             | FetchError::Changed => true,
-            FetchError::TooManyRedirects
+            FetchError::TooManyRedirects { .. }
             | FetchError::Tls(_)
             | FetchError::LongBody { .. }
             | FetchError::Write { .. }
@@ -496,6 +512,15 @@ impl Downloader {
         true
     }
 
+    /// A GET of `url`, a URL given, with its credentials (`-u`, `--netrc`) if it has any.
+    pub(crate) fn request(&self, client: &Client, url: &Url) -> reqwest::RequestBuilder {
+        let request = client.get(url.clone());
+        match self.policy.auth.for_url(url) {
+            Some(credentials) => request.basic_auth(credentials.user, credentials.password),
+            None => request,
+        }
+    }
+
     /// Fails with [`FetchError::Stalled`] if `work` takes longer than the stall timeout.
     pub(crate) async fn or_stall<T>(&self, work: impl Future<Output = T>) -> Result<T, FetchError> {
         let limit = self.policy.stall_timeout;
@@ -523,13 +548,16 @@ impl Downloader {
             .and_then(|name| self.part_path(name).metadata().ok())
             .map_or(0, |m| m.len());
 
-        let mut request = client.get(target.url.clone());
-        if offset > 0 {
+        let mut request = self.request(client, &target.url);
+        // Without ranges (`--compressed`), the whole body every time: a `.part` left by an
+        // earlier attempt is replaced, as when a server ignores a range.
+        let ranges = self.policy.ranges;
+        if ranges && offset > 0 {
             request = request.header(header::RANGE, format!("bytes={offset}-"));
             if let Some(validator) = &attempts.validator {
                 request = request.header(header::IF_RANGE, validator.clone());
             }
-        } else if self.policy.segments.wanted() {
+        } else if ranges && self.policy.segments.wanted() {
             // A 206 answer says the server serves ranges, and gives the size to split.
             request = request.header(header::RANGE, "bytes=0-");
         }
@@ -703,6 +731,9 @@ impl Downloader {
         tracker: &Tracker,
         attempts: &mut Attempts,
     ) -> Result<sink::Part, FetchError> {
+        // The length of the body as read: a body that reqwest decodes (`--compressed` and a
+        // Content-Encoding it knows) has none, so the Content-Length of the encoded bytes is
+        // never compared with the decoded ones; an unencoded body is still checked.
         let expected = response.content_length().map(|len| start + len);
         tracker.set_length(expected);
         tracker.set_position(start);
@@ -885,7 +916,7 @@ mod tests {
             assert!(!status(code).is_transient(), "{code}");
         }
         assert!(FetchError::Stalled(Duration::from_secs(1)).is_transient());
-        assert!(!FetchError::TooManyRedirects.is_transient());
+        assert!(!FetchError::TooManyRedirects { max: 10 }.is_transient());
         let disk_full = FetchError::Write {
             path: "x".into(),
             source: io::Error::other("full"),

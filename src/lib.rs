@@ -3,6 +3,7 @@
 //!
 //! `main` parses a [`Cli`] and calls [`run`]; tests and benches call the same function.
 
+pub mod auth;
 pub mod bench;
 pub mod cancel;
 pub mod child;

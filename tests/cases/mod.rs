@@ -7,5 +7,6 @@ mod names;
 mod options;
 mod output;
 mod procs;
+mod requests;
 mod segments;
 mod tls;

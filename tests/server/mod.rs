@@ -257,6 +257,8 @@ fn routes(counters: Arc<Counters>) -> Router<()> {
         .route("/status/{code}", get(status))
         .route("/redirect/{n}", get(redirect))
         .route("/loop", get(|| async { Redirect::temporary("/loop") }))
+        .route("/to", get(redirect_to))
+        .route("/gzip/{name}", get(gzip))
         .route("/truncated/{name}", get(truncated))
         .route("/chunked/{name}", get(chunked))
         .route("/slow/{name}", get(slow))
@@ -446,6 +448,41 @@ async fn redirect(Path(n): Path<u32>) -> Redirect {
         0 => Redirect::temporary("/files/landed.bin?size=1234"),
         n => Redirect::temporary(&format!("/redirect/{}", n - 1)),
     }
+}
+
+/// `/to?url=URL`: a redirect to any URL (another server: another origin).
+async fn redirect_to(params: Params) -> Redirect {
+    Redirect::temporary(&params["url"])
+}
+
+/// A compressible body (`size` bytes of a 100-byte pattern), gzip-encoded with the encoded
+/// length as Content-Length when the request accepts gzip (or always with `force=1`), as is
+/// otherwise.
+async fn gzip(Path(name): Path<String>, params: Params, headers: header::HeaderMap) -> Response {
+    let data = compressible(&name, size(&params));
+    let accepts = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("gzip"));
+    if !accepts && params.get("force").is_none() {
+        return data.into_response();
+    }
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut encoder, &data).unwrap();
+    let encoded = encoder.finish().unwrap();
+    (
+        [
+            (header::CONTENT_ENCODING, "gzip".to_owned()),
+            (header::CONTENT_LENGTH, encoded.len().to_string()),
+        ],
+        encoded,
+    )
+        .into_response()
+}
+
+/// What `/gzip/{name}` serves decoded.
+pub fn compressible(name: &str, size: usize) -> Vec<u8> {
+    body(name, 100).into_iter().cycle().take(size).collect()
 }
 
 /// Announces `size` bytes, sends half, then breaks the connection.
