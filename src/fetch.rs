@@ -93,8 +93,9 @@ pub enum FetchError {
         status: StatusCode,
         retry_after: Option<Duration>,
     },
-    #[error("too many redirects ({})", redirect_limit(*.max))]
-    TooManyRedirects { max: usize },
+    /// `max`: the limit passed (`--max-redirs`), when the error says.
+    #[error("too many redirects{}", redirect_limit(*.max))]
+    TooManyRedirects { max: Option<usize> },
     #[error("{0}")]
     Network(String),
     /// A TLS handshake failure (an untrusted certificate, say): retrying will not help.
@@ -133,10 +134,11 @@ pub enum FetchError {
     NotStarted,
 }
 
-fn redirect_limit(max: usize) -> String {
+fn redirect_limit(max: Option<usize>) -> String {
     match max {
-        0 => "--max-redirs 0 follows none".to_owned(),
-        n => format!("more than {n}"),
+        Some(0) => " (--max-redirs 0 follows none)".to_owned(),
+        Some(n) => format!(" (more than {n})"),
+        None => String::new(),
     }
 }
 
@@ -172,7 +174,7 @@ impl FetchError {
     /// A readable account of a reqwest error, without the URL (the caller names it).
     pub(crate) fn from_reqwest(err: reqwest::Error) -> Self {
         if err.is_redirect() {
-            let max = find_source::<TooManyRedirects>(&err).map_or(0, |e| e.max);
+            let max = find_source::<TooManyRedirects>(&err).map(|e| e.max);
             return FetchError::TooManyRedirects { max };
         }
         if err.is_timeout() {
@@ -916,7 +918,11 @@ mod tests {
             assert!(!status(code).is_transient(), "{code}");
         }
         assert!(FetchError::Stalled(Duration::from_secs(1)).is_transient());
-        assert!(!FetchError::TooManyRedirects { max: 10 }.is_transient());
+        assert!(!FetchError::TooManyRedirects { max: Some(10) }.is_transient());
+        assert_eq!(
+            FetchError::TooManyRedirects { max: Some(0) }.to_string(),
+            "too many redirects (--max-redirs 0 follows none)"
+        );
         let disk_full = FetchError::Write {
             path: "x".into(),
             source: io::Error::other("full"),

@@ -246,6 +246,9 @@ fn max_redirs_limits_the_redirects_followed() {
     let before = server.requests();
     let (code, stderr) = fetch("0", server.url("/redirect/0"));
     assert_eq!(code, Some(1));
-    assert!(stderr.contains("too many redirects"), "{stderr}");
+    assert!(
+        stderr.contains("too many redirects (--max-redirs 0 follows none)"),
+        "{stderr}"
+    );
     assert_eq!(server.requests() - before, 1, "a redirect was followed");
 }
