@@ -185,13 +185,19 @@ pub struct DownloadArgs {
     pub connect_timeout: Duration,
 
     // Credentials, compression, redirects: -u, --netrc, --netrc-file, --compressed, --max-redirs.
-    /// Basic auth for the host of each URL given, e.g. -u alice:s3cret (never sent on to
-    /// another host a redirect leads to)
+    /// Basic auth for the hosts of the URLs given, e.g. -u alice:s3cret
+    ///
+    /// Sent to the host of each URL given (and on redirects within its origin); a redirect to
+    /// another host, port or scheme drops it. Wins over --netrc; credentials in a URL
+    /// (https://user:pass@host/) win over both.
     #[arg(short = 'u', long = "user", value_name = "USER:PASS", value_parser = Credentials::parse, help_heading = "Network")]
     pub user: Option<Credentials>,
 
-    /// Credentials from ~/.netrc: a URL's host gets its `machine` entry, else the `default`
-    /// one (never sent on to another host a redirect leads to; -u wins)
+    /// Credentials per host from ~/.netrc
+    ///
+    /// Each URL given gets the entry of its host (`machine NAME login USER password PASS`,
+    /// names compared without case), else the `default` entry; a host reached only by a
+    /// redirect gets none. No ~/.netrc is no error.
     #[arg(long, help_heading = "Network")]
     pub netrc: bool,
 
@@ -199,8 +205,12 @@ pub struct DownloadArgs {
     #[arg(long, value_name = "FILE", help_heading = "Network")]
     pub netrc_file: Option<PathBuf>,
 
-    /// Ask for a compressed body (gzip, br, zstd) and save it decoded. No Range requests then:
-    /// no resume (a retry or -c starts over) and no -s segments
+    /// Ask for gzip, br or zstd and save the body decoded (no Range requests)
+    ///
+    /// Sends Accept-Encoding: gzip, br, zstd and decodes what comes; a decoded body is not
+    /// checked against the Content-Length of its encoded bytes. No Range requests then (an
+    /// encoded body's ranges are not the file's): -s has no effect, and a retry or -c starts
+    /// the file over. Without this flag nothing is asked for or decoded.
     #[arg(long, help_heading = "Network")]
     pub compressed: bool,
 

@@ -231,6 +231,11 @@ fn help_tells_the_list_syntax_and_what_jobs_applies_to() {
     for syntax in ["URL sha256=HEX", "URL out=NAME", "URL<TAB>NAME"] {
         assert!(help.contains(syntax), "{syntax} missing in {help}");
     }
+    // --compressed says what it turns off.
+    assert!(
+        help.contains("No Range requests then") && help.contains("-s has no effect"),
+        "{help}"
+    );
     let out = fetchbench().args(["bench", "--help"]).assert().code(0);
     let help = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(
