@@ -207,7 +207,7 @@ pub struct DownloadArgs {
 
     /// Ask for gzip, br or zstd and save the body decoded (no Range requests)
     ///
-    /// Sends Accept-Encoding: gzip, br, zstd and decodes what comes; a decoded body is not
+    /// Sends Accept-Encoding: zstd,gzip,br and decodes what comes; a decoded body is not
     /// checked against the Content-Length of its encoded bytes. No Range requests then (an
     /// encoded body's ranges are not the file's): -s has no effect, and a retry or -c starts
     /// the file over. Without this flag nothing is asked for or decoded.
