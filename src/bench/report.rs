@@ -140,6 +140,7 @@ impl Report {
                 human_duration(latency),
                 rate.map_or("unlimited".to_owned(), |r| format!("{}/s", human_bytes(r))),
             ),
+            Source::Urls if files == 1 => "1 URL".to_owned(),
             Source::Urls => format!("{files} URLs"),
         };
         let runs_per_mode = rows.first().map_or(0, |r| r.runs.len());
@@ -183,7 +184,7 @@ impl Report {
         let failed = row.runs.iter().filter(|r| !r.ok()).count();
         let mut cells = vec![row.mode.to_string()];
         match row.stats {
-            None => cells.push(format!("all {} runs failed", row.runs.len())),
+            None => cells.push(all_failed(row.runs.len())),
             Some(s) => {
                 cells.extend([
                     format!("{} ± {}", secs(s.mean), secs(s.stddev)),
@@ -322,7 +323,7 @@ impl Report {
         for row in &self.rows {
             let command = format!("`{}`", self.command(row.mode));
             let Some(s) = row.stats else {
-                let failed = format!("all {} runs failed", row.runs.len());
+                let failed = all_failed(row.runs.len());
                 let _ = writeln!(md, "| {command} | {failed} | | | |");
                 continue;
             };
@@ -416,6 +417,14 @@ impl Report {
             cpu_measured: self.cpu_measured,
         };
         Ok(serde_json::to_string_pretty(&export)? + "\n")
+    }
+}
+
+/// What a mode whose every run failed shows instead of statistics.
+fn all_failed(runs: usize) -> String {
+    match runs {
+        1 => "its 1 run failed".to_owned(),
+        n => format!("all {n} runs failed"),
     }
 }
 

@@ -198,7 +198,8 @@ fn bench_reports_failed_runs_as_failures() {
         .assert()
         .code(1);
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
-    assert!(stdout.contains("all 1 runs failed"), "{stdout}");
+    assert!(stdout.contains("its 1 run failed"), "{stdout}");
+    assert!(stdout.contains("Workload: 2 URLs\n"), "{stdout}");
     // Only the modes that ran, and "1 run", not "1 runs".
     assert!(
         stdout.contains("Settings: 8 jobs (pool), 1 run per mode after 0 warmup runs\n"),
