@@ -178,7 +178,7 @@ fn compressed_saves_the_decoded_body_and_asks_for_no_ranges() {
         fetchbench()
             .args(["--mode", mode, "--compressed", "-s", "4", "-o"])
             .arg(dir.path())
-            .arg(server.url("/gzip/z.bin?size=3000000"))
+            .arg(server.url("/encoded/z.bin?size=3000000"))
             .assert()
             .code(0);
         assert!(
@@ -196,14 +196,29 @@ fn compressed_saves_the_decoded_body_and_asks_for_no_ranges() {
 }
 
 #[test]
+fn compressed_decodes_brotli_and_zstd_too() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    fetchbench()
+        .args(["--compressed", "-o"])
+        .arg(dir.path())
+        .arg(server.url("/encoded/b.bin?size=200000&coding=br&force=1"))
+        .arg(server.url("/encoded/z.bin?size=200000&coding=zstd&force=1"))
+        .assert()
+        .code(0);
+    assert!(read(dir.path(), "b.bin") == compressible("b.bin", 200_000));
+    assert!(read(dir.path(), "z.bin") == compressible("z.bin", 200_000));
+}
+
+#[test]
 fn without_compressed_nothing_is_asked_for_or_decoded() {
     let server = TestServer::http();
     let dir = tempdir().unwrap();
     fetchbench()
         .arg("-o")
         .arg(dir.path())
-        .arg(server.url("/gzip/plain.bin?size=5000"))
-        .arg(server.url("/gzip/forced.gz?size=5000&force=1"))
+        .arg(server.url("/encoded/plain.bin?size=5000"))
+        .arg(server.url("/encoded/forced.gz?size=5000&force=1"))
         .assert()
         .code(0);
     for seen in server.seen() {

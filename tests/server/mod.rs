@@ -258,7 +258,7 @@ fn routes(counters: Arc<Counters>) -> Router<()> {
         .route("/redirect/{n}", get(redirect))
         .route("/loop", get(|| async { Redirect::temporary("/loop") }))
         .route("/to", get(redirect_to))
-        .route("/gzip/{name}", get(gzip))
+        .route("/encoded/{name}", get(encoded))
         .route("/truncated/{name}", get(truncated))
         .route("/chunked/{name}", get(chunked))
         .route("/slow/{name}", get(slow))
@@ -455,24 +455,42 @@ async fn redirect_to(params: Params) -> Redirect {
     Redirect::temporary(&params["url"])
 }
 
-/// A compressible body (`size` bytes of a 100-byte pattern), gzip-encoded with the encoded
-/// length as Content-Length when the request accepts gzip (or always with `force=1`), as is
-/// otherwise.
-async fn gzip(Path(name): Path<String>, params: Params, headers: header::HeaderMap) -> Response {
+/// A compressible body (`size` bytes of a 100-byte pattern), encoded with `coding` (`gzip`,
+/// `br` or `zstd`; default `gzip`) and the encoded length as Content-Length when the request
+/// accepts that coding (or always with `force=1`), as is otherwise.
+async fn encoded(Path(name): Path<String>, params: Params, headers: header::HeaderMap) -> Response {
     let data = compressible(&name, size(&params));
+    let coding = params
+        .get("coding")
+        .map_or("gzip", String::as_str)
+        .to_owned();
     let accepts = headers
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("gzip"));
+        .is_some_and(|v| v.split(',').any(|c| c.trim() == coding));
     if !accepts && params.get("force").is_none() {
         return data.into_response();
     }
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    std::io::Write::write_all(&mut encoder, &data).unwrap();
-    let encoded = encoder.finish().unwrap();
+    let encoded = match coding.as_str() {
+        "gzip" => {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            std::io::Write::write_all(&mut encoder, &data).unwrap();
+            encoder.finish().unwrap()
+        }
+        "br" => {
+            let mut out = Vec::new();
+            let mut encoder = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+            std::io::Write::write_all(&mut encoder, &data).unwrap();
+            drop(encoder);
+            out
+        }
+        "zstd" => zstd::bulk::compress(&data, 3).unwrap(),
+        other => panic!("unknown coding {other}"),
+    };
     (
         [
-            (header::CONTENT_ENCODING, "gzip".to_owned()),
+            (header::CONTENT_ENCODING, coding),
             (header::CONTENT_LENGTH, encoded.len().to_string()),
         ],
         encoded,
@@ -480,7 +498,7 @@ async fn gzip(Path(name): Path<String>, params: Params, headers: header::HeaderM
         .into_response()
 }
 
-/// What `/gzip/{name}` serves decoded.
+/// What `/encoded/{name}` serves decoded.
 pub fn compressible(name: &str, size: usize) -> Vec<u8> {
     body(name, 100).into_iter().cycle().take(size).collect()
 }
