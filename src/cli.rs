@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::auth::Credentials;
 use crate::child::CHILD_COMMAND;
 use crate::engine::Mode;
+use crate::http::MAX_REDIRECTS;
 use crate::report::TableRows;
 use crate::segments::Segments;
 use crate::server::ServeArgs;
@@ -30,9 +32,10 @@ Output:
   download, then a summary object), as downloads end. stderr: progress and the human summary
   (the failures and the slowest downloads; --table full for every one).
 
-URL lists: one URL per line, optionally followed by `sha256=HEX` (the file must have that
-SHA-256, checked before it gets its name). A line that is not a URL fails alone, with its
-file:line; the other lines go on.
+URL lists (-i): one URL per line, optionally followed by `sha256=HEX` (the file must have that
+SHA-256, checked before it gets its name) and `out=NAME` (or a TAB and a name with spaces);
+see `--help` on -i. A line that is not a URL fails alone, with its file:line; the other
+lines go on.
 
 Ctrl-C (or SIGTERM) stops starting downloads, stops those running (keeping their .part files
 for -c) and prints the summary; a second one quits at once.
@@ -49,6 +52,19 @@ Exit status:
        downloaded
   130  interrupted by Ctrl-C (SIGINT)
   143  terminated by SIGTERM";
+
+/// `-i`'s long help (`--help`): the syntax of a URL list line.
+const INPUT_LONG_HELP: &str = "\
+Read URLs from FILE, one per line (`-` for stdin). Blank lines and lines starting
+with `#` are skipped. Each line is a URL, optionally followed by settings for it:
+
+  URL sha256=HEX    the file must have this SHA-256 (64 hex digits), checked
+                    before it gets its name; a mismatch fails that URL
+  URL out=NAME      save as NAME (made safe: one plain name inside -o, kept
+                    distinct from the other names)
+  URL<TAB>NAME      the same, for a NAME with spaces (all after the TAB)
+
+They combine: `URL sha256=HEX out=NAME`, or `URL sha256=HEX<TAB>NAME`.";
 
 /// Download many files at once, and measure what each concurrency model buys you.
 #[derive(Parser, Debug)]
@@ -88,7 +104,7 @@ pub struct DownloadArgs {
     pub urls: Vec<String>,
 
     /// Read URLs from FILE, one per line (`-` for stdin; blank lines and `#` comments skipped)
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", long_help = INPUT_LONG_HELP)]
     pub input: Option<PathBuf>,
 
     /// Directory to save files in (created if missing)
@@ -197,6 +213,40 @@ pub struct DownloadArgs {
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = units::parse_positive_duration, help_heading = "Network")]
     pub connect_timeout: Duration,
 
+    // Credentials, compression, redirects: -u, --netrc, --netrc-file, --compressed, --max-redirs.
+    /// Basic auth for the hosts of the URLs given, e.g. -u alice:s3cret
+    ///
+    /// Sent to the host of each URL given (and on redirects within its origin); a redirect to
+    /// another host, port or scheme drops it. Wins over --netrc; credentials in a URL
+    /// (https://user:pass@host/) win over both.
+    #[arg(short = 'u', long = "user", value_name = "USER:PASS", value_parser = Credentials::parse, help_heading = "Network")]
+    pub user: Option<Credentials>,
+
+    /// Credentials per host from ~/.netrc
+    ///
+    /// Each URL given gets the entry of its host (`machine NAME login USER password PASS`,
+    /// names compared without case), else the `default` entry; a host reached only by a
+    /// redirect gets none. No ~/.netrc is no error.
+    #[arg(long, help_heading = "Network")]
+    pub netrc: bool,
+
+    /// Like --netrc, from FILE
+    #[arg(long, value_name = "FILE", help_heading = "Network")]
+    pub netrc_file: Option<PathBuf>,
+
+    /// Ask for gzip, br or zstd and save the body decoded (no Range requests)
+    ///
+    /// Sends Accept-Encoding: zstd,gzip,br and decodes what comes; a decoded body is not
+    /// checked against the Content-Length of its encoded bytes. No Range requests then (an
+    /// encoded body's ranges are not the file's): -s has no effect, and a retry or -c starts
+    /// the file over. Without this flag nothing is asked for or decoded.
+    #[arg(long, help_heading = "Network")]
+    pub compressed: bool,
+
+    /// Follow at most N redirects (0: none, a redirect fails the download)
+    #[arg(long, value_name = "N", default_value_t = MAX_REDIRECTS, help_heading = "Network")]
+    pub max_redirs: usize,
+
     /// Retries per URL on transient faults (connection errors, timeouts, 408, 429, 5xx,
     /// bodies cut short)
     #[arg(
@@ -280,14 +330,14 @@ pub struct BenchArgs {
     pub urls: Vec<String>,
 
     /// Read the URLs from FILE, one per line (`-` for stdin)
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", long_help = INPUT_LONG_HELP)]
     pub input: Option<PathBuf>,
 
     /// Modes to compare, comma-separated
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = Mode::value_variants().to_vec())]
     pub modes: Vec<Mode>,
 
-    /// Downloads at once in `pool` and `async` modes
+    /// Downloads at once in `pool`, `async` and `procs` modes
     #[arg(short, long, value_name = "N", default_value_t = 8, value_parser = parse_at_least_one)]
     pub jobs: usize,
 

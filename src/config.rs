@@ -5,8 +5,9 @@
 use std::io::{self, BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
+use crate::auth::{Auth, Netrc};
 use crate::cli::{ColorChoice, DownloadArgs};
 use crate::engine::Mode;
 use crate::fetch::Policy;
@@ -60,6 +61,8 @@ impl Config {
             connect_timeout: args.connect_timeout,
             cacert_files: args.cacert.clone(),
             referer: args.referer.clone(),
+            compressed: args.compressed,
+            max_redirects: args.max_redirs,
         })?;
         let policy = Policy {
             retries: args.retries,
@@ -74,6 +77,11 @@ impl Config {
             max_time: args.max_time,
             speed_limit: args.speed_limit,
             speed_time: args.speed_time,
+            auth: Auth {
+                user: args.user.clone(),
+                netrc: read_netrc(args)?,
+            },
+            ranges: !args.compressed,
         };
         let parts_on_disk = prepare_output_dir(&args.output)?;
         let display = if args.quiet {
@@ -109,6 +117,24 @@ impl Config {
             },
             display,
         })
+    }
+}
+
+/// The netrc file of `--netrc-file` (which must be readable), or `~/.netrc` with `--netrc`
+/// (none if there is no such file, as curl).
+fn read_netrc(args: &DownloadArgs) -> Result<Option<Netrc>> {
+    if let Some(path) = &args.netrc_file {
+        return Netrc::read(path).map(Some);
+    }
+    if !args.netrc {
+        return Ok(None);
+    }
+    let Some(path) = Netrc::default_path() else {
+        bail!("--netrc: no home directory to find .netrc in (use --netrc-file FILE)");
+    };
+    match path.try_exists() {
+        Ok(false) => Ok(None),
+        _ => Netrc::read(&path).map(Some),
     }
 }
 

@@ -16,8 +16,9 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Client, Response, StatusCode, Url};
 use sha2::{Digest, Sha256};
 
+use crate::auth::Auth;
 use crate::cancel::Cancel;
-use crate::http::MAX_REDIRECTS;
+use crate::http::TooManyRedirects;
 use crate::naming::{self, Names, PART_SUFFIX};
 use crate::progress::{Progress, Tracker};
 use crate::segments::{self, Segments};
@@ -76,6 +77,11 @@ pub struct Policy {
     pub speed_limit: Option<u64>,
     /// The window `speed_limit` is measured over (`--speed-time`).
     pub speed_time: Duration,
+    /// Credentials for the hosts of the URLs given (`-u`, `--netrc`).
+    pub auth: Auth,
+    /// Whether `Range` requests may be sent (resume, segments). Not with `--compressed`: the
+    /// ranges of an encoded body are not the file's.
+    pub ranges: bool,
 }
 
 impl Default for Policy {
@@ -93,6 +99,8 @@ impl Default for Policy {
             max_time: None,
             speed_limit: None,
             speed_time: DEFAULT_SPEED_TIME,
+            auth: Auth::default(),
+            ranges: true,
         }
     }
 }
@@ -108,8 +116,9 @@ pub enum FetchError {
         status: StatusCode,
         retry_after: Option<Duration>,
     },
-    #[error("too many redirects (more than {MAX_REDIRECTS})")]
-    TooManyRedirects,
+    /// `max`: the limit passed (`--max-redirs`), when the error says.
+    #[error("too many redirects{}", redirect_limit(*.max))]
+    TooManyRedirects { max: Option<usize> },
     #[error("{0}")]
     Network(String),
     /// A TLS handshake failure (an untrusted certificate, say): retrying will not help.
@@ -164,6 +173,14 @@ pub enum FetchError {
     BadInput(String),
 }
 
+fn redirect_limit(max: Option<usize>) -> String {
+    match max {
+        Some(0) => " (--max-redirs 0 follows none)".to_owned(),
+        Some(n) => format!(" (more than {n})"),
+        None => String::new(),
+    }
+}
+
 fn cause_suffix(cause: &Option<String>) -> String {
     cause
         .as_ref()
@@ -196,7 +213,8 @@ impl FetchError {
     /// A readable account of a reqwest error, without the URL (the caller names it).
     pub(crate) fn from_reqwest(err: reqwest::Error) -> Self {
         if err.is_redirect() {
-            return FetchError::TooManyRedirects;
+            let max = find_source::<TooManyRedirects>(&err).map(|e| e.max);
+            return FetchError::TooManyRedirects { max };
         }
         // A builder error (the only URL not checked up front is a redirect's target: another
         // scheme, say), wherever the redirect machinery wrapped it.
@@ -244,7 +262,7 @@ impl FetchError {
             | FetchError::ShortBody { .. }
             | FetchError::BadResume(_)
             | FetchError::Changed => true,
-            FetchError::TooManyRedirects
+            FetchError::TooManyRedirects { .. }
             | FetchError::Refused(_)
             | FetchError::TooLarge { .. }
             | FetchError::MaxTime(_)
@@ -620,6 +638,15 @@ impl Downloader {
         }
     }
 
+    /// A GET of `url`, a URL given, with its credentials (`-u`, `--netrc`) if it has any.
+    pub(crate) fn request(&self, client: &Client, url: &Url) -> reqwest::RequestBuilder {
+        let request = client.get(url.clone());
+        match self.policy.auth.for_url(url) {
+            Some(credentials) => request.basic_auth(credentials.user, credentials.password),
+            None => request,
+        }
+    }
+
     /// Fails with [`FetchError::Stalled`] if `work` takes longer than the stall timeout.
     pub(crate) async fn or_stall<T>(&self, work: impl Future<Output = T>) -> Result<T, FetchError> {
         let limit = self.policy.stall_timeout;
@@ -659,13 +686,16 @@ impl Downloader {
             .and_then(|name| sink::part_len(&self.part_path(name)))
             .unwrap_or(0);
 
-        let mut request = client.get(target.url.clone());
-        if offset > 0 {
+        let mut request = self.request(client, &target.url);
+        // Without ranges (`--compressed`), the whole body every time: a `.part` left by an
+        // earlier attempt is replaced, as when a server ignores a range.
+        let ranges = self.policy.ranges;
+        if ranges && offset > 0 {
             request = request.header(header::RANGE, format!("bytes={offset}-"));
             if let Some(validator) = &attempts.validator {
                 request = request.header(header::IF_RANGE, validator.clone());
             }
-        } else if self.policy.segments.wanted() {
+        } else if ranges && self.policy.segments.wanted() {
             // A 206 answer says the server serves ranges, and gives the size to split.
             request = request.header(header::RANGE, "bytes=0-");
         }
@@ -868,6 +898,9 @@ impl Downloader {
         tracker: &Tracker,
         attempts: &mut Attempts,
     ) -> Result<sink::Part, FetchError> {
+        // The length of the body as read: a body that reqwest decodes (`--compressed` and a
+        // Content-Encoding it knows) has none, so the Content-Length of the encoded bytes is
+        // never compared with the decoded ones; an unencoded body is still checked.
         let expected = response.content_length().map(|len| start + len);
         tracker.set_length(expected);
         tracker.set_position(start);
@@ -1113,7 +1146,11 @@ mod tests {
             assert!(!status(code).is_transient(), "{code}");
         }
         assert!(FetchError::Stalled(Duration::from_secs(1)).is_transient());
-        assert!(!FetchError::TooManyRedirects.is_transient());
+        assert!(!FetchError::TooManyRedirects { max: Some(10) }.is_transient());
+        assert_eq!(
+            FetchError::TooManyRedirects { max: Some(0) }.to_string(),
+            "too many redirects (--max-redirs 0 follows none)"
+        );
         let disk_full = FetchError::Write {
             path: "x".into(),
             source: io::Error::other("full"),

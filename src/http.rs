@@ -15,8 +15,36 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 
-/// How many redirects a download follows before it fails.
+/// How many redirects a download follows before it fails, unless `--max-redirs` says.
 pub const MAX_REDIRECTS: usize = 10;
+
+/// The error of a redirect past `--max-redirs`, found in reqwest's error chain.
+#[derive(Debug)]
+pub struct TooManyRedirects {
+    pub max: usize,
+}
+
+impl std::fmt::Display for TooManyRedirects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "too many redirects (more than {})", self.max)
+    }
+}
+
+impl std::error::Error for TooManyRedirects {}
+
+/// Follows at most `max` redirects (0: none; the first fails). Like reqwest's
+/// `Policy::limited`, with the limit in the error. reqwest drops `Authorization` on a redirect
+/// to another origin whatever the policy.
+fn redirect_policy(max: usize) -> redirect::Policy {
+    redirect::Policy::custom(move |attempt| {
+        // The first of `previous` is the URL asked for, not a redirect.
+        if attempt.previous().len() > max {
+            attempt.error(TooManyRedirects { max })
+        } else {
+            attempt.follow()
+        }
+    })
+}
 
 /// Which HTTP version to speak.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +77,10 @@ pub struct HttpOptions {
     /// `-e/--referer`: the Referer to send; none otherwise (not even on redirects).
     #[serde(default)]
     pub referer: Option<String>,
+    /// `--compressed`: ask for gzip, brotli or zstd and decode what comes (never otherwise).
+    pub compressed: bool,
+    /// `--max-redirs`: redirects followed before a download fails.
+    pub max_redirects: usize,
 }
 
 impl Default for HttpOptions {
@@ -63,6 +95,8 @@ impl Default for HttpOptions {
             connect_timeout: Duration::from_secs(10),
             cacert_files: Vec::new(),
             referer: None,
+            compressed: false,
+            max_redirects: MAX_REDIRECTS,
         }
     }
 }
@@ -141,7 +175,12 @@ impl HttpSettings {
             .tls_backend_preconfigured(tls.clone())
             .user_agent(options.user_agent.as_str())
             .default_headers(self.headers.clone())
-            .redirect(redirect::Policy::limited(MAX_REDIRECTS))
+            .redirect(redirect_policy(options.max_redirects))
+            // The decoders are built in; without `--compressed`, no Accept-Encoding is sent and
+            // nothing is decoded.
+            .gzip(options.compressed)
+            .brotli(options.compressed)
+            .zstd(options.compressed)
             // reqwest would send the previous URL, query included, to the next host; curl,
             // wget2 and aria2c send none.
             .referer(false)

@@ -3,6 +3,7 @@
 //!
 //! `main` parses a [`Cli`] and calls [`run`]; tests and benches call the same function.
 
+pub mod auth;
 pub mod bench;
 pub mod cancel;
 pub mod child;
@@ -50,17 +51,32 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Serve(args)) => server::serve(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Child) => child::run(),
         Some(Command::Completions { shell }) => {
+            // Into memory first: clap_complete panics on a write error (a closed pipe).
+            let mut script = Vec::new();
             let mut command = Cli::command();
-            clap_complete::generate(shell, &mut command, "fetchbench", &mut io::stdout());
+            clap_complete::generate(shell, &mut command, "fetchbench", &mut script);
+            print_all(&script).context("cannot write the completion script")?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Man) => {
+            let mut page = Vec::new();
             clap_mangen::Man::new(Cli::command())
-                .render(&mut io::stdout())
-                .context("cannot write the man page")?;
+                .render(&mut page)
+                .context("cannot render the man page")?;
+            print_all(&page).context("cannot write the man page")?;
             Ok(ExitCode::SUCCESS)
         }
         None => download(&cli.download),
+    }
+}
+
+/// Writes `bytes` to stdout. A reader that has gone (`fetchbench man | head -1`) has all it
+/// wants: that is not an error.
+fn print_all(bytes: &[u8]) -> io::Result<()> {
+    let mut stdout = io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
 

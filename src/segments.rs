@@ -239,8 +239,8 @@ async fn fetch_segment(
 async fn request_and_stream(shared: &Shared<'_>, segment: &Segment) -> Result<(), FetchError> {
     let from = segment.position();
     let mut request = shared
-        .client
-        .get(shared.target.url.clone())
+        .downloader
+        .request(shared.client, &shared.target.url)
         .header(header::RANGE, format!("bytes={from}-{}", segment.end - 1));
     if let Some(validator) = &shared.validator {
         request = request.header(header::IF_RANGE, validator.clone());

@@ -27,6 +27,7 @@ use crate::report::EXIT_FAILED;
 use crate::server::{self, ServerConfig, ServerHandle};
 use crate::throttle::Throttle;
 
+pub use cpu::CpuTime;
 pub use report::Report;
 
 /// What is downloaded in every run, and how a run's files are checked.
@@ -80,8 +81,9 @@ pub struct Run {
     pub problems: Vec<String>,
     /// Distinct OS threads that did the downloads' I/O.
     pub io_threads: usize,
-    /// User + system CPU time of the downloads (the built-in server's excluded).
-    pub cpu: Duration,
+    /// User and system CPU time of the downloads (the built-in server's excluded); `None`
+    /// where it is not measured (not Unix).
+    pub cpu: Option<CpuTime>,
 }
 
 impl Run {
@@ -226,7 +228,9 @@ fn one_run(
     };
     let cpu_before = cpu::client_cpu_time();
     let elapsed = engine::run(mode, &work);
-    let cpu = cpu::client_cpu_time().saturating_sub(cpu_before);
+    let cpu = cpu::client_cpu_time()
+        .zip(cpu_before)
+        .map(|(after, before)| after.since(before));
     drop(work);
     let outcomes = std::mem::take(&mut *lock(&outcomes));
     let run = Run {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{Run, Source, Workload};
+use super::{CpuTime, Run, Source, Workload};
 use crate::engine::Mode;
 use crate::report::{Align, format_table};
 use crate::units::{human_bytes, human_duration};
@@ -20,6 +20,9 @@ pub struct Report {
     settings: String,
     files: usize,
     jobs: usize,
+    warmup: usize,
+    /// Whether CPU time was measured (not on every platform).
+    cpu_measured: bool,
     /// Whether the workload's theoretical best is known (the built-in server's).
     has_ideal: bool,
     rows: Vec<Row>,
@@ -35,15 +38,17 @@ struct Row {
     stats: Option<Stats>,
 }
 
-/// Wall time statistics, in seconds.
+/// Wall time statistics over the runs that succeeded, in seconds.
 #[derive(Debug, Clone, Copy)]
 struct Stats {
     mean: f64,
     stddev: f64,
+    median: f64,
     min: f64,
     max: f64,
-    /// Mean user + system CPU time.
-    cpu: f64,
+    /// Mean user and system CPU time; `None` where not measured.
+    user: Option<f64>,
+    system: Option<f64>,
     /// Bytes of one run.
     bytes: u64,
 }
@@ -51,7 +56,7 @@ struct Stats {
 impl Stats {
     fn of(runs: &[Run]) -> Option<Stats> {
         let ok: Vec<&Run> = runs.iter().filter(|r| r.ok()).collect();
-        let times: Vec<f64> = ok.iter().map(|r| r.elapsed.as_secs_f64()).collect();
+        let times = ok_times(runs);
         let n = times.len() as f64;
         let mean = times.iter().sum::<f64>() / n;
         let variance = match times.len() {
@@ -59,14 +64,46 @@ impl Stats {
             1 => 0.0,
             _ => times.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / (n - 1.0),
         };
+        let cpu: Option<Vec<CpuTime>> = ok.iter().map(|r| r.cpu).collect();
+        let cpu_mean = |part: fn(&CpuTime) -> Duration| {
+            cpu.as_ref()
+                .map(|cpu| cpu.iter().map(|c| part(c).as_secs_f64()).sum::<f64>() / n)
+        };
         Some(Stats {
             mean,
             stddev: variance.sqrt(),
+            median: median(&times),
             min: times.iter().copied().fold(f64::INFINITY, f64::min),
             max: times.iter().copied().fold(0.0, f64::max),
-            cpu: ok.iter().map(|r| r.cpu.as_secs_f64()).sum::<f64>() / n,
+            user: cpu_mean(|c| c.user),
+            system: cpu_mean(|c| c.system),
             bytes: ok[0].bytes,
         })
+    }
+
+    /// Mean user + system CPU time, when measured.
+    fn cpu(&self) -> Option<f64> {
+        self.user.zip(self.system).map(|(u, s)| u + s)
+    }
+}
+
+/// The wall times of the runs that succeeded, in seconds, in run order.
+fn ok_times(runs: &[Run]) -> Vec<f64> {
+    runs.iter()
+        .filter(|r| r.ok())
+        .map(|r| r.elapsed.as_secs_f64())
+        .collect()
+}
+
+/// The middle value (the mean of the two middle ones for an even count); 0 for none.
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
     }
 }
 
@@ -103,17 +140,21 @@ impl Report {
                 human_duration(latency),
                 rate.map_or("unlimited".to_owned(), |r| format!("{}/s", human_bytes(r))),
             ),
+            Source::Urls if files == 1 => "1 URL".to_owned(),
             Source::Urls => format!("{files} URLs"),
         };
         let runs_per_mode = rows.first().map_or(0, |r| r.runs.len());
+        let modes: Vec<Mode> = rows.iter().map(|r| r.mode).collect();
         Report {
             workload: described,
-            settings: format!(
-                "{jobs} jobs (pool, async, procs), {runs_per_mode} runs per mode after {warmup} warmup, \
-                 modes interleaved"
-            ),
+            settings: settings(&modes, jobs, runs_per_mode, warmup),
             files,
             jobs,
+            warmup,
+            cpu_measured: rows
+                .iter()
+                .flat_map(|r| &r.runs)
+                .all(|run| run.cpu.is_some()),
             has_ideal: rows.iter().any(|row| row.ideal.is_some()),
             rows,
         }
@@ -143,13 +184,14 @@ impl Report {
         let failed = row.runs.iter().filter(|r| !r.ok()).count();
         let mut cells = vec![row.mode.to_string()];
         match row.stats {
-            None => cells.push(format!("all {} runs failed", row.runs.len())),
+            None => cells.push(all_failed(row.runs.len())),
             Some(s) => {
                 cells.extend([
                     format!("{} ± {}", secs(s.mean), secs(s.stddev)),
+                    secs(s.median),
                     secs(s.min),
                     secs(s.max),
-                    secs(s.cpu),
+                    s.cpu().map_or("n/a".to_owned(), secs),
                     format!("{:.1}", self.files as f64 / s.mean),
                     format!("{}/s", human_bytes((s.bytes as f64 / s.mean) as u64)),
                     self.fastest()
@@ -175,9 +217,10 @@ impl Report {
         cells
     }
 
-    const HEADER: [&'static str; 13] = [
+    const HEADER: [&'static str; 14] = [
         "mode",
         "mean ± σ",
+        "median",
         "min",
         "max",
         "CPU",
@@ -198,9 +241,9 @@ impl Report {
             self.workload, self.settings
         );
         let rows: Vec<Vec<String>> = self.rows.iter().map(|r| self.cells(r)).collect();
-        let mut align = [Align::Right; 13];
+        let mut align = [Align::Right; Self::HEADER.len()];
         align[0] = Align::Left;
-        align[12] = Align::Left;
+        align[Self::HEADER.len() - 1] = Align::Left;
         text.push_str(&format_table(&Self::HEADER, &rows, &align));
         text.push('\n');
         text.push_str(&self.chart());
@@ -214,10 +257,15 @@ impl Report {
                 self.jobs
             );
         }
+        let cpu = if self.cpu_measured {
+            "CPU: mean user + system time of the downloads (apart in --export-json)."
+        } else {
+            "CPU: n/a, not measured on this platform (null in --export-json)."
+        };
         let _ = writeln!(
             text,
-            "CPU: mean user + system time of the downloads. × fastest: mean / fastest mean \
-             (1.00× is the winner). I/O threads: distinct OS threads that ran downloads."
+            "{cpu} × fastest: mean / fastest mean (1.00× is the winner). I/O threads: distinct \
+             OS threads that ran downloads."
         );
         text
     }
@@ -248,13 +296,60 @@ impl Report {
         chart
     }
 
-    /// The table as GitHub Markdown.
+    /// The command line that runs `mode` as this benchmark did, hyperfine's `command`.
+    fn command(&self, mode: Mode) -> String {
+        match mode {
+            Mode::Pool | Mode::Async | Mode::Procs => {
+                format!("fetchbench --mode {mode} -j {}", self.jobs)
+            }
+            Mode::Seq | Mode::Threads => format!("fetchbench --mode {mode}"),
+        }
+    }
+
+    /// Markdown shaped like hyperfine's `--export-markdown` (Command, Mean, Min, Max, Relative
+    /// in ms), then every column of the terminal table.
     pub fn markdown(&self) -> String {
         let mut md = format!(
             "Workload: {}  \nSettings: {}\n\n",
             self.workload, self.settings
         );
-        let header = &Self::HEADER[..12];
+        md.push_str("| Command | Mean [ms] | Min [ms] | Max [ms] | Relative |\n");
+        md.push_str("|:---|---:|---:|---:|---:|\n");
+        let fastest = self
+            .rows
+            .iter()
+            .filter_map(|r| r.stats)
+            .min_by(|a, b| a.mean.total_cmp(&b.mean));
+        for row in &self.rows {
+            let command = format!("`{}`", self.command(row.mode));
+            let Some(s) = row.stats else {
+                let failed = all_failed(row.runs.len());
+                let _ = writeln!(md, "| {command} | {failed} | | | |");
+                continue;
+            };
+            let ms = |x: f64| format!("{:.1}", x * 1e3);
+            let relative = match fastest {
+                Some(f) if f.mean == s.mean => "1.00".to_owned(),
+                Some(f) => {
+                    // As hyperfine: the ratio's error from both relative errors.
+                    let ratio = s.mean / f.mean;
+                    let error =
+                        ratio * ((s.stddev / s.mean).powi(2) + (f.stddev / f.mean).powi(2)).sqrt();
+                    format!("{ratio:.2} ± {error:.2}")
+                }
+                None => String::new(),
+            };
+            let _ = writeln!(
+                md,
+                "| {command} | {} ± {} | {} | {} | {relative} |",
+                ms(s.mean),
+                ms(s.stddev),
+                ms(s.min),
+                ms(s.max)
+            );
+        }
+        md.push_str("\nEvery statistic:\n\n");
+        let header = &Self::HEADER[..Self::HEADER.len() - 1];
         let _ = writeln!(md, "| {} |", header.join(" | "));
         let _ = writeln!(md, "|:---|{}", "---:|".repeat(header.len() - 1));
         for row in &self.rows {
@@ -265,48 +360,99 @@ impl Report {
         md
     }
 
-    /// Every statistic and every run's raw time, for scripts.
+    /// hyperfine's `--export-json` shape (`results[]` with `command`, `mean`, `stddev`,
+    /// `median`, `user`, `system`, `min`, `max`, `times`, in seconds), plus fetchbench's own
+    /// fields: every statistic and every run.
     pub fn json(&self) -> anyhow::Result<String> {
         let export = Export {
-            workload: &self.workload,
-            files: self.files,
-            jobs: self.jobs,
-            modes: self
+            results: self
                 .rows
                 .iter()
-                .map(|row| ModeExport {
-                    mode: row.mode,
-                    ideal_ms: row.ideal.map(|d| d.as_secs_f64() * 1e3),
-                    mean_ms: row.stats.map(|s| s.mean * 1e3),
-                    stddev_ms: row.stats.map(|s| s.stddev * 1e3),
-                    min_ms: row.stats.map(|s| s.min * 1e3),
-                    max_ms: row.stats.map(|s| s.max * 1e3),
-                    cpu_ms: row.stats.map(|s| s.cpu * 1e3),
-                    files_per_sec: row.stats.map(|s| self.files as f64 / s.mean),
-                    bytes_per_sec: row.stats.map(|s| s.bytes as f64 / s.mean),
-                    relative_to_fastest: row.stats.zip(self.fastest()).map(|(s, f)| s.mean / f),
-                    speedup_vs_seq: row.stats.zip(self.seq()).map(|(s, q)| q / s.mean),
-                    efficiency: row
-                        .stats
-                        .zip(row.ideal)
-                        .map(|(s, i)| i.as_secs_f64() / s.mean),
-                    runs: row
-                        .runs
-                        .iter()
-                        .map(|r| RunExport {
-                            elapsed_ms: r.elapsed.as_secs_f64() * 1e3,
-                            cpu_ms: r.cpu.as_secs_f64() * 1e3,
-                            ok: r.ok(),
-                            bytes: r.bytes,
-                            io_threads: r.io_threads,
-                            problems: &r.problems,
-                        })
-                        .collect(),
+                .map(|row| {
+                    let stat = |f: fn(&Stats) -> f64| row.stats.as_ref().map(f);
+                    let times = ok_times(&row.runs);
+                    ResultExport {
+                        command: self.command(row.mode),
+                        mean: stat(|s| s.mean),
+                        stddev: stat(|s| s.stddev),
+                        median: stat(|s| s.median),
+                        user: row.stats.and_then(|s| s.user),
+                        system: row.stats.and_then(|s| s.system),
+                        min: stat(|s| s.min),
+                        max: stat(|s| s.max),
+                        exit_codes: vec![0; times.len()],
+                        times,
+                        mode: row.mode,
+                        ideal: row.ideal.map(|d| d.as_secs_f64()),
+                        files_per_sec: row.stats.map(|s| self.files as f64 / s.mean),
+                        bytes_per_sec: stat(|s| s.bytes as f64 / s.mean),
+                        relative_to_fastest: row.stats.zip(self.fastest()).map(|(s, f)| s.mean / f),
+                        speedup_vs_seq: row.stats.zip(self.seq()).map(|(s, q)| q / s.mean),
+                        efficiency: row
+                            .stats
+                            .zip(row.ideal)
+                            .map(|(s, i)| i.as_secs_f64() / s.mean),
+                        io_threads: row.runs.iter().map(|r| r.io_threads).max().unwrap_or(0),
+                        runs: row
+                            .runs
+                            .iter()
+                            .map(|r| RunExport {
+                                time: r.elapsed.as_secs_f64(),
+                                user: r.cpu.map(|c| c.user.as_secs_f64()),
+                                system: r.cpu.map(|c| c.system.as_secs_f64()),
+                                ok: r.ok(),
+                                bytes: r.bytes,
+                                io_threads: r.io_threads,
+                                problems: &r.problems,
+                            })
+                            .collect(),
+                    }
                 })
                 .collect(),
+            workload: &self.workload,
+            settings: &self.settings,
+            files: self.files,
+            jobs: self.jobs,
+            warmup: self.warmup,
+            cpu_measured: self.cpu_measured,
         };
         Ok(serde_json::to_string_pretty(&export)? + "\n")
     }
+}
+
+/// What a mode whose every run failed shows instead of statistics.
+fn all_failed(runs: usize) -> String {
+    match runs {
+        1 => "its 1 run failed".to_owned(),
+        n => format!("all {n} runs failed"),
+    }
+}
+
+/// The Settings line: `-j` (only for the modes run that use it), runs and warmup, pluralized.
+fn settings(modes: &[Mode], jobs: usize, runs: usize, warmup: usize) -> String {
+    let plural = |n: usize, word: &str| match n {
+        1 => format!("1 {word}"),
+        n => format!("{n} {word}s"),
+    };
+    let with_jobs: Vec<&str> = modes
+        .iter()
+        .filter(|m| matches!(m, Mode::Pool | Mode::Async | Mode::Procs))
+        .map(|m| m.name())
+        .collect();
+    let jobs = match with_jobs.as_slice() {
+        [] => String::new(),
+        names => format!("{} ({}), ", plural(jobs, "job"), names.join(", ")),
+    };
+    let interleaved = if modes.len() > 1 {
+        ", modes interleaved"
+    } else {
+        ""
+    };
+    format!(
+        "{jobs}{} per mode after {}{interleaved}",
+        plural(runs, "run"),
+        plural(warmup, "warmup run")
+    )
 }
 
 /// A bar `eighths` eighths of a character long, drawn with Unicode block elements.
@@ -317,35 +463,54 @@ fn bar(eighths: usize) -> String {
     bar
 }
 
+/// The JSON export. Times are in seconds.
 #[derive(Serialize)]
 struct Export<'a> {
+    results: Vec<ResultExport<'a>>,
     workload: &'a str,
+    settings: &'a str,
     files: usize,
     jobs: usize,
-    modes: Vec<ModeExport<'a>>,
+    warmup: usize,
+    /// Whether `user` and `system` were measured (Unix); `null` otherwise.
+    cpu_measured: bool,
 }
 
+/// One mode, as hyperfine exports one command, then fetchbench's own fields.
 #[derive(Serialize)]
-struct ModeExport<'a> {
+struct ResultExport<'a> {
+    command: String,
+    /// Statistics over the runs that succeeded; `null` when none did.
+    mean: Option<f64>,
+    stddev: Option<f64>,
+    median: Option<f64>,
+    /// Mean user and system CPU time; `null` where not measured.
+    user: Option<f64>,
+    system: Option<f64>,
+    min: Option<f64>,
+    max: Option<f64>,
+    /// The wall time of each run that succeeded (a failed run is not timed; see `runs`).
+    times: Vec<f64>,
+    exit_codes: Vec<i32>,
     mode: Mode,
-    ideal_ms: Option<f64>,
-    mean_ms: Option<f64>,
-    stddev_ms: Option<f64>,
-    min_ms: Option<f64>,
-    max_ms: Option<f64>,
-    cpu_ms: Option<f64>,
+    /// The theoretical least time at this mode's concurrency (built-in server only).
+    ideal: Option<f64>,
     files_per_sec: Option<f64>,
     bytes_per_sec: Option<f64>,
     relative_to_fastest: Option<f64>,
     speedup_vs_seq: Option<f64>,
     efficiency: Option<f64>,
+    /// The most distinct OS threads that did I/O in one run.
+    io_threads: usize,
     runs: Vec<RunExport<'a>>,
 }
 
+/// One timed run, failed or not.
 #[derive(Serialize)]
 struct RunExport<'a> {
-    elapsed_ms: f64,
-    cpu_ms: f64,
+    time: f64,
+    user: Option<f64>,
+    system: Option<f64>,
     ok: bool,
     bytes: u64,
     io_threads: usize,
@@ -366,7 +531,10 @@ mod tests {
                 vec!["x: HTTP 500".into()]
             },
             io_threads: 1,
-            cpu: Duration::from_millis(ms / 2),
+            cpu: Some(CpuTime {
+                user: Duration::from_millis(ms / 2),
+                system: Duration::from_millis(ms / 4),
+            }),
         }
     }
 
@@ -376,7 +544,33 @@ mod tests {
         assert!((s.mean - 0.2).abs() < 1e-9);
         assert!((s.min - 0.1).abs() < 1e-9 && (s.max - 0.3).abs() < 1e-9);
         assert!((s.stddev - 0.141_421_356).abs() < 1e-6);
+        assert!((s.median - 0.2).abs() < 1e-9);
+        assert!((s.user.unwrap() - 0.1).abs() < 1e-9);
+        assert!((s.system.unwrap() - 0.05).abs() < 1e-9);
         assert!(Stats::of(&[run(5, false)]).is_none());
+    }
+
+    #[test]
+    fn settings_name_only_the_modes_run_and_pluralize() {
+        assert_eq!(
+            settings(&[Mode::Seq, Mode::Pool, Mode::Procs], 8, 1, 0),
+            "8 jobs (pool, procs), 1 run per mode after 0 warmup runs, modes interleaved"
+        );
+        assert_eq!(
+            settings(&[Mode::Seq, Mode::Threads], 1, 5, 1),
+            "5 runs per mode after 1 warmup run, modes interleaved"
+        );
+        assert_eq!(
+            settings(&[Mode::Async], 1, 2, 1),
+            "1 job (async), 2 runs per mode after 1 warmup run"
+        );
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
     }
 
     #[test]

@@ -52,51 +52,140 @@ fn bench_exports_every_run_of_every_mode() {
     );
 
     let export: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&hyperfine_schema()).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&export)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "not hyperfine's shape: {errors:?}\n{export:#}"
+    );
     assert_eq!(export["files"], 6);
     assert_eq!(export["jobs"], 3);
-    let modes = export["modes"].as_array().unwrap();
-    let names: Vec<&str> = modes.iter().map(|m| m["mode"].as_str().unwrap()).collect();
+    let results = export["results"].as_array().unwrap();
+    let commands: Vec<&str> = results
+        .iter()
+        .map(|m| m["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        commands,
+        ["fetchbench --mode seq", "fetchbench --mode async -j 3"]
+    );
+    let names: Vec<&str> = results
+        .iter()
+        .map(|m| m["mode"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["seq", "async"]);
     // seq: six rounds of one; async: two rounds of three; 20 ms each.
-    assert_eq!(modes[0]["ideal_ms"], 120.0);
-    assert_eq!(modes[1]["ideal_ms"], 40.0);
-    for mode in modes {
-        let runs = mode["runs"].as_array().unwrap();
+    assert_eq!(results[0]["ideal"], 0.12);
+    assert_eq!(results[1]["ideal"], 0.04);
+    for result in results {
+        let times: Vec<f64> = result["times"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_f64().unwrap())
+            .collect();
         assert_eq!(
-            runs.len(),
+            times.len(),
             2,
             "warmup runs must not be exported as timed runs"
         );
+        // Seconds, not milliseconds: six files 20 ms apart in seq, two rounds of three in async.
+        for &time in &times {
+            assert!((0.04..30.0).contains(&time), "{result}");
+        }
+        let stat = |key: &str| result[key].as_f64().unwrap();
+        let (lo, hi) = (times[0].min(times[1]), times[0].max(times[1]));
+        assert_eq!((stat("min"), stat("max")), (lo, hi), "{result}");
+        assert!((stat("mean") - (lo + hi) / 2.0).abs() < 1e-9, "{result}");
+        assert!((stat("median") - (lo + hi) / 2.0).abs() < 1e-9, "{result}");
+        // The measurement itself is unit-tested (bench::cpu); here, the shape.
+        assert!(stat("user") >= 0.0 && stat("system") >= 0.0, "{result}");
+        let runs = result["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 2);
         for run in runs {
             assert_eq!(run["ok"], true);
-            // The measurement itself is unit-tested (bench::cpu); here, the shape.
-            assert!(run["cpu_ms"].as_f64().unwrap() >= 0.0, "{run}");
             assert_eq!(run["bytes"], 6 * 10 * 1024);
-            // Six files 20 ms apart in seq, two rounds of three in async: a lower bound holds.
-            assert!(run["elapsed_ms"].as_f64().unwrap() >= 40.0, "{run}");
+            assert!(run["time"].as_f64().unwrap() >= 0.04, "{run}");
+            assert!(run["user"].as_f64().unwrap() >= 0.0, "{run}");
         }
-        for key in [
-            "mean_ms",
-            "stddev_ms",
-            "min_ms",
-            "max_ms",
-            "files_per_sec",
-            "efficiency",
-        ] {
-            assert!(mode[key].is_number(), "{key} missing in {mode}");
+        for key in ["stddev", "files_per_sec", "efficiency"] {
+            assert!(result[key].is_number(), "{key} missing in {result}");
         }
+        assert!(result["io_threads"].as_u64().unwrap() >= 1, "{result}");
     }
     // One download after the other cannot beat three at a time on a latency-bound workload.
-    assert!(modes[0]["mean_ms"].as_f64() > modes[1]["mean_ms"].as_f64());
-    assert_eq!(modes[0]["speedup_vs_seq"], 1.0);
+    assert!(results[0]["mean"].as_f64() > results[1]["mean"].as_f64());
+    assert_eq!(results[0]["speedup_vs_seq"], 1.0);
+
     let md = std::fs::read_to_string(&markdown).unwrap();
-    assert!(md.contains("| mode | mean ± σ |"), "{md}");
+    assert!(
+        md.contains(
+            "| Command | Mean [ms] | Min [ms] | Max [ms] | Relative |\n|:---|---:|---:|---:|---:|\n"
+        ),
+        "{md}"
+    );
+    let rows: Vec<&str> = md
+        .lines()
+        .filter(|l| l.starts_with("| `fetchbench --mode"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{md}");
+    assert!(rows[0].starts_with("| `fetchbench --mode seq` | "), "{md}");
+    // async is the faster: its ratio is 1.00; seq's is larger, with an error.
+    assert!(rows[1].ends_with(" | 1.00 |"), "{md}");
+    assert!(
+        rows[0].contains(" ± ") && !rows[0].ends_with(" | 1.00 |"),
+        "{md}"
+    );
+    // The full table follows.
+    assert!(md.contains("| mode | mean ± σ | median |"), "{md}");
     assert_eq!(
         md.lines()
             .filter(|l| l.starts_with("| seq") || l.starts_with("| async"))
             .count(),
         2
     );
+}
+
+/// What hyperfine's `--export-json` holds and its plotting scripts read (extra fields allowed).
+fn hyperfine_schema() -> Value {
+    let seconds = serde_json::json!({"type": "number", "minimum": 0});
+    serde_json::json!({
+        "type": "object",
+        "required": ["results"],
+        "properties": {
+            "results": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["command", "mean", "stddev", "median", "user", "system",
+                                 "min", "max", "times"],
+                    "properties": {
+                        "command": {"type": "string"},
+                        "mean": seconds, "stddev": seconds, "median": seconds,
+                        "user": seconds, "system": seconds, "min": seconds, "max": seconds,
+                        "times": {"type": "array", "items": seconds},
+                        "exit_codes": {"type": "array", "items": {"type": "integer"}}
+                    }
+                }
+            }
+        }
+    })
+}
+
+#[test]
+fn the_hyperfine_schema_rejects_the_old_shape() {
+    let validator = jsonschema::validator_for(&hyperfine_schema()).unwrap();
+    let old = serde_json::json!({"modes": [{"mode": "seq", "mean_ms": 120.0}]});
+    assert!(!validator.is_valid(&old));
+    let no_median = serde_json::json!({"results": [{
+        "command": "fetchbench --mode seq", "mean": 0.1, "stddev": 0.0, "user": 0.0,
+        "system": 0.0, "min": 0.1, "max": 0.1, "times": [0.1]
+    }]});
+    assert!(!validator.is_valid(&no_median));
 }
 
 #[test]
@@ -109,7 +198,13 @@ fn bench_reports_failed_runs_as_failures() {
         .assert()
         .code(1);
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
-    assert!(stdout.contains("all 1 runs failed"), "{stdout}");
+    assert!(stdout.contains("its 1 run failed"), "{stdout}");
+    assert!(stdout.contains("Workload: 2 URLs\n"), "{stdout}");
+    // Only the modes that ran, and "1 run", not "1 runs".
+    assert!(
+        stdout.contains("Settings: 8 jobs (pool), 1 run per mode after 0 warmup runs\n"),
+        "{stdout}"
+    );
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(stderr.contains("HTTP 503 Service Unavailable"), "{stderr}");
 }

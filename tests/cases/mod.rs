@@ -9,5 +9,6 @@ mod options;
 mod output;
 mod pipeline;
 mod procs;
+mod requests;
 mod segments;
 mod tls;

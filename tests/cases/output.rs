@@ -200,3 +200,50 @@ fn help_groups_the_options_under_headings() {
         .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
 }
+
+#[test]
+fn man_and_completions_on_a_closed_pipe_exit_0_silently() {
+    for args in [
+        &["man"][..],
+        &["completions", "bash"],
+        &["completions", "zsh"],
+    ] {
+        // Like `fetchbench man | head -1` once head has gone: the read end is closed before
+        // fetchbench writes, so its first write fails with EPIPE (Rust ignores SIGPIPE).
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_fetchbench"))
+            .args(args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert_eq!(stderr, "", "{args:?}");
+    }
+}
+
+#[test]
+fn help_tells_the_list_syntax_and_what_jobs_applies_to() {
+    let out = fetchbench().arg("--help").assert().code(0);
+    let help = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    for syntax in ["URL sha256=HEX", "URL out=NAME", "URL<TAB>NAME"] {
+        assert!(help.contains(syntax), "{syntax} missing in {help}");
+    }
+    // --compressed says what it turns off.
+    assert!(
+        help.contains("No Range requests then") && help.contains("-s has no effect"),
+        "{help}"
+    );
+    let out = fetchbench().args(["bench", "--help"]).assert().code(0);
+    let help = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        help.contains("Downloads at once in `pool`, `async` and `procs` modes"),
+        "{help}"
+    );
+    assert!(
+        help.contains("URL out=NAME"),
+        "bench -i reads the same lists: {help}"
+    );
+}

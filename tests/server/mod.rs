@@ -257,6 +257,7 @@ fn routes(counters: Arc<Counters>) -> Router<()> {
         .route("/status/{code}", get(status))
         .route("/redirect/{n}", get(redirect))
         .route("/loop", get(|| async { Redirect::temporary("/loop") }))
+        .route("/encoded/{name}", get(encoded))
         .route("/truncated/{name}", get(truncated))
         .route("/chunked/{name}", get(chunked))
         .route("/slow/{name}", get(slow))
@@ -449,6 +450,55 @@ async fn redirect(Path(n): Path<u32>) -> Redirect {
         0 => Redirect::temporary("/files/landed.bin?size=1234"),
         n => Redirect::temporary(&format!("/redirect/{}", n - 1)),
     }
+}
+
+/// `/to?url=URL`: a redirect to any URL (another server: another origin).
+/// A compressible body (`size` bytes of a 100-byte pattern), encoded with `coding` (`gzip`,
+/// `br` or `zstd`; default `gzip`) and the encoded length as Content-Length when the request
+/// accepts that coding (or always with `force=1`), as is otherwise.
+async fn encoded(Path(name): Path<String>, params: Params, headers: header::HeaderMap) -> Response {
+    let data = compressible(&name, size(&params));
+    let coding = params
+        .get("coding")
+        .map_or("gzip", String::as_str)
+        .to_owned();
+    let accepts = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|c| c.trim() == coding));
+    if !accepts && params.get("force").is_none() {
+        return data.into_response();
+    }
+    let encoded = match coding.as_str() {
+        "gzip" => {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            std::io::Write::write_all(&mut encoder, &data).unwrap();
+            encoder.finish().unwrap()
+        }
+        "br" => {
+            let mut out = Vec::new();
+            let mut encoder = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+            std::io::Write::write_all(&mut encoder, &data).unwrap();
+            drop(encoder);
+            out
+        }
+        "zstd" => zstd::bulk::compress(&data, 3).unwrap(),
+        other => panic!("unknown coding {other}"),
+    };
+    (
+        [
+            (header::CONTENT_ENCODING, coding),
+            (header::CONTENT_LENGTH, encoded.len().to_string()),
+        ],
+        encoded,
+    )
+        .into_response()
+}
+
+/// What `/encoded/{name}` serves decoded.
+pub fn compressible(name: &str, size: usize) -> Vec<u8> {
+    body(name, 100).into_iter().cycle().take(size).collect()
 }
 
 /// Announces `size` bytes, sends half, then breaks the connection.
