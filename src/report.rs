@@ -369,7 +369,10 @@ pub fn write_table(
             .collect();
         match rows.is_empty() {
             true => String::new(),
-            false => format!("{title}\n{}", fit_table(&header, rows, &align, width)),
+            false => format!(
+                "{title}\n{}",
+                fit_table(&header, rows, &align, width, &NARROWING)
+            ),
         }
     };
     if let Some(all) = &tally.all {
@@ -412,11 +415,12 @@ use Align::{Left, Right};
 /// How a table too wide for the terminal is narrowed, step by step, until it fits: columns
 /// dropped, or the first column (file names) and the last (errors) elided in the middle down
 /// to a number of columns.
-enum Narrow {
+pub enum Narrow {
     Drop(&'static str),
     Elide(usize),
 }
 
+/// How the end-of-run tables are narrowed.
 const NARROWING: [Narrow; 8] = [
     Narrow::Drop("retries"),
     Narrow::Drop("rate"),
@@ -428,19 +432,20 @@ const NARROWING: [Narrow; 8] = [
     Narrow::Elide(4),
 ];
 
-/// Lays out a table in at most `width` columns, narrowing it as [`NARROWING`] says. Without a
-/// width, the table is as wide as its cells.
+/// Lays out a table in at most `width` columns, narrowing it step by step as `narrowing` says.
+/// Without a width, the table is as wide as its cells.
 pub fn fit_table(
     header: &[&str],
     mut rows: Vec<Vec<String>>,
     align: &[Align],
     width: Option<usize>,
+    narrowing: &[Narrow],
 ) -> String {
     let (mut header, mut align) = (header.to_vec(), align.to_vec());
     if let Some(width) = width {
         // Never the last column: some terminals wrap when it is written.
         let width = width.saturating_sub(1);
-        for step in NARROWING {
+        for step in narrowing {
             let widths = column_widths(&header, &rows);
             let total = widths.iter().sum::<usize>() + 2 * widths.len().saturating_sub(1);
             if total <= width {
@@ -448,7 +453,7 @@ pub fn fit_table(
             }
             match step {
                 Narrow::Drop(name) => {
-                    if let Some(at) = header.iter().position(|h| *h == name) {
+                    if let Some(at) = header.iter().position(|h| h == name) {
                         header.remove(at);
                         align.remove(at);
                         rows.iter_mut().for_each(|row| drop(row.remove(at)));
@@ -458,8 +463,8 @@ pub fn fit_table(
                     let last = widths.len() - 1;
                     let excess = total - width;
                     // The errors give first, then the names.
-                    let last_gives = excess.min(widths[last].saturating_sub(floor));
-                    let first_gives = (excess - last_gives).min(widths[0].saturating_sub(floor));
+                    let last_gives = excess.min(widths[last].saturating_sub(*floor));
+                    let first_gives = (excess - last_gives).min(widths[0].saturating_sub(*floor));
                     for row in &mut rows {
                         if last_gives > 0 && last > 0 {
                             row[last] = elide_middle(&row[last], widths[last] - last_gives);
@@ -554,12 +559,8 @@ mod tests {
             "3",
             error,
         ];
-        fit_table(
-            &header,
-            vec![row.map(str::to_owned).to_vec()],
-            &align,
-            width,
-        )
+        let rows = vec![row.map(str::to_owned).to_vec()];
+        fit_table(&header, rows, &align, width, &NARROWING)
     }
 
     #[test]

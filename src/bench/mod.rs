@@ -136,7 +136,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         args.warmup,
         modes.into_iter().zip(runs),
     );
-    print!("{}", report.text());
+    print!("{}", report.text(crate::progress::stdout_width()));
     if let Some(path) = &args.export_json {
         write_export(path, &report.json()?)?;
     }

@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use super::{CpuTime, Run, Source, Workload};
 use crate::engine::Mode;
-use crate::report::{Align, format_table};
+use crate::progress::wrap;
+use crate::report::{Align, Narrow, fit_table};
 use crate::units::{human_bytes, human_duration};
 
 /// Width of the longest bar in the chart, in characters.
@@ -234,27 +235,65 @@ impl Report {
         "",
     ];
 
-    /// The terminal report: context, the table, a bar chart, the ideal time.
-    pub fn text(&self) -> String {
+    /// How the table is narrowed to fit a terminal: the derived columns go first.
+    const NARROWING: [Narrow; 9] = [
+        Narrow::Drop("speedup vs seq"),
+        Narrow::Drop("best"),
+        Narrow::Drop("min"),
+        Narrow::Drop("max"),
+        Narrow::Drop("throughput"),
+        Narrow::Drop("efficiency"),
+        Narrow::Drop("I/O threads"),
+        Narrow::Drop("files/s"),
+        Narrow::Elide(12),
+    ];
+
+    /// The terminal report: context, the table, a bar chart, the ideal time; in `width`
+    /// columns when given (columns dropped as [`Report::NARROWING`] says, notes wrapped at
+    /// spaces).
+    pub fn text(&self, width: Option<usize>) -> String {
+        let fit = |line: String| match width {
+            Some(width) => wrap(&line, width.saturating_sub(1)),
+            None => line,
+        };
         let mut text = format!(
-            "Workload: {}\nSettings: {}\n\n",
-            self.workload, self.settings
+            "{}\n{}\n\n",
+            fit(format!("Workload: {}", self.workload)),
+            fit(format!("Settings: {}", self.settings))
         );
         let rows: Vec<Vec<String>> = self.rows.iter().map(|r| self.cells(r)).collect();
         let mut align = [Align::Right; Self::HEADER.len()];
         align[0] = Align::Left;
         align[Self::HEADER.len() - 1] = Align::Left;
-        text.push_str(&format_table(&Self::HEADER, &rows, &align));
+        text.push_str(&fit_table(
+            &Self::HEADER,
+            rows,
+            &align,
+            width,
+            &Self::NARROWING,
+        ));
         text.push('\n');
         text.push_str(&self.chart());
         text.push('\n');
         if self.has_ideal {
+            let concurrency: Vec<String> = self
+                .rows
+                .iter()
+                .map(|row| match row.mode {
+                    Mode::Seq => "seq 1".to_owned(),
+                    Mode::Threads => "threads one per file".to_owned(),
+                    mode => format!("{mode} {}", self.jobs),
+                })
+                .collect();
             let _ = writeln!(
                 text,
-                "best: the theoretical least time at the mode's concurrency (seq 1, threads one \
-                 per file, pool, async and procs {}):\n  ceil(files / concurrency) × (latency + size / \
-                 rate); efficiency = best / mean.",
-                self.jobs
+                "{}",
+                fit(format!(
+                    "best: the theoretical least time at the mode's concurrency ({}): \
+                     ceil(files / concurrency) × (latency + size / rate); efficiency = best / \
+                     mean.",
+                    concurrency.join(", ")
+                ))
             );
         }
         let cpu = if self.cpu_measured {
@@ -264,8 +303,11 @@ impl Report {
         };
         let _ = writeln!(
             text,
-            "{cpu} × fastest: mean / fastest mean (1.00× is the winner). I/O threads: distinct \
-             OS threads that ran downloads."
+            "{}",
+            fit(format!(
+                "{cpu} × fastest: mean / fastest mean (1.00× is the winner). I/O threads: \
+                 distinct OS threads that ran downloads."
+            ))
         );
         text
     }

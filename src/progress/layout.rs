@@ -6,16 +6,20 @@ use console::measure_text_width;
 /// The width of stderr's terminal: `COLUMNS` when set (a user's override, and how tests fix
 /// it), else the terminal's own; `None` when stderr is not a terminal and `COLUMNS` is unset.
 pub fn stderr_width() -> Option<usize> {
-    if let Some(columns) = std::env::var("COLUMNS")
+    width_of(&console::Term::stderr())
+}
+
+/// The width of stdout's terminal, as [`stderr_width`] says it for stderr.
+pub fn stdout_width() -> Option<usize> {
+    width_of(&console::Term::stdout())
+}
+
+fn width_of(term: &console::Term) -> Option<usize> {
+    std::env::var("COLUMNS")
         .ok()
         .and_then(|c| c.trim().parse::<usize>().ok())
         .filter(|&c| c > 0)
-    {
-        return Some(columns);
-    }
-    console::Term::stderr()
-        .size_checked()
-        .map(|(_rows, cols)| usize::from(cols))
+        .or_else(|| term.size_checked().map(|(_rows, cols)| usize::from(cols)))
 }
 
 /// `text` cut to at most `width` columns, keeping its start and its end with `…` between.

@@ -5,7 +5,7 @@
 mod layout;
 mod rate;
 
-pub use layout::{elide_middle, stderr_width};
+pub use layout::{elide_middle, stderr_width, stdout_width, wrap};
 
 use std::io::Write as _;
 use std::sync::Arc;

@@ -249,3 +249,35 @@ fn serve_prints_its_url_and_serves_a_workload() {
     send_signal(server.id(), "INT");
     assert_eq!(server.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn the_bench_report_fits_80_columns() {
+    let out = fetchbench()
+        .env("COLUMNS", "80")
+        .args(["bench", "--runs", "1", "--warmup", "0"])
+        .args(["--files", "4", "--size", "1KiB", "--latency", "10ms"])
+        .assert()
+        .code(0);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    for line in stdout.lines() {
+        let width = console::measure_text_width(line);
+        assert!(width < 80, "{width} columns: {line}\n{stdout}");
+    }
+    assert!(
+        stdout.contains("× fastest") && stdout.contains("median"),
+        "{stdout}"
+    );
+    // Notes are broken between words, not inside them: joined again, they read whole.
+    let joined = stdout.replace("\n    ", " ");
+    assert!(
+        joined.contains("I/O threads: distinct OS threads that ran downloads."),
+        "{stdout}"
+    );
+    let wide = fetchbench()
+        .env("COLUMNS", "200")
+        .args(["bench", "--runs", "1", "--warmup", "0"])
+        .args(["--files", "4", "--size", "1KiB", "--latency", "10ms"])
+        .assert()
+        .code(0);
+    assert!(String::from_utf8_lossy(&wide.get_output().stdout).contains("speedup vs seq"));
+}

@@ -247,3 +247,41 @@ fn help_tells_the_list_syntax_and_what_jobs_applies_to() {
         "bench -i reads the same lists: {help}"
     );
 }
+
+#[test]
+fn the_end_table_fits_80_columns() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    let long = "debian-12.5.0-amd64-netinst-with-firmware-and-more-words-to-make-it-long.iso";
+    let out = fetchbench()
+        .env("COLUMNS", "80")
+        .arg("-o")
+        .arg(dir.path())
+        .arg(server.url(&format!("/files/{long}?size=1000")))
+        .arg(server.url("/files/short.bin?size=10"))
+        .arg(server.url("/truncated/cut-short-with-a-long-name-as-well.bin?size=100000"))
+        .args(["--retries", "0"])
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    // The per-download lines are a log; the table starts at its first heading.
+    let table = &stderr[stderr.find("failed:").expect(&stderr)..];
+    for line in table.lines() {
+        assert!(
+            console::measure_text_width(line) < 80,
+            "{} columns: {line}\n{table}",
+            console::measure_text_width(line)
+        );
+    }
+    assert!(table.contains("time"), "the time column is kept: {table}");
+    assert!(table.contains('…'), "the long name is elided: {table}");
+    // Without a width, the table is as wide as its cells.
+    let out = fetchbench()
+        .env_remove("COLUMNS")
+        .arg("-o")
+        .arg(dir.path())
+        .arg(server.url(&format!("/files/{long}?size=1000")))
+        .assert()
+        .code(0);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains(long));
+}
