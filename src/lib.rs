@@ -5,13 +5,13 @@
 
 pub mod bench;
 pub mod cancel;
-pub mod child;
 pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod fetch;
 pub mod http;
 pub mod naming;
+pub mod procs;
 pub mod progress;
 pub mod report;
 pub mod segments;
@@ -43,7 +43,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Some(Command::Bench(args)) => bench::run(&args),
         Some(Command::Serve(args)) => server::serve(&args).map(|()| ExitCode::SUCCESS),
-        Some(Command::Child) => child::run(),
+        Some(Command::Child) => procs::child::run(),
         Some(Command::Completions { shell }) => {
             let mut command = Cli::command();
             clap_complete::generate(shell, &mut command, "fetchbench", &mut io::stdout());

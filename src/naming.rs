@@ -146,7 +146,7 @@ fn split_extension(name: &str) -> (&str, &str) {
     name.split_at(dot)
 }
 
-/// Where a download gets its file name: the registry of the run, or (in a `procs` child) the
+/// Where a download gets its file name: the registry of the run, or (in a worker process) the
 /// parent's registry, asked over a pipe.
 pub trait Names: Send + Sync {
     /// The name reserved up front for URL number `index` (its label before a response).

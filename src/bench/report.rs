@@ -109,7 +109,7 @@ impl Report {
         Report {
             workload: described,
             settings: format!(
-                "{jobs} jobs (pool, async, procs), {runs_per_mode} runs per mode after {warmup} warmup, \
+                "{jobs} jobs (pool, async, procs, spawn), {runs_per_mode} runs per mode after {warmup} warmup, \
                  modes interleaved"
             ),
             files,
@@ -209,15 +209,17 @@ impl Report {
             let _ = writeln!(
                 text,
                 "best: the theoretical least time at the mode's concurrency (seq 1, threads one \
-                 per file, pool, async and procs {}):\n  ceil(files / concurrency) × (latency + size / \
+                 per file, pool, async, procs and spawn {}):\n  ceil(files / concurrency) × (latency + size / \
                  rate); efficiency = best / mean.",
                 self.jobs
             );
         }
         let _ = writeln!(
             text,
-            "CPU: mean user + system time of the downloads. × fastest: mean / fastest mean \
-             (1.00× is the winner). I/O threads: distinct OS threads that ran downloads."
+            "CPU: mean user + system time of the downloads, worker processes included (so \
+             spawn's shows what starting a process per download costs, next to procs' pool of \
+             -j). × fastest: mean / fastest mean (1.00× is the winner). I/O threads: distinct OS \
+             threads that ran downloads (procs, spawn: the parent's threads that drove them)."
         );
         text
     }
