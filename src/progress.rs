@@ -97,6 +97,11 @@ impl Progress {
         Progress::new(Display::Silent, 0)
     }
 
+    /// Whether this display shows nothing at all.
+    pub fn is_silent(&self) -> bool {
+        self.inner.display == Display::Silent
+    }
+
     /// Starts tracking one download, labelled `label`.
     pub fn start(&self, label: &str) -> Tracker {
         let inner = &self.inner;

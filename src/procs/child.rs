@@ -8,7 +8,7 @@
 use std::io::{self, BufRead, BufReader};
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{Context, Result, bail};
 use reqwest::Url;
@@ -18,29 +18,40 @@ use super::protocol::{self, Done, Job, Order, Report, Setup};
 use crate::cancel::Cancel;
 use crate::fetch::{Downloader, FetchError, Target};
 use crate::http::HttpSettings;
-use crate::naming::Names;
+use crate::naming::{self, Names};
 use crate::progress::{Display, Progress};
 use crate::throttle::Throttle;
 
 /// Names from the parent's registry: a claim goes out on stdout, its answer comes back on
 /// stdin (read by the listening thread).
 struct ParentNames {
-    /// The name the parent reserved for the job in hand.
-    planned: Arc<Mutex<String>>,
+    /// The job in hand's planned name, and the name of its URL it was reserved for.
+    planned: Arc<Mutex<Planned>>,
     answers: Mutex<Receiver<String>>,
+}
+
+#[derive(Default)]
+struct Planned {
+    name: String,
+    /// The URL's own name, when the input gave none (a claim of it is answered with `name`).
+    from_url: Option<String>,
 }
 
 impl Names for ParentNames {
     fn planned(&self, _index: usize) -> String {
-        self.planned
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        lock(&self.planned).name.clone()
     }
 
     fn claim(&self, _index: usize, wanted: String) -> String {
+        {
+            let planned = lock(&self.planned);
+            if planned.from_url.as_ref() == Some(&wanted) {
+                // Reserved for just this name: the parent's answer is known.
+                return planned.name.clone();
+            }
+        }
         let asked = protocol::report(&Report::Claim(wanted.clone()));
-        let answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        let answers = lock(&self.answers);
         match asked.map(|()| answers.recv()) {
             Ok(Ok(name)) => name,
             // The parent is gone; the listening thread has cancelled the download, and
@@ -48,6 +59,11 @@ impl Names for ParentNames {
             _ => wanted,
         }
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The values kept under these locks are replaced whole, so a poisoned lock is safe to use.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Runs a worker until its parent closes stdin. Exits 0 then.
@@ -72,8 +88,9 @@ pub fn run() -> Result<ExitCode> {
         policy,
         http,
         limit_rate,
+        progress,
     } = setup;
-    let planned = Arc::new(Mutex::new(String::new()));
+    let planned = Arc::new(Mutex::new(Planned::default()));
     let downloader = Downloader {
         output_dir,
         names: Box::new(ParentNames {
@@ -82,7 +99,10 @@ pub fn run() -> Result<ExitCode> {
         }),
         policy,
         throttle: Throttle::new(limit_rate, None, None),
-        progress: Progress::new(Display::Pipe, 1),
+        progress: match progress {
+            true => Progress::new(Display::Pipe, 1),
+            false => Progress::silent(),
+        },
         cancel: cancel.clone(),
         parts_on_disk,
     };
@@ -93,8 +113,7 @@ pub fn run() -> Result<ExitCode> {
     // Built once, inside its runtime: its connections are kept from one job to the next.
     let client = runtime.block_on(async { HttpSettings::new(http).and_then(|h| h.client()) });
     for job in jobs {
-        *planned.lock().unwrap_or_else(|e| e.into_inner()) = job.planned.clone();
-        let (target, bad) = target(job);
+        let (target, bad) = target(job, &planned);
         let outcome = match (bad, &client) {
             (None, Ok(client)) => runtime.block_on(downloader.fetch(client, &target)),
             (Some(why), _) => downloader.failed_early(&target, FetchError::Setup(why)),
@@ -114,7 +133,8 @@ pub fn run() -> Result<ExitCode> {
 
 /// The job's target, and what makes it impossible to fetch (a URL that does not parse: then
 /// the target has a stand-in URL).
-fn target(job: Job) -> (Target, Option<String>) {
+/// Notes its planned name in `planned`.
+fn target(job: Job, planned: &Mutex<Planned>) -> (Target, Option<String>) {
     let (url, bad) = match Url::parse(&job.url) {
         Ok(url) => (url, None),
         Err(err) => {
@@ -124,6 +144,10 @@ fn target(job: Job) -> (Target, Option<String>) {
                 Some(format!("bad URL in the job: {}: {err}", job.url)),
             )
         }
+    };
+    *lock(planned) = Planned {
+        from_url: job.name.is_none().then(|| naming::name_from_url(&url)),
+        name: job.planned,
     };
     let target = Target {
         index: job.index,

@@ -34,5 +34,6 @@ pub fn setup(downloader: &Downloader, http: &HttpSettings, jobs: usize) -> Setup
         policy: downloader.policy.clone(),
         http: http.options().clone(),
         limit_rate: downloader.throttle.rate_share(jobs),
+        progress: !downloader.progress.is_silent(),
     }
 }

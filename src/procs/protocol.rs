@@ -38,6 +38,9 @@ pub struct Setup {
     pub http: HttpOptions,
     /// This worker's share of `--limit-rate`.
     pub limit_rate: Option<u64>,
+    /// Whether the parent shows progress; if not, the worker sends none (only claims and
+    /// outcomes).
+    pub progress: bool,
 }
 
 /// One download.
@@ -46,8 +49,10 @@ pub struct Job {
     pub index: usize,
     pub url: String,
     pub sha256: Option<Sha256Digest>,
-    /// The name the parent reserved for this URL (its label, and its name if the input gave
-    /// one).
+    /// The name the parent reserved for this URL: its label; its name if the input gave one;
+    /// and else the answer to a claim of the URL's own name, which the worker then need not
+    /// ask for (a claim is only sent for another name: after a redirect, or from
+    /// Content-Disposition).
     pub planned: String,
     /// The name the input gave, if any (then `planned` is it, made distinct).
     pub name: Option<String>,
@@ -63,7 +68,8 @@ pub enum Report {
     Position { position: u64, received: u64 },
     /// A retry is coming (which, and why).
     Retry(String),
-    /// Asks for a file name; the parent answers with [`Order::Name`].
+    /// Asks for a file name other than the planned one; the parent answers with
+    /// [`Order::Name`].
     Claim(String),
     /// The download's outcome; the worker then waits for its next job.
     Done(Done),

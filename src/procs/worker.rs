@@ -193,11 +193,9 @@ impl Worker<'_> {
         let status = self.hand_over(downloader, target, planned, &tracker, &mut held);
         if matches!(status, Status::Failed(FetchError::Crashed(_))) {
             // What the dead child had written stays for -c.
-            let name = held
-                .name
-                .clone()
-                .or_else(|| target.name.as_ref().map(|_| planned.to_owned()));
-            held.partial = name.and_then(|name| {
+            // Its name, if it asked for one, else the planned one (its URL's, or the input's).
+            let name = held.name.clone().unwrap_or_else(|| planned.to_owned());
+            held.partial = Some(name).and_then(|name| {
                 let part = downloader.output_dir.join(format!("{name}{PART_SUFFIX}"));
                 part.metadata().is_ok_and(|m| m.len() > 0).then_some(part)
             });

@@ -245,6 +245,9 @@ fn procs_and_spawn_save_exact_bytes() {
         // Two URLs asking for one name: the parent's registry keeps them apart.
         urls.push(server.url("/dir/a/same.bin?size=5000"));
         urls.push(server.url("/dir/b/same.bin?size=7000"));
+        // A name learned only from the response (after a redirect) is claimed over the pipe.
+        urls.push(server.url("/redirect/0"));
+        urls.push(server.url("/files/landed.bin?size=1234"));
         let run = Tagged::start(&["--mode", mode, "-j", "3"], dir.path(), &urls);
         let (status, stderr) = run.finish();
         assert_eq!(status.code(), Some(0), "{mode}: {stderr}");
@@ -263,7 +266,15 @@ fn procs_and_spawn_save_exact_bytes() {
             read(dir.path(), "same-1.bin") == body("same.bin", 7000),
             "{mode}"
         );
-        assert_eq!(listing(dir.path()).len(), sizes.len() + 2, "{mode}");
+        assert!(
+            read(dir.path(), "landed.bin") == body("landed.bin", 1234),
+            "{mode}"
+        );
+        assert!(
+            read(dir.path(), "landed-1.bin") == body("landed.bin", 1234),
+            "{mode}"
+        );
+        assert_eq!(listing(dir.path()).len(), sizes.len() + 4, "{mode}");
     }
 }
 
