@@ -113,6 +113,11 @@ pub fn run() -> Result<ExitCode> {
     // Built once, inside its runtime: its connections are kept from one job to the next.
     let client = runtime.block_on(async { HttpSettings::new(http).and_then(|h| h.client()) });
     for job in jobs {
+        if cancel.is_triggered() {
+            // Interrupted (by the parent, or by a signal of its own): the job goes back to the
+            // parent unstarted, as this worker quits without a word about it.
+            break;
+        }
         let (target, bad) = target(job, &planned);
         let outcome = match (bad, &client) {
             (None, Ok(client)) => runtime.block_on(downloader.fetch(client, &target)),
@@ -123,10 +128,6 @@ pub fn run() -> Result<ExitCode> {
         };
         protocol::report(&Report::Done(Done::from(&outcome)))
             .context("cannot report to the parent")?;
-        if cancel.is_triggered() {
-            // Interrupted (by the parent, or by a signal of its own): no more jobs.
-            break;
-        }
     }
     Ok(ExitCode::SUCCESS)
 }

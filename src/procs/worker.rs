@@ -265,8 +265,12 @@ impl Worker<'_> {
                 Broken::Closed => (self.bury(false), None),
                 Broken::Failed(why) => (self.bury(true), Some(why)),
             };
-            let quit = exit.as_ref().is_ok_and(ExitStatus::success);
-            if quit && !held.heard && !replaced && !downloader.cancel.is_triggered() {
+            // A child quits without a word only when interrupted before it took the job.
+            let quit = exit.as_ref().is_ok_and(ExitStatus::success) && !held.heard;
+            if quit && downloader.cancel.is_triggered() {
+                return Status::Failed(FetchError::NotStarted);
+            }
+            if quit && !replaced {
                 replaced = true;
                 continue;
             }

@@ -405,3 +405,37 @@ fn ctrl_c_and_sigterm_reach_every_worker_and_leave_no_process() {
         }
     }
 }
+
+#[test]
+fn a_worker_interrupted_on_its_own_is_replaced_and_the_run_goes_on() {
+    for mode in PROCESS_MODES {
+        let server = TestServer::http();
+        let dir = tempdir().unwrap();
+        let urls = vec![
+            server.url("/fault/held.bin?size=400000&stall_after=100000"),
+            server.url("/files/a.bin?size=30000"),
+            server.url("/files/b.bin?size=40000"),
+        ];
+        let run = Tagged::start(
+            &["--mode", mode, "-j", "1", "--retries", "0"],
+            dir.path(),
+            &urls,
+        );
+        wait_until_sent(&server, 100_000);
+        wait_for_part(&dir.path().join("held.bin.part"));
+        let worker = wait_for_workers(run.parent.id(), 1);
+        // SIGINT to the worker only, not to the run: it stops the download it holds, and
+        // takes no other.
+        send_signal(*worker.first().unwrap(), "INT");
+        let (status, stderr) = run.finish();
+        assert_eq!(status.code(), Some(1), "{mode}: {stderr}");
+        let failed: Vec<&str> = stderr.lines().filter(|l| l.contains("FAILED")).collect();
+        assert_eq!(failed.len(), 1, "{mode}: {stderr}");
+        assert!(failed[0].contains("held.bin"), "{mode}: {stderr}");
+        assert!(failed[0].contains(": interrupted"), "{mode}: {stderr}");
+        assert!(!stderr.contains("INTERRUPTED"), "{mode}: {stderr}");
+        for (name, size) in [("a.bin", 30_000), ("b.bin", 40_000)] {
+            assert!(read(dir.path(), name) == body(name, size), "{mode}: {name}");
+        }
+    }
+}
