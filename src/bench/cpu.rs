@@ -1,5 +1,6 @@
 //! CPU time (user + system) spent by the downloads of a run: this process and its reaped
-//! children (`procs` and `spawn` workers), minus the built-in server's threads, which share the process.
+//! children (`procs` and `spawn` workers), minus the built-in server's threads, which share
+//! the process.
 
 use std::time::Duration;
 

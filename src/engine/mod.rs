@@ -72,7 +72,7 @@ impl std::fmt::Display for Mode {
 #[derive(Clone)]
 pub struct Work {
     pub targets: Arc<[Target]>,
-    /// Width of `pool` and `async`.
+    /// Width of `pool`, `async`, `procs` and `spawn`.
     pub jobs: usize,
     pub http: HttpSettings,
     pub downloader: Arc<Downloader>,
@@ -135,7 +135,8 @@ fn thread_runtime(http: &HttpSettings) -> anyhow::Result<(Runtime, Client)> {
 }
 
 /// Runs `-j` OS worker threads (named `{name}-N`) that claim targets from a shared queue until
-/// it is empty; each runs `worker` with the claim function. `pool` and `procs` are built on it.
+/// it is empty; each runs `worker` with the claim function. `pool`, `procs` and `spawn` are
+/// built on it.
 fn claiming_workers<'a>(
     work: &'a Work,
     name: &str,
