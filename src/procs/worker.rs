@@ -309,9 +309,10 @@ impl Worker<'_> {
             stdin: Arc::new(Mutex::new(Some(stdin))),
             stdout: BufReader::new(stdout),
         };
-        self.crew.enlist(running.process.id(), &running.stdin);
-        // A child that cannot read its setup fails at its job's write, or quits unheard.
+        // The setup goes first, before a cancel can. A child that cannot read it fails at its
+        // job's write, or ends unheard.
         let _ = send(&running.stdin, setup);
+        self.crew.enlist(running.process.id(), &running.stdin);
         Ok(running)
     }
 
