@@ -439,3 +439,25 @@ fn a_worker_interrupted_on_its_own_is_replaced_and_the_run_goes_on() {
         }
     }
 }
+
+#[test]
+fn bench_compares_both_process_models_by_default() {
+    let dir = tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    fetchbench()
+        .args(["bench", "--runs", "1", "--warmup", "0", "-j", "2"])
+        .args(["--files", "6", "--size", "1KiB", "--latency", "0ms"])
+        .arg("--export-json")
+        .arg(&json)
+        .assert()
+        .code(0);
+    let export: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let modes = export["modes"].as_array().unwrap();
+    let names: Vec<&str> = modes.iter().map(|m| m["mode"].as_str().unwrap()).collect();
+    assert_eq!(names, ["seq", "threads", "pool", "async", "procs", "spawn"]);
+    for mode in modes {
+        let run = &mode["runs"][0];
+        assert_eq!(run["ok"], true, "{mode}");
+        assert_eq!(run["bytes"], 6 * 1024, "{mode}");
+    }
+}
