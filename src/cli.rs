@@ -7,9 +7,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::auth::Credentials;
-use crate::child::CHILD_COMMAND;
 use crate::engine::Mode;
 use crate::http::MAX_REDIRECTS;
+use crate::procs::CHILD_COMMAND;
 use crate::report::TableRows;
 use crate::segments::Segments;
 use crate::server::ServeArgs;
@@ -91,7 +91,7 @@ pub enum Command {
     },
     /// Print the man page (roff), e.g. `fetchbench man > fetchbench.1`.
     Man,
-    /// Internal to `--mode procs`: one download, driven by the parent over pipes.
+    /// Internal to `--mode procs` and `spawn`: a worker process, driven by the parent over pipes.
     #[command(name = CHILD_COMMAND, hide = true)]
     Child,
 }
@@ -151,7 +151,7 @@ pub struct DownloadArgs {
     #[arg(short, long, value_enum, default_value_t = Mode::Pool, help_heading = "Concurrency")]
     pub mode: Mode,
 
-    /// Downloads at once in `pool`, `async` and `procs` modes
+    /// Downloads at once in `pool`, `async`, `procs` and `spawn` modes
     #[arg(short, long, value_name = "N", default_value_t = 8, value_parser = parse_at_least_one, help_heading = "Concurrency")]
     pub jobs: usize,
 
@@ -337,7 +337,7 @@ pub struct BenchArgs {
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = Mode::value_variants().to_vec())]
     pub modes: Vec<Mode>,
 
-    /// Downloads at once in `pool`, `async` and `procs` modes
+    /// Downloads at once in `pool`, `async`, `procs` and `spawn` modes
     #[arg(short, long, value_name = "N", default_value_t = 8, value_parser = parse_at_least_one)]
     pub jobs: usize,
 

@@ -158,10 +158,10 @@ pub enum FetchError {
     /// The download could not even start (no runtime, no thread).
     #[error("{0}")]
     Setup(String),
-    /// A `procs` child's own account of its failure.
+    /// A worker process's own account of its failure (`procs`, `spawn`).
     #[error("{0}")]
     Child(String),
-    /// A `procs` child that died without a result.
+    /// A worker process that died without a result (`procs`, `spawn`).
     #[error("{0}")]
     Crashed(String),
     #[error("interrupted")]

@@ -58,7 +58,8 @@ pub enum HttpVersion {
     Http2,
 }
 
-/// The request options of a run, as given on the command line (and passed to `procs` children).
+/// The request options of a run, as given on the command line (and passed to `procs` and
+/// `spawn` workers).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HttpOptions {
     /// Extra request headers, `(name, value)`.

@@ -6,7 +6,6 @@
 pub mod auth;
 pub mod bench;
 pub mod cancel;
-pub mod child;
 pub mod cli;
 pub mod config;
 pub mod engine;
@@ -14,6 +13,7 @@ pub mod fetch;
 pub mod http;
 pub mod input;
 pub mod naming;
+pub mod procs;
 pub mod progress;
 pub mod report;
 pub mod results;
@@ -49,7 +49,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Some(Command::Bench(args)) => bench::run(&args),
         Some(Command::Serve(args)) => server::serve(&args).map(|()| ExitCode::SUCCESS),
-        Some(Command::Child) => child::run(),
+        Some(Command::Child) => procs::child::run(),
         Some(Command::Completions { shell }) => {
             // Into memory first: clap_complete panics on a write error (a closed pipe).
             let mut script = Vec::new();

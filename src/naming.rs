@@ -165,7 +165,8 @@ fn split_extension(name: &str) -> (&str, &str) {
 }
 
 /// Where a download gets its file name when its response asks for another than the one
-/// reserved for it: the run's registry, or (in a `procs` child) the parent's, asked over a pipe.
+/// reserved for it: the run's registry, or (in a worker process) the parent's, asked over a
+/// pipe.
 pub trait Names: Send + Sync {
     /// The name `target` saves under, given the (safe) name its response asks for.
     fn claim(&self, target: &Target, wanted: String) -> String;

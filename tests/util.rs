@@ -10,7 +10,7 @@ pub fn fetchbench() -> Command {
 }
 
 /// Every mode on the command line.
-pub const MODES: [&str; 5] = ["seq", "threads", "pool", "async", "procs"];
+pub const MODES: [&str; 6] = ["seq", "threads", "pool", "async", "procs", "spawn"];
 
 /// The names of the entries in `dir`, sorted.
 pub fn listing(dir: &Path) -> Vec<String> {

@@ -1,5 +1,5 @@
 //! CPU time (user and system, apart) spent by the downloads of a run: this process and its
-//! reaped children (`procs` mode), minus the built-in server's threads, which share the process.
+//! reaped children (`procs` and `spawn` workers), minus the built-in server's threads, which share the process.
 //!
 //! Measured with `getrusage` on Unix; elsewhere it is not measured ([`client_cpu_time`] gives
 //! `None`, shown as "n/a" and exported as `null`).

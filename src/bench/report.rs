@@ -297,7 +297,9 @@ impl Report {
             );
         }
         let cpu = if self.cpu_measured {
-            "CPU: mean user + system time of the downloads (apart in --export-json)."
+            "CPU: mean user + system time of the downloads (apart in --export-json), worker \
+             processes included (so spawn's shows what starting a process per download costs, \
+             next to procs' pool of -j)."
         } else {
             "CPU: n/a, not measured on this platform (null in --export-json)."
         };
@@ -306,7 +308,8 @@ impl Report {
             "{}",
             fit(format!(
                 "{cpu} × fastest: mean / fastest mean (1.00× is the winner). I/O threads: \
-                 distinct OS threads that ran downloads."
+                 distinct OS threads that ran downloads (procs, spawn: the parent's threads that \
+                 drove them)."
             ))
         );
         text
@@ -341,7 +344,7 @@ impl Report {
     /// The command line that runs `mode` as this benchmark did, hyperfine's `command`.
     fn command(&self, mode: Mode) -> String {
         match mode {
-            Mode::Pool | Mode::Async | Mode::Procs => {
+            Mode::Pool | Mode::Async | Mode::Procs | Mode::Spawn => {
                 format!("fetchbench --mode {mode} -j {}", self.jobs)
             }
             Mode::Seq | Mode::Threads => format!("fetchbench --mode {mode}"),

@@ -1,6 +1,6 @@
-//! The five ways to schedule the same downloads. Each engine exposes `run(&Work)` and calls the
+//! The six ways to schedule the same downloads. Each engine exposes `run(&Work)` and calls the
 //! same [`Downloader::fetch`] with clients built from the same [`HttpSettings`]; they differ only
-//! in how downloads are spread over threads and tasks.
+//! in how downloads are spread over threads, tasks and processes.
 
 mod pool;
 mod procs;
@@ -19,6 +19,7 @@ use tokio::runtime::Runtime;
 use crate::fetch::{Downloader, FetchError, Outcome, Target};
 use crate::http::HttpSettings;
 use crate::input::{Item, Source};
+use crate::procs::Lifetime;
 use crate::results::Results;
 
 /// An execution model.
@@ -33,8 +34,10 @@ pub enum Mode {
     Pool,
     /// Tasks on a tokio multi-thread runtime, at most `-j` in flight.
     Async,
-    /// A child process per download, at most `-j` alive at once.
+    /// `-j` worker processes, each taking downloads one after another (a process pool).
     Procs,
+    /// A new child process per download, at most `-j` alive at once.
+    Spawn,
 }
 
 impl Mode {
@@ -43,7 +46,7 @@ impl Mode {
         match self {
             Mode::Seq => 1,
             Mode::Threads => files,
-            Mode::Pool | Mode::Async | Mode::Procs => jobs,
+            Mode::Pool | Mode::Async | Mode::Procs | Mode::Spawn => jobs,
         }
     }
 
@@ -54,6 +57,7 @@ impl Mode {
             Mode::Pool => "pool",
             Mode::Async => "async",
             Mode::Procs => "procs",
+            Mode::Spawn => "spawn",
         }
     }
 }
@@ -69,7 +73,7 @@ impl std::fmt::Display for Mode {
 pub struct Work {
     /// The URLs, read as the run goes.
     pub source: Arc<Source>,
-    /// Width of `pool`, `async` and `procs`.
+    /// Width of `pool`, `async`, `procs` and `spawn`.
     pub jobs: usize,
     pub http: HttpSettings,
     pub downloader: Arc<Downloader>,
@@ -152,7 +156,8 @@ pub fn run(mode: Mode, work: &Work) -> Duration {
         Mode::Threads => threads::run(work),
         Mode::Pool => pool::run(work),
         Mode::Async => tasks::run(work),
-        Mode::Procs => procs::run(work),
+        Mode::Procs => procs::run(work, Lifetime::Pool),
+        Mode::Spawn => procs::run(work, Lifetime::OneDownload),
     }
     let elapsed = started.elapsed();
     work.downloader.progress.finish();
@@ -173,7 +178,8 @@ fn thread_runtime(http: &HttpSettings) -> anyhow::Result<(Runtime, Client)> {
 }
 
 /// Runs `-j` OS worker threads (named `{name}-N`), each running `worker` until the input is
-/// used up. `pool` and `procs` are built on it.
+/// used up. `pool`, `procs` and `spawn` are built
+/// on it.
 fn claiming_workers(work: &Work, name: &str, worker: impl Fn() + Sync) {
     thread::scope(|scope| {
         let started = (0..work.width())

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::fetch::{FetchError, Outcome, Status};
+use crate::procs::protocol::{self, Report};
 use crate::units::human_duration;
 use layout::Layout;
 use rate::{Shows, WindowKey};
@@ -28,20 +29,8 @@ pub enum Display {
     Lines,
     /// Nothing (`--quiet`, or a benchmark's inner runs).
     Silent,
-    /// JSON lines on stdout for a parent process to draw (a `procs` mode child).
+    /// JSON lines on stdout for a parent process to draw (a `procs` or `spawn` worker).
     Pipe,
-}
-
-/// A progress report of a `procs` child, one JSON object per line on its stdout.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PipeEvent {
-    /// The body's size, when known.
-    Length(u64),
-    /// Bytes in the file so far, and bytes received in this run so far.
-    Position { position: u64, received: u64 },
-    /// A retry is coming.
-    Retry(String),
 }
 
 /// How often a child reports its position.
@@ -132,6 +121,11 @@ impl Progress {
         }
     }
 
+    /// Whether this display shows nothing at all.
+    pub fn is_silent(&self) -> bool {
+        self.inner.display == Display::Silent
+    }
+
     /// Starts tracking one download, labelled `label`.
     pub fn start(&self, label: &str) -> Tracker {
         let inner = &self.inner;
@@ -217,12 +211,10 @@ fn write_line(line: &str) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
-/// Writes one event for the parent; a parent that is gone will learn nothing more anyway.
-fn send(event: &PipeEvent) {
-    if let Ok(line) = serde_json::to_string(event) {
-        let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
-    }
+/// Writes one progress report for the parent; a parent that is gone will learn nothing more
+/// anyway.
+fn send(report: &Report) {
+    let _ = protocol::report(report);
 }
 
 /// The progress of one download.
@@ -245,7 +237,7 @@ impl Tracker {
     pub fn set_length(&self, length: Option<u64>) {
         if self.progress.inner.display == Display::Pipe {
             if let Some(length) = length {
-                send(&PipeEvent::Length(length));
+                send(&Report::Length(length));
             }
         }
         if let (Some(length), Some(bar)) = (length, &self.bar) {
@@ -281,7 +273,7 @@ impl Tracker {
                 }
             }
             Display::Lines => write_line(&format!("retry   {}: {note}", self.label)),
-            Display::Pipe => send(&PipeEvent::Retry(note)),
+            Display::Pipe => send(&Report::Retry(note)),
             Display::Silent => {}
         }
     }
@@ -301,7 +293,7 @@ impl Tracker {
         let last = self.reported_at.load(Ordering::Relaxed);
         if now.saturating_sub(last) >= PIPE_REPORT_EVERY.as_millis() as u64 {
             self.reported_at.store(now, Ordering::Relaxed);
-            send(&PipeEvent::Position {
+            send(&Report::Position {
                 position: self.position.load(Ordering::Relaxed),
                 received: self.received.load(Ordering::Relaxed),
             });

@@ -270,7 +270,7 @@ fn the_bench_report_fits_80_columns() {
     // Notes are broken between words, not inside them: joined again, they read whole.
     let joined = stdout.replace("\n    ", " ");
     assert!(
-        joined.contains("I/O threads: distinct OS threads that ran downloads."),
+        joined.contains("I/O threads: distinct OS threads that ran downloads"),
         "{stdout}"
     );
     let wide = fetchbench()

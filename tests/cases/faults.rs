@@ -371,7 +371,7 @@ fn interrupt_mid_download(
 
 #[test]
 fn ctrl_c_keeps_the_part_and_continue_completes_it_with_a_range() {
-    for mode in ["pool", "seq", "async", "threads", "procs"] {
+    for mode in ["pool", "seq", "async", "threads", "procs", "spawn"] {
         let server = TestServer::http();
         let dir = tempdir().unwrap();
         let (code, took, stderr) = interrupt_mid_download(mode, &server, dir.path());

@@ -239,7 +239,7 @@ fn help_tells_the_list_syntax_and_what_jobs_applies_to() {
     let out = fetchbench().args(["bench", "--help"]).assert().code(0);
     let help = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(
-        help.contains("Downloads at once in `pool`, `async` and `procs` modes"),
+        help.contains("Downloads at once in `pool`, `async`, `procs` and `spawn` modes"),
         "{help}"
     );
     assert!(

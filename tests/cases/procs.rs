@@ -1,7 +1,12 @@
-//! `--mode procs`: a crashed child fails only its own download.
+//! `--mode procs` (a pool of worker processes) and `--mode spawn` (a process per download):
+//! exact bytes, workers and their connections kept, a crashed worker fails only its own
+//! download and is replaced, Ctrl-C and SIGTERM reach every worker, and no worker outlives
+//! the run.
 
+use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tempfile::tempdir;
 
@@ -20,6 +25,24 @@ fn children_of(parent: u32) -> Vec<u32> {
         );
     }
     children
+}
+
+/// Waits (at most 10 s) until the download's `.part` has its name and holds `len` bytes (sent
+/// is not yet received: the bytes cross loopback, the file is named after its first read, and
+/// what arrived before a stall is written out a moment after it).
+fn wait_for_part(part: &std::path::Path, len: u64) -> std::fs::Metadata {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(meta) = std::fs::metadata(part).ok().filter(|m| m.len() >= len) {
+            return meta;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never held {len} bytes",
+            part.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 #[test]
@@ -155,4 +178,343 @@ fn procs_reports_progress_and_results_like_the_other_modes() {
     assert_eq!(lines[2]["error"], "HTTP 404 Not Found");
     assert_eq!(lines[3]["mode"], "procs");
     assert_eq!(read(dir.path(), "same-1.bin").len(), 2000);
+}
+
+/// The two process models.
+const PROCESS_MODES: [&str; 2] = ["procs", "spawn"];
+
+/// A fetchbench download run, tagged through its environment (which its workers inherit) so
+/// that its processes can be found in /proc even after their parent is gone. Its stderr goes
+/// to a file, so that its end is seen the moment it exits, not when every holder of a pipe
+/// has gone.
+struct Tagged {
+    tag: String,
+    parent: Child,
+    stderr: tempfile::NamedTempFile,
+}
+
+impl Tagged {
+    fn start(args: &[&str], dir: &std::path::Path, urls: &[String]) -> Tagged {
+        static RUNS: AtomicUsize = AtomicUsize::new(0);
+        let tag = format!(
+            "{}-{}",
+            std::process::id(),
+            RUNS.fetch_add(1, Ordering::SeqCst)
+        );
+        let stderr = tempfile::NamedTempFile::new().unwrap();
+        let parent = Command::new(env!("CARGO_BIN_EXE_fetchbench"))
+            .env("FETCHBENCH_TEST_RUN", &tag)
+            .args(args)
+            .arg("-o")
+            .arg(dir)
+            .args(urls)
+            .stdout(Stdio::null())
+            .stderr(stderr.reopen().unwrap())
+            .spawn()
+            .unwrap();
+        Tagged {
+            tag,
+            parent,
+            stderr,
+        }
+    }
+
+    /// Live processes (zombies excluded) carrying this run's tag, the parent excepted.
+    fn survivors(&self) -> Vec<u32> {
+        let wanted = format!("FETCHBENCH_TEST_RUN={}", self.tag);
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap() {
+            let Ok(pid) = entry.unwrap().file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let tagged = environ
+                .split(|&b| b == 0)
+                .any(|var| var == wanted.as_bytes());
+            if tagged && pid != self.parent.id() && !is_zombie(pid) {
+                found.push(pid);
+            }
+        }
+        found
+    }
+
+    /// Waits for the run to end; at that moment no process of it may be left.
+    fn finish(mut self) -> (ExitStatus, String) {
+        let status = self.parent.wait().unwrap();
+        let left = self.survivors();
+        let stderr = std::fs::read_to_string(self.stderr.path()).unwrap();
+        assert!(
+            left.is_empty(),
+            "processes left after the run: {left:?}\n{stderr}"
+        );
+        (status, stderr)
+    }
+}
+
+fn is_zombie(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // `pid (comm) state ...`: comm may hold spaces, so look after the last ')'.
+    stat.rsplit_once(')')
+        .is_none_or(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))
+}
+
+/// Whether `pid` runs `fetchbench __child`.
+fn is_worker(pid: u32) -> bool {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    cmdline.split(|&b| b == 0).any(|arg| arg == b"__child")
+}
+
+/// The worker processes of `parent` alive now.
+fn workers_of(parent: u32) -> BTreeSet<u32> {
+    children_of(parent)
+        .into_iter()
+        .filter(|&pid| is_worker(pid))
+        .collect()
+}
+
+/// Waits (at most 10 s) until `parent` has `n` workers, and returns them.
+fn wait_for_workers(parent: u32, n: usize) -> BTreeSet<u32> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let workers = workers_of(parent);
+        if workers.len() == n {
+            return workers;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "expected {n} workers, found {workers:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn procs_and_spawn_save_exact_bytes() {
+    let server = TestServer::http();
+    let sizes = [0, 1, 1000, 65_536, 100_001, 1_048_576, 3_000_000];
+    for mode in PROCESS_MODES {
+        let dir = tempdir().unwrap();
+        let mut urls: Vec<String> = sizes
+            .iter()
+            .map(|size| server.url(&format!("/files/f{size}.bin?size={size}")))
+            .collect();
+        // Two URLs asking for one name: the parent's registry keeps them apart.
+        urls.push(server.url("/dir/a/same.bin?size=5000"));
+        urls.push(server.url("/dir/b/same.bin?size=7000"));
+        // A name learned only from the response (after a redirect) is claimed over the pipe.
+        urls.push(server.url("/redirect/0"));
+        urls.push(server.url("/files/landed.bin?size=1234"));
+        let run = Tagged::start(&["--mode", mode, "-j", "3"], dir.path(), &urls);
+        let (status, stderr) = run.finish();
+        assert_eq!(status.code(), Some(0), "{mode}: {stderr}");
+        for size in sizes {
+            let name = format!("f{size}.bin");
+            assert!(
+                read(dir.path(), &name) == body(&name, size),
+                "{mode}: {name}"
+            );
+        }
+        assert!(
+            read(dir.path(), "same.bin") == body("same.bin", 5000),
+            "{mode}"
+        );
+        assert!(
+            read(dir.path(), "same-1.bin") == body("same.bin", 7000),
+            "{mode}"
+        );
+        assert!(
+            read(dir.path(), "landed.bin") == body("landed.bin", 1234),
+            "{mode}"
+        );
+        assert!(
+            read(dir.path(), "landed-1.bin") == body("landed.bin", 1234),
+            "{mode}"
+        );
+        assert_eq!(listing(dir.path()).len(), sizes.len() + 4, "{mode}");
+    }
+}
+
+#[test]
+fn procs_workers_take_download_after_download_on_kept_connections() {
+    for (mode, workers, connections) in [("procs", 2, 1..=4), ("spawn", 30, 30..=30)] {
+        let server = TestServer::http();
+        let dir = tempdir().unwrap();
+        // Slow enough that the workers can be counted while they run.
+        let urls: Vec<String> = (0..30)
+            .map(|i| server.url(&format!("/slow/k{i}.bin?size=2000&ms=20")))
+            .collect();
+        let mut run = Tagged::start(&["--mode", mode, "-j", "2"], dir.path(), &urls);
+        let mut seen = BTreeSet::new();
+        while run.parent.try_wait().unwrap().is_none() {
+            seen.extend(workers_of(run.parent.id()));
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let (status, stderr) = run.finish();
+        assert_eq!(status.code(), Some(0), "{mode}: {stderr}");
+        assert_eq!(server.requests(), 30, "{mode}");
+        for i in 0..30 {
+            let name = format!("k{i}.bin");
+            assert!(
+                read(dir.path(), &name) == body(&name, 2000),
+                "{mode}: {name}"
+            );
+        }
+        // A pool of 2 never has more than 2 workers; a process per download cannot share
+        // connections.
+        assert!(
+            (1..=workers).contains(&seen.len()),
+            "{mode}: {} workers seen: {seen:?}",
+            seen.len()
+        );
+        assert!(
+            connections.contains(&server.connections()),
+            "{mode}: {} connections for 30 requests",
+            server.connections()
+        );
+    }
+}
+
+#[test]
+fn a_sigkilled_worker_fails_only_its_download_and_is_replaced() {
+    for mode in PROCESS_MODES {
+        let server = TestServer::http();
+        let dir = tempdir().unwrap();
+        // One worker: every download after the victim's needs its replacement.
+        let urls = vec![
+            server.url("/fault/victim.bin?size=400000&stall_after=100000"),
+            server.url("/files/a.bin?size=30000"),
+            server.url("/files/b.bin?size=40000"),
+            server.url("/files/c.bin?size=50000"),
+        ];
+        let run = Tagged::start(
+            &["--mode", mode, "-j", "1", "--retries", "0"],
+            dir.path(),
+            &urls,
+        );
+        wait_until_sent(&server, 100_000);
+        wait_for_part(&dir.path().join("victim.bin.part"), 100_000);
+        let victim = wait_for_workers(run.parent.id(), 1);
+        let victim = *victim.first().unwrap();
+        send_signal(victim, "KILL");
+        let (status, stderr) = run.finish();
+        assert_eq!(status.code(), Some(1), "{mode}: {stderr}");
+        let failed: Vec<&str> = stderr.lines().filter(|l| l.contains("FAILED")).collect();
+        assert_eq!(failed.len(), 1, "{mode}: {stderr}");
+        assert!(failed[0].contains("victim.bin"), "{mode}: {stderr}");
+        assert!(
+            failed[0].contains("child process killed by signal 9 (SIGKILL)"),
+            "{mode}: {stderr}"
+        );
+        assert!(stderr.contains("3 ok, 1 failed"), "{mode}: {stderr}");
+        for (name, size) in [("a.bin", 30_000), ("b.bin", 40_000), ("c.bin", 50_000)] {
+            assert!(read(dir.path(), name) == body(name, size), "{mode}: {name}");
+        }
+        assert_eq!(
+            listing(dir.path()),
+            ["a.bin", "b.bin", "c.bin", "victim.bin.part"],
+            "{mode}"
+        );
+        assert!(!is_worker(victim) || is_zombie(victim), "{mode}");
+    }
+}
+
+#[test]
+fn ctrl_c_and_sigterm_reach_every_worker_and_leave_no_process() {
+    for mode in PROCESS_MODES {
+        for signal in ["INT", "TERM"] {
+            let server = TestServer::http();
+            let dir = tempdir().unwrap();
+            // Three downloads that stall half-way: only a cancel passed on to each of their
+            // workers ends them as interrupted (else they would stall until the timeout).
+            let mut urls: Vec<String> = (0..3)
+                .map(|i| server.url(&format!("/fault/s{i}.bin?size=400000&stall_after=100000")))
+                .collect();
+            urls.push(server.url("/files/never.bin?size=10"));
+            let run = Tagged::start(&["--mode", mode, "-j", "3"], dir.path(), &urls);
+            wait_until_sent(&server, 300_000);
+            for i in 0..3 {
+                wait_for_part(&dir.path().join(format!("s{i}.bin.part")), 0);
+            }
+            let workers = wait_for_workers(run.parent.id(), 3);
+            send_signal(run.parent.id(), signal);
+            let (status, stderr) = run.finish();
+            let what = format!("{mode} SIG{signal}");
+            let code = if signal == "TERM" { 143 } else { 130 };
+            assert_eq!(status.code(), Some(code), "{what}: {stderr}");
+            assert!(stderr.contains("INTERRUPTED"), "{what}: {stderr}");
+            for i in 0..3 {
+                let line = stderr
+                    .lines()
+                    .find(|l| l.contains(&format!("s{i}.bin")) && l.contains("FAILED"))
+                    .unwrap_or_else(|| panic!("{what}: no line for s{i}.bin\n{stderr}"));
+                assert!(line.contains(": interrupted"), "{what}: {line}");
+            }
+            assert!(!stderr.contains("stall timeout"), "{what}: {stderr}");
+            assert!(!stderr.contains("child process"), "{what}: {stderr}");
+            for worker in workers {
+                assert!(!is_worker(worker) || is_zombie(worker), "{what}: {worker}");
+            }
+            assert_eq!(
+                listing(dir.path()),
+                ["s0.bin.part", "s1.bin.part", "s2.bin.part"],
+                "{what}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_worker_interrupted_on_its_own_is_replaced_and_the_run_goes_on() {
+    for mode in PROCESS_MODES {
+        let server = TestServer::http();
+        let dir = tempdir().unwrap();
+        let urls = vec![
+            server.url("/fault/held.bin?size=400000&stall_after=100000"),
+            server.url("/files/a.bin?size=30000"),
+            server.url("/files/b.bin?size=40000"),
+        ];
+        let run = Tagged::start(
+            &["--mode", mode, "-j", "1", "--retries", "0"],
+            dir.path(),
+            &urls,
+        );
+        wait_until_sent(&server, 100_000);
+        wait_for_part(&dir.path().join("held.bin.part"), 0);
+        let worker = wait_for_workers(run.parent.id(), 1);
+        // SIGINT to the worker only, not to the run: it stops the download it holds, and
+        // takes no other.
+        send_signal(*worker.first().unwrap(), "INT");
+        let (status, stderr) = run.finish();
+        assert_eq!(status.code(), Some(1), "{mode}: {stderr}");
+        let failed: Vec<&str> = stderr.lines().filter(|l| l.contains("FAILED")).collect();
+        assert_eq!(failed.len(), 1, "{mode}: {stderr}");
+        assert!(failed[0].contains("held.bin"), "{mode}: {stderr}");
+        assert!(failed[0].contains(": interrupted"), "{mode}: {stderr}");
+        assert!(!stderr.contains("INTERRUPTED"), "{mode}: {stderr}");
+        for (name, size) in [("a.bin", 30_000), ("b.bin", 40_000)] {
+            assert!(read(dir.path(), name) == body(name, size), "{mode}: {name}");
+        }
+    }
+}
+
+#[test]
+fn bench_compares_both_process_models_by_default() {
+    let dir = tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    fetchbench()
+        .args(["bench", "--runs", "1", "--warmup", "0", "-j", "2"])
+        .args(["--files", "6", "--size", "1KiB", "--latency", "0ms"])
+        .arg("--export-json")
+        .arg(&json)
+        .assert()
+        .code(0);
+    let export: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let modes = export["results"].as_array().unwrap();
+    let names: Vec<&str> = modes.iter().map(|m| m["mode"].as_str().unwrap()).collect();
+    assert_eq!(names, ["seq", "threads", "pool", "async", "procs", "spawn"]);
+    for mode in modes {
+        let run = &mode["runs"][0];
+        assert_eq!(run["ok"], true, "{mode}");
+        assert_eq!(run["bytes"], 6 * 1024, "{mode}");
+    }
 }

@@ -1,0 +1,175 @@
+//! A worker process (`fetchbench __child`, hidden): downloads the jobs its parent hands it, one
+//! after another, with one HTTP client whose connections stay open from one job to the next.
+//!
+//! A thread reads the parent's [`Order`]s from stdin; jobs go to the download loop, name
+//! answers to the download that asked, and a cancel (or stdin closing: the parent is gone)
+//! interrupts the download in hand, as Ctrl-C does.
+
+use std::io::{self, BufRead, BufReader};
+use std::process::ExitCode;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use anyhow::{Context, Result, bail};
+use reqwest::Url;
+
+use super::CHILD_COMMAND;
+use super::protocol::{self, Done, Job, Order, Report, Setup};
+use crate::cancel::Cancel;
+use crate::fetch::{Downloader, FetchError, Target};
+use crate::http::HttpSettings;
+use crate::naming::{self, Names};
+use crate::progress::{Display, Progress};
+use crate::throttle::Throttle;
+
+/// Names from the parent's registry: a claim goes out on stdout, its answer comes back on
+/// stdin (read by the listening thread).
+struct ParentNames {
+    answers: Mutex<Receiver<String>>,
+}
+
+impl Names for ParentNames {
+    fn claim(&self, target: &Target, wanted: String) -> String {
+        if target.name.is_none() && wanted == naming::name_from_url(&target.url) {
+            // Reserved for just this name: the parent's answer is known.
+            return target.planned.clone();
+        }
+        let asked = protocol::report(&Report::Claim(wanted.clone()));
+        let answers = lock(&self.answers);
+        match asked.map(|()| answers.recv()) {
+            Ok(Ok(name)) => name,
+            // The parent is gone; the listening thread has cancelled the download, and
+            // whatever name is used now will not be reported to anyone.
+            _ => wanted,
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The values kept under these locks are replaced whole, so a poisoned lock is safe to use.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs a worker until its parent closes stdin. Exits 0 then.
+pub fn run() -> Result<ExitCode> {
+    let mut orders = BufReader::new(io::stdin()).lines();
+    let first = orders
+        .next()
+        .transpose()
+        .context("cannot read the setup from the parent")?
+        .unwrap_or_default();
+    let Ok(Order::Setup(setup)) = serde_json::from_str::<Order>(&first) else {
+        bail!(
+            "{CHILD_COMMAND} is internal to --mode procs and spawn: it expects its setup on stdin"
+        );
+    };
+    let cancel = Cancel::default();
+    cancel.on_signals(None)?;
+    let (jobs, answers) = listen(orders, cancel.clone())?;
+    let Setup {
+        output_dir,
+        parts_on_disk,
+        policy,
+        http,
+        limit_rate,
+        progress,
+    } = *setup;
+    let downloader = Downloader {
+        output_dir,
+        names: Arc::new(ParentNames {
+            answers: Mutex::new(answers),
+        }),
+        policy,
+        throttle: Throttle::new(limit_rate, None, None),
+        progress: match progress {
+            true => Progress::new(Display::Pipe),
+            false => Progress::silent(),
+        },
+        cancel: cancel.clone(),
+        parts_on_disk,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start a tokio runtime")?;
+    // Built once, inside its runtime: its connections are kept from one job to the next.
+    let client = runtime.block_on(async { HttpSettings::new(http).and_then(|h| h.client()) });
+    for job in jobs {
+        if cancel.is_triggered() {
+            // Interrupted (by the parent, or by a signal of its own): the job goes back to the
+            // parent unstarted, as this worker quits without a word about it.
+            break;
+        }
+        let (target, bad) = target(job);
+        let outcome = match (bad, &client) {
+            (None, Ok(client)) => runtime.block_on(downloader.fetch(client, &target)),
+            (Some(why), _) => downloader.failed_early(&target, FetchError::Setup(why)),
+            (None, Err(err)) => {
+                downloader.failed_early(&target, FetchError::Setup(format!("{err:#}")))
+            }
+        };
+        protocol::report(&Report::Done(Done::from(&outcome)))
+            .context("cannot report to the parent")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The job's target, and what makes it impossible to fetch (a URL that does not parse: then
+/// the target has a stand-in URL).
+fn target(job: Job) -> (Target, Option<String>) {
+    let (url, bad) = match Url::parse(&job.url) {
+        Ok(url) => (url, None),
+        Err(err) => {
+            let stand_in = Url::parse("http://invalid.invalid/").expect("a valid URL");
+            (
+                stand_in,
+                Some(format!("bad URL in the job: {}: {err}", job.url)),
+            )
+        }
+    };
+    let target = Target {
+        index: job.index,
+        name: job.name,
+        url,
+        sha256: job.sha256,
+        planned: job.planned,
+    };
+    (target, bad)
+}
+
+/// Reads the parent's orders on a thread of its own: jobs and name answers go to their
+/// channels; a cancel, or stdin closing (the parent is gone), cancels the download in hand.
+fn listen(
+    orders: impl Iterator<Item = io::Result<String>> + Send + 'static,
+    cancel: Cancel,
+) -> Result<(Receiver<Job>, Receiver<String>)> {
+    let (job, jobs) = mpsc::channel();
+    let (answer, answers) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("parent".to_owned())
+        .spawn(move || forward(orders, &job, &answer, &cancel))
+        .context("cannot start the thread that listens to the parent")?;
+    Ok((jobs, answers))
+}
+
+fn forward(
+    orders: impl Iterator<Item = io::Result<String>>,
+    job: &Sender<Job>,
+    answer: &Sender<String>,
+    cancel: &Cancel,
+) {
+    for line in orders {
+        let Ok(line) = line else { break };
+        match serde_json::from_str::<Order>(&line) {
+            Ok(Order::Fetch(next)) => {
+                let _ = job.send(next);
+            }
+            Ok(Order::Name(name)) => {
+                let _ = answer.send(name);
+            }
+            Ok(Order::Cancel) => cancel.trigger(),
+            Ok(Order::Setup(_)) | Err(_) => {}
+        }
+    }
+    cancel.trigger();
+}

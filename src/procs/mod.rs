@@ -1,0 +1,39 @@
+//! Downloads in worker processes: fetchbench itself, started as `fetchbench __child`, driven
+//! by the parent over its pipes.
+//!
+//! - [`protocol`]: the typed JSON lines the parent and a worker exchange.
+//! - [`worker`]: the parent's side of one worker process ([`Worker::fetch`]), and the
+//!   [`Crew`] of a run's workers (their setup, and Ctrl-C passed on to every one).
+//! - [`child`]: the worker process itself.
+//!
+//! `--mode procs` keeps `-j` workers for the whole run, each taking download after download
+//! ([`Lifetime::Pool`], like `multiprocessing.Pool`); `--mode spawn` starts a child per
+//! download ([`Lifetime::OneDownload`], like `Process` start/join). The parent keeps the name
+//! registry, host slots, pauses and progress; a child gets its share of `--limit-rate`. A child
+//! that dies fails only the download it held, and is replaced.
+
+pub mod child;
+mod os;
+pub mod protocol;
+pub mod worker;
+
+pub use protocol::Setup;
+pub use worker::{Crew, Lifetime, Worker};
+
+use crate::fetch::Downloader;
+use crate::http::HttpSettings;
+
+/// The hidden subcommand that runs a worker.
+pub const CHILD_COMMAND: &str = "__child";
+
+/// The setup of a run's workers, `jobs` of them at once.
+pub fn setup(downloader: &Downloader, http: &HttpSettings, jobs: usize) -> Setup {
+    Setup {
+        output_dir: downloader.output_dir.clone(),
+        parts_on_disk: downloader.parts_on_disk,
+        policy: downloader.policy.clone(),
+        http: http.options().clone(),
+        limit_rate: downloader.throttle.rate_share(jobs),
+        progress: !downloader.progress.is_silent(),
+    }
+}

@@ -1,0 +1,150 @@
+//! The pipe protocol between the parent and its worker processes: one JSON object per line.
+//!
+//! The parent writes [`Order`]s on a worker's stdin: [`Order::Setup`] first (what every
+//! download of the run shares), then one [`Order::Fetch`] at a time, answering each name claim
+//! of that download with [`Order::Name`]; [`Order::Cancel`] passes on Ctrl-C. Closing stdin
+//! tells the worker to quit. The worker writes [`Report`]s on its stdout: progress, name
+//! claims, and [`Report::Done`] once per download, after which it waits for the next job.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::fetch::{Outcome, Policy, Sha256Digest, Status, hex};
+use crate::http::HttpOptions;
+
+/// A line from the parent to a worker.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// The first line: what every download of the run shares.
+    Setup(Box<Setup>),
+    /// Download this, then report [`Report::Done`].
+    Fetch(Job),
+    /// The answer to the worker's last [`Report::Claim`].
+    Name(String),
+    /// The run was interrupted (Ctrl-C, SIGTERM): stop the download in hand.
+    Cancel,
+}
+
+/// What every download of a worker shares.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Setup {
+    pub output_dir: PathBuf,
+    /// Whether the output directory held `.part` files when the run began.
+    pub parts_on_disk: bool,
+    pub policy: Policy,
+    pub http: HttpOptions,
+    /// This worker's share of `--limit-rate`.
+    pub limit_rate: Option<u64>,
+    /// Whether the parent shows progress; if not, the worker sends none (only claims and
+    /// outcomes).
+    pub progress: bool,
+}
+
+/// One download.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Job {
+    pub index: usize,
+    pub url: String,
+    pub sha256: Option<Sha256Digest>,
+    /// The name the parent reserved for this URL: its label; its name if the input gave one;
+    /// and else the answer to a claim of the URL's own name, which the worker then need not
+    /// ask for (a claim is only sent for another name: after a redirect, or from
+    /// Content-Disposition).
+    pub planned: String,
+    /// The name the input gave, if any (then `planned` is it, made distinct).
+    pub name: Option<String>,
+}
+
+/// A line from a worker to the parent.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Report {
+    /// The body's size, when known.
+    Length(u64),
+    /// Bytes in the file so far, and bytes received for this download so far.
+    Position { position: u64, received: u64 },
+    /// A retry is coming (which, and why).
+    Retry(String),
+    /// Asks for a file name other than the planned one; the parent answers with
+    /// [`Order::Name`].
+    Claim(String),
+    /// The download's outcome; the worker then waits for its next job.
+    Done(Done),
+}
+
+/// A download's outcome, as the parent rebuilds it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Done {
+    pub status: DoneStatus,
+    pub http_status: Option<u16>,
+    pub bytes: u64,
+    pub retries: u32,
+    pub sha256: Option<String>,
+    pub partial: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DoneStatus {
+    Saved { path: PathBuf },
+    Skipped { path: PathBuf },
+    Failed { error: String },
+    Interrupted,
+}
+
+impl From<&Outcome> for Done {
+    fn from(outcome: &Outcome) -> Self {
+        let status = match &outcome.status {
+            Status::Saved { path } => DoneStatus::Saved { path: path.clone() },
+            Status::Skipped { path } => DoneStatus::Skipped { path: path.clone() },
+            Status::Failed(_) if outcome.is_interrupted() => DoneStatus::Interrupted,
+            Status::Failed(err) => DoneStatus::Failed {
+                error: err.to_string(),
+            },
+        };
+        Done {
+            status,
+            http_status: outcome.http_status,
+            bytes: outcome.bytes,
+            retries: outcome.retries,
+            sha256: outcome.sha256.as_ref().map(hex),
+            partial: outcome.partial.clone(),
+        }
+    }
+}
+
+/// One protocol line: the message and its newline, to be written in one call.
+pub fn line<T: Serialize>(message: &T) -> io::Result<Vec<u8>> {
+    let mut line = serde_json::to_vec(message).map_err(io::Error::other)?;
+    line.push(b'\n');
+    Ok(line)
+}
+
+/// Writes a report on this (worker) process's stdout for the parent.
+pub fn report(message: &Report) -> io::Result<()> {
+    let line = line(message)?;
+    let mut stdout = io::stdout().lock();
+    stdout.write_all(&line).and_then(|()| stdout.flush())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_round_trip() {
+        let report = Report::Position {
+            position: 5,
+            received: 3,
+        };
+        let text = String::from_utf8(line(&report).unwrap()).unwrap();
+        assert_eq!(text, "{\"position\":{\"position\":5,\"received\":3}}\n");
+        let order: Order = serde_json::from_str("\"cancel\"").unwrap();
+        assert!(matches!(order, Order::Cancel));
+        let order: Order = serde_json::from_str("{\"name\":\"a-1.bin\"}").unwrap();
+        assert!(matches!(order, Order::Name(name) if name == "a-1.bin"));
+    }
+}

@@ -1,0 +1,422 @@
+//! The parent's side of a worker process: [`Worker::fetch`] hands one download to its child
+//! (starting one first if it has none), relays the child's progress to this process's display,
+//! answers its name claims from the run's registry, and turns its report into an [`Outcome`].
+//! A child that dies fails only the download it held; the next download starts a new one.
+//!
+//! [`Crew`] holds what the workers of a run share: the setup every child is started with, and
+//! the pipes through which a cancelled run (Ctrl-C, SIGTERM) is passed on to every child.
+
+use std::collections::HashMap;
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::protocol::{self, Done, DoneStatus, Job, Order, Report, Setup};
+use super::{CHILD_COMMAND, os};
+use crate::cancel::Cancel;
+use crate::fetch::{Downloader, FetchError, Outcome, Sha256Digest, Status, Target, parse_hex};
+use crate::naming::PART_SUFFIX;
+use crate::progress::Tracker;
+
+/// How long a worker's child process lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    /// It takes download after download until the run ends (`procs`).
+    Pool,
+    /// It does one download, then exits (`spawn`).
+    OneDownload,
+}
+
+/// A child's stdin, shared with the [`Crew`] (to pass a cancel on); `None` once closed.
+type Pipe = Arc<Mutex<Option<ChildStdin>>>;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every value kept under these locks is changed whole, so a poisoned lock is safe to use.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Writes one line on a child's stdin, in one call.
+fn send(pipe: &Pipe, line: &[u8]) -> io::Result<()> {
+    match lock(pipe).as_mut() {
+        Some(stdin) => stdin.write_all(line).and_then(|()| stdin.flush()),
+        None => Err(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "its stdin is closed",
+        )),
+    }
+}
+
+/// The workers of one run: how to start their children, and the children alive now.
+pub struct Crew {
+    /// The executable and the setup line every child starts with, or why there are none.
+    start: Result<(PathBuf, Vec<u8>), String>,
+    lifetime: Lifetime,
+    live: Mutex<Live>,
+}
+
+#[derive(Default)]
+struct Live {
+    /// Once set, every child alive or to come is told to stop its download.
+    cancelled: bool,
+    pipes: HashMap<u32, Pipe>,
+}
+
+impl Crew {
+    pub fn new(setup: &Setup, lifetime: Lifetime) -> Self {
+        let exe = std::env::current_exe()
+            .map_err(|err| format!("cannot find fetchbench's own executable: {err}"));
+        let line = protocol::line(&Order::Setup(Box::new(setup.clone())))
+            .map_err(|err| format!("cannot encode the workers' setup: {err}"));
+        Crew {
+            start: exe.and_then(|exe| Ok((exe, line?))),
+            lifetime,
+            live: Mutex::default(),
+        }
+    }
+
+    /// A worker with no child yet (it starts one for its first download).
+    pub fn worker(&self) -> Worker<'_> {
+        let timer = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(|err| format!("cannot start a timer: {err}"));
+        Worker {
+            crew: self,
+            timer,
+            child: None,
+        }
+    }
+
+    /// Runs `run` while passing a cancellation of `cancel` on to every child.
+    pub fn relaying<R>(&self, cancel: &Cancel, run: impl FnOnce() -> R) -> R {
+        let (finished, done) = mpsc::channel::<()>();
+        thread::scope(|scope| {
+            scope.spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) =
+                    done.recv_timeout(Duration::from_millis(20))
+                {
+                    if cancel.is_triggered() {
+                        self.cancel_all();
+                        return;
+                    }
+                }
+            });
+            let result = run();
+            drop(finished);
+            result
+        })
+    }
+
+    fn cancel_all(&self) {
+        let mut live = lock(&self.live);
+        live.cancelled = true;
+        if let Ok(line) = protocol::line(&Order::Cancel) {
+            for pipe in live.pipes.values() {
+                // A child whose pipe is broken is dying anyway; its worker reports it.
+                let _ = send(pipe, &line);
+            }
+        }
+    }
+
+    /// Counts a new child in; tells it at once if the run is already cancelled.
+    fn enlist(&self, pid: u32, pipe: &Pipe) {
+        let mut live = lock(&self.live);
+        if live.cancelled {
+            if let Ok(line) = protocol::line(&Order::Cancel) {
+                let _ = send(pipe, &line);
+            }
+        }
+        live.pipes.insert(pid, Arc::clone(pipe));
+    }
+
+    fn discharge(&self, pid: u32) {
+        lock(&self.live).pipes.remove(&pid);
+    }
+}
+
+/// One worker: a child process, started when needed, and the parent's side of its pipes.
+pub struct Worker<'a> {
+    crew: &'a Crew,
+    /// For the throttle's waits (host slots, pauses between starts), kept in the parent.
+    timer: Result<tokio::runtime::Runtime, String>,
+    child: Option<Running>,
+}
+
+struct Running {
+    process: Child,
+    stdin: Pipe,
+    stdout: BufReader<ChildStdout>,
+}
+
+/// How a child's conversation broke off.
+enum Broken {
+    /// Its stdout closed: it exited, or was killed.
+    Closed,
+    /// Its pipes failed otherwise.
+    Failed(String),
+}
+
+/// What the parent learns of one download from its child.
+#[derive(Default)]
+struct Held {
+    /// Whether the child said anything at all about this download.
+    heard: bool,
+    /// The name it claimed.
+    name: Option<String>,
+    received: u64,
+    http_status: Option<u16>,
+    retries: u32,
+    sha256: Option<Sha256Digest>,
+    partial: Option<PathBuf>,
+}
+
+impl Worker<'_> {
+    /// Downloads `target` (labelled with the name reserved for it) in this worker's child.
+    /// Never fails: a failure, a crash included, is in the [`Outcome`].
+    pub fn fetch(&mut self, downloader: &Downloader, target: &Target) -> Outcome {
+        let planned = target.planned.as_str();
+        if downloader.cancel.is_triggered() {
+            return downloader.failed_early(target, FetchError::NotStarted);
+        }
+        let timer = match &self.timer {
+            Ok(timer) => timer,
+            Err(why) => return downloader.failed_early(target, FetchError::Setup(why.clone())),
+        };
+        let started = Instant::now();
+        // Host slots and pauses between starts are kept here; a child has a share of the rate.
+        let _slot = timer.block_on(downloader.throttle.admit(&target.url));
+        let tracker = downloader.progress.start(planned);
+        let mut held = Held::default();
+        let status = self.hand_over(downloader, target, planned, &tracker, &mut held);
+        if matches!(status, Status::Failed(FetchError::Crashed(_))) {
+            // What the dead child had written stays for -c.
+            // Its name, if it asked for one, else the planned one (its URL's, or the input's).
+            let name = held.name.clone().unwrap_or_else(|| planned.to_owned());
+            held.partial = Some(name).and_then(|name| {
+                let part = downloader.output_dir.join(format!("{name}{PART_SUFFIX}"));
+                match crate::sink::part_len(&part) {
+                    Some(0) => {
+                        // Killed before its first byte landed: nothing to resume.
+                        let _ = std::fs::remove_file(&part);
+                        None
+                    }
+                    len => len.map(|_| part),
+                }
+            });
+        }
+        let outcome = Outcome {
+            index: target.index,
+            url: target.url.to_string(),
+            status,
+            http_status: held.http_status,
+            bytes: held.received,
+            elapsed: started.elapsed(),
+            retries: held.retries,
+            sha256: held.sha256,
+            partial: held.partial,
+            thread: thread::current().id(),
+        };
+        tracker.finish(&outcome);
+        outcome
+    }
+
+    /// Gives the job to the child and follows it to its end.
+    fn hand_over(
+        &mut self,
+        downloader: &Downloader,
+        target: &Target,
+        planned: &str,
+        tracker: &Tracker,
+        held: &mut Held,
+    ) -> Status {
+        let job = protocol::line(&Order::Fetch(Job {
+            index: target.index,
+            url: target.url.to_string(),
+            sha256: target.sha256,
+            planned: planned.to_owned(),
+            name: target.name.clone(),
+        }));
+        let job = match job {
+            Ok(job) => job,
+            Err(err) => return Status::Failed(FetchError::Setup(format!("cannot encode: {err}"))),
+        };
+        // A child that died while idle (found so by the job's write, or quitting without a
+        // word) did not hold this download: it is replaced once, and the job given again.
+        let mut replaced = false;
+        loop {
+            let child = match self.running() {
+                Ok(child) => child,
+                Err(why) => return Status::Failed(FetchError::Setup(why)),
+            };
+            if let Err(err) = send(&child.stdin, &job) {
+                let exit = self.bury(true);
+                if !replaced {
+                    replaced = true;
+                    continue;
+                }
+                return crashed(exit, Some(format!("cannot hand it the download: {err}")));
+            }
+            let broken = match converse(child, downloader, target, tracker, held) {
+                Ok(done) => {
+                    if self.crew.lifetime == Lifetime::OneDownload {
+                        self.retire();
+                    }
+                    return rebuild(done, held);
+                }
+                Err(broken) => broken,
+            };
+            let (exit, why) = match broken {
+                Broken::Closed => (self.bury(false), None),
+                Broken::Failed(why) => (self.bury(true), Some(why)),
+            };
+            // A child quits without a word only when interrupted before it took the job.
+            let quit = exit.as_ref().is_ok_and(ExitStatus::success) && !held.heard;
+            if quit && downloader.cancel.is_triggered() {
+                return Status::Failed(FetchError::NotStarted);
+            }
+            if quit && !replaced {
+                replaced = true;
+                continue;
+            }
+            return crashed(exit, why);
+        }
+    }
+
+    /// This worker's child, started (and told the run's setup) if it has none.
+    fn running(&mut self) -> Result<&mut Running, String> {
+        if self.child.is_none() {
+            self.child = Some(self.start()?);
+        }
+        self.child
+            .as_mut()
+            .ok_or_else(|| "no child process".to_owned())
+    }
+
+    fn start(&self) -> Result<Running, String> {
+        let (exe, setup) = self.crew.start.as_ref().map_err(Clone::clone)?;
+        let mut command = Command::new(exe);
+        command
+            .arg(CHILD_COMMAND)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut process = os::own_process_group(&mut command)
+            .spawn()
+            .map_err(|err| format!("cannot start a child process: {err}"))?;
+        let (Some(stdin), Some(stdout)) = (process.stdin.take(), process.stdout.take()) else {
+            let _ = process.kill();
+            let _ = process.wait();
+            return Err("cannot talk to the child process".to_owned());
+        };
+        let running = Running {
+            process,
+            stdin: Arc::new(Mutex::new(Some(stdin))),
+            stdout: BufReader::new(stdout),
+        };
+        // The setup goes first, before a cancel can. A child that cannot read it fails at its
+        // job's write, or ends unheard.
+        let _ = send(&running.stdin, setup);
+        self.crew.enlist(running.process.id(), &running.stdin);
+        Ok(running)
+    }
+
+    /// Ends the child (killed first when `kill`, else it is ending anyway) and reaps it.
+    fn bury(&mut self, kill: bool) -> io::Result<ExitStatus> {
+        let Some(mut child) = self.child.take() else {
+            return Err(io::Error::other("no child process"));
+        };
+        self.crew.discharge(child.process.id());
+        lock(&child.stdin).take();
+        if kill {
+            // Fails only if it is already dead, which is what is wanted.
+            let _ = child.process.kill();
+        }
+        child.process.wait()
+    }
+
+    /// Lets the child go: its stdin closes, it finishes, it is reaped.
+    fn retire(&mut self) {
+        let _ = self.bury(false);
+    }
+}
+
+impl Drop for Worker<'_> {
+    fn drop(&mut self) {
+        self.retire();
+    }
+}
+
+/// Relays the child's reports about its download until it reports the outcome.
+fn converse(
+    child: &mut Running,
+    downloader: &Downloader,
+    target: &Target,
+    tracker: &Tracker,
+    held: &mut Held,
+) -> Result<Done, Broken> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match child.stdout.read_line(&mut line) {
+            Ok(0) => return Err(Broken::Closed),
+            Ok(_) => held.heard = true,
+            Err(err) => return Err(Broken::Failed(format!("cannot read its report: {err}"))),
+        }
+        let Ok(report) = serde_json::from_str::<Report>(&line) else {
+            continue;
+        };
+        match report {
+            Report::Length(length) => tracker.set_length(Some(length)),
+            Report::Position { position, received } => {
+                held.received = received;
+                tracker.sync(position, received);
+            }
+            Report::Retry(note) => tracker.show_retry(note),
+            Report::Claim(wanted) => {
+                let name = downloader.names.claim(target, wanted.clone());
+                downloader.say_if_renamed(&target.url, &wanted, &name);
+                held.name = Some(name.clone());
+                protocol::line(&Order::Name(name))
+                    .and_then(|answer| send(&child.stdin, &answer))
+                    .map_err(|err| Broken::Failed(format!("cannot answer it: {err}")))?;
+            }
+            Report::Done(done) => return Ok(done),
+        }
+    }
+}
+
+/// The status a child's report describes.
+fn rebuild(done: Done, held: &mut Held) -> Status {
+    held.received = done.bytes;
+    held.http_status = done.http_status;
+    held.retries = done.retries;
+    held.sha256 = done.sha256.as_deref().and_then(parse_hex);
+    held.partial = done.partial;
+    match done.status {
+        DoneStatus::Saved { path } => Status::Saved { path },
+        DoneStatus::Skipped { path } => Status::Skipped { path },
+        DoneStatus::Interrupted => Status::Failed(FetchError::Interrupted),
+        DoneStatus::Failed { error } => Status::Failed(FetchError::Child(error)),
+    }
+}
+
+/// "child process killed by signal 9 (SIGKILL) before reporting a result", and why its
+/// reports stopped when that is known.
+fn crashed(exit: io::Result<ExitStatus>, why: Option<String>) -> Status {
+    let death = match exit {
+        Ok(exit) => format!(
+            "child process {} before reporting a result",
+            os::describe_exit(exit)
+        ),
+        Err(err) => format!("child process lost before reporting a result ({err})"),
+    };
+    let text = match why {
+        Some(why) => format!("{death} ({why})"),
+        None => death,
+    };
+    Status::Failed(FetchError::Crashed(text))
+}
