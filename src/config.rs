@@ -2,7 +2,7 @@
 //! usable, the display decided. Nothing past this module sees clap types, and nothing is
 //! downloaded until all of it holds (the lines of a URL list are checked as they are read).
 
-use std::io::{self, BufRead, IsTerminal};
+use std::io::{self, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -42,7 +42,7 @@ pub struct Config {
 
 impl Config {
     /// Checks `args`; `-i -` will read `stdin`.
-    pub fn from_args(args: &DownloadArgs, stdin: Box<dyn BufRead + Send>) -> Result<Config> {
+    pub fn from_args(args: &DownloadArgs, stdin: Box<dyn Read + Send>) -> Result<Config> {
         let input = Input::open(&args.urls, args.input.as_deref(), stdin)?;
         let http = HttpSettings::new(HttpOptions {
             headers: args.headers.clone(),

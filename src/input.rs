@@ -6,8 +6,9 @@
 //! not grow with the list. A malformed line becomes a failed result naming its `file:line`;
 //! the lines after it go on.
 
+use std::collections::VecDeque;
 use std::fmt;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,10 @@ use crate::progress::Progress;
 
 /// Lines parsed ahead of the downloads. Small: enough to keep workers fed, not a buffer.
 const QUEUE: usize = 64;
+
+/// Items handed over at once while more input is at hand: one wake-up per batch, not per line.
+/// A line after which the input might make the reader wait goes at once, batch or not.
+const BATCH: usize = 16;
 
 /// How often a consumer waiting for a line checks for Ctrl-C.
 const CANCEL_POLL: Duration = Duration::from_millis(50);
@@ -57,7 +62,7 @@ pub struct Input {
 struct List {
     /// `stdin` or the file's path, for messages.
     label: String,
-    reader: Box<dyn BufRead + Send>,
+    reader: BufReader<Box<dyn Read + Send>>,
 }
 
 impl Input {
@@ -66,7 +71,7 @@ impl Input {
     pub fn open(
         urls: &[String],
         input: Option<&Path>,
-        stdin: Box<dyn BufRead + Send>,
+        stdin: Box<dyn Read + Send>,
     ) -> Result<Input> {
         let mut args = Vec::with_capacity(urls.len());
         let mut problems = Vec::new();
@@ -88,14 +93,14 @@ impl Input {
             None => None,
             Some(path) if path == Path::new("-") => Some(List {
                 label: "stdin".to_owned(),
-                reader: stdin,
+                reader: BufReader::with_capacity(64 * 1024, stdin),
             }),
             Some(path) => {
                 let file = std::fs::File::open(path)
                     .with_context(|| format!("cannot open URL list {}", path.display()))?;
                 Some(List {
                     label: path.display().to_string(),
-                    reader: Box::new(BufReader::with_capacity(64 * 1024, file)),
+                    reader: BufReader::with_capacity(64 * 1024, Box::new(file)),
                 })
             }
         };
@@ -126,7 +131,7 @@ impl Input {
         let mut entries = self.args;
         let mut problems = Vec::new();
         if let Some(list) = self.list {
-            for line in lines(list) {
+            for (line, _) in lines(list) {
                 match line {
                     Line::Entry(entry) => entries.push(*entry),
                     Line::Bad { origin, text, why } => {
@@ -161,9 +166,15 @@ pub enum Item {
 /// The input being read, shared by the engine's workers; each [`Source::next`] takes the next
 /// item in input order.
 pub struct Source {
-    items: Mutex<Receiver<Item>>,
+    items: Mutex<Queue>,
     cancel: Cancel,
     len_hint: Option<usize>,
+}
+
+/// Batches from the reader, and what is left of the last one taken.
+struct Queue {
+    batches: Receiver<Vec<Item>>,
+    ready: VecDeque<Item>,
 }
 
 impl Source {
@@ -176,13 +187,16 @@ impl Source {
         cancel: Cancel,
     ) -> Result<Source> {
         let len_hint = input.len_hint();
-        let (send, items) = mpsc::sync_channel(QUEUE);
+        let (send, batches) = mpsc::sync_channel(QUEUE / BATCH);
         std::thread::Builder::new()
             .name("input".to_owned())
             .spawn(move || read(input, &names, &progress, &send))
             .context("cannot start the thread that reads the URL list")?;
         Ok(Source {
-            items: Mutex::new(items),
+            items: Mutex::new(Queue {
+                batches,
+                ready: VecDeque::new(),
+            }),
             cancel,
             len_hint,
         })
@@ -192,13 +206,16 @@ impl Source {
     /// cancelled (the rest of the list is then not read).
     pub fn next(&self) -> Option<Item> {
         // A poisoned lock only means another worker panicked while waiting; the queue is intact.
-        let items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+        let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if self.cancel.is_triggered() {
                 return None;
             }
-            match items.recv_timeout(CANCEL_POLL) {
-                Ok(item) => return Some(item),
+            if let Some(item) = items.ready.pop_front() {
+                return Some(item);
+            }
+            match items.batches.recv_timeout(CANCEL_POLL) {
+                Ok(batch) => items.ready.extend(batch),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return None,
             }
@@ -209,7 +226,12 @@ impl Source {
     /// for more.
     pub fn remaining(&self) -> usize {
         let items = self.items.lock().unwrap_or_else(|e| e.into_inner());
-        items.try_iter().count()
+        items.ready.len()
+            + items
+                .batches
+                .try_iter()
+                .map(|batch| batch.len())
+                .sum::<usize>()
     }
 
     /// How many URLs there are, when known before reading.
@@ -218,8 +240,9 @@ impl Source {
     }
 }
 
-/// The reader thread: arguments, then list lines, each numbered and named in input order.
-fn read(input: Input, names: &NameRegistry, progress: &Progress, send: &SyncSender<Item>) {
+/// The reader thread: arguments, then list lines, each numbered and named in input order,
+/// handed over in batches (see [`BATCH`]).
+fn read(input: Input, names: &NameRegistry, progress: &Progress, send: &SyncSender<Vec<Item>>) {
     let target = |index: usize, entry: Entry| {
         let wanted = entry
             .name
@@ -233,15 +256,26 @@ fn read(input: Input, names: &NameRegistry, progress: &Progress, send: &SyncSend
             sha256: entry.sha256,
         })
     };
+    let mut batch = Vec::with_capacity(BATCH);
+    // Adds an item; hands the batch over when it is full, or when `now` (the input may make
+    // the reader wait before the next item). False once nobody takes items (Ctrl-C).
+    let mut hand_over = |item: Item, now: bool| {
+        batch.push(item);
+        if !now && batch.len() < BATCH {
+            return true;
+        }
+        send.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+            .is_ok()
+    };
     let mut index = 0;
     for entry in input.args {
-        if send.send(target(index, entry)).is_err() {
+        if !hand_over(target(index, entry), false) {
             return;
         }
         index += 1;
     }
     if let Some(list) = input.list {
-        for line in lines(list) {
+        for (line, more_at_hand) in lines(list) {
             let item = match line {
                 Line::Entry(entry) => target(index, *entry),
                 Line::Bad { origin, text, why } => Item::Bad {
@@ -250,12 +284,14 @@ fn read(input: Input, names: &NameRegistry, progress: &Progress, send: &SyncSend
                     why: format!("{origin}: {why}"),
                 },
             };
-            // The engine stopped taking items (Ctrl-C): nobody reads the rest.
-            if send.send(item).is_err() {
+            if !hand_over(item, !more_at_hand) {
                 return;
             }
             index += 1;
         }
+    }
+    if !batch.is_empty() && send.send(batch).is_err() {
+        return;
     }
     progress.set_total(index);
 }
@@ -284,7 +320,9 @@ impl fmt::Display for Origin {
 
 /// The list's URL lines, lazily: blank lines and `#` comments skipped (whatever their bytes),
 /// a leading UTF-8 BOM and CR line ends ignored. A read error ends the list with a bad line.
-fn lines(list: List) -> impl Iterator<Item = Line> {
+/// Each line comes with whether more input is already at hand (buffered), so that reading on
+/// will not wait.
+fn lines(list: List) -> impl Iterator<Item = (Line, bool)> {
     let label: Arc<str> = list.label.into();
     let mut reader = list.reader;
     let mut buf = Vec::new();
@@ -306,11 +344,12 @@ fn lines(list: List) -> impl Iterator<Item = Line> {
                 Ok(_) => {}
                 Err(err) => {
                     failed = true;
-                    return Some(Line::Bad {
+                    let bad = Line::Bad {
                         origin,
                         text: String::new(),
                         why: format!("cannot read the list: {err}"),
-                    });
+                    };
+                    return Some((bad, false));
                 }
             }
             let mut bytes = buf.as_slice();
@@ -321,7 +360,7 @@ fn lines(list: List) -> impl Iterator<Item = Line> {
             if bytes.is_empty() || bytes.starts_with(b"#") {
                 continue;
             }
-            return Some(match std::str::from_utf8(bytes) {
+            let line = match std::str::from_utf8(bytes) {
                 Ok(text) => match parse_list_line(text) {
                     Ok(entry) => Line::Entry(Box::new(entry)),
                     Err(why) => Line::Bad {
@@ -335,7 +374,9 @@ fn lines(list: List) -> impl Iterator<Item = Line> {
                     text: String::from_utf8_lossy(bytes).into_owned(),
                     why: "not UTF-8 text".to_owned(),
                 },
-            });
+            };
+            // A whole next line in the buffer: reading it will not wait for the producer.
+            return Some((line, reader.buffer().contains(&b'\n')));
         }
     })
 }

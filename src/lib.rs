@@ -81,7 +81,7 @@ fn print_all(bytes: &[u8]) -> io::Result<()> {
 }
 
 fn download(args: &DownloadArgs) -> Result<ExitCode> {
-    let stdin = Box::new(io::BufReader::with_capacity(64 * 1024, io::stdin()));
+    let stdin = Box::new(io::stdin());
     let config = Config::from_args(args, stdin)?;
     console::set_colors_enabled_stderr(config.color);
     // Thousands of downloads at once need descriptors; the soft limit is often 1024. Raising it
@@ -100,7 +100,7 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
         true => NameRegistry::default(),
         false => NameRegistry::default().keeping_existing(&config.output_dir, config.policy.resume),
     });
-    let (results, printer) = Printer::start(config.printing, io::stdout())?;
+    let (results, printer) = Printer::start(config.printing, io::stdout());
     let work = Work {
         source: Arc::new(Source::start(
             config.input,

@@ -1,17 +1,17 @@
 //! Results out, as each download ends: its path (or JSON line) is written on stdout and
 //! flushed at once, and counted in the run's [`Tally`]; nothing else of it is kept.
 //!
-//! Workers hand outcomes to one printer thread through a bounded queue. The printer writes
-//! into a buffer and flushes whenever the queue is momentarily empty: one system call per
-//! result when results are rare (a pipeline sees each one at once), one per buffer when they
-//! pour in. With `--keep-order`, results wait in a reorder buffer until every earlier one has
-//! been written, so only what is out of order is held.
+//! The worker that finished a download writes its result itself, under a lock: no thread to
+//! wake. It flushes unless another worker is already waiting for the lock (that one, or the
+//! last of a burst, flushes): one system call per result when results are rare, so a pipeline
+//! sees each one at once, and one per burst when they pour in. With `--keep-order`, results
+//! wait in a reorder buffer until every earlier one has been written, so only what is out of
+//! order is held.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, TryRecvError};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{Context, Result};
 
@@ -20,9 +20,6 @@ use crate::report::{DownloadRecord, TableRows, Tally};
 
 /// Where an engine sends each outcome, once, as its download ends.
 pub type Results = Arc<dyn Fn(Outcome) + Send + Sync>;
-
-/// Outcomes waiting for the printer; enough to ride out a slow terminal, not a buffer.
-const QUEUE: usize = 256;
 
 /// What the printer writes on stdout.
 #[derive(Debug, Clone, Copy)]
@@ -35,126 +32,144 @@ pub struct Printing {
     pub rows: TableRows,
 }
 
-/// The printer thread of a run; [`Printer::finish`] waits for it once every [`Results`]
-/// handle is gone.
+/// The results of a run: written as they come, counted for the summary.
 pub struct Printer {
-    thread: JoinHandle<Result<Tally>>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Workers holding or waiting for the lock: the last one of a burst flushes.
+    queued: AtomicUsize,
+}
+
+struct State {
+    printing: Printing,
+    tally: Tally,
+    out: Lines,
+    /// `--keep-order`: results that came before an earlier one, by input index.
+    waiting: BTreeMap<usize, Vec<u8>>,
+    next_index: usize,
 }
 
 impl Printer {
-    /// Starts the printer, writing on `out`; returns it with the handle engines send to.
-    pub fn start(
-        printing: Printing,
-        out: impl Write + Send + 'static,
-    ) -> Result<(Results, Printer)> {
-        let (send, outcomes) = mpsc::sync_channel::<Outcome>(QUEUE);
-        let thread = std::thread::Builder::new()
-            .name("results".to_owned())
-            .spawn(move || print(&outcomes, printing, out))
-            .context("cannot start the thread that prints results")?;
-        // A printer that is gone (its output failed for good) drops what comes after.
-        let results: Results = Arc::new(move |outcome| {
-            let _ = send.send(outcome);
+    /// A printer writing on `out`, and the handle engines send outcomes to.
+    pub fn start(printing: Printing, out: impl Write + Send + 'static) -> (Results, Printer) {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                printing,
+                tally: Tally::new(printing.rows),
+                out: Lines {
+                    out: io::BufWriter::with_capacity(64 * 1024, Box::new(out)),
+                    closed: false,
+                    failed: None,
+                },
+                waiting: BTreeMap::new(),
+                next_index: 0,
+            }),
+            queued: AtomicUsize::new(0),
         });
-        Ok((results, Printer { thread }))
+        let handle = Arc::clone(&shared);
+        let results: Results = Arc::new(move |outcome| {
+            handle.queued.fetch_add(1, Ordering::SeqCst);
+            let mut state = lock(&handle.state);
+            let last = handle.queued.fetch_sub(1, Ordering::SeqCst) == 1;
+            state.add(&outcome, last);
+        });
+        (results, Printer { shared })
     }
 
-    /// Every result written: the run's tally. An error is a failed write on stdout (a reader
-    /// that went away is not one).
+    /// Every result written (`--keep-order` ones held behind a gap included): the run's tally.
+    /// An error is a failed write on stdout (a reader that went away is not one).
     pub fn finish(self) -> Result<Tally> {
-        match self.thread.join() {
-            Ok(tally) => tally,
-            Err(_) => anyhow::bail!("the thread that prints results panicked"),
+        let mut state = lock(&self.shared.state);
+        let held = std::mem::take(&mut state.waiting);
+        // Lines never started (Ctrl-C) leave gaps: what waits behind them comes out in order.
+        for record in held.into_values() {
+            state.out.write(&record);
         }
+        state.out.flush();
+        if let Some(err) = state.out.failed.take() {
+            return Err(err).context("cannot write the results to stdout");
+        }
+        let rows = state.printing.rows;
+        Ok(std::mem::replace(&mut state.tally, Tally::new(rows)))
     }
 }
 
-fn print(outcomes: &Receiver<Outcome>, printing: Printing, out: impl Write) -> Result<Tally> {
-    let mut tally = Tally::new(printing.rows);
-    let mut out = Lines {
-        out: io::BufWriter::with_capacity(64 * 1024, out),
-        closed: false,
-    };
-    let mut waiting = BTreeMap::<usize, Vec<u8>>::new();
-    let mut next_index = 0;
-    loop {
-        let outcome = match outcomes.try_recv() {
-            Ok(outcome) => outcome,
-            Err(TryRecvError::Empty) => {
-                out.flush()?;
-                match outcomes.recv() {
-                    Ok(outcome) => outcome,
-                    Err(_) => break,
-                }
+impl State {
+    fn add(&mut self, outcome: &Outcome, flush: bool) {
+        self.tally.add(outcome);
+        let record = record(outcome, self.printing.json);
+        if self.printing.keep_order {
+            self.waiting.insert(outcome.index, record);
+            while let Some(record) = self.waiting.remove(&self.next_index) {
+                self.out.write(&record);
+                self.next_index += 1;
             }
-            Err(TryRecvError::Disconnected) => break,
-        };
-        tally.add(&outcome);
-        let record = record(&outcome, printing.json)?;
-        if !printing.keep_order {
-            out.write(&record)?;
-            continue;
+        } else {
+            self.out.write(&record);
         }
-        waiting.insert(outcome.index, record);
-        while let Some(record) = waiting.remove(&next_index) {
-            out.write(&record)?;
-            next_index += 1;
+        if flush {
+            self.out.flush();
         }
     }
-    // Lines never started (Ctrl-C) leave gaps: what waits behind them still comes out, in order.
-    for record in waiting.into_values() {
-        out.write(&record)?;
-    }
-    out.flush()?;
-    Ok(tally)
 }
 
-/// What stdout gets for one outcome: its path (if saved), or its JSON line.
-fn record(outcome: &Outcome, json: bool) -> Result<Vec<u8>> {
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    // A worker that panicked while writing leaves at worst a line half-written; the counts and
+    // the buffer stay usable.
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What stdout gets for one outcome: its path (if saved), or its JSON line; nothing for a
+/// download that never started (it is counted in the summary).
+fn record(outcome: &Outcome, json: bool) -> Vec<u8> {
     let mut line = Vec::new();
     if outcome.never_started() {
-        // Counted in the summary; no line of its own.
-    } else if json {
-        serde_json::to_writer(&mut line, &DownloadRecord::from(outcome))
-            .context("cannot encode a result as JSON")?;
-        line.push(b'\n');
+        return line;
+    }
+    if json {
+        // Plain data into a vector: serializing cannot fail.
+        if serde_json::to_writer(&mut line, &DownloadRecord::from(outcome)).is_ok() {
+            line.push(b'\n');
+        }
     } else if let Status::Saved { path } = &outcome.status {
         line.extend_from_slice(path.as_os_str().as_encoded_bytes());
         line.push(b'\n');
     }
-    Ok(line)
+    line
 }
 
-/// stdout, where a reader that went away (`| head`) only means nothing more is written.
-struct Lines<W: Write> {
-    out: io::BufWriter<W>,
+/// stdout, where a reader that went away (`| head`) only means nothing more is written, and
+/// another error is kept for the end (the downloads go on).
+struct Lines {
+    out: io::BufWriter<Box<dyn Write + Send>>,
     closed: bool,
+    failed: Option<io::Error>,
 }
 
-impl<W: Write> Lines<W> {
-    fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        if self.closed {
-            return Ok(());
+impl Lines {
+    fn write(&mut self, bytes: &[u8]) {
+        if !self.closed {
+            let written = self.out.write_all(bytes);
+            self.check(written);
         }
-        let written = self.out.write_all(bytes);
-        self.check(written)
     }
 
-    fn flush(&mut self) -> Result<()> {
-        if self.closed {
-            return Ok(());
+    fn flush(&mut self) {
+        if !self.closed {
+            let flushed = self.out.flush();
+            self.check(flushed);
         }
-        let flushed = self.out.flush();
-        self.check(flushed)
     }
 
-    fn check(&mut self, result: io::Result<()>) -> Result<()> {
-        match result {
-            Err(err) if err.kind() == io::ErrorKind::BrokenPipe => {
-                self.closed = true;
-                Ok(())
+    fn check(&mut self, result: io::Result<()>) {
+        if let Err(err) = result {
+            self.closed = true;
+            if err.kind() != io::ErrorKind::BrokenPipe {
+                self.failed.get_or_insert(err);
             }
-            other => other.context("cannot write the results to stdout"),
         }
     }
 }

@@ -153,7 +153,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
 /// The user's URLs, or the built-in server (kept alive by the returned handle) and its files.
 fn workload(args: &BenchArgs) -> Result<(Workload, Option<ServerHandle>)> {
     if !args.urls.is_empty() || args.input.is_some() {
-        let stdin = Box::new(io::BufReader::new(io::stdin()));
+        let stdin = Box::new(io::stdin());
         let entries = Input::open(&args.urls, args.input.as_deref(), stdin)?.into_entries()?;
         let workload = Workload {
             entries,
