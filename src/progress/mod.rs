@@ -364,3 +364,125 @@ fn overall_style(template: &str, all_bytes: Arc<AtomicU64>) -> ProgressStyle {
             },
         )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use indicatif::TermLike;
+
+    use super::*;
+    use crate::server::{ServerConfig, ServerHandle};
+
+    /// A terminal of `width` columns that keeps every line drawn on it.
+    #[derive(Debug, Clone)]
+    struct Screen {
+        width: u16,
+        lines: Arc<Mutex<Vec<(Instant, String)>>>,
+    }
+
+    impl TermLike for Screen {
+        fn width(&self) -> u16 {
+            self.width
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.write_str(s)
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            let mut lines = self.lines.lock().unwrap();
+            lines.extend(s.lines().map(|l| (Instant::now(), l.to_owned())));
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The speed shown in a drawn bar line (`2.00 MiB/s`), in bytes per second.
+    fn shown_rate(line: &str) -> Option<f64> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let at = words
+            .iter()
+            .position(|w| w.ends_with("iB/s") || *w == "B/s")?;
+        let number: f64 = words.get(at.checked_sub(1)?)?.parse().ok()?;
+        let unit = match words[at] {
+            "B/s" => 1.0,
+            "KiB/s" => 1024.0,
+            "MiB/s" => 1024.0 * 1024.0,
+            "GiB/s" => 1024.0 * 1024.0 * 1024.0,
+            _ => return None,
+        };
+        Some(number * unit)
+    }
+
+    /// A real download from the built-in server capped at 2 MiB/s, drawn with the 80-column
+    /// layout on a recording terminal: after the first seconds, the speed on the bar is the
+    /// real one within 10%, and no line is wider than the terminal.
+    #[test]
+    fn the_bar_shows_the_real_speed_of_a_rate_limited_download_in_80_columns() {
+        let rate = 2 * 1024 * 1024;
+        let size = 6 * 1024 * 1024;
+        let server = ServerHandle::start(ServerConfig {
+            rate: Some(rate),
+            size,
+            ..ServerConfig::default()
+        })
+        .unwrap();
+        let screen = Screen {
+            width: 80,
+            lines: Arc::default(),
+        };
+        let layout = Layout::for_width(Some(80));
+        let bar = ProgressBar::with_draw_target(
+            Some(size),
+            ProgressDrawTarget::term_like(Box::new(screen.clone())),
+        );
+        bar.set_style(bar_style(&layout.bar));
+        bar.set_message("rate-limited.bin");
+        let url = format!("{}/files/rate-limited.bin", server.base_url());
+        let started = Instant::now();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let http = crate::http::HttpSettings::new(crate::http::HttpOptions::default());
+            let client = http.unwrap().client().unwrap();
+            let mut response = client.get(&url).send().await.unwrap();
+            while let Some(chunk) = response.chunk().await.unwrap() {
+                bar.inc(chunk.len() as u64);
+            }
+        });
+        bar.finish();
+        let lines = screen.lines.lock().unwrap();
+        for (_, line) in lines.iter() {
+            let width = console::measure_text_width(line);
+            assert!(width < 80, "{width} columns: {line:?}");
+        }
+        let settled: Vec<f64> = lines
+            .iter()
+            .filter(|(at, _)| at.duration_since(started) > Duration::from_millis(1500))
+            .filter_map(|(_, line)| shown_rate(line))
+            .collect();
+        assert!(settled.len() >= 3, "too few frames: {lines:?}");
+        for shown in settled {
+            let error = (shown - rate as f64).abs() / rate as f64;
+            assert!(error < 0.10, "shown {shown:.0} B/s, real {rate} B/s");
+        }
+    }
+}
