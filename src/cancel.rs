@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use anyhow::{Context, Result};
 use tokio::sync::watch;
 
+use crate::platform::{Stop, StopSignals};
+
 /// Exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
 pub const EXIT_INTERRUPTED: u8 = 130;
 /// Exit status of a run stopped by SIGTERM (128 + 15).
@@ -92,7 +94,6 @@ fn watch_signals(
     notice: Option<Notice>,
     ready: std::sync::mpsc::Sender<Result<()>>,
 ) {
-    use tokio::signal::unix::{SignalKind, signal};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
@@ -105,10 +106,7 @@ fn watch_signals(
         }
     };
     runtime.block_on(async {
-        let handlers = signal(SignalKind::interrupt())
-            .and_then(|int| Ok((int, signal(SignalKind::terminate())?)))
-            .context("cannot install the Ctrl-C handler");
-        let (mut interrupt, mut terminate) = match handlers {
+        let mut signals = match StopSignals::install() {
             Ok(handlers) => {
                 let _ = ready.send(Ok(()));
                 handlers
@@ -119,9 +117,9 @@ fn watch_signals(
             }
         };
         for first in [true, false] {
-            let code = tokio::select! {
-                _ = interrupt.recv() => EXIT_INTERRUPTED,
-                _ = terminate.recv() => EXIT_TERMINATED,
+            let code = match signals.recv().await {
+                Stop::Interrupt => EXIT_INTERRUPTED,
+                Stop::Terminate => EXIT_TERMINATED,
             };
             if !first {
                 std::process::exit(code.into());

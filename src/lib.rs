@@ -13,6 +13,7 @@ pub mod fetch;
 pub mod http;
 pub mod input;
 pub mod naming;
+pub mod platform;
 pub mod procs;
 pub mod progress;
 pub mod report;

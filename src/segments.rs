@@ -7,7 +7,6 @@
 //! the bytes known good from its start, so that a later `-c` resumes from there safely.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -279,9 +278,7 @@ async fn stream(
     let mut buffer = Vec::with_capacity(SEGMENT_BUFFER);
     let mut meter = SpeedMeter::new(&shared.downloader.policy);
     let flush = |buffer: &mut Vec<u8>| -> Result<(), FetchError> {
-        shared
-            .file
-            .write_all_at(buffer, segment.position())
+        crate::platform::write_all_at(&shared.file, buffer, segment.position())
             .map_err(write_error)?;
         segment
             .written

@@ -819,7 +819,7 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     // Installed before the URL is announced, so whoever reads it may stop us at once.
     let mut signals = {
         let _context = signal_runtime.enter();
-        StopSignals::install()?
+        crate::platform::StopSignals::install()?
     };
     let server = ServerHandle::start(args.config())?;
     let base = server.base_url();
@@ -853,54 +853,6 @@ fn startup_hint(base: &str, args: &ServeArgs) -> String {
         size = units::human_bytes(args.size),
         latency = units::human_duration(args.latency),
     )
-}
-
-/// SIGINT and SIGTERM listeners.
-#[cfg(unix)]
-struct StopSignals {
-    interrupt: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
-}
-
-#[cfg(unix)]
-impl StopSignals {
-    /// Installs the handlers; needs a runtime context with I/O enabled.
-    fn install() -> anyhow::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Self {
-            interrupt: signal(SignalKind::interrupt())
-                .context("failed to install a SIGINT handler")?,
-            terminate: signal(SignalKind::terminate())
-                .context("failed to install a SIGTERM handler")?,
-        })
-    }
-
-    async fn recv(&mut self) {
-        tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
-        }
-    }
-}
-
-/// Ctrl-C listener.
-#[cfg(windows)]
-struct StopSignals {
-    ctrl_c: tokio::signal::windows::CtrlC,
-}
-
-#[cfg(windows)]
-impl StopSignals {
-    /// Installs the handler; needs a runtime context.
-    fn install() -> anyhow::Result<Self> {
-        let ctrl_c =
-            tokio::signal::windows::ctrl_c().context("failed to install a Ctrl-C handler")?;
-        Ok(Self { ctrl_c })
-    }
-
-    async fn recv(&mut self) {
-        self.ctrl_c.recv().await;
-    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use bytes::Bytes;
@@ -273,6 +273,7 @@ mod unnamed {
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::OpenOptionsExt;
     use std::os::unix::io::AsRawFd;
+    use std::sync::atomic::AtomicBool;
 
     /// Cleared when the filesystem or the kernel refuses: the rest of the run then writes
     /// named `.part` files without asking again.

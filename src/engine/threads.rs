@@ -77,15 +77,9 @@ fn join(handles: Vec<thread::ScopedJoinHandle<'_, ()>>) {
 
 /// How many download threads may be alive at once under this process's limits.
 fn live_thread_cap() -> usize {
-    let fds = rlimit::Resource::NOFILE
-        .get_soft()
-        .unwrap_or(1024)
-        .saturating_sub(FDS_RESERVED)
-        / FDS_PER_THREAD;
-    let tasks = rlimit::Resource::NPROC
-        .get_soft()
-        .unwrap_or(u64::MAX)
-        .saturating_sub(FDS_RESERVED);
+    let (fds, tasks) = crate::platform::descriptor_and_task_limits();
+    let fds = fds.unwrap_or(1024).saturating_sub(FDS_RESERVED) / FDS_PER_THREAD;
+    let tasks = tasks.unwrap_or(u64::MAX).saturating_sub(FDS_RESERVED);
     usize::try_from(fds.min(tasks))
         .unwrap_or(MAX_LIVE_THREADS)
         .clamp(1, MAX_LIVE_THREADS)
