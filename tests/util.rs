@@ -48,3 +48,11 @@ pub fn wait_until_sent(server: &crate::server::TestServer, bytes: u64) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// The JSON lines of a `--json` run's stdout, failing the test with the line that is not JSON.
+pub fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}

@@ -5,21 +5,13 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tempfile::tempdir;
 
 use crate::server::{TestServer, body};
-use crate::util::{MODES, fetchbench, listing, read, send_signal, wait_until_sent};
+use crate::util::{MODES, fetchbench, json_lines, listing, read, send_signal, wait_until_sent};
 
 const MIB: usize = 1 << 20;
-
-fn json_lines(stdout: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
-}
 
 fn sha256_hex(data: &[u8]) -> String {
     Sha256::digest(data)

@@ -8,20 +8,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use tempfile::tempdir;
 
 use crate::server::{TestServer, body};
-use crate::util::{fetchbench, listing, read, send_signal, wait_until_sent};
+use crate::util::{fetchbench, json_lines, listing, read, send_signal, wait_until_sent};
 
 const MIB: usize = 1 << 20;
-
-fn json_lines(stdout: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
-}
 
 fn stderr_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()

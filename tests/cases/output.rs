@@ -7,17 +7,9 @@ use serde_json::Value;
 use tempfile::tempdir;
 
 use crate::server::TestServer;
-use crate::util::fetchbench;
+use crate::util::{fetchbench, json_lines};
 
 const SCHEMA: &str = include_str!("../../schema.json");
-
-fn json_lines(stdout: &[u8]) -> Vec<Value> {
-    String::from_utf8(stdout.to_vec())
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
-        .collect()
-}
 
 #[test]
 fn json_lines_match_the_schema() {
