@@ -66,17 +66,21 @@ struct Styles {
 impl Progress {
     /// A display for downloads whose number is known once [`Progress::set_total`] says it.
     pub fn new(display: Display) -> Self {
-        let multi = match display {
-            Display::Bars => MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
-            Display::Lines | Display::Silent | Display::Pipe => {
-                MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
+        match display {
+            Display::Bars => {
+                Progress::drawn_on(display, ProgressDrawTarget::stderr(), stderr_width())
             }
-        };
+            Display::Lines | Display::Silent | Display::Pipe => {
+                Progress::drawn_on(display, ProgressDrawTarget::hidden(), None)
+            }
+        }
+    }
+
+    /// A display drawn on `target`, laid out for `width` columns.
+    fn drawn_on(display: Display, target: ProgressDrawTarget, width: Option<usize>) -> Self {
+        let multi = MultiProgress::with_draw_target(target);
         let all_bytes = Arc::new(AtomicU64::new(0));
-        let layout = Layout::for_width(match display {
-            Display::Bars => stderr_width(),
-            _ => None,
-        });
+        let layout = Layout::for_width(width);
         let overall = multi.add(ProgressBar::no_length());
         overall.set_style(overall_style(
             &layout.overall_streaming,
@@ -428,6 +432,31 @@ mod tests {
             _ => return None,
         };
         Some(number * unit)
+    }
+
+    /// With more downloads running than bars are drawn, the overall line says how many more.
+    #[test]
+    fn downloads_without_a_bar_show_as_more_on_the_overall_line() {
+        let screen = Screen {
+            width: 80,
+            lines: Arc::default(),
+        };
+        let progress = Progress::drawn_on(
+            Display::Bars,
+            ProgressDrawTarget::term_like(Box::new(screen.clone())),
+            Some(80),
+        );
+        let trackers: Vec<Tracker> = (0..MAX_VISIBLE_BARS + 4)
+            .map(|i| progress.start(&format!("file-{i}.bin")))
+            .collect();
+        progress.inner.overall.tick();
+        let drawn = |text: &str| {
+            let lines = screen.lines.lock().unwrap();
+            lines.iter().any(|(_, line)| line.contains(text))
+        };
+        assert!(drawn("+4 more"), "{:?}", screen.lines.lock().unwrap());
+        assert!(drawn("file-15.bin") && !drawn("file-16.bin"));
+        drop(trackers);
     }
 
     /// A real download from the built-in server capped at 2 MiB/s, drawn with the 80-column
