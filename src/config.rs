@@ -26,7 +26,7 @@ pub struct Config {
     /// Whether the output directory already held `.part` files.
     pub parts_on_disk: bool,
     pub mode: Mode,
-    /// Width of `pool` and `async` (`-j`).
+    /// Width of `pool`, `async`, `procs` and `spawn` (`-j`).
     pub jobs: usize,
     pub http: HttpSettings,
     pub policy: Policy,
