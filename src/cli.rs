@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::auth::Credentials;
-use crate::engine::Mode;
 use crate::http::MAX_REDIRECTS;
+use crate::model::Mode;
 use crate::procs::CHILD_COMMAND;
 use crate::report::TableRows;
 use crate::segments::Segments;

@@ -9,10 +9,10 @@ use anyhow::{Context, Result, bail};
 
 use crate::auth::{Auth, Netrc};
 use crate::cli::{ColorChoice, DownloadArgs};
-use crate::engine::Mode;
 use crate::fetch::Policy;
 use crate::http::{HttpOptions, HttpSettings, HttpVersion};
 use crate::input::Input;
+use crate::model::Mode;
 use crate::naming::PART_SUFFIX;
 use crate::progress::Display;
 use crate::results::Printing;

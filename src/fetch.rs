@@ -9,22 +9,23 @@ use std::future::Future;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::thread::{self, ThreadId};
-use std::time::{Duration, Instant, SystemTime};
+use std::thread;
+use std::time::{Duration, Instant};
 
-use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::header::{self, HeaderValue};
 use reqwest::{Client, Response, StatusCode, Url};
 use sha2::{Digest, Sha256};
 
 use crate::auth::Auth;
 use crate::cancel::Cancel;
-use crate::http::TooManyRedirects;
+use crate::error::FetchError;
+use crate::headers::{content_range, validator};
+use crate::model::{Outcome, Sha256Digest, Status, Target, hex};
 use crate::naming::{self, Names, PART_SUFFIX};
 use crate::progress::{Progress, Tracker};
 use crate::segments::{self, Segments};
 use crate::sink::{self, Sink};
 use crate::throttle::Throttle;
-use crate::units::{human_bytes, human_duration};
 
 /// The longest wait between two attempts, from backoff or from a server's Retry-After.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
@@ -32,22 +33,6 @@ const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
 /// A body that receives nothing for this long has what it buffered written out (a busy body
 /// keeps writing in large blocks).
 pub(crate) const IDLE_FLUSH_AFTER: Duration = Duration::from_millis(50);
-
-/// A SHA-256 digest.
-pub type Sha256Digest = [u8; 32];
-
-/// One URL to fetch; `index` is its place in the input, which results are reported in.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub index: usize,
-    pub url: Url,
-    /// The file name the input gave for this URL (`URL<TAB>name`, `URL out=name`), made safe.
-    pub name: Option<String>,
-    /// The digest the file must have (`URL sha256=HEX` in an input file).
-    pub sha256: Option<Sha256Digest>,
-    /// The name reserved for it when its line was read (its label until a response names it).
-    pub planned: String,
-}
 
 /// How downloads behave when things go wrong, and what they check.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -107,342 +92,6 @@ impl Default for Policy {
 
 /// `--speed-time` when only `--speed-limit` is given (curl's default).
 pub const DEFAULT_SPEED_TIME: Duration = Duration::from_secs(30);
-
-/// Why a download failed. Stored in its [`Outcome`]: a failure is data, not a panic.
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    #[error("HTTP {status}")]
-    Status {
-        status: StatusCode,
-        retry_after: Option<Duration>,
-    },
-    /// `max`: the limit passed (`--max-redirs`), when the error says.
-    #[error("too many redirects{}", redirect_limit(*.max))]
-    TooManyRedirects { max: Option<usize> },
-    #[error("{0}")]
-    Network(String),
-    /// A TLS handshake failure (an untrusted certificate, say): retrying will not help.
-    #[error("TLS: {0}")]
-    Tls(String),
-    #[error("no data for {} (stall timeout)", human_duration(*.0))]
-    Stalled(Duration),
-    /// The response head did not arrive in time (slow headers are not a stall of the body).
-    #[error("no response head within {} (header timeout)", human_duration(*.0))]
-    HeaderTimeout(Duration),
-    /// A fault no retry can mend: a response head too large, a redirect to an unsupported
-    /// URL scheme.
-    #[error("{0}")]
-    Refused(String),
-    #[error("file larger than --max-filesize ({})", human_bytes(*.limit))]
-    TooLarge { limit: u64 },
-    #[error("took longer than --max-time ({})", human_duration(*.0))]
-    MaxTime(Duration),
-    #[error("slower than {}/s for {} (--speed-limit)", human_bytes(*.limit), human_duration(*.window))]
-    TooSlow { limit: u64, window: Duration },
-    #[error("body ended after {got} of {expected} bytes{}", cause_suffix(.cause))]
-    ShortBody {
-        got: u64,
-        expected: u64,
-        cause: Option<String>,
-    },
-    #[error("body longer than its Content-Length of {expected} bytes")]
-    LongBody { expected: u64 },
-    #[error("server answered the resume request with {0}; starting over")]
-    BadResume(String),
-    #[error("the file changed on the server (or it stopped serving ranges); starting over")]
-    Changed,
-    #[error("cannot write {}: {source}", .path.display())]
-    Write { path: PathBuf, source: io::Error },
-    #[error("SHA-256 mismatch: expected {expected}, got {actual}")]
-    Checksum { expected: String, actual: String },
-    /// The download could not even start (no runtime, no thread).
-    #[error("{0}")]
-    Setup(String),
-    /// A worker process's own account of its failure (`procs`, `spawn`).
-    #[error("{0}")]
-    Child(String),
-    /// A worker process that died without a result (`procs`, `spawn`).
-    #[error("{0}")]
-    Crashed(String),
-    #[error("interrupted")]
-    Interrupted,
-    #[error("not started (interrupted)")]
-    NotStarted,
-    /// A line of the URL list that is not a download (`urls.txt:3: unsupported scheme`).
-    #[error("{0}")]
-    BadInput(String),
-}
-
-fn redirect_limit(max: Option<usize>) -> String {
-    match max {
-        Some(0) => " (--max-redirs 0 follows none)".to_owned(),
-        Some(n) => format!(" (more than {n})"),
-        None => String::new(),
-    }
-}
-
-fn cause_suffix(cause: &Option<String>) -> String {
-    cause
-        .as_ref()
-        .map(|c| format!(" ({c})"))
-        .unwrap_or_default()
-}
-
-impl FetchError {
-    /// A failure status, with the server's Retry-After.
-    pub(crate) fn from_status(response: &Response) -> Self {
-        FetchError::Status {
-            status: response.status(),
-            retry_after: retry_after(response.headers()),
-        }
-    }
-
-    /// An error while reading a body that should have run to byte `expected` and reached `got`.
-    pub(crate) fn from_body_error(err: reqwest::Error, got: u64, expected: u64) -> Self {
-        if err.is_body() || err.is_decode() {
-            FetchError::ShortBody {
-                got,
-                expected,
-                cause: Some(root_cause(&err)),
-            }
-        } else {
-            FetchError::from_reqwest(err)
-        }
-    }
-
-    /// A readable account of a reqwest error, without the URL (the caller names it).
-    pub(crate) fn from_reqwest(err: reqwest::Error) -> Self {
-        if err.is_redirect() {
-            let max = find_source::<TooManyRedirects>(&err).map(|e| e.max);
-            return FetchError::TooManyRedirects { max };
-        }
-        // A builder error (the only URL not checked up front is a redirect's target: another
-        // scheme, say), wherever the redirect machinery wrapped it.
-        let builder =
-            std::iter::successors(Some(&err as &(dyn std::error::Error + 'static)), |e| {
-                e.source()
-            })
-            .filter_map(|e| e.downcast_ref::<reqwest::Error>())
-            .find(|e| e.is_builder());
-        if let Some(builder) = builder {
-            return FetchError::Refused(match builder.url() {
-                Some(url) => format!("redirect refused: {} ({url})", root_cause(builder)),
-                None => error_chain(builder),
-            });
-        }
-        if find_source::<hyper::Error>(&err).is_some_and(hyper::Error::is_parse_too_large) {
-            return FetchError::Refused(format!("response head too large: {}", root_cause(&err)));
-        }
-        if err.is_timeout() {
-            return FetchError::Network("timed out".to_owned());
-        }
-        if let Some(tls) = find_source::<rustls::Error>(&err) {
-            return FetchError::Tls(tls.to_string());
-        }
-        if err.is_connect() {
-            return FetchError::Network(format!("cannot connect: {}", root_cause(&err)));
-        }
-        FetchError::Network(error_chain(&err.without_url()))
-    }
-
-    /// Whether another attempt may succeed: network faults, timeouts, cut bodies, and the
-    /// statuses that say "later" (408, 429, 5xx). Other 4xx, redirect loops, local write
-    /// errors and checksum mismatches are final.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            FetchError::Status { status, .. } => {
-                status.is_server_error()
-                    || *status == StatusCode::REQUEST_TIMEOUT
-                    || *status == StatusCode::TOO_MANY_REQUESTS
-            }
-            FetchError::Network(_)
-            | FetchError::Stalled(_)
-            | FetchError::HeaderTimeout(_)
-            | FetchError::TooSlow { .. }
-            | FetchError::ShortBody { .. }
-            | FetchError::BadResume(_)
-            | FetchError::Changed => true,
-            FetchError::TooManyRedirects { .. }
-            | FetchError::Refused(_)
-            | FetchError::TooLarge { .. }
-            | FetchError::MaxTime(_)
-            | FetchError::Tls(_)
-            | FetchError::LongBody { .. }
-            | FetchError::Write { .. }
-            | FetchError::Checksum { .. }
-            | FetchError::Setup(_)
-            | FetchError::Child(_)
-            | FetchError::Crashed(_)
-            | FetchError::Interrupted
-            | FetchError::NotStarted
-            | FetchError::BadInput(_) => false,
-        }
-    }
-
-    /// Whether the `.part` file must go: its bytes are wrong, or could not be written.
-    fn spoils_part(&self) -> bool {
-        matches!(
-            self,
-            FetchError::LongBody { .. }
-                | FetchError::Write { .. }
-                | FetchError::Checksum { .. }
-                | FetchError::TooLarge { .. }
-        )
-    }
-
-    fn is_interruption(&self) -> bool {
-        matches!(self, FetchError::Interrupted | FetchError::NotStarted)
-    }
-}
-
-/// The first error of type `T` in `err`'s source chain, looking inside `io::Error`s too (their
-/// `source()` skips the error they wrap).
-fn find_source<'a, T: std::error::Error + 'static>(
-    err: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a T> {
-    let mut current = Some(err);
-    while let Some(e) = current {
-        if let Some(found) = e.downcast_ref::<T>() {
-            return Some(found);
-        }
-        current = match e.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
-            Some(inner) => Some(inner),
-            None => e.source(),
-        };
-    }
-    None
-}
-
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut current = err;
-    while let Some(next) = current.source() {
-        current = next;
-    }
-    current.to_string()
-}
-
-/// `outer: inner: innermost`, skipping repeats.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current = Some(err);
-    while let Some(e) = current {
-        let text = e.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        current = e.source();
-    }
-    parts.join(": ")
-}
-
-/// How a download ended.
-#[derive(Debug)]
-pub enum Status {
-    Saved {
-        path: PathBuf,
-    },
-    /// `--no-clobber` and the file was already there; it was left untouched.
-    Skipped {
-        path: PathBuf,
-    },
-    Failed(FetchError),
-}
-
-/// The result of one download, reported in input order.
-#[derive(Debug)]
-pub struct Outcome {
-    pub index: usize,
-    /// The URL as given (a malformed list line's text, for one that is not a URL).
-    pub url: String,
-    pub status: Status,
-    /// The final response's status code, when one arrived.
-    pub http_status: Option<u16>,
-    /// Body bytes received in this run (a resumed download counts only what it fetched).
-    pub bytes: u64,
-    pub elapsed: Duration,
-    /// Attempts after the first.
-    pub retries: u32,
-    /// The file's SHA-256, when it was computed (`--print-sha256`, or a checksum to verify).
-    pub sha256: Option<Sha256Digest>,
-    /// A `.part` file left for `-c` to resume, when the download did not complete.
-    pub partial: Option<PathBuf>,
-    /// The OS thread that finished the download: shows how a mode spreads its I/O.
-    pub thread: ThreadId,
-}
-
-impl Outcome {
-    pub fn is_failure(&self) -> bool {
-        matches!(self.status, Status::Failed(_))
-    }
-
-    /// Taken from the input but never started, because the run was cancelled.
-    pub fn never_started(&self) -> bool {
-        matches!(self.status, Status::Failed(FetchError::NotStarted))
-    }
-
-    pub fn is_interrupted(&self) -> bool {
-        matches!(&self.status, Status::Failed(err) if err.is_interruption())
-    }
-
-    /// Where the file is (saved, or already there), if anywhere.
-    pub fn path(&self) -> Option<&Path> {
-        match &self.status {
-            Status::Saved { path } | Status::Skipped { path } => Some(path),
-            Status::Failed(_) => None,
-        }
-    }
-
-    /// One human line about this download.
-    pub fn line(&self) -> String {
-        let retries = match self.retries {
-            0 => String::new(),
-            1 => ", 1 retry".to_owned(),
-            n => format!(", {n} retries"),
-        };
-        let kept = self.partial.as_ref().map_or(String::new(), |p| {
-            format!(" (partial kept: {}; resume with -c)", p.display())
-        });
-        let word = |w: &str| {
-            crate::report::paint(self)
-                .apply_to(w.to_owned())
-                .to_string()
-        };
-        match &self.status {
-            Status::Saved { path } => format!(
-                "{}   {} ({} in {}{retries})",
-                word("saved"),
-                path.display(),
-                human_bytes(self.bytes),
-                human_duration(self.elapsed)
-            ),
-            Status::Skipped { path } => format!(
-                "{} {}: already exists (--no-clobber)",
-                word("skipped"),
-                path.display()
-            ),
-            Status::Failed(err) => {
-                format!("{}  {}: {err}{kept}{retries}", word("FAILED"), self.url)
-            }
-        }
-    }
-}
-
-/// Hex digits of a digest.
-pub fn hex(digest: &Sha256Digest) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A digest from its 64 hex digits.
-pub fn parse_hex(hex: &str) -> Option<Sha256Digest> {
-    if hex.len() != 64 || !hex.is_ascii() {
-        return None;
-    }
-    let mut digest = [0u8; 32];
-    for (byte, pair) in digest.iter_mut().zip(hex.as_bytes().chunks(2)) {
-        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
-    }
-    Some(digest)
-}
 
 /// What every download of a run shares: where files go, their names, the rules, the display.
 pub struct Downloader {
@@ -1055,49 +704,12 @@ fn backoff(delay: Duration, retry: u32, err: &FetchError) -> Duration {
     }
 }
 
-/// `Retry-After`: seconds, or an HTTP date (a date already past means no wait).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    retry_after_at(headers, SystemTime::now())
-}
-
-fn retry_after_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    match value.parse() {
-        Ok(seconds) => Some(Duration::from_secs(seconds)),
-        Err(_) => {
-            let date = httpdate::parse_http_date(value).ok()?;
-            Some(date.duration_since(now).unwrap_or(Duration::ZERO))
-        }
-    }
-}
-
-/// The ETag (preferred) or Last-Modified of a response, for a later `If-Range`.
-pub(crate) fn validator(headers: &HeaderMap) -> Option<HeaderValue> {
-    // A weak ETag cannot be used with If-Range.
-    let etag = headers
-        .get(header::ETAG)
-        .filter(|etag| !etag.as_bytes().starts_with(b"W/"));
-    etag.or_else(|| headers.get(header::LAST_MODIFIED)).cloned()
-}
-
-/// `Content-Range: bytes first-last/total` → (first, total); `bytes */total` → (0, total).
-pub(crate) fn content_range(headers: &HeaderMap) -> Option<(u64, Option<u64>)> {
-    let value = headers.get(header::CONTENT_RANGE)?.to_str().ok()?;
-    let (range, total) = value.strip_prefix("bytes ")?.split_once('/')?;
-    let total = match total.trim() {
-        "*" => None,
-        n => Some(n.parse().ok()?),
-    };
-    let first = match range.trim() {
-        "*" => 0,
-        range => range.split_once('-')?.0.parse().ok()?,
-    };
-    Some((first, total))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::headers::{retry_after, retry_after_at};
+    use reqwest::header::HeaderMap;
+    use std::time::SystemTime;
 
     fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
         pairs

@@ -18,7 +18,7 @@ use anyhow::{Context, Result, bail};
 use reqwest::Url;
 
 use crate::cancel::Cancel;
-use crate::fetch::{Sha256Digest, Target, parse_hex};
+use crate::model::{Sha256Digest, Target, parse_hex};
 use crate::naming::{NameRegistry, name_from_url, sanitize};
 use crate::progress::Progress;
 

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use percent_encoding::percent_decode_str;
 use reqwest::Url;
 
-use crate::fetch::Target;
+use crate::model::Target;
 
 /// The name used when a URL's path gives none (`http://host/`, `http://host/dir/`).
 pub const DEFAULT_NAME: &str = "index.html";

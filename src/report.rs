@@ -5,13 +5,13 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use console::{Style, measure_text_width, style};
+use console::{measure_text_width, style};
 use serde::Serialize;
 
 use crate::cancel::EXIT_INTERRUPTED;
-use crate::engine::Mode;
-use crate::fetch::{Outcome, Status, hex};
-use crate::progress::elide_middle;
+use crate::model::Mode;
+use crate::model::{Outcome, Status, hex};
+use crate::progress::{elide_middle, paint};
 use crate::units::{human_bytes, human_duration};
 
 /// Exit code when at least one download failed.
@@ -249,7 +249,7 @@ impl<'a> From<&'a Outcome> for DownloadRecord<'a> {
             index: outcome.index,
             url: &outcome.url,
             path: outcome.path().map(|p| p.display().to_string()),
-            status: status_word(outcome),
+            status: outcome.status_word(),
             http_status: outcome.http_status,
             bytes: outcome.bytes,
             elapsed_ms: millis(outcome.elapsed),
@@ -317,26 +317,6 @@ impl From<&Summary> for SummaryRecord {
 
 fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
-}
-
-/// How a status shows on stderr (plain when colors are off).
-pub fn paint(outcome: &Outcome) -> Style {
-    let style = Style::new().for_stderr();
-    match outcome.status {
-        Status::Saved { .. } => style.green(),
-        Status::Skipped { .. } => style.dim(),
-        Status::Failed(_) if outcome.is_interrupted() => style.yellow(),
-        Status::Failed(_) => style.red().bold(),
-    }
-}
-
-fn status_word(outcome: &Outcome) -> &'static str {
-    match outcome.status {
-        Status::Saved { .. } => "ok",
-        Status::Skipped { .. } => "skipped",
-        Status::Failed(_) if outcome.is_interrupted() => "interrupted",
-        Status::Failed(_) => "failed",
-    }
 }
 
 /// The human summary: the failures and the few slowest downloads (or, with `--table full`,
@@ -530,7 +510,7 @@ fn table_row(outcome: &Outcome) -> Vec<String> {
     };
     vec![
         file,
-        paint(outcome).apply_to(status_word(outcome)).to_string(),
+        paint(outcome).apply_to(outcome.status_word()).to_string(),
         human_bytes(outcome.bytes),
         human_duration(outcome.elapsed),
         format!(

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{Context, Result};
 
-use crate::fetch::{Outcome, Status};
+use crate::model::{Outcome, Status};
 use crate::report::{DownloadRecord, TableRows, Tally};
 
 /// Where an engine sends each outcome, once, as its download ends.

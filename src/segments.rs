@@ -15,7 +15,10 @@ use reqwest::header::{self, HeaderValue};
 use reqwest::{Client, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use crate::fetch::{Downloader, FetchError, IDLE_FLUSH_AFTER, SpeedMeter, Target, content_range};
+use crate::error::FetchError;
+use crate::fetch::{Downloader, IDLE_FLUSH_AFTER, SpeedMeter};
+use crate::headers::content_range;
+use crate::model::Target;
 use crate::progress::Tracker;
 
 /// Smallest segment: below this, another connection costs more than it gives.
@@ -128,7 +131,7 @@ struct Shared<'a> {
     retries: AtomicU32,
 }
 
-/// What a segmented download fetched, for its [`crate::fetch::Outcome`].
+/// What a segmented download fetched, for its [`crate::model::Outcome`].
 pub struct Fetched {
     pub received: u64,
     pub retries: u32,
@@ -181,7 +184,7 @@ pub async fn download(
         target,
         file,
         part,
-        validator: crate::fetch::validator(first.headers()),
+        validator: crate::headers::validator(first.headers()),
         tracker,
         received: AtomicU64::new(0),
         retries: AtomicU32::new(0),

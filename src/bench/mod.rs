@@ -17,10 +17,12 @@ use reqwest::Url;
 
 use crate::cancel::Cancel;
 use crate::cli::BenchArgs;
-use crate::engine::{self, Mode, Work};
-use crate::fetch::{Downloader, Outcome, Policy, Status};
+use crate::engine::{self, Work};
+use crate::fetch::{Downloader, Policy};
 use crate::http::{HttpOptions, HttpSettings};
 use crate::input::{Entry, Input, Source as InputSource};
+use crate::model::Mode;
+use crate::model::{Outcome, Status};
 use crate::naming::NameRegistry;
 use crate::progress::Progress;
 use crate::report::EXIT_FAILED;

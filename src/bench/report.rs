@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{CpuTime, Run, Source, Workload};
-use crate::engine::Mode;
+use crate::model::Mode;
 use crate::progress::wrap;
 use crate::report::{Align, Narrow, fit_table};
 use crate::units::{human_bytes, human_duration};

@@ -16,57 +16,14 @@ use anyhow::Context;
 use reqwest::Client;
 use tokio::runtime::Runtime;
 
-use crate::fetch::{Downloader, FetchError, Outcome, Target};
+use crate::error::FetchError;
+use crate::fetch::Downloader;
 use crate::http::HttpSettings;
 use crate::input::{Item, Source};
+use crate::model::Mode;
+use crate::model::{Outcome, Target};
 use crate::procs::Lifetime;
 use crate::results::Results;
-
-/// An execution model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// One download after the other, on the calling thread.
-    Seq,
-    /// One OS thread per URL, all started, then all joined.
-    Threads,
-    /// `-j` OS worker threads taking URLs from a shared queue.
-    Pool,
-    /// Tasks on a tokio multi-thread runtime, at most `-j` in flight.
-    Async,
-    /// `-j` worker processes, each taking downloads one after another (a process pool).
-    Procs,
-    /// A new child process per download, at most `-j` alive at once.
-    Spawn,
-}
-
-impl Mode {
-    /// How many downloads this mode runs at once, for `files` downloads at width `jobs`.
-    pub fn concurrency(self, files: usize, jobs: usize) -> usize {
-        match self {
-            Mode::Seq => 1,
-            Mode::Threads => files,
-            Mode::Pool | Mode::Async | Mode::Procs | Mode::Spawn => jobs,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Seq => "seq",
-            Mode::Threads => "threads",
-            Mode::Pool => "pool",
-            Mode::Async => "async",
-            Mode::Procs => "procs",
-            Mode::Spawn => "spawn",
-        }
-    }
-}
-
-impl std::fmt::Display for Mode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// The downloads of one run and what they share. Cheap to clone (tasks need owned handles).
 #[derive(Clone)]

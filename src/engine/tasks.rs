@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::Work;
-use crate::fetch::FetchError;
+use crate::error::FetchError;
 
 pub fn run(work: &Work) {
     // One runtime thread per core, but no more than downloads can run at once: a lone download

@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 
 use super::{Work, fetch_in_turn};
-use crate::fetch::FetchError;
+use crate::error::FetchError;
 
 /// Descriptors one download thread may hold at once.
 const FDS_PER_THREAD: u64 = 6;

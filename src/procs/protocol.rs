@@ -11,8 +11,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::fetch::{Outcome, Policy, Sha256Digest, Status, hex};
+use crate::fetch::Policy;
 use crate::http::HttpOptions;
+use crate::model::{Outcome, Sha256Digest, Status, hex};
 
 /// A line from the parent to a worker.
 #[derive(Debug, Serialize, Deserialize)]

@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use super::protocol::{self, Done, DoneStatus, Job, Order, Report, Setup};
 use super::{CHILD_COMMAND, os};
 use crate::cancel::Cancel;
-use crate::fetch::{Downloader, FetchError, Outcome, Sha256Digest, Status, Target, parse_hex};
+use crate::error::FetchError;
+use crate::fetch::Downloader;
+use crate::model::{Outcome, Sha256Digest, Status, Target, parse_hex};
 use crate::naming::PART_SUFFIX;
 use crate::progress::Tracker;
 

@@ -12,11 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use console::Style;
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::fetch::{FetchError, Outcome, Status};
+use crate::error::FetchError;
+use crate::model::{Outcome, Status};
 use crate::procs::protocol::{self, Report};
-use crate::units::human_duration;
+use crate::units::{human_bytes, human_duration};
 use layout::Layout;
 use rate::{Shows, WindowKey};
 
@@ -338,7 +340,48 @@ impl Tracker {
             _ if outcome.never_started() => {}
             // On a terminal, the end's "interrupted: ..." line says it for all of them.
             (Display::Bars, _) if outcome.is_interrupted() => {}
-            _ => self.progress.println(&outcome.line()),
+            _ => self.progress.println(&outcome_line(outcome)),
+        }
+    }
+}
+
+/// How a status shows on stderr (plain when colors are off).
+pub fn paint(outcome: &Outcome) -> Style {
+    let style = Style::new().for_stderr();
+    match outcome.status {
+        Status::Saved { .. } => style.green(),
+        Status::Skipped { .. } => style.dim(),
+        Status::Failed(_) if outcome.is_interrupted() => style.yellow(),
+        Status::Failed(_) => style.red().bold(),
+    }
+}
+
+/// One human line about a finished download.
+fn outcome_line(outcome: &Outcome) -> String {
+    let retries = match outcome.retries {
+        0 => String::new(),
+        1 => ", 1 retry".to_owned(),
+        n => format!(", {n} retries"),
+    };
+    let kept = outcome.partial.as_ref().map_or(String::new(), |p| {
+        format!(" (partial kept: {}; resume with -c)", p.display())
+    });
+    let word = |w: &str| paint(outcome).apply_to(w.to_owned()).to_string();
+    match &outcome.status {
+        Status::Saved { path } => format!(
+            "{}   {} ({} in {}{retries})",
+            word("saved"),
+            path.display(),
+            human_bytes(outcome.bytes),
+            human_duration(outcome.elapsed)
+        ),
+        Status::Skipped { path } => format!(
+            "{} {}: already exists (--no-clobber)",
+            word("skipped"),
+            path.display()
+        ),
+        Status::Failed(err) => {
+            format!("{}  {}: {err}{kept}{retries}", word("FAILED"), outcome.url)
         }
     }
 }

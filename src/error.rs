@@ -1,0 +1,239 @@
+//! Why a download failed, as data: [`FetchError`], what makes it transient or final, and a
+//! readable account of reqwest's and rustls's errors.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::{Response, StatusCode};
+
+use crate::headers::retry_after;
+use crate::http::TooManyRedirects;
+use crate::units::{human_bytes, human_duration};
+
+/// Why a download failed. Stored in its [`Outcome`]: a failure is data, not a panic.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("HTTP {status}")]
+    Status {
+        status: StatusCode,
+        retry_after: Option<Duration>,
+    },
+    /// `max`: the limit passed (`--max-redirs`), when the error says.
+    #[error("too many redirects{}", redirect_limit(*.max))]
+    TooManyRedirects { max: Option<usize> },
+    #[error("{0}")]
+    Network(String),
+    /// A TLS handshake failure (an untrusted certificate, say): retrying will not help.
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("no data for {} (stall timeout)", human_duration(*.0))]
+    Stalled(Duration),
+    /// The response head did not arrive in time (slow headers are not a stall of the body).
+    #[error("no response head within {} (header timeout)", human_duration(*.0))]
+    HeaderTimeout(Duration),
+    /// A fault no retry can mend: a response head too large, a redirect to an unsupported
+    /// URL scheme.
+    #[error("{0}")]
+    Refused(String),
+    #[error("file larger than --max-filesize ({})", human_bytes(*.limit))]
+    TooLarge { limit: u64 },
+    #[error("took longer than --max-time ({})", human_duration(*.0))]
+    MaxTime(Duration),
+    #[error("slower than {}/s for {} (--speed-limit)", human_bytes(*.limit), human_duration(*.window))]
+    TooSlow { limit: u64, window: Duration },
+    #[error("body ended after {got} of {expected} bytes{}", cause_suffix(.cause))]
+    ShortBody {
+        got: u64,
+        expected: u64,
+        cause: Option<String>,
+    },
+    #[error("body longer than its Content-Length of {expected} bytes")]
+    LongBody { expected: u64 },
+    #[error("server answered the resume request with {0}; starting over")]
+    BadResume(String),
+    #[error("the file changed on the server (or it stopped serving ranges); starting over")]
+    Changed,
+    #[error("cannot write {}: {source}", .path.display())]
+    Write { path: PathBuf, source: io::Error },
+    #[error("SHA-256 mismatch: expected {expected}, got {actual}")]
+    Checksum { expected: String, actual: String },
+    /// The download could not even start (no runtime, no thread).
+    #[error("{0}")]
+    Setup(String),
+    /// A worker process's own account of its failure (`procs`, `spawn`).
+    #[error("{0}")]
+    Child(String),
+    /// A worker process that died without a result (`procs`, `spawn`).
+    #[error("{0}")]
+    Crashed(String),
+    #[error("interrupted")]
+    Interrupted,
+    #[error("not started (interrupted)")]
+    NotStarted,
+    /// A line of the URL list that is not a download (`urls.txt:3: unsupported scheme`).
+    #[error("{0}")]
+    BadInput(String),
+}
+
+fn redirect_limit(max: Option<usize>) -> String {
+    match max {
+        Some(0) => " (--max-redirs 0 follows none)".to_owned(),
+        Some(n) => format!(" (more than {n})"),
+        None => String::new(),
+    }
+}
+
+fn cause_suffix(cause: &Option<String>) -> String {
+    cause
+        .as_ref()
+        .map(|c| format!(" ({c})"))
+        .unwrap_or_default()
+}
+
+impl FetchError {
+    /// A failure status, with the server's Retry-After.
+    pub(crate) fn from_status(response: &Response) -> Self {
+        FetchError::Status {
+            status: response.status(),
+            retry_after: retry_after(response.headers()),
+        }
+    }
+
+    /// An error while reading a body that should have run to byte `expected` and reached `got`.
+    pub(crate) fn from_body_error(err: reqwest::Error, got: u64, expected: u64) -> Self {
+        if err.is_body() || err.is_decode() {
+            FetchError::ShortBody {
+                got,
+                expected,
+                cause: Some(root_cause(&err)),
+            }
+        } else {
+            FetchError::from_reqwest(err)
+        }
+    }
+
+    /// A readable account of a reqwest error, without the URL (the caller names it).
+    pub(crate) fn from_reqwest(err: reqwest::Error) -> Self {
+        if err.is_redirect() {
+            let max = find_source::<TooManyRedirects>(&err).map(|e| e.max);
+            return FetchError::TooManyRedirects { max };
+        }
+        // A builder error (the only URL not checked up front is a redirect's target: another
+        // scheme, say), wherever the redirect machinery wrapped it.
+        let builder =
+            std::iter::successors(Some(&err as &(dyn std::error::Error + 'static)), |e| {
+                e.source()
+            })
+            .filter_map(|e| e.downcast_ref::<reqwest::Error>())
+            .find(|e| e.is_builder());
+        if let Some(builder) = builder {
+            return FetchError::Refused(match builder.url() {
+                Some(url) => format!("redirect refused: {} ({url})", root_cause(builder)),
+                None => error_chain(builder),
+            });
+        }
+        if find_source::<hyper::Error>(&err).is_some_and(hyper::Error::is_parse_too_large) {
+            return FetchError::Refused(format!("response head too large: {}", root_cause(&err)));
+        }
+        if err.is_timeout() {
+            return FetchError::Network("timed out".to_owned());
+        }
+        if let Some(tls) = find_source::<rustls::Error>(&err) {
+            return FetchError::Tls(tls.to_string());
+        }
+        if err.is_connect() {
+            return FetchError::Network(format!("cannot connect: {}", root_cause(&err)));
+        }
+        FetchError::Network(error_chain(&err.without_url()))
+    }
+
+    /// Whether another attempt may succeed: network faults, timeouts, cut bodies, and the
+    /// statuses that say "later" (408, 429, 5xx). Other 4xx, redirect loops, local write
+    /// errors and checksum mismatches are final.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            FetchError::Status { status, .. } => {
+                status.is_server_error()
+                    || *status == StatusCode::REQUEST_TIMEOUT
+                    || *status == StatusCode::TOO_MANY_REQUESTS
+            }
+            FetchError::Network(_)
+            | FetchError::Stalled(_)
+            | FetchError::HeaderTimeout(_)
+            | FetchError::TooSlow { .. }
+            | FetchError::ShortBody { .. }
+            | FetchError::BadResume(_)
+            | FetchError::Changed => true,
+            FetchError::TooManyRedirects { .. }
+            | FetchError::Refused(_)
+            | FetchError::TooLarge { .. }
+            | FetchError::MaxTime(_)
+            | FetchError::Tls(_)
+            | FetchError::LongBody { .. }
+            | FetchError::Write { .. }
+            | FetchError::Checksum { .. }
+            | FetchError::Setup(_)
+            | FetchError::Child(_)
+            | FetchError::Crashed(_)
+            | FetchError::Interrupted
+            | FetchError::NotStarted
+            | FetchError::BadInput(_) => false,
+        }
+    }
+
+    /// Whether the `.part` file must go: its bytes are wrong, or could not be written.
+    pub(crate) fn spoils_part(&self) -> bool {
+        matches!(
+            self,
+            FetchError::LongBody { .. }
+                | FetchError::Write { .. }
+                | FetchError::Checksum { .. }
+                | FetchError::TooLarge { .. }
+        )
+    }
+
+    pub(crate) fn is_interruption(&self) -> bool {
+        matches!(self, FetchError::Interrupted | FetchError::NotStarted)
+    }
+}
+
+/// The first error of type `T` in `err`'s source chain, looking inside `io::Error`s too (their
+/// `source()` skips the error they wrap).
+fn find_source<'a, T: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
+        }
+        current = match e.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
+            Some(inner) => Some(inner),
+            None => e.source(),
+        };
+    }
+    None
+}
+
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = err;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}
+
+/// `outer: inner: innermost`, skipping repeats.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(err);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
+}
