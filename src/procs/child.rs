@@ -21,7 +21,7 @@ use crate::fetch::Downloader;
 use crate::http::HttpSettings;
 use crate::model::Target;
 use crate::naming::{self, Names};
-use crate::progress::{Display, Progress};
+use crate::progress::Progress;
 use crate::throttle::Throttle;
 
 /// Names from the parent's registry: a claim goes out on stdout, its answer comes back on
@@ -84,7 +84,9 @@ pub fn run() -> Result<ExitCode> {
         policy,
         throttle: Throttle::new(limit_rate, None, None),
         progress: match progress {
-            true => Progress::new(Display::Pipe),
+            true => Progress::piped(Arc::new(|event| {
+                let _ = protocol::report(&Report::from(event));
+            })),
             false => Progress::silent(),
         },
         cancel: cancel.clone(),

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::fetch::Policy;
 use crate::http::HttpOptions;
 use crate::model::{Outcome, Sha256Digest, Status, hex};
+use crate::progress::PipeEvent;
 
 /// A line from the parent to a worker.
 #[derive(Debug, Serialize, Deserialize)]
@@ -74,6 +75,16 @@ pub enum Report {
     Claim(String),
     /// The download's outcome; the worker then waits for its next job.
     Done(Done),
+}
+
+impl From<PipeEvent> for Report {
+    fn from(event: PipeEvent) -> Self {
+        match event {
+            PipeEvent::Length(length) => Report::Length(length),
+            PipeEvent::Position { position, received } => Report::Position { position, received },
+            PipeEvent::Retry(note) => Report::Retry(note),
+        }
+    }
 }
 
 /// A download's outcome, as the parent rebuilds it.

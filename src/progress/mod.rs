@@ -17,7 +17,6 @@ use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, Prog
 
 use crate::error::FetchError;
 use crate::model::{Outcome, Status};
-use crate::procs::protocol::{self, Report};
 use crate::units::{human_bytes, human_duration};
 use layout::Layout;
 use rate::{Shows, WindowKey};
@@ -41,6 +40,20 @@ const PIPE_REPORT_EVERY: Duration = Duration::from_millis(100);
 /// Bars beyond this many are counted but not drawn (`threads` mode may run thousands at once).
 const MAX_VISIBLE_BARS: usize = 16;
 
+/// What a download's progress tells a parent process ([`Display::Pipe`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PipeEvent {
+    /// The body's size, when known.
+    Length(u64),
+    /// Bytes in the file so far, and bytes received for this download so far.
+    Position { position: u64, received: u64 },
+    /// A retry is coming (which, and why).
+    Retry(String),
+}
+
+/// Where a worker process's progress goes (its pipe to the parent).
+pub type PipeSink = Arc<dyn Fn(PipeEvent) + Send + Sync>;
+
 /// The progress display of one run; cheap to clone and safe to share between threads.
 #[derive(Clone)]
 pub struct Progress {
@@ -49,6 +62,8 @@ pub struct Progress {
 
 struct Inner {
     display: Display,
+    /// Where [`Display::Pipe`] sends its events.
+    pipe: Option<PipeSink>,
     multi: MultiProgress,
     overall: ProgressBar,
     /// Bytes received by all downloads, read by the overall bar's `all_bytes` key.
@@ -70,16 +85,31 @@ impl Progress {
     pub fn new(display: Display) -> Self {
         match display {
             Display::Bars => {
-                Progress::drawn_on(display, ProgressDrawTarget::stderr(), stderr_width())
+                Progress::drawn_on(display, ProgressDrawTarget::stderr(), stderr_width(), None)
             }
             Display::Lines | Display::Silent | Display::Pipe => {
-                Progress::drawn_on(display, ProgressDrawTarget::hidden(), None)
+                Progress::drawn_on(display, ProgressDrawTarget::hidden(), None, None)
             }
         }
     }
 
-    /// A display drawn on `target`, laid out for `width` columns.
-    fn drawn_on(display: Display, target: ProgressDrawTarget, width: Option<usize>) -> Self {
+    /// A display that draws nothing and sends every event to `pipe` (a worker process's).
+    pub fn piped(pipe: PipeSink) -> Self {
+        Progress::drawn_on(
+            Display::Pipe,
+            ProgressDrawTarget::hidden(),
+            None,
+            Some(pipe),
+        )
+    }
+
+    /// A display drawn on `target`, laid out for `width` columns, sending to `pipe` if any.
+    fn drawn_on(
+        display: Display,
+        target: ProgressDrawTarget,
+        width: Option<usize>,
+        pipe: Option<PipeSink>,
+    ) -> Self {
         let multi = MultiProgress::with_draw_target(target);
         let all_bytes = Arc::new(AtomicU64::new(0));
         let layout = Layout::for_width(width);
@@ -96,6 +126,7 @@ impl Progress {
         Progress {
             inner: Arc::new(Inner {
                 display,
+                pipe,
                 multi,
                 overall,
                 all_bytes,
@@ -217,12 +248,6 @@ fn write_line(line: &str) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
-/// Writes one progress report for the parent; a parent that is gone will learn nothing more
-/// anyway.
-fn send(report: &Report) {
-    let _ = protocol::report(report);
-}
-
 /// The progress of one download.
 pub struct Tracker {
     progress: Progress,
@@ -239,11 +264,18 @@ pub struct Tracker {
 }
 
 impl Tracker {
+    /// Sends `event` to the parent process; one that is gone learns nothing more anyway.
+    fn send(&self, event: PipeEvent) {
+        if let Some(pipe) = &self.progress.inner.pipe {
+            pipe(event);
+        }
+    }
+
     /// The body's size, once the response head says it (a spinner stays when it doesn't).
     pub fn set_length(&self, length: Option<u64>) {
         if self.progress.inner.display == Display::Pipe {
             if let Some(length) = length {
-                send(&Report::Length(length));
+                self.send(PipeEvent::Length(length));
             }
         }
         if let (Some(length), Some(bar)) = (length, &self.bar) {
@@ -279,7 +311,7 @@ impl Tracker {
                 }
             }
             Display::Lines => write_line(&format!("retry   {}: {note}", self.label)),
-            Display::Pipe => send(&Report::Retry(note)),
+            Display::Pipe => self.send(PipeEvent::Retry(note)),
             Display::Silent => {}
         }
     }
@@ -299,7 +331,7 @@ impl Tracker {
         let last = self.reported_at.load(Ordering::Relaxed);
         if now.saturating_sub(last) >= PIPE_REPORT_EVERY.as_millis() as u64 {
             self.reported_at.store(now, Ordering::Relaxed);
-            send(&Report::Position {
+            self.send(PipeEvent::Position {
                 position: self.position.load(Ordering::Relaxed),
                 received: self.received.load(Ordering::Relaxed),
             });
@@ -488,6 +520,7 @@ mod tests {
             Display::Bars,
             ProgressDrawTarget::term_like(Box::new(screen.clone())),
             Some(80),
+            None,
         );
         let trackers: Vec<Tracker> = (0..MAX_VISIBLE_BARS + 4)
             .map(|i| progress.start(&format!("file-{i}.bin")))
