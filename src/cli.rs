@@ -9,9 +9,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::auth::Credentials;
 use crate::http::MAX_REDIRECTS;
 use crate::model::Mode;
+use crate::policy::Segments;
 use crate::procs::CHILD_COMMAND;
 use crate::report::TableRows;
-use crate::segments::Segments;
 use crate::server::ServeArgs;
 use crate::units;
 

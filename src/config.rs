@@ -9,11 +9,11 @@ use anyhow::{Context, Result, bail};
 
 use crate::auth::{Auth, Netrc};
 use crate::cli::{ColorChoice, DownloadArgs};
-use crate::fetch::Policy;
 use crate::http::{HttpOptions, HttpSettings, HttpVersion};
 use crate::input::Input;
 use crate::model::Mode;
 use crate::naming::PART_SUFFIX;
+use crate::policy::Policy;
 use crate::progress::Display;
 use crate::results::Printing;
 use crate::throttle::Throttle;

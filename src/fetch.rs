@@ -5,7 +5,6 @@
 //! Every mode calls [`Downloader::fetch`]; only the scheduling around it differs.
 
 use std::fs::File;
-use std::future::Future;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,82 +15,16 @@ use reqwest::header::{self, HeaderValue};
 use reqwest::{Client, Response, StatusCode, Url};
 use sha2::{Digest, Sha256};
 
-use crate::auth::Auth;
 use crate::cancel::Cancel;
 use crate::error::FetchError;
 use crate::headers::{content_range, validator};
 use crate::model::{Outcome, Sha256Digest, Status, Target, hex};
 use crate::naming::{self, Names, PART_SUFFIX};
+use crate::policy::{IDLE_FLUSH_AFTER, Policy, SpeedMeter};
 use crate::progress::{Progress, Tracker};
-use crate::segments::{self, Segments};
+use crate::segments::{self, Transfer};
 use crate::sink::{self, Sink};
 use crate::throttle::Throttle;
-
-/// The longest wait between two attempts, from backoff or from a server's Retry-After.
-const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
-
-/// A body that receives nothing for this long has what it buffered written out (a busy body
-/// keeps writing in large blocks).
-pub(crate) const IDLE_FLUSH_AFTER: Duration = Duration::from_millis(50);
-
-/// How downloads behave when things go wrong, and what they check.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Policy {
-    /// Attempts after the first, on transient faults only.
-    pub retries: u32,
-    /// The first backoff; each retry doubles it (with jitter).
-    pub retry_delay: Duration,
-    /// How long a download may go without receiving a byte.
-    pub stall_timeout: Duration,
-    /// Resume `.part` files left by an earlier run (`-c`).
-    pub resume: bool,
-    /// Name files as the server's Content-Disposition suggests.
-    pub content_disposition: bool,
-    /// Compute every file's SHA-256 (`--print-sha256`).
-    pub sha256: bool,
-    /// Keep existing files (`--no-clobber`).
-    pub no_clobber: bool,
-    /// Ranges to split each file into (`-s`).
-    pub segments: Segments,
-    /// Files larger than this are refused, or cut and failed (`--max-filesize`).
-    pub max_filesize: Option<u64>,
-    /// The longest one download may take, all attempts together (`--max-time`).
-    pub max_time: Option<Duration>,
-    /// A body slower than this many bytes per second over `speed_time` is abandoned
-    /// (`--speed-limit`).
-    pub speed_limit: Option<u64>,
-    /// The window `speed_limit` is measured over (`--speed-time`).
-    pub speed_time: Duration,
-    /// Credentials for the hosts of the URLs given (`-u`, `--netrc`).
-    pub auth: Auth,
-    /// Whether `Range` requests may be sent (resume, segments). Not with `--compressed`: the
-    /// ranges of an encoded body are not the file's.
-    pub ranges: bool,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy {
-            retries: 3,
-            retry_delay: Duration::from_millis(500),
-            stall_timeout: Duration::from_secs(30),
-            resume: false,
-            content_disposition: false,
-            sha256: false,
-            no_clobber: false,
-            segments: Segments::default(),
-            max_filesize: None,
-            max_time: None,
-            speed_limit: None,
-            speed_time: DEFAULT_SPEED_TIME,
-            auth: Auth::default(),
-            ranges: true,
-        }
-    }
-}
-
-/// `--speed-time` when only `--speed-limit` is given (curl's default).
-pub const DEFAULT_SPEED_TIME: Duration = Duration::from_secs(30);
 
 /// What every download of a run shares: where files go, their names, the rules, the display.
 pub struct Downloader {
@@ -224,84 +157,13 @@ impl Downloader {
                 }
             }
             if !self
+                .policy
                 .wait_to_retry(&err, &mut attempts.retries, tracker)
                 .await
             {
                 return Err(err);
             }
         }
-    }
-
-    /// After a failed attempt: `false` if `err` is final or the retries are spent; otherwise
-    /// counts the retry in `retries`, shows it, waits the backoff, and returns `true`.
-    pub(crate) async fn wait_to_retry(
-        &self,
-        err: &FetchError,
-        retries: &mut u32,
-        tracker: &Tracker,
-    ) -> bool {
-        if !err.is_transient() || *retries >= self.policy.retries {
-            return false;
-        }
-        *retries += 1;
-        let wait = backoff(self.policy.retry_delay, *retries, err);
-        tracker.retrying(*retries, self.policy.retries, err, wait);
-        tokio::time::sleep(wait).await;
-        true
-    }
-
-    /// Fails with [`FetchError::HeaderTimeout`] if the response head takes longer than the
-    /// stall timeout.
-    pub(crate) async fn or_header_timeout<T>(
-        &self,
-        send: impl Future<Output = T>,
-    ) -> Result<T, FetchError> {
-        let limit = self.policy.stall_timeout;
-        tokio::time::timeout(limit, send)
-            .await
-            .map_err(|_| FetchError::HeaderTimeout(limit))
-    }
-
-    /// The next chunk of `response`'s body, within the stall timeout, and (with
-    /// `--speed-limit`) failing when `meter` finds the body too slow.
-    pub(crate) async fn next_chunk(
-        &self,
-        response: &mut Response,
-        meter: &mut SpeedMeter,
-    ) -> Result<reqwest::Result<Option<bytes::Bytes>>, FetchError> {
-        let chunk = self.or_stall(response.chunk());
-        tokio::pin!(chunk);
-        loop {
-            let Some(deadline) = meter.deadline() else {
-                return chunk.await;
-            };
-            tokio::select! {
-                got = &mut chunk => {
-                    if let Ok(Ok(Some(bytes))) = &got {
-                        meter.bytes += bytes.len() as u64;
-                    }
-                    return got;
-                }
-                () = tokio::time::sleep_until(deadline) => meter.check()?,
-            }
-        }
-    }
-
-    /// A GET of `url`, a URL given, with its credentials (`-u`, `--netrc`) if it has any.
-    pub(crate) fn request(&self, client: &Client, url: &Url) -> reqwest::RequestBuilder {
-        let request = client.get(url.clone());
-        match self.policy.auth.for_url(url) {
-            Some(credentials) => request.basic_auth(credentials.user, credentials.password),
-            None => request,
-        }
-    }
-
-    /// Fails with [`FetchError::Stalled`] if `work` takes longer than the stall timeout.
-    pub(crate) async fn or_stall<T>(&self, work: impl Future<Output = T>) -> Result<T, FetchError> {
-        let limit = self.policy.stall_timeout;
-        tokio::time::timeout(limit, work)
-            .await
-            .map_err(|_| FetchError::Stalled(limit))
     }
 
     /// One request: resumes the `.part` file where there is one to resume.
@@ -335,7 +197,7 @@ impl Downloader {
             .and_then(|name| sink::part_len(&self.part_path(name)))
             .unwrap_or(0);
 
-        let mut request = self.request(client, &target.url);
+        let mut request = self.policy.request(client, &target.url);
         // Without ranges (`--compressed`), the whole body every time: a `.part` left by an
         // earlier attempt is replaced, as when a server ignores a range.
         let ranges = self.policy.ranges;
@@ -349,6 +211,7 @@ impl Downloader {
             request = request.header(header::RANGE, "bytes=0-");
         }
         let response = self
+            .policy
             .or_header_timeout(request.send())
             .await?
             .map_err(FetchError::from_reqwest)?;
@@ -418,10 +281,15 @@ impl Downloader {
         };
         let landed = if segments > 1 {
             let total = total.unwrap_or_default();
-            let (result, fetched) = segments::download(
-                self, client, target, response, total, segments, &part, tracker,
-            )
-            .await;
+            let transfer = Transfer {
+                policy: &self.policy,
+                throttle: &self.throttle,
+                client,
+                target,
+                tracker,
+            };
+            let (result, fetched) =
+                segments::download(&transfer, response, total, segments, &part).await;
             attempts.bytes += fetched.received;
             attempts.retries += fetched.retries;
             result?;
@@ -570,14 +438,14 @@ impl Downloader {
         let mut written = start;
         let mut meter = SpeedMeter::new(&self.policy);
         loop {
-            let waiting = self.next_chunk(&mut response, &mut meter);
+            let waiting = self.policy.next_chunk(&mut response, &mut meter);
             let next = match tokio::time::timeout(IDLE_FLUSH_AFTER, waiting).await {
                 Ok(next) => next,
                 Err(_) => {
                     // The network went quiet: what arrived goes to disk now, so that a
                     // process killed while waiting keeps it for -c.
                     out.flush_buffer().map_err(write_error)?;
-                    self.next_chunk(&mut response, &mut meter).await
+                    self.policy.next_chunk(&mut response, &mut meter).await
                 }
             };
             let chunk = match next? {
@@ -631,51 +499,6 @@ impl Downloader {
     }
 }
 
-/// `--speed-limit`: bytes received in the current window of `--speed-time`.
-pub(crate) struct SpeedMeter {
-    limit: Option<u64>,
-    window: Duration,
-    started: tokio::time::Instant,
-    bytes: u64,
-}
-
-impl SpeedMeter {
-    pub(crate) fn new(policy: &Policy) -> Self {
-        SpeedMeter {
-            limit: policy.speed_limit.filter(|&limit| limit > 0),
-            window: policy.speed_time,
-            started: tokio::time::Instant::now(),
-            bytes: 0,
-        }
-    }
-
-    /// When the current window ends, if there is a limit.
-    fn deadline(&self) -> Option<tokio::time::Instant> {
-        self.limit.map(|_| self.started + self.window)
-    }
-
-    /// At a window's end: fails when the window's bytes fell short of the limit, else
-    /// starts the next window (like curl's --speed-limit/--speed-time).
-    fn check(&mut self) -> Result<(), FetchError> {
-        let Some(limit) = self.limit else {
-            return Ok(());
-        };
-        let elapsed = self.started.elapsed();
-        if elapsed < self.window {
-            return Ok(());
-        }
-        if (self.bytes as f64) < limit as f64 * elapsed.as_secs_f64() {
-            return Err(FetchError::TooSlow {
-                limit,
-                window: self.window,
-            });
-        }
-        self.started = tokio::time::Instant::now();
-        self.bytes = 0;
-        Ok(())
-    }
-}
-
 /// The digest, or a mismatch error when the target's expected digest differs.
 fn check_digest(target: &Target, hasher: Sha256) -> Result<Sha256Digest, FetchError> {
     let actual: Sha256Digest = hasher.finalize().into();
@@ -685,22 +508,6 @@ fn check_digest(target: &Target, hasher: Sha256) -> Result<Sha256Digest, FetchEr
             actual: hex(&actual),
         }),
         _ => Ok(actual),
-    }
-}
-
-/// Exponential backoff with jitter: `delay × 2^(n-1)`, scaled by a random factor in
-/// [0.5, 1.5), capped; never shorter than a server's Retry-After (itself capped).
-fn backoff(delay: Duration, retry: u32, err: &FetchError) -> Duration {
-    let exponential = delay.saturating_mul(1 << retry.saturating_sub(1).min(16));
-    let jittered = exponential
-        .mul_f64(0.5 + fastrand::f64())
-        .min(MAX_RETRY_WAIT);
-    match err {
-        FetchError::Status {
-            retry_after: Some(after),
-            ..
-        } => jittered.max((*after).min(MAX_RETRY_WAIT)),
-        _ => jittered,
     }
 }
 
@@ -768,31 +575,6 @@ mod tests {
             source: io::Error::other("full"),
         };
         assert!(!disk_full.is_transient());
-    }
-
-    #[test]
-    fn backoff_doubles_with_jitter_and_honours_retry_after() {
-        let base = Duration::from_millis(100);
-        let err = FetchError::Network("x".into());
-        for retry in 1..=4 {
-            let wait = backoff(base, retry, &err);
-            let nominal = base * (1 << (retry - 1));
-            assert!(
-                wait >= nominal / 2 && wait < nominal * 3 / 2,
-                "{retry}: {wait:?}"
-            );
-        }
-        assert!(backoff(Duration::from_secs(10), 30, &err) <= MAX_RETRY_WAIT);
-        let later = FetchError::Status {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            retry_after: Some(Duration::from_secs(2)),
-        };
-        assert!(backoff(base, 1, &later) >= Duration::from_secs(2));
-        let too_late = FetchError::Status {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            retry_after: Some(Duration::from_secs(3600)),
-        };
-        assert_eq!(backoff(base, 1, &too_late), MAX_RETRY_WAIT);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod input;
 pub mod model;
 pub mod naming;
 pub mod platform;
+pub mod policy;
 pub mod procs;
 pub mod progress;
 pub mod report;

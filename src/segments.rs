@@ -13,63 +13,16 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use futures_util::future::try_join_all;
 use reqwest::header::{self, HeaderValue};
 use reqwest::{Client, Response, StatusCode};
-use serde::{Deserialize, Serialize};
 
 use crate::error::FetchError;
-use crate::fetch::{Downloader, IDLE_FLUSH_AFTER, SpeedMeter};
 use crate::headers::content_range;
 use crate::model::Target;
+use crate::policy::{IDLE_FLUSH_AFTER, Policy, SpeedMeter};
 use crate::progress::Tracker;
+use crate::throttle::Throttle;
 
-/// Smallest segment: below this, another connection costs more than it gives.
-const MIN_SEGMENT_SIZE: u64 = 1 << 20;
-/// Segment size `auto` aims for.
-const AUTO_SEGMENT_SIZE: u64 = 8 << 20;
-/// Most segments `auto` makes.
-const AUTO_MAX_SEGMENTS: u64 = 8;
 /// Bytes a segment gathers before one positional write.
 const SEGMENT_BUFFER: usize = 256 * 1024;
-
-/// How many ranges to split a file into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Segments {
-    Fixed(u64),
-    /// From the size: one segment per 8 MiB, at most 8.
-    Auto,
-}
-
-impl Default for Segments {
-    fn default() -> Self {
-        Segments::Fixed(1)
-    }
-}
-
-impl Segments {
-    /// Parses `N` (at least 1) or `auto`.
-    pub fn parse(s: &str) -> Result<Segments, String> {
-        match s {
-            "auto" => Ok(Segments::Auto),
-            n => match n.parse::<u64>() {
-                Ok(0) | Err(_) => Err(format!("{s:?}: expected a number of at least 1, or auto")),
-                Ok(n) => Ok(Segments::Fixed(n)),
-            },
-        }
-    }
-
-    /// Whether a download should ask for ranges at all.
-    pub fn wanted(self) -> bool {
-        self != Segments::Fixed(1)
-    }
-
-    /// How many segments a file of `size` bytes gets: none under 1 MiB.
-    pub fn count(self, size: u64) -> u64 {
-        let n = match self {
-            Segments::Fixed(n) => n,
-            Segments::Auto => (size / AUTO_SEGMENT_SIZE).min(AUTO_MAX_SEGMENTS),
-        };
-        n.min(size / MIN_SEGMENT_SIZE).max(1)
-    }
-}
 
 /// One range of the file: `[start, end)`, and how much of it is on disk.
 struct Segment {
@@ -118,15 +71,22 @@ impl Drop for Layout<'_> {
     }
 }
 
+/// One download's exchanges with its server: the run's rules and throttle, the client, the
+/// URL, and where its progress shows.
+pub struct Transfer<'a> {
+    pub policy: &'a Policy,
+    pub throttle: &'a Throttle,
+    pub client: &'a Client,
+    pub target: &'a Target,
+    pub tracker: &'a Tracker,
+}
+
 /// What every segment of one download shares.
 struct Shared<'a> {
-    downloader: &'a Downloader,
-    client: &'a Client,
-    target: &'a Target,
+    transfer: &'a Transfer<'a>,
     file: File,
     part: &'a Path,
     validator: Option<HeaderValue>,
-    tracker: &'a Tracker,
     received: AtomicU64,
     retries: AtomicU32,
 }
@@ -139,16 +99,12 @@ pub struct Fetched {
 
 /// Downloads `total` bytes into `part` as `count` segments. `first` is the response to
 /// `Range: bytes=0-`, which serves the first segment.
-#[allow(clippy::too_many_arguments)]
 pub async fn download(
-    downloader: &Downloader,
-    client: &Client,
-    target: &Target,
+    transfer: &Transfer<'_>,
     first: Response,
     total: u64,
     count: u64,
     part: &Path,
-    tracker: &Tracker,
 ) -> (Result<(), FetchError>, Fetched) {
     let write_error = |source| FetchError::Write {
         path: part.to_owned(),
@@ -179,17 +135,14 @@ pub async fn download(
         complete: false,
     };
     let shared = Shared {
-        downloader,
-        client,
-        target,
+        transfer,
         file,
         part,
         validator: crate::headers::validator(first.headers()),
-        tracker,
         received: AtomicU64::new(0),
         retries: AtomicU32::new(0),
     };
-    tracker.set_length(Some(total));
+    transfer.tracker.set_length(Some(total));
     let mut first = Some(first);
     let result = try_join_all(
         layout
@@ -227,8 +180,9 @@ async fn fetch_segment(
         let changed = matches!(err, FetchError::Changed);
         if changed
             || !shared
-                .downloader
-                .wait_to_retry(&err, &mut retries, shared.tracker)
+                .transfer
+                .policy
+                .wait_to_retry(&err, &mut retries, shared.transfer.tracker)
                 .await
         {
             return Err(err);
@@ -241,14 +195,16 @@ async fn fetch_segment(
 async fn request_and_stream(shared: &Shared<'_>, segment: &Segment) -> Result<(), FetchError> {
     let from = segment.position();
     let mut request = shared
-        .downloader
-        .request(shared.client, &shared.target.url)
+        .transfer
+        .policy
+        .request(shared.transfer.client, &shared.transfer.target.url)
         .header(header::RANGE, format!("bytes={from}-{}", segment.end - 1));
     if let Some(validator) = &shared.validator {
         request = request.header(header::IF_RANGE, validator.clone());
     }
     let response = shared
-        .downloader
+        .transfer
+        .policy
         .or_header_timeout(request.send())
         .await?
         .map_err(FetchError::from_reqwest)?;
@@ -279,7 +235,7 @@ async fn stream(
         source,
     };
     let mut buffer = Vec::with_capacity(SEGMENT_BUFFER);
-    let mut meter = SpeedMeter::new(&shared.downloader.policy);
+    let mut meter = SpeedMeter::new(shared.transfer.policy);
     let flush = |buffer: &mut Vec<u8>| -> Result<(), FetchError> {
         crate::platform::write_all_at(&shared.file, buffer, segment.position())
             .map_err(write_error)?;
@@ -290,14 +246,15 @@ async fn stream(
         Ok(())
     };
     while segment.position() + (buffer.len() as u64) < segment.end {
-        let waiting = shared.downloader.next_chunk(&mut response, &mut meter);
+        let waiting = shared.transfer.policy.next_chunk(&mut response, &mut meter);
         let chunk = match tokio::time::timeout(IDLE_FLUSH_AFTER, waiting).await {
             Ok(chunk) => chunk?,
             Err(_) => {
                 // The network went quiet: what arrived goes to disk now.
                 flush(&mut buffer)?;
                 shared
-                    .downloader
+                    .transfer
+                    .policy
                     .next_chunk(&mut response, &mut meter)
                     .await?
             }
@@ -325,10 +282,10 @@ async fn stream(
         // The first segment's response runs to the end of the file; take only its share.
         let room = segment.end - segment.position() - buffer.len() as u64;
         let take = chunk.len().min(usize::try_from(room).unwrap_or(usize::MAX));
-        shared.downloader.throttle.spend(take as u64).await;
+        shared.transfer.throttle.spend(take as u64).await;
         buffer.extend_from_slice(&chunk[..take]);
         shared.received.fetch_add(take as u64, Ordering::Relaxed);
-        shared.tracker.advance(take as u64);
+        shared.transfer.tracker.advance(take as u64);
         if buffer.len() >= SEGMENT_BUFFER {
             flush(&mut buffer)?;
         }
@@ -339,24 +296,6 @@ async fn stream(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn segment_counts() {
-        assert_eq!(Segments::Fixed(8).count(1 << 30), 8);
-        assert_eq!(
-            Segments::Fixed(8).count(3 << 20),
-            3,
-            "never a segment under 1 MiB"
-        );
-        assert_eq!(Segments::Fixed(8).count(1000), 1);
-        assert_eq!(Segments::Auto.count(4 << 20), 1);
-        assert_eq!(Segments::Auto.count(24 << 20), 3);
-        assert_eq!(Segments::Auto.count(1 << 30), 8);
-        assert_eq!(Segments::parse("auto"), Ok(Segments::Auto));
-        assert_eq!(Segments::parse("4"), Ok(Segments::Fixed(4)));
-        assert!(Segments::parse("0").is_err());
-        assert!(!Segments::Fixed(1).wanted() && Segments::Auto.wanted());
-    }
 
     #[test]
     fn the_good_prefix_stops_at_the_first_gap() {
