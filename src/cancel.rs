@@ -94,10 +94,7 @@ fn watch_signals(
     notice: Option<Notice>,
     ready: std::sync::mpsc::Sender<Result<()>>,
 ) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .context("cannot start the signal-handling runtime");
+    let runtime = crate::platform::current_thread_runtime();
     let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(err) => {

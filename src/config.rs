@@ -14,7 +14,7 @@ use crate::input::Input;
 use crate::model::Mode;
 use crate::naming::PART_SUFFIX;
 use crate::policy::Policy;
-use crate::progress::Display;
+use crate::progress::Drawing;
 use crate::results::Printing;
 use crate::throttle::Throttle;
 
@@ -37,7 +37,7 @@ pub struct Config {
     pub summary: bool,
     /// Colors on stderr.
     pub color: bool,
-    pub display: Display,
+    pub display: Drawing,
 }
 
 impl Config {
@@ -85,11 +85,11 @@ impl Config {
         };
         let parts_on_disk = prepare_output_dir(&args.output)?;
         let display = if args.quiet {
-            Display::Silent
+            Drawing::Silent
         } else if io::stderr().is_terminal() {
-            Display::Bars
+            Drawing::Bars
         } else {
-            Display::Lines
+            Drawing::Lines
         };
         Ok(Config {
             input,

@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io;
 
 use anyhow::{Context, Result};
+use tokio::runtime::Runtime;
 
 /// Which stop request arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,4 +107,13 @@ pub fn descriptor_and_task_limits() -> (Option<u64>, Option<u64>) {
     {
         (None, None)
     }
+}
+
+/// A tokio runtime on the calling thread, with I/O and timers: what each download thread, the
+/// signal watcher and a worker process drive their I/O with.
+pub fn current_thread_runtime() -> Result<Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start a tokio runtime")
 }

@@ -812,10 +812,7 @@ impl ServeArgs {
 /// first line on stdout, a hint on stderr, and serves until SIGINT (Ctrl-C)
 /// or SIGTERM, then shuts down cleanly.
 pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
-    let signal_runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("failed to create the signal-handling runtime")?;
+    let signal_runtime = crate::platform::current_thread_runtime()?;
     // Installed before the URL is announced, so whoever reads it may stop us at once.
     let mut signals = {
         let _context = signal_runtime.enter();

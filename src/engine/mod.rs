@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use reqwest::Client;
 use tokio::runtime::Runtime;
 
@@ -125,10 +124,7 @@ pub fn run(mode: Mode, work: &Work) -> Duration {
 /// thread its own network I/O (a shared blocking client would funnel it all through one hidden
 /// runtime thread).
 fn thread_runtime(http: &HttpSettings) -> anyhow::Result<(Runtime, Client)> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start a tokio runtime")?;
+    let runtime = crate::platform::current_thread_runtime()?;
     // The client must be built inside its runtime: its connections are spawned there.
     let client = runtime.block_on(async { http.client() })?;
     Ok((runtime, client))

@@ -92,10 +92,7 @@ pub fn run() -> Result<ExitCode> {
         cancel: cancel.clone(),
         parts_on_disk,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start a tokio runtime")?;
+    let runtime = crate::platform::current_thread_runtime()?;
     // Built once, inside its runtime: its connections are kept from one job to the next.
     let client = runtime.block_on(async { HttpSettings::new(http).and_then(|h| h.client()) });
     for job in jobs {

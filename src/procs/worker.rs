@@ -82,10 +82,7 @@ impl Crew {
 
     /// A worker with no child yet (it starts one for its first download).
     pub fn worker(&self) -> Worker<'_> {
-        let timer = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .map_err(|err| format!("cannot start a timer: {err}"));
+        let timer = crate::platform::current_thread_runtime().map_err(|err| format!("{err:#}"));
         Worker {
             crew: self,
             timer,

@@ -1,5 +1,5 @@
 //! Live progress on stderr: indicatif bars on a terminal, one plain line per finished download
-//! otherwise, nothing when quiet. The policy is decided once ([`Display`]); downloads only call
+//! otherwise, nothing when quiet. The policy is decided once ([`Drawing`]); downloads only call
 //! [`Progress::start`] and the [`Tracker`] it returns.
 
 mod layout;
@@ -23,7 +23,7 @@ use rate::{Shows, WindowKey};
 
 /// How progress is shown, decided once from the terminal and the flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Display {
+pub enum Drawing {
     /// Live bars (stderr is a terminal).
     Bars,
     /// One line per finished download (stderr is a file or a pipe: no escape codes in logs).
@@ -40,7 +40,7 @@ const PIPE_REPORT_EVERY: Duration = Duration::from_millis(100);
 /// Bars beyond this many are counted but not drawn (`threads` mode may run thousands at once).
 const MAX_VISIBLE_BARS: usize = 16;
 
-/// What a download's progress tells a parent process ([`Display::Pipe`]).
+/// What a download's progress tells a parent process ([`Drawing::Pipe`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PipeEvent {
     /// The body's size, when known.
@@ -61,8 +61,8 @@ pub struct Progress {
 }
 
 struct Inner {
-    display: Display,
-    /// Where [`Display::Pipe`] sends its events.
+    display: Drawing,
+    /// Where [`Drawing::Pipe`] sends its events.
     pipe: Option<PipeSink>,
     multi: MultiProgress,
     overall: ProgressBar,
@@ -82,12 +82,12 @@ struct Styles {
 
 impl Progress {
     /// A display for downloads whose number is known once [`Progress::set_total`] says it.
-    pub fn new(display: Display) -> Self {
+    pub fn new(display: Drawing) -> Self {
         match display {
-            Display::Bars => {
+            Drawing::Bars => {
                 Progress::drawn_on(display, ProgressDrawTarget::stderr(), stderr_width(), None)
             }
-            Display::Lines | Display::Silent | Display::Pipe => {
+            Drawing::Lines | Drawing::Silent | Drawing::Pipe => {
                 Progress::drawn_on(display, ProgressDrawTarget::hidden(), None, None)
             }
         }
@@ -96,7 +96,7 @@ impl Progress {
     /// A display that draws nothing and sends every event to `pipe` (a worker process's).
     pub fn piped(pipe: PipeSink) -> Self {
         Progress::drawn_on(
-            Display::Pipe,
+            Drawing::Pipe,
             ProgressDrawTarget::hidden(),
             None,
             Some(pipe),
@@ -105,7 +105,7 @@ impl Progress {
 
     /// A display drawn on `target`, laid out for `width` columns, sending to `pipe` if any.
     fn drawn_on(
-        display: Display,
+        display: Drawing,
         target: ProgressDrawTarget,
         width: Option<usize>,
         pipe: Option<PipeSink>,
@@ -119,7 +119,7 @@ impl Progress {
             Arc::clone(&all_bytes),
         ));
         overall.set_prefix("total");
-        if display == Display::Bars {
+        if display == Drawing::Bars {
             // Redrawn on its own: its byte count changes without the bar itself moving.
             overall.enable_steady_tick(Duration::from_millis(200));
         }
@@ -142,7 +142,7 @@ impl Progress {
 
     /// A display that shows nothing.
     pub fn silent() -> Self {
-        Progress::new(Display::Silent)
+        Progress::new(Drawing::Silent)
     }
 
     /// The input has ended: there are `files` downloads in all, and the overall line becomes a
@@ -150,7 +150,7 @@ impl Progress {
     pub fn set_total(&self, files: usize) {
         let overall = &self.inner.overall;
         overall.set_length(files as u64);
-        if self.inner.display == Display::Bars {
+        if self.inner.display == Drawing::Bars {
             overall.set_style(overall_style(
                 &self.inner.styles.layout.overall,
                 Arc::clone(&self.inner.all_bytes),
@@ -160,13 +160,13 @@ impl Progress {
 
     /// Whether this display shows nothing at all.
     pub fn is_silent(&self) -> bool {
-        self.inner.display == Display::Silent
+        self.inner.display == Drawing::Silent
     }
 
     /// Starts tracking one download, labelled `label`.
     pub fn start(&self, label: &str) -> Tracker {
         let inner = &self.inner;
-        let shown = inner.display == Display::Bars
+        let shown = inner.display == Drawing::Bars
             && inner.running.fetch_add(1, Ordering::Relaxed) < MAX_VISIBLE_BARS;
         let bar = shown.then(|| {
             let bar = inner
@@ -191,7 +191,7 @@ impl Progress {
     /// `+N more` on the overall line while downloads run without a bar.
     fn show_hidden(&self) {
         let inner = &self.inner;
-        if inner.display != Display::Bars {
+        if inner.display != Drawing::Bars {
             return;
         }
         match inner
@@ -215,7 +215,7 @@ impl Progress {
     /// only redraw them), and `notice` says what happens now.
     pub fn interrupted(&self, notice: &str) {
         let inner = &self.inner;
-        if inner.display == Display::Bars {
+        if inner.display == Drawing::Bars {
             let _ = inner.multi.clear();
             inner.multi.set_draw_target(ProgressDrawTarget::hidden());
             write_line(notice);
@@ -228,13 +228,13 @@ impl Progress {
     /// silent.
     pub fn println(&self, line: &str) {
         match self.inner.display {
-            Display::Bars => {
+            Drawing::Bars => {
                 // Wrapped, not left to the terminal: a wrapped line would confuse the redraw.
                 let width = self.inner.styles.layout.width;
                 let _ = self.inner.multi.println(layout::wrap(line, width));
             }
-            Display::Lines => write_line(line),
-            Display::Silent | Display::Pipe => {}
+            Drawing::Lines => write_line(line),
+            Drawing::Silent | Drawing::Pipe => {}
         }
     }
 }
@@ -273,7 +273,7 @@ impl Tracker {
 
     /// The body's size, once the response head says it (a spinner stays when it doesn't).
     pub fn set_length(&self, length: Option<u64>) {
-        if self.progress.inner.display == Display::Pipe {
+        if self.progress.inner.display == Drawing::Pipe {
             if let Some(length) = length {
                 self.send(PipeEvent::Length(length));
             }
@@ -304,15 +304,15 @@ impl Tracker {
     /// Shows that a retry is coming (`note` says which and why).
     pub fn show_retry(&self, note: String) {
         match self.progress.inner.display {
-            Display::Bars => {
+            Drawing::Bars => {
                 if let Some(bar) = &self.bar {
                     let width = self.progress.inner.styles.layout.name;
                     bar.set_message(elide_middle(&format!("{} ({note})", self.label), width));
                 }
             }
-            Display::Lines => write_line(&format!("retry   {}: {note}", self.label)),
-            Display::Pipe => self.send(PipeEvent::Retry(note)),
-            Display::Silent => {}
+            Drawing::Lines => write_line(&format!("retry   {}: {note}", self.label)),
+            Drawing::Pipe => self.send(PipeEvent::Retry(note)),
+            Drawing::Silent => {}
         }
     }
 
@@ -348,7 +348,7 @@ impl Tracker {
             .inner
             .all_bytes
             .fetch_add(n, Ordering::Relaxed);
-        if self.progress.inner.display == Display::Pipe {
+        if self.progress.inner.display == Drawing::Pipe {
             self.received.fetch_add(n, Ordering::Relaxed);
             self.report_position();
         }
@@ -361,17 +361,17 @@ impl Tracker {
             bar.finish_and_clear();
             inner.multi.remove(bar);
         }
-        if inner.display == Display::Bars {
+        if inner.display == Drawing::Bars {
             inner.running.fetch_sub(1, Ordering::Relaxed);
             self.progress.show_hidden();
         }
         inner.overall.inc(1);
         match (inner.display, &outcome.status) {
-            (Display::Bars, Status::Saved { .. }) | (Display::Silent | Display::Pipe, _) => {}
+            (Drawing::Bars, Status::Saved { .. }) | (Drawing::Silent | Drawing::Pipe, _) => {}
             // Counted in the summary's "not started".
             _ if outcome.never_started() => {}
             // On a terminal, the end's "interrupted: ..." line says it for all of them.
-            (Display::Bars, _) if outcome.is_interrupted() => {}
+            (Drawing::Bars, _) if outcome.is_interrupted() => {}
             _ => self.progress.println(&outcome_line(outcome)),
         }
     }
@@ -517,7 +517,7 @@ mod tests {
             lines: Arc::default(),
         };
         let progress = Progress::drawn_on(
-            Display::Bars,
+            Drawing::Bars,
             ProgressDrawTarget::term_like(Box::new(screen.clone())),
             Some(80),
             None,
