@@ -11,11 +11,12 @@ use crate::headers::retry_after;
 use crate::http::TooManyRedirects;
 use crate::units::{human_bytes, human_duration};
 
-/// Why a download failed. Stored in its [`Outcome`]: a failure is data, not a panic.
+/// Why a download failed. Stored in its [`crate::model::Outcome`]: a failure is data, not a
+/// panic.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error("HTTP {status}")]
-    Status {
+    Http {
         status: StatusCode,
         retry_after: Option<Duration>,
     },
@@ -94,7 +95,7 @@ fn cause_suffix(cause: &Option<String>) -> String {
 impl FetchError {
     /// A failure status, with the server's Retry-After.
     pub(crate) fn from_status(response: &Response) -> Self {
-        FetchError::Status {
+        FetchError::Http {
             status: response.status(),
             retry_after: retry_after(response.headers()),
         }
@@ -153,7 +154,7 @@ impl FetchError {
     /// errors and checksum mismatches are final.
     pub fn is_transient(&self) -> bool {
         match self {
-            FetchError::Status { status, .. } => {
+            FetchError::Http { status, .. } => {
                 status.is_server_error()
                     || *status == StatusCode::REQUEST_TIMEOUT
                     || *status == StatusCode::TOO_MANY_REQUESTS

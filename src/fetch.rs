@@ -554,7 +554,7 @@ mod tests {
 
     #[test]
     fn what_is_retried() {
-        let status = |code| FetchError::Status {
+        let status = |code| FetchError::Http {
             status: StatusCode::from_u16(code).unwrap(),
             retry_after: None,
         };

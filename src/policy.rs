@@ -207,7 +207,7 @@ fn backoff(delay: Duration, retry: u32, err: &FetchError) -> Duration {
         .mul_f64(0.5 + fastrand::f64())
         .min(MAX_RETRY_WAIT);
     match err {
-        FetchError::Status {
+        FetchError::Http {
             retry_after: Some(after),
             ..
         } => jittered.max((*after).min(MAX_RETRY_WAIT)),
@@ -281,12 +281,12 @@ mod tests {
             );
         }
         assert!(backoff(Duration::from_secs(10), 30, &err) <= MAX_RETRY_WAIT);
-        let later = FetchError::Status {
+        let later = FetchError::Http {
             status: StatusCode::SERVICE_UNAVAILABLE,
             retry_after: Some(Duration::from_secs(2)),
         };
         assert!(backoff(base, 1, &later) >= Duration::from_secs(2));
-        let too_late = FetchError::Status {
+        let too_late = FetchError::Http {
             status: StatusCode::SERVICE_UNAVAILABLE,
             retry_after: Some(Duration::from_secs(3600)),
         };

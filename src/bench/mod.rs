@@ -31,7 +31,7 @@ use crate::server::{self, ServerConfig, ServerHandle};
 use crate::throttle::Throttle;
 
 pub use cpu::CpuTime;
-pub use report::Report;
+pub use report::BenchReport;
 
 /// What is downloaded in every run, and how a run's files are checked.
 pub struct Workload {
@@ -133,7 +133,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     }
     progress.finish_and_clear();
 
-    let report = Report::new(
+    let report = BenchReport::new(
         &workload,
         args.jobs,
         args.warmup,

@@ -16,7 +16,7 @@ const CHART_WIDTH: usize = 40;
 
 /// The runs of every mode, summarised.
 #[derive(Debug)]
-pub struct Report {
+pub struct BenchReport {
     workload: String,
     settings: String,
     files: usize,
@@ -112,13 +112,13 @@ fn secs(s: f64) -> String {
     human_duration(Duration::from_secs_f64(s))
 }
 
-impl Report {
+impl BenchReport {
     pub fn new(
         workload: &Workload,
         jobs: usize,
         warmup: usize,
         runs: impl IntoIterator<Item = (Mode, Vec<Run>)>,
-    ) -> Report {
+    ) -> BenchReport {
         let files = workload.entries.len();
         let rows: Vec<Row> = runs
             .into_iter()
@@ -146,7 +146,7 @@ impl Report {
         };
         let runs_per_mode = rows.first().map_or(0, |r| r.runs.len());
         let modes: Vec<Mode> = rows.iter().map(|r| r.mode).collect();
-        Report {
+        BenchReport {
             workload: described,
             settings: settings(&modes, jobs, runs_per_mode, warmup),
             files,
@@ -249,7 +249,7 @@ impl Report {
     ];
 
     /// The terminal report: context, the table, a bar chart, the ideal time; in `width`
-    /// columns when given (columns dropped as [`Report::NARROWING`] says, notes wrapped at
+    /// columns when given (columns dropped as [`BenchReport::NARROWING`] says, notes wrapped at
     /// spaces).
     pub fn text(&self, width: Option<usize>) -> String {
         let fit = |line: String| match width {

@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use reqwest::Url;
 
 use super::CHILD_COMMAND;
-use super::protocol::{self, Done, Job, Order, Report, Setup};
+use super::protocol::{self, Done, Job, Message, Order, Setup};
 use crate::cancel::Cancel;
 use crate::error::FetchError;
 use crate::fetch::Downloader;
@@ -36,7 +36,7 @@ impl Names for ParentNames {
             // Reserved for just this name: the parent's answer is known.
             return target.planned.clone();
         }
-        let asked = protocol::report(&Report::Claim(wanted.clone()));
+        let asked = protocol::report(&Message::Claim(wanted.clone()));
         let answers = lock(&self.answers);
         match asked.map(|()| answers.recv()) {
             Ok(Ok(name)) => name,
@@ -85,7 +85,7 @@ pub fn run() -> Result<ExitCode> {
         throttle: Throttle::new(limit_rate, None, None),
         progress: match progress {
             true => Progress::piped(Arc::new(|event| {
-                let _ = protocol::report(&Report::from(event));
+                let _ = protocol::report(&Message::from(event));
             })),
             false => Progress::silent(),
         },
@@ -109,7 +109,7 @@ pub fn run() -> Result<ExitCode> {
                 downloader.failed_early(&target, FetchError::Setup(format!("{err:#}")))
             }
         };
-        protocol::report(&Report::Done(Done::from(&outcome)))
+        protocol::report(&Message::Done(Done::from(&outcome)))
             .context("cannot report to the parent")?;
     }
     Ok(ExitCode::SUCCESS)

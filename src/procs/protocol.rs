@@ -3,8 +3,8 @@
 //! The parent writes [`Order`]s on a worker's stdin: [`Order::Setup`] first (what every
 //! download of the run shares), then one [`Order::Fetch`] at a time, answering each name claim
 //! of that download with [`Order::Name`]; [`Order::Cancel`] passes on Ctrl-C. Closing stdin
-//! tells the worker to quit. The worker writes [`Report`]s on its stdout: progress, name
-//! claims, and [`Report::Done`] once per download, after which it waits for the next job.
+//! tells the worker to quit. The worker writes [`Message`]s on its stdout: progress, name
+//! claims, and [`Message::Done`] once per download, after which it waits for the next job.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -22,9 +22,9 @@ use crate::progress::PipeEvent;
 pub enum Order {
     /// The first line: what every download of the run shares.
     Setup(Box<Setup>),
-    /// Download this, then report [`Report::Done`].
+    /// Download this, then report [`Message::Done`].
     Fetch(Job),
-    /// The answer to the worker's last [`Report::Claim`].
+    /// The answer to the worker's last [`Message::Claim`].
     Name(String),
     /// The run was interrupted (Ctrl-C, SIGTERM): stop the download in hand.
     Cancel,
@@ -63,7 +63,7 @@ pub struct Job {
 /// A line from a worker to the parent.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Report {
+pub enum Message {
     /// The body's size, when known.
     Length(u64),
     /// Bytes in the file so far, and bytes received for this download so far.
@@ -77,12 +77,12 @@ pub enum Report {
     Done(Done),
 }
 
-impl From<PipeEvent> for Report {
+impl From<PipeEvent> for Message {
     fn from(event: PipeEvent) -> Self {
         match event {
-            PipeEvent::Length(length) => Report::Length(length),
-            PipeEvent::Position { position, received } => Report::Position { position, received },
-            PipeEvent::Retry(note) => Report::Retry(note),
+            PipeEvent::Length(length) => Message::Length(length),
+            PipeEvent::Position { position, received } => Message::Position { position, received },
+            PipeEvent::Retry(note) => Message::Retry(note),
         }
     }
 }
@@ -136,7 +136,7 @@ pub fn line<T: Serialize>(message: &T) -> io::Result<Vec<u8>> {
 }
 
 /// Writes a report on this (worker) process's stdout for the parent.
-pub fn report(message: &Report) -> io::Result<()> {
+pub fn report(message: &Message) -> io::Result<()> {
     let line = line(message)?;
     let mut stdout = io::stdout().lock();
     stdout.write_all(&line).and_then(|()| stdout.flush())
@@ -148,7 +148,7 @@ mod tests {
 
     #[test]
     fn lines_round_trip() {
-        let report = Report::Position {
+        let report = Message::Position {
             position: 5,
             received: 3,
         };

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::protocol::{self, Done, DoneStatus, Job, Order, Report, Setup};
+use super::protocol::{self, Done, DoneStatus, Job, Message, Order, Setup};
 use super::{CHILD_COMMAND, os};
 use crate::cancel::Cancel;
 use crate::error::FetchError;
@@ -365,17 +365,17 @@ fn converse(
             Ok(_) => held.heard = true,
             Err(err) => return Err(Broken::Failed(format!("cannot read its report: {err}"))),
         }
-        let Ok(report) = serde_json::from_str::<Report>(&line) else {
+        let Ok(report) = serde_json::from_str::<Message>(&line) else {
             continue;
         };
         match report {
-            Report::Length(length) => tracker.set_length(Some(length)),
-            Report::Position { position, received } => {
+            Message::Length(length) => tracker.set_length(Some(length)),
+            Message::Position { position, received } => {
                 held.received = received;
                 tracker.sync(position, received);
             }
-            Report::Retry(note) => tracker.show_retry(note),
-            Report::Claim(wanted) => {
+            Message::Retry(note) => tracker.show_retry(note),
+            Message::Claim(wanted) => {
                 let name = downloader.names.claim(target, wanted.clone());
                 downloader.say_if_renamed(&target.url, &wanted, &name);
                 held.name = Some(name.clone());
@@ -383,7 +383,7 @@ fn converse(
                     .and_then(|answer| send(&child.stdin, &answer))
                     .map_err(|err| Broken::Failed(format!("cannot answer it: {err}")))?;
             }
-            Report::Done(done) => return Ok(done),
+            Message::Done(done) => return Ok(done),
         }
     }
 }
