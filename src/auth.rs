@@ -96,12 +96,7 @@ impl fmt::Debug for Netrc {
 impl Netrc {
     /// The default file: `~/.netrc` (`%USERPROFILE%\_netrc` on Windows, as curl).
     pub fn default_path() -> Option<PathBuf> {
-        #[cfg(unix)]
-        let (home, name) = (std::env::var_os("HOME"), ".netrc");
-        #[cfg(not(unix))]
-        let (home, name) = (std::env::var_os("USERPROFILE"), "_netrc");
-        home.filter(|h| !h.is_empty())
-            .map(|home| PathBuf::from(home).join(name))
+        crate::platform::default_netrc()
     }
 
     /// Reads and parses `path`.

@@ -1,10 +1,13 @@
-//! What differs between operating systems, in one place: stop signals, positioned writes and
-//! the limits on threads. Unix has them all; elsewhere (Windows) each has a plain stand-in.
-//! Other platform code that predates this module still sits behind `cfg` where it is used
-//! (`sink`: `O_NOFOLLOW` and unnamed files; `procs::os`; `bench::cpu`).
+//! What differs between operating systems, in one place: stop signals, opening files without
+//! following links, positioned writes, worker processes, limits on threads, where netrc
+//! lives. Unix has them all; elsewhere (Windows) each has a plain stand-in. Two larger pieces
+//! stay beside their only user, behind `cfg`: `sink`'s unnamed files (`O_TMPFILE`, Linux) and
+//! `bench::cpu`'s `getrusage`.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io;
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus};
 
 use anyhow::{Context, Result};
 use tokio::runtime::Runtime;
@@ -116,4 +119,91 @@ pub fn current_thread_runtime() -> Result<Runtime> {
         .enable_all()
         .build()
         .context("cannot start a tokio runtime")
+}
+
+/// Asks `options` not to follow a symlink at the last component (`O_NOFOLLOW`: it fails with
+/// `ELOOP`) nor to wait on a FIFO without a reader (`O_NONBLOCK`: it fails with `ENXIO`).
+/// Elsewhere a plain open; the caller checks what it opened either way.
+pub fn no_follow_no_block(options: &mut OpenOptions) -> &mut OpenOptions {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+    }
+    #[cfg(not(unix))]
+    {
+        options
+    }
+}
+
+/// Whether the file `meta` describes has other names too (hard links), where that is known.
+pub fn has_other_links(meta: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        meta.nlink() > 1
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        false
+    }
+}
+
+/// The default netrc file: `~/.netrc` (`%USERPROFILE%\_netrc` on Windows, as curl).
+pub fn default_netrc() -> Option<PathBuf> {
+    #[cfg(unix)]
+    let (home, name) = (std::env::var_os("HOME"), ".netrc");
+    #[cfg(not(unix))]
+    let (home, name) = (std::env::var_os("USERPROFILE"), "_netrc");
+    home.filter(|h| !h.is_empty())
+        .map(|home| PathBuf::from(home).join(name))
+}
+
+/// Starts the worker in a process group of its own, so that a terminal's Ctrl-C reaches the
+/// parent only, which passes it on once, over the pipe (a second Ctrl-C then ends the parent
+/// at once, and its workers with it, as their stdin closes).
+pub fn own_process_group(command: &mut Command) -> &mut Command {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0)
+    }
+    #[cfg(not(unix))]
+    {
+        command
+    }
+}
+
+/// "killed by signal 9 (SIGKILL)", "exited with status 3".
+pub fn describe_exit(exit: ExitStatus) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = exit.signal() {
+            return format!("killed by signal {signal} ({})", signal_name(signal));
+        }
+    }
+    match exit.code() {
+        Some(code) => format!("exited with status {code}"),
+        None => "ended".to_owned(),
+    }
+}
+
+#[cfg(unix)]
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGILL => "SIGILL",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGQUIT => "SIGQUIT",
+        _ => "unknown signal",
+    }
 }

@@ -61,12 +61,7 @@ fn directory_turn() -> MutexGuard<'static, ()> {
 /// place with the platform's flags; elsewhere, a plain open (no FIFOs or symlinks to fear in
 /// the same way) followed by the same check.
 pub fn open_no_follow(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
-    }
-    let file = options.open(path)?;
+    let file = crate::platform::no_follow_no_block(options).open(path)?;
     if !file.metadata()?.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -81,12 +76,8 @@ pub fn open_no_follow(path: &Path, options: &mut OpenOptions) -> io::Result<File
 /// count as absent.
 pub fn part_len(path: &Path) -> Option<u64> {
     let meta = path.symlink_metadata().ok()?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if meta.nlink() > 1 {
-            return None;
-        }
+    if crate::platform::has_other_links(&meta) {
+        return None;
     }
     meta.file_type().is_file().then_some(meta.len())
 }

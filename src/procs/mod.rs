@@ -13,7 +13,6 @@
 //! that dies fails only the download it held, and is replaced.
 
 pub mod child;
-mod os;
 pub mod protocol;
 pub mod worker;
 

@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::CHILD_COMMAND;
 use super::protocol::{self, Done, DoneStatus, Job, Message, Order, Setup};
-use super::{CHILD_COMMAND, os};
 use crate::cancel::Cancel;
 use crate::error::FetchError;
 use crate::fetch::Downloader;
@@ -303,7 +303,7 @@ impl Worker<'_> {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        let mut process = os::own_process_group(&mut command)
+        let mut process = crate::platform::own_process_group(&mut command)
             .spawn()
             .map_err(|err| format!("cannot start a child process: {err}"))?;
         let (Some(stdin), Some(stdout)) = (process.stdin.take(), process.stdout.take()) else {
@@ -409,7 +409,7 @@ fn crashed(exit: io::Result<ExitStatus>, why: Option<String>) -> Status {
     let death = match exit {
         Ok(exit) => format!(
             "child process {} before reporting a result",
-            os::describe_exit(exit)
+            crate::platform::describe_exit(exit)
         ),
         Err(err) => format!("child process lost before reporting a result ({err})"),
     };
