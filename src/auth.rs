@@ -5,7 +5,7 @@
 //! another origin (host, port or scheme), so a redirect never takes them elsewhere.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use reqwest::Url;
@@ -94,11 +94,6 @@ impl fmt::Debug for Netrc {
 }
 
 impl Netrc {
-    /// The default file: `~/.netrc` (`%USERPROFILE%\_netrc` on Windows, as curl).
-    pub fn default_path() -> Option<PathBuf> {
-        crate::platform::default_netrc()
-    }
-
     /// Reads and parses `path`.
     pub fn read(path: &Path) -> Result<Netrc> {
         let text = std::fs::read_to_string(path)

@@ -129,7 +129,7 @@ fn read_netrc(args: &DownloadArgs) -> Result<Option<Netrc>> {
     if !args.netrc {
         return Ok(None);
     }
-    let Some(path) = Netrc::default_path() else {
+    let Some(path) = crate::platform::default_netrc() else {
         bail!("--netrc: no home directory to find .netrc in (use --netrc-file FILE)");
     };
     match path.try_exists() {

@@ -250,11 +250,7 @@ impl Names for NameRegistry {
     /// The one reserved when its line was read when it matches `wanted`, else a newly claimed
     /// distinct one.
     fn claim(&self, target: &Target, wanted: String) -> String {
-        let reserved_for = target
-            .name
-            .clone()
-            .unwrap_or_else(|| name_from_url(&target.url));
-        if wanted == reserved_for {
+        if is_reserved_for(target, &wanted) {
             return target.planned.clone();
         }
         // The name comes from the server (a redirect, Content-Disposition): it may not
@@ -264,6 +260,15 @@ impl Names for NameRegistry {
                 .as_ref()
                 .is_some_and(|disk| taken_on_disk(&disk.dir, name, disk.resume))
         })
+    }
+}
+
+/// Whether `wanted` is the name `target` reserved when its line was read (the one its input
+/// gave, else its URL's): then the answer to a claim of it is `target.planned`.
+pub fn is_reserved_for(target: &Target, wanted: &str) -> bool {
+    match &target.name {
+        Some(name) => name == wanted,
+        None => name_from_url(&target.url) == wanted,
     }
 }
 

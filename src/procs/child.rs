@@ -32,7 +32,7 @@ struct ParentNames {
 
 impl Names for ParentNames {
     fn claim(&self, target: &Target, wanted: String) -> String {
-        if target.name.is_none() && wanted == naming::name_from_url(&target.url) {
+        if naming::is_reserved_for(target, &wanted) {
             // Reserved for just this name: the parent's answer is known.
             return target.planned.clone();
         }

@@ -264,7 +264,8 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// Sends `event` to the parent process; one that is gone learns nothing more anyway.
+    /// Sends `event` to the parent process, when this display has one ([`Progress::piped`]);
+    /// one that is gone learns nothing more anyway.
     fn send(&self, event: PipeEvent) {
         if let Some(pipe) = &self.progress.inner.pipe {
             pipe(event);
@@ -273,10 +274,8 @@ impl Tracker {
 
     /// The body's size, once the response head says it (a spinner stays when it doesn't).
     pub fn set_length(&self, length: Option<u64>) {
-        if self.progress.inner.display == Drawing::Pipe {
-            if let Some(length) = length {
-                self.send(PipeEvent::Length(length));
-            }
+        if let Some(length) = length {
+            self.send(PipeEvent::Length(length));
         }
         if let (Some(length), Some(bar)) = (length, &self.bar) {
             bar.set_length(length);
@@ -348,7 +347,7 @@ impl Tracker {
             .inner
             .all_bytes
             .fetch_add(n, Ordering::Relaxed);
-        if self.progress.inner.display == Drawing::Pipe {
+        if self.progress.inner.pipe.is_some() {
             self.received.fetch_add(n, Ordering::Relaxed);
             self.report_position();
         }
