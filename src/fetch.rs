@@ -365,6 +365,11 @@ impl Downloader {
             .and_then(|value| value.to_str().ok())
             .and_then(naming::name_from_content_disposition);
         let wanted = suggested.unwrap_or_else(|| naming::name_from_url(response.url()));
+        if naming::is_reserved_for(target, &wanted) {
+            // The URL's own name, reserved when its line was read (made distinct from the other
+            // URLs' then, which is no rename to speak of).
+            return target.planned.clone();
+        }
         let name = self.names.claim(target, wanted.clone());
         self.say_if_renamed(&target.url, &wanted, &name);
         name

@@ -82,3 +82,22 @@ fn without_no_clobber_a_complete_download_replaces_the_file() {
         .code(0);
     assert!(read(dir.path(), "r.bin") == body("r.bin", 50));
 }
+
+#[test]
+fn names_made_distinct_within_the_run_are_not_reported_as_renamed() {
+    let server = TestServer::http();
+    for mode in MODES {
+        let dir = tempdir().unwrap();
+        // One at a time: `x.png` is on disk by the time the second URL's response names it.
+        let out = fetchbench()
+            .args(["--mode", mode, "-j", "1", "-o"])
+            .arg(dir.path())
+            .arg(server.url("/dir/a/x.png?size=100"))
+            .arg(server.url("/dir/b/x.png?size=200"))
+            .assert()
+            .code(0);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(!stderr.contains("renamed"), "{mode}: {stderr}");
+        assert_eq!(listing(dir.path()), ["x-1.png", "x.png"], "{mode}");
+    }
+}
