@@ -7,9 +7,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::auth::Credentials;
+use crate::fetch::policy::Segments;
 use crate::http::MAX_REDIRECTS;
 use crate::model::Mode;
-use crate::policy::Segments;
 use crate::procs::CHILD_COMMAND;
 use crate::report::TableRows;
 use crate::server::ServeArgs;

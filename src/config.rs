@@ -9,14 +9,14 @@ use anyhow::{Context, Result, bail};
 
 use crate::auth::{Auth, Netrc};
 use crate::cli::{ColorChoice, DownloadArgs};
+use crate::fetch::naming::PART_SUFFIX;
+use crate::fetch::policy::Policy;
+use crate::fetch::throttle::Throttle;
 use crate::http::{HttpOptions, HttpSettings, HttpVersion};
 use crate::input::Input;
 use crate::model::Mode;
-use crate::naming::PART_SUFFIX;
-use crate::policy::Policy;
 use crate::progress::Drawing;
 use crate::results::Printing;
-use crate::throttle::Throttle;
 
 /// A validated download run.
 pub struct Config {
@@ -154,7 +154,7 @@ fn prepare_output_dir(dir: &Path) -> Result<bool> {
         });
         let mut options = std::fs::File::options();
         options.write(true).create_new(true);
-        match crate::sink::open_no_follow(&probe, &mut options) {
+        match crate::fetch::sink::open_no_follow(&probe, &mut options) {
             Ok(_) => break probe,
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists && attempt < 16 => {
                 attempt += 1;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reqwest::{Response, StatusCode};
 
-use crate::headers::retry_after;
+use crate::fetch::headers::retry_after;
 use crate::http::TooManyRedirects;
 use crate::units::{human_bytes, human_duration};
 

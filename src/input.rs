@@ -18,8 +18,8 @@ use anyhow::{Context, Result, bail};
 use reqwest::Url;
 
 use crate::cancel::Cancel;
+use crate::fetch::naming::{NameRegistry, name_from_url, sanitize};
 use crate::model::{Sha256Digest, Target, parse_hex};
-use crate::naming::{NameRegistry, name_from_url, sanitize};
 use crate::progress::Progress;
 
 /// Lines parsed ahead of the downloads. Small: enough to keep workers fed, not a buffer.

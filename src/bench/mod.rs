@@ -19,16 +19,16 @@ use crate::cancel::Cancel;
 use crate::cli::BenchArgs;
 use crate::engine::{self, Work};
 use crate::fetch::Downloader;
+use crate::fetch::naming::NameRegistry;
+use crate::fetch::policy::Policy;
+use crate::fetch::throttle::Throttle;
 use crate::http::{HttpOptions, HttpSettings};
 use crate::input::{Entry, Input, Source as InputSource};
 use crate::model::Mode;
 use crate::model::{Outcome, Status};
-use crate::naming::NameRegistry;
-use crate::policy::Policy;
 use crate::progress::Progress;
 use crate::report::EXIT_FAILED;
 use crate::server::{self, ServerConfig, ServerHandle};
-use crate::throttle::Throttle;
 
 pub use cpu::CpuTime;
 pub use report::BenchReport;
@@ -263,7 +263,7 @@ fn verify(outcomes: &[Outcome], source: &Source) -> Vec<String> {
                 Status::Saved { path } => match source {
                     Source::BuiltIn { size, .. } => {
                         let name = Url::parse(&outcome.url)
-                            .map(|url| crate::naming::name_from_url(&url))
+                            .map(|url| crate::fetch::naming::name_from_url(&url))
                             .unwrap_or_default();
                         server::verify_file(path, &name, *size)
                     }

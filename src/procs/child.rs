@@ -18,11 +18,11 @@ use super::protocol::{self, Done, Job, Message, Order, Setup};
 use crate::cancel::Cancel;
 use crate::error::FetchError;
 use crate::fetch::Downloader;
+use crate::fetch::naming::{self, Names};
+use crate::fetch::throttle::Throttle;
 use crate::http::HttpSettings;
 use crate::model::Target;
-use crate::naming::{self, Names};
 use crate::progress::Progress;
-use crate::throttle::Throttle;
 
 /// Names from the parent's registry: a claim goes out on stdout, its answer comes back on
 /// stdin (read by the listening thread).

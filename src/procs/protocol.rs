@@ -11,9 +11,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::fetch::policy::Policy;
 use crate::http::HttpOptions;
 use crate::model::{Outcome, Sha256Digest, Status, hex};
-use crate::policy::Policy;
 use crate::progress::PipeEvent;
 
 /// A line from the parent to a worker.

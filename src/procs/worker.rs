@@ -20,8 +20,8 @@ use super::protocol::{self, Done, DoneStatus, Job, Message, Order, Setup};
 use crate::cancel::Cancel;
 use crate::error::FetchError;
 use crate::fetch::Downloader;
+use crate::fetch::naming::PART_SUFFIX;
 use crate::model::{Outcome, Sha256Digest, Status, Target, parse_hex};
-use crate::naming::PART_SUFFIX;
 use crate::progress::Tracker;
 
 /// How long a worker's child process lives.
@@ -197,7 +197,7 @@ impl Worker<'_> {
             let name = held.name.clone().unwrap_or_else(|| planned.to_owned());
             held.partial = Some(name).and_then(|name| {
                 let part = downloader.output_dir.join(format!("{name}{PART_SUFFIX}"));
-                match crate::sink::part_len(&part) {
+                match crate::fetch::sink::part_len(&part) {
                     Some(0) => {
                         // Killed before its first byte landed: nothing to resume.
                         let _ = std::fs::remove_file(&part);

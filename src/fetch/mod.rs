@@ -4,6 +4,13 @@
 //!
 //! Every mode calls [`Downloader::fetch`]; only the scheduling around it differs.
 
+pub mod headers;
+pub mod naming;
+pub mod policy;
+pub mod segments;
+pub mod sink;
+pub mod throttle;
+
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -15,16 +22,16 @@ use reqwest::header::{self, HeaderValue};
 use reqwest::{Client, Response, StatusCode, Url};
 use sha2::{Digest, Sha256};
 
+use self::headers::{content_range, validator};
+use self::naming::{Names, PART_SUFFIX};
+use self::policy::{IDLE_FLUSH_AFTER, Policy, SpeedMeter};
+use self::segments::Transfer;
+use self::sink::Sink;
+use self::throttle::Throttle;
 use crate::cancel::Cancel;
 use crate::error::FetchError;
-use crate::headers::{content_range, validator};
 use crate::model::{Outcome, Sha256Digest, Status, Target, hex};
-use crate::naming::{self, Names, PART_SUFFIX};
-use crate::policy::{IDLE_FLUSH_AFTER, Policy, SpeedMeter};
 use crate::progress::{Progress, Tracker};
-use crate::segments::{self, Transfer};
-use crate::sink::{self, Sink};
-use crate::throttle::Throttle;
 
 /// What every download of a run shares: where files go, their names, the rules, the display.
 pub struct Downloader {
@@ -519,7 +526,7 @@ fn check_digest(target: &Target, hasher: Sha256) -> Result<Sha256Digest, FetchEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::headers::{retry_after, retry_after_at};
+    use crate::fetch::headers::{retry_after, retry_after_at};
     use reqwest::header::HeaderMap;
     use std::time::SystemTime;
 

@@ -2,7 +2,7 @@
 //! checked), and the steps of one HTTP exchange under them: a request with its credentials,
 //! the response head within the timeout, each body chunk within the stall timeout and the
 //! minimum speed, and the wait before a retry. Whole downloads ([`crate::fetch`]) and their
-//! segments ([`crate::segments`]) both go through these.
+//! segments ([`crate::fetch::segments`]) both go through these.
 
 use std::future::Future;
 use std::time::Duration;

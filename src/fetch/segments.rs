@@ -15,11 +15,11 @@ use reqwest::header::{self, HeaderValue};
 use reqwest::{Client, Response, StatusCode};
 
 use crate::error::FetchError;
-use crate::headers::content_range;
+use crate::fetch::headers::content_range;
+use crate::fetch::policy::{IDLE_FLUSH_AFTER, Policy, SpeedMeter};
+use crate::fetch::throttle::Throttle;
 use crate::model::Target;
-use crate::policy::{IDLE_FLUSH_AFTER, Policy, SpeedMeter};
 use crate::progress::Tracker;
-use crate::throttle::Throttle;
 
 /// Bytes a segment gathers before one positional write.
 const SEGMENT_BUFFER: usize = 256 * 1024;
@@ -63,7 +63,8 @@ impl Drop for Layout<'_> {
     fn drop(&mut self) {
         if !self.complete {
             // Best effort: if even this fails, -c will find the length wrong and start over.
-            let opened = crate::sink::open_no_follow(self.part, OpenOptions::new().write(true));
+            let opened =
+                crate::fetch::sink::open_no_follow(self.part, OpenOptions::new().write(true));
             if let Ok(file) = opened {
                 let _ = file.set_len(self.good_prefix());
             }
@@ -110,7 +111,7 @@ pub async fn download(
         path: part.to_owned(),
         source,
     };
-    let file = crate::sink::create_sized(part, total).map_err(write_error);
+    let file = crate::fetch::sink::create_sized(part, total).map_err(write_error);
     let file = match file {
         Ok(file) => file,
         Err(err) => {
@@ -138,7 +139,7 @@ pub async fn download(
         transfer,
         file,
         part,
-        validator: crate::headers::validator(first.headers()),
+        validator: crate::fetch::headers::validator(first.headers()),
         received: AtomicU64::new(0),
         retries: AtomicU32::new(0),
     };
