@@ -3,13 +3,12 @@
 //! downloaded until all of it holds (the lines of a URL list are checked as they are read).
 
 use std::io::{self, IsTerminal, Read};
-use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use crate::auth::{Auth, Netrc};
 use crate::cli::{ColorChoice, DownloadArgs};
-use crate::fetch::naming::PART_SUFFIX;
+use crate::fetch::output::OutputDir;
 use crate::fetch::policy::Policy;
 use crate::fetch::throttle::Throttle;
 use crate::http::{HttpOptions, HttpSettings, HttpVersion};
@@ -22,9 +21,7 @@ use crate::results::Printing;
 pub struct Config {
     /// The URLs: arguments checked, the list opened, read as the run goes.
     pub input: Input,
-    pub output_dir: PathBuf,
-    /// Whether the output directory already held `.part` files.
-    pub parts_on_disk: bool,
+    pub output: OutputDir,
     pub mode: Mode,
     /// Width of `pool`, `async`, `procs` and `spawn` (`-j`).
     pub jobs: usize,
@@ -83,7 +80,7 @@ impl Config {
             },
             ranges: !args.compressed,
         };
-        let parts_on_disk = prepare_output_dir(&args.output)?;
+        let output = OutputDir::prepare(&args.output)?;
         let display = if args.quiet {
             Drawing::Silent
         } else if io::stderr().is_terminal() {
@@ -93,8 +90,7 @@ impl Config {
         };
         Ok(Config {
             input,
-            output_dir: args.output.clone(),
-            parts_on_disk,
+            output,
             mode: args.mode,
             jobs: args.jobs,
             http,
@@ -136,44 +132,4 @@ fn read_netrc(args: &DownloadArgs) -> Result<Option<Netrc>> {
         Ok(false) => Ok(None),
         _ => Netrc::read(&path).map(Some),
     }
-}
-
-/// Creates the output directory and proves it writable, so that a bad `-o` fails before any
-/// download starts. Returns whether it holds `.part` files (left by an earlier run).
-fn prepare_output_dir(dir: &Path) -> Result<bool> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create output directory {}", dir.display()))?;
-    // Created exclusively, never through a link; a name that is taken (by anything) is left
-    // alone and the next one tried.
-    let pid = std::process::id();
-    let mut attempt = 0;
-    let probe = loop {
-        let probe = dir.join(match attempt {
-            0 => format!(".fetchbench-probe-{pid}"),
-            n => format!(".fetchbench-probe-{pid}-{n}"),
-        });
-        let mut options = std::fs::File::options();
-        options.write(true).create_new(true);
-        match crate::fetch::sink::open_no_follow(&probe, &mut options) {
-            Ok(_) => break probe,
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists && attempt < 16 => {
-                attempt += 1;
-            }
-            Err(err) => {
-                return Err(err).with_context(|| {
-                    format!("cannot write in output directory {}", dir.display())
-                });
-            }
-        }
-    };
-    std::fs::remove_file(&probe)
-        .with_context(|| format!("cannot remove {} after a write test", probe.display()))?;
-    let entries = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot list output directory {}", dir.display()))?;
-    Ok(entries.flatten().any(|entry| {
-        entry
-            .file_name()
-            .as_encoded_bytes()
-            .ends_with(PART_SUFFIX.as_bytes())
-    }))
 }

@@ -5,9 +5,8 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use reqwest::{Response, StatusCode};
+use reqwest::StatusCode;
 
-use crate::fetch::headers::retry_after;
 use crate::http::TooManyRedirects;
 use crate::units::{human_bytes, human_duration};
 
@@ -93,14 +92,6 @@ fn cause_suffix(cause: &Option<String>) -> String {
 }
 
 impl FetchError {
-    /// A failure status, with the server's Retry-After.
-    pub(crate) fn from_status(response: &Response) -> Self {
-        FetchError::Http {
-            status: response.status(),
-            retry_after: retry_after(response.headers()),
-        }
-    }
-
     /// An error while reading a body that should have run to byte `expected` and reached `got`.
     pub(crate) fn from_body_error(err: reqwest::Error, got: u64, expected: u64) -> Self {
         if err.is_body() || err.is_decode() {
@@ -237,4 +228,35 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
         current = e.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::StatusCode;
+
+    #[test]
+    fn what_is_retried() {
+        let status = |code| FetchError::Http {
+            status: StatusCode::from_u16(code).unwrap(),
+            retry_after: None,
+        };
+        for code in [408, 429, 500, 502, 503, 504] {
+            assert!(status(code).is_transient(), "{code}");
+        }
+        for code in [400, 401, 403, 404, 410] {
+            assert!(!status(code).is_transient(), "{code}");
+        }
+        assert!(FetchError::Stalled(Duration::from_secs(1)).is_transient());
+        assert!(!FetchError::TooManyRedirects { max: Some(10) }.is_transient());
+        assert_eq!(
+            FetchError::TooManyRedirects { max: Some(0) }.to_string(),
+            "too many redirects (--max-redirs 0 follows none)"
+        );
+        let disk_full = FetchError::Write {
+            path: "x".into(),
+            source: io::Error::other("full"),
+        };
+        assert!(!disk_full.is_transient());
+    }
 }

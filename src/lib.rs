@@ -97,7 +97,7 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     let names = Arc::new(match config.policy.no_clobber {
         // A name taken on disk is then skipped, not renamed.
         true => NameRegistry::default(),
-        false => NameRegistry::default().keeping_existing(&config.output_dir, config.policy.resume),
+        false => NameRegistry::default().keeping_existing(&config.output, config.policy.resume),
     });
     let (results, printer) = Printer::start(config.printing, io::stdout());
     let work = Work {
@@ -107,15 +107,14 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
             progress.clone(),
             cancel.clone(),
         )?),
-        downloader: Arc::new(Downloader {
-            output_dir: config.output_dir.clone(),
+        downloader: Arc::new(Downloader::new(
+            config.output,
             names,
-            policy: config.policy,
-            throttle: config.throttle,
+            config.policy,
+            config.throttle,
             progress,
-            cancel: cancel.clone(),
-            parts_on_disk: config.parts_on_disk,
-        }),
+            cancel.clone(),
+        )),
         jobs: config.jobs,
         http: config.http,
         results,

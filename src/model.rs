@@ -61,7 +61,41 @@ pub struct Outcome {
     pub thread: ThreadId,
 }
 
+/// What a download learned of itself, whoever ran it: the parts of its [`Outcome`] beyond how
+/// it ended (see there).
+#[derive(Debug, Default)]
+pub struct Facts {
+    pub http_status: Option<u16>,
+    pub bytes: u64,
+    pub retries: u32,
+    pub sha256: Option<Sha256Digest>,
+    pub partial: Option<PathBuf>,
+}
+
 impl Outcome {
+    /// How input number `index` (`url`) ended, after `elapsed`, on this thread.
+    pub fn new(index: usize, url: String, status: Status, elapsed: Duration, facts: Facts) -> Self {
+        let Facts {
+            http_status,
+            bytes,
+            retries,
+            sha256,
+            partial,
+        } = facts;
+        Outcome {
+            index,
+            url,
+            status,
+            http_status,
+            bytes,
+            elapsed,
+            retries,
+            sha256,
+            partial,
+            thread: std::thread::current().id(),
+        }
+    }
+
     pub fn is_failure(&self) -> bool {
         matches!(self.status, Status::Failed(_))
     }

@@ -6,7 +6,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 
 use anyhow::{Context, Result};
@@ -133,6 +133,88 @@ pub fn no_follow_no_block(options: &mut OpenOptions) -> &mut OpenOptions {
     #[cfg(not(unix))]
     {
         options
+    }
+}
+
+/// A new file in `dir` without a name (Linux `O_TMPFILE`), to be named by [`link_unnamed`]
+/// once it is worth one; `None` where that is not to be had (another system, a filesystem or
+/// kernel without it): the caller writes a named file instead.
+pub fn unnamed_file(dir: &Path) -> Option<File> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::sync::OnceLock;
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        // Cleared when the filesystem or the kernel refuses: the rest of the run then writes
+        // named files without asking again.
+        static USABLE: AtomicBool = AtomicBool::new(true);
+        // Naming it later goes through /proc.
+        static PROC: OnceLock<bool> = OnceLock::new();
+        if !USABLE.load(Ordering::Relaxed)
+            || !*PROC.get_or_init(|| Path::new("/proc/self/fd").is_dir())
+        {
+            return None;
+        }
+        // Readable too, to copy it out should linking be refused.
+        let opened = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_TMPFILE)
+            .open(dir);
+        match opened {
+            Ok(file) => Some(file),
+            Err(err) => {
+                // "Not here" (filesystem, kernel), as opposed to a passing shortage.
+                let unsupported = [libc::EOPNOTSUPP, libc::EISDIR, libc::EINVAL];
+                if err
+                    .raw_os_error()
+                    .is_some_and(|code| unsupported.contains(&code))
+                {
+                    USABLE.store(false, Ordering::Relaxed);
+                }
+                None
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = dir;
+        None
+    }
+}
+
+/// Gives a file from [`unnamed_file`] the name `path` (`linkat` through `/proc/self/fd`);
+/// fails if `path` is taken, or where linking is refused (a sandbox, another filesystem).
+pub fn link_unnamed(file: &File, path: &Path) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::io::AsRawFd;
+
+        let source = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+        let target = CString::new(path.as_os_str().as_bytes())?;
+        // SAFETY: both are NUL-terminated paths that outlive the call.
+        let linked = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                source.as_ptr(),
+                libc::AT_FDCWD,
+                target.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        if linked == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (file, path);
+        Err(io::Error::from(io::ErrorKind::Unsupported))
     }
 }
 

@@ -20,6 +20,7 @@ use crate::cli::BenchArgs;
 use crate::engine::{self, Work};
 use crate::fetch::Downloader;
 use crate::fetch::naming::NameRegistry;
+use crate::fetch::output::OutputDir;
 use crate::fetch::policy::Policy;
 use crate::fetch::throttle::Throttle;
 use crate::http::{HttpOptions, HttpSettings};
@@ -213,20 +214,19 @@ fn one_run(
         )?),
         jobs,
         http: http.clone(),
-        downloader: Arc::new(Downloader {
-            output_dir: dir.path().to_owned(),
+        downloader: Arc::new(Downloader::new(
+            OutputDir::prepare(dir.path())?,
             names,
             // A fault must show as a failed run, not hide in a retry's time.
-            policy: Policy {
+            Policy {
                 retries: 0,
                 sha256,
                 ..Policy::default()
             },
-            throttle: Throttle::default(),
+            Throttle::default(),
             progress,
             cancel,
-            parts_on_disk: false,
-        }),
+        )),
         results: Arc::new(move |outcome| lock(&kept).push(outcome)),
     };
     let cpu_before = cpu::client_cpu_time();

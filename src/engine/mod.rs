@@ -116,7 +116,7 @@ pub fn run(mode: Mode, work: &Work) -> Duration {
         Mode::Spawn => procs::run(work, Lifetime::OneDownload),
     }
     let elapsed = started.elapsed();
-    work.downloader.progress.finish();
+    work.downloader.progress().finish();
     elapsed
 }
 

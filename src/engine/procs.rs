@@ -9,7 +9,7 @@ use crate::procs::{self, Crew, Lifetime};
 pub fn run(work: &Work, lifetime: Lifetime) {
     let downloader = &work.downloader;
     let crew = Crew::new(&procs::setup(downloader, &work.http, work.jobs), lifetime);
-    crew.relaying(&downloader.cancel, || {
+    crew.relaying(downloader.cancel(), || {
         claiming_workers(work, "procs", || {
             let mut worker = crew.worker();
             while let Some(claim) = work.next() {

@@ -31,7 +31,7 @@ pub fn run(work: &Work) {
             let Some(claim) = work.next() else { break };
             if !said && claim.target.index >= cap {
                 said = true;
-                work.downloader.progress.println(&format!(
+                work.downloader.progress().println(&format!(
                     "threads: at most {cap} threads alive at once (file descriptor and thread \
                      limits); the others start as threads end"
                 ));

@@ -3,7 +3,18 @@
 
 use std::time::{Duration, SystemTime};
 
+use reqwest::Response;
 use reqwest::header::{self, HeaderMap, HeaderValue};
+
+use crate::error::FetchError;
+
+/// The error for a response with a failure status, with the server's Retry-After.
+pub fn http_error(response: &Response) -> FetchError {
+    FetchError::Http {
+        status: response.status(),
+        retry_after: retry_after(response.headers()),
+    }
+}
 
 /// `Retry-After`: seconds, or an HTTP date (a date already past means no wait).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -43,4 +54,121 @@ pub fn content_range(headers: &HeaderMap) -> Option<(u64, Option<u64>)> {
         range => range.split_once('-')?.0.parse().ok()?,
     };
     Some((first, total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderMap;
+    use std::time::SystemTime;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), HeaderValue::from_str(v).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn content_ranges_parse() {
+        let h = |v| headers(&[(header::CONTENT_RANGE, v)]);
+        assert_eq!(
+            content_range(&h("bytes 100-199/1000")),
+            Some((100, Some(1000)))
+        );
+        assert_eq!(content_range(&h("bytes 5-9/*")), Some((5, None)));
+        assert_eq!(content_range(&h("bytes */1000")), Some((0, Some(1000))));
+        assert_eq!(content_range(&h("items 1-2/3")), None);
+    }
+
+    #[test]
+    fn strong_etags_are_preferred_as_validators() {
+        let both = headers(&[
+            (header::ETAG, "\"v1\""),
+            (header::LAST_MODIFIED, "Thu, 01 Jan 2026 00:00:00 GMT"),
+        ]);
+        assert_eq!(validator(&both).unwrap(), "\"v1\"");
+        let weak = headers(&[
+            (header::ETAG, "W/\"v1\""),
+            (header::LAST_MODIFIED, "Thu, 01 Jan 2026 00:00:00 GMT"),
+        ]);
+        assert_eq!(validator(&weak).unwrap(), "Thu, 01 Jan 2026 00:00:00 GMT");
+        assert!(validator(&HeaderMap::new()).is_none());
+    }
+
+    #[test]
+    fn retry_after_seconds() {
+        assert_eq!(
+            retry_after(&headers(&[(header::RETRY_AFTER, " 3 ")])),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            retry_after(&headers(&[(header::RETRY_AFTER, "soon")])),
+            None
+        );
+    }
+
+    #[test]
+    fn retry_after_date() {
+        let date = headers(&[(header::RETRY_AFTER, "Fri, 31 Dec 2027 23:59:59 GMT")]);
+        let now = httpdate::parse_http_date("Fri, 31 Dec 2027 23:59:00 GMT").unwrap();
+        assert_eq!(retry_after_at(&date, now), Some(Duration::from_secs(59)));
+        let later = now + Duration::from_secs(3600);
+        assert_eq!(retry_after_at(&date, later), Some(Duration::ZERO));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn header_value(text: &str) -> Option<HeaderMap> {
+            let value = HeaderValue::from_str(text).ok()?;
+            Some(
+                [
+                    (header::CONTENT_RANGE, value.clone()),
+                    (header::RETRY_AFTER, value),
+                ]
+                .into_iter()
+                .collect(),
+            )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+
+            #[test]
+            fn content_range_and_retry_after_never_panic(
+                text in prop_oneof![
+                    "bytes [0-9*]{0,25}-[0-9]{0,25}/[0-9*]{0,25}",
+                    "[ -~]{0,60}",
+                ]
+            ) {
+                if let Some(headers) = header_value(&text) {
+                    let _ = content_range(&headers);
+                    let _ = retry_after_at(&headers, SystemTime::UNIX_EPOCH);
+                    let _ = retry_after(&headers);
+                }
+            }
+
+            #[test]
+            fn content_range_round_trips(first in 0u64..u64::MAX / 2, len in 1u64..1 << 40, extra in 0u64..1 << 40) {
+                let last = first + len - 1;
+                let total = last + 1 + extra;
+                let h = header_value(&format!("bytes {first}-{last}/{total}")).unwrap();
+                prop_assert_eq!(content_range(&h), Some((first, Some(total))));
+                let h = header_value(&format!("bytes {first}-{last}/*")).unwrap();
+                prop_assert_eq!(content_range(&h), Some((first, None)));
+            }
+
+            #[test]
+            fn retry_after_round_trips(seconds in 0u64..1 << 40, ahead in 0u64..100_000_000) {
+                let h = header_value(&seconds.to_string()).unwrap();
+                prop_assert_eq!(retry_after(&h), Some(Duration::from_secs(seconds)));
+                let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+                let date = httpdate::fmt_http_date(now + Duration::from_secs(ahead));
+                let h = header_value(&date).unwrap();
+                prop_assert_eq!(retry_after_at(&h, now), Some(Duration::from_secs(ahead)));
+            }
+        }
+    }
 }

@@ -4,19 +4,17 @@
 //! ever written outside the output directory.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+
 use std::sync::Mutex;
 
 use percent_encoding::percent_decode_str;
 use reqwest::Url;
 
+use super::output::{OutputDir, PART_SUFFIX};
 use crate::model::Target;
 
 /// The name used when a URL's path gives none (`http://host/`, `http://host/dir/`).
 pub const DEFAULT_NAME: &str = "index.html";
-
-/// Suffix of the file a download streams into before it is complete.
-pub const PART_SUFFIX: &str = ".part";
 
 /// Longest name we produce, in bytes; leaves room under the usual 255-byte limit for the
 /// collision counter and the `.part` suffix.
@@ -190,7 +188,7 @@ pub struct NameRegistry {
 
 #[derive(Debug)]
 struct OnDisk {
-    dir: PathBuf,
+    output: OutputDir,
     resume: bool,
 }
 
@@ -225,25 +223,21 @@ impl NameRegistry {
     }
 
     /// Makes the names a server chooses (those [`Names::claim`] gets beyond the planned ones)
-    /// skip what is already in `dir`, see [`taken_on_disk`].
-    pub fn keeping_existing(mut self, dir: &Path, resume: bool) -> Self {
+    /// skip what is already in `output`: a name itself (of any kind), or its `.part`, unless
+    /// resuming (`-c` continues that one).
+    pub fn keeping_existing(mut self, output: &OutputDir, resume: bool) -> Self {
         self.existing = Some(OnDisk {
-            dir: dir.to_owned(),
+            output: output.clone(),
             resume,
         });
         self
     }
 }
 
-/// Whether `name` is taken in `dir` by something already there, for a name a server chose:
-/// `name` itself (of any kind), or its `.part`, unless resuming (`-c` continues that one).
-pub fn taken_on_disk(dir: &Path, name: &str, resume: bool) -> bool {
-    dir.join(name).symlink_metadata().is_ok()
-        || (!resume
-            && dir
-                .join(format!("{name}{PART_SUFFIX}"))
-                .symlink_metadata()
-                .is_ok())
+impl OnDisk {
+    fn taken(&self, name: &str) -> bool {
+        self.output.holds(name) || (!self.resume && self.output.holds_part(name))
+    }
 }
 
 impl Names for NameRegistry {
@@ -256,9 +250,7 @@ impl Names for NameRegistry {
         // The name comes from the server (a redirect, Content-Disposition): it may not
         // replace a file that was there before.
         self.take(&wanted, |name| {
-            self.existing
-                .as_ref()
-                .is_some_and(|disk| taken_on_disk(&disk.dir, name, disk.resume))
+            self.existing.as_ref().is_some_and(|disk| disk.taken(name))
         })
     }
 }

@@ -6,18 +6,17 @@
 //! segmented download does not complete (a final error, Ctrl-C), the `.part` is cut back to
 //! the bytes known good from its start, so that a later `-c` resumes from there safely.
 
-use std::fs::{File, OpenOptions};
-use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use futures_util::future::try_join_all;
 use reqwest::header::{self, HeaderValue};
 use reqwest::{Client, Response, StatusCode};
 
+use super::headers::content_range;
+use super::output::Preallocated;
+use super::policy::{IDLE_FLUSH_AFTER, Policy, SpeedMeter};
+use super::throttle::Throttle;
 use crate::error::FetchError;
-use crate::fetch::headers::content_range;
-use crate::fetch::policy::{IDLE_FLUSH_AFTER, Policy, SpeedMeter};
-use crate::fetch::throttle::Throttle;
 use crate::model::Target;
 use crate::progress::Tracker;
 
@@ -40,7 +39,7 @@ impl Segment {
 /// The file's ranges; on drop without [`Layout::complete`], cuts the `.part` back to its good
 /// prefix (this also runs when the download is cancelled and its future dropped).
 struct Layout<'a> {
-    part: &'a Path,
+    part: &'a Preallocated,
     segments: Vec<Segment>,
     complete: bool,
 }
@@ -63,11 +62,7 @@ impl Drop for Layout<'_> {
     fn drop(&mut self) {
         if !self.complete {
             // Best effort: if even this fails, -c will find the length wrong and start over.
-            let opened =
-                crate::fetch::sink::open_no_follow(self.part, OpenOptions::new().write(true));
-            if let Ok(file) = opened {
-                let _ = file.set_len(self.good_prefix());
-            }
+            let _ = self.part.keep_first(self.good_prefix());
         }
     }
 }
@@ -85,8 +80,7 @@ pub struct Transfer<'a> {
 /// What every segment of one download shares.
 struct Shared<'a> {
     transfer: &'a Transfer<'a>,
-    file: File,
-    part: &'a Path,
+    part: &'a Preallocated,
     validator: Option<HeaderValue>,
     received: AtomicU64,
     retries: AtomicU32,
@@ -98,34 +92,17 @@ pub struct Fetched {
     pub retries: u32,
 }
 
-/// Downloads `total` bytes into `part` as `count` segments. `first` is the response to
+/// Downloads `part` (all its length) as `count` segments. `first` is the response to
 /// `Range: bytes=0-`, which serves the first segment.
 pub async fn download(
     transfer: &Transfer<'_>,
     first: Response,
-    total: u64,
+    part: Preallocated,
     count: u64,
-    part: &Path,
 ) -> (Result<(), FetchError>, Fetched) {
-    let write_error = |source| FetchError::Write {
-        path: part.to_owned(),
-        source,
-    };
-    let file = crate::fetch::sink::create_sized(part, total).map_err(write_error);
-    let file = match file {
-        Ok(file) => file,
-        Err(err) => {
-            return (
-                Err(err),
-                Fetched {
-                    received: 0,
-                    retries: 0,
-                },
-            );
-        }
-    };
+    let total = part.len;
     let mut layout = Layout {
-        part,
+        part: &part,
         segments: (0..count)
             .map(|k| Segment {
                 start: total * k / count,
@@ -137,9 +114,8 @@ pub async fn download(
     };
     let shared = Shared {
         transfer,
-        file,
-        part,
-        validator: crate::fetch::headers::validator(first.headers()),
+        part: &part,
+        validator: super::headers::validator(first.headers()),
         received: AtomicU64::new(0),
         retries: AtomicU32::new(0),
     };
@@ -214,7 +190,7 @@ async fn request_and_stream(shared: &Shared<'_>, segment: &Segment) -> Result<()
         return Err(match status.is_success() {
             // The whole file again: it changed, or ranges are no longer served.
             true => FetchError::Changed,
-            false => FetchError::from_status(&response),
+            false => super::headers::http_error(&response),
         });
     }
     match content_range(response.headers()) {
@@ -232,13 +208,13 @@ async fn stream(
     mut response: Response,
 ) -> Result<(), FetchError> {
     let write_error = |source| FetchError::Write {
-        path: shared.part.to_owned(),
+        path: shared.part.path.clone(),
         source,
     };
     let mut buffer = Vec::with_capacity(SEGMENT_BUFFER);
     let mut meter = SpeedMeter::new(shared.transfer.policy);
     let flush = |buffer: &mut Vec<u8>| -> Result<(), FetchError> {
-        crate::platform::write_all_at(&shared.file, buffer, segment.position())
+        crate::platform::write_all_at(&shared.part.file, buffer, segment.position())
             .map_err(write_error)?;
         segment
             .written
@@ -300,8 +276,13 @@ mod tests {
 
     #[test]
     fn the_good_prefix_stops_at_the_first_gap() {
+        let part = Preallocated {
+            file: tempfile::tempfile().unwrap(),
+            path: "unused".into(),
+            len: 30,
+        };
         let layout = Layout {
-            part: Path::new("/nonexistent"),
+            part: &part,
             segments: [(0, 10, 10), (10, 20, 4), (20, 30, 10)]
                 .into_iter()
                 .map(|(start, end, written)| Segment {

@@ -69,29 +69,23 @@ pub fn run() -> Result<ExitCode> {
     cancel.on_signals(None)?;
     let (jobs, answers) = listen(orders, cancel.clone())?;
     let Setup {
-        output_dir,
-        parts_on_disk,
+        output,
         policy,
         http,
         limit_rate,
         progress,
     } = *setup;
-    let downloader = Downloader {
-        output_dir,
-        names: Arc::new(ParentNames {
-            answers: Mutex::new(answers),
-        }),
-        policy,
-        throttle: Throttle::new(limit_rate, None, None),
-        progress: match progress {
-            true => Progress::piped(Arc::new(|event| {
-                let _ = protocol::report(&Message::from(event));
-            })),
-            false => Progress::silent(),
-        },
-        cancel: cancel.clone(),
-        parts_on_disk,
+    let progress = match progress {
+        true => Progress::piped(Arc::new(|event| {
+            let _ = protocol::report(&Message::from(event));
+        })),
+        false => Progress::silent(),
     };
+    let names = Arc::new(ParentNames {
+        answers: Mutex::new(answers),
+    });
+    let throttle = Throttle::new(limit_rate, None, None);
+    let downloader = Downloader::new(output, names, policy, throttle, progress, cancel.clone());
     let runtime = crate::platform::current_thread_runtime()?;
     // Built once, inside its runtime: its connections are kept from one job to the next.
     let client = runtime.block_on(async { HttpSettings::new(http).and_then(|h| h.client()) });

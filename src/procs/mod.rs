@@ -28,11 +28,10 @@ pub const CHILD_COMMAND: &str = "__child";
 /// The setup of a run's workers, `jobs` of them at once.
 pub fn setup(downloader: &Downloader, http: &HttpSettings, jobs: usize) -> Setup {
     Setup {
-        output_dir: downloader.output_dir.clone(),
-        parts_on_disk: downloader.parts_on_disk,
-        policy: downloader.policy.clone(),
+        output: downloader.output().clone(),
+        policy: downloader.policy().clone(),
         http: http.options().clone(),
-        limit_rate: downloader.throttle.rate_share(jobs),
-        progress: !downloader.progress.is_silent(),
+        limit_rate: downloader.throttle().rate_share(jobs),
+        progress: !downloader.progress().is_silent(),
     }
 }

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::fetch::output::OutputDir;
 use crate::fetch::policy::Policy;
 use crate::http::HttpOptions;
 use crate::model::{Outcome, Sha256Digest, Status, hex};
@@ -33,9 +34,7 @@ pub enum Order {
 /// What every download of a worker shares.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Setup {
-    pub output_dir: PathBuf,
-    /// Whether the output directory held `.part` files when the run began.
-    pub parts_on_disk: bool,
+    pub output: OutputDir,
     pub policy: Policy,
     pub http: HttpOptions,
     /// This worker's share of `--limit-rate`.

@@ -20,8 +20,7 @@ use super::protocol::{self, Done, DoneStatus, Job, Message, Order, Setup};
 use crate::cancel::Cancel;
 use crate::error::FetchError;
 use crate::fetch::Downloader;
-use crate::fetch::naming::PART_SUFFIX;
-use crate::model::{Outcome, Sha256Digest, Status, Target, parse_hex};
+use crate::model::{Facts, Outcome, Status, Target, parse_hex};
 use crate::progress::Tracker;
 
 /// How long a worker's child process lives.
@@ -166,11 +165,7 @@ struct Held {
     heard: bool,
     /// The name it claimed.
     name: Option<String>,
-    received: u64,
-    http_status: Option<u16>,
-    retries: u32,
-    sha256: Option<Sha256Digest>,
-    partial: Option<PathBuf>,
+    facts: Facts,
 }
 
 impl Worker<'_> {
@@ -178,7 +173,7 @@ impl Worker<'_> {
     /// Never fails: a failure, a crash included, is in the [`Outcome`].
     pub fn fetch(&mut self, downloader: &Downloader, target: &Target) -> Outcome {
         let planned = target.planned.as_str();
-        if downloader.cancel.is_triggered() {
+        if downloader.cancel().is_triggered() {
             return downloader.failed_early(target, FetchError::NotStarted);
         }
         let timer = match &self.timer {
@@ -187,40 +182,17 @@ impl Worker<'_> {
         };
         let started = Instant::now();
         // Host slots and pauses between starts are kept here; a child has a share of the rate.
-        let _slot = timer.block_on(downloader.throttle.admit(&target.url));
-        let tracker = downloader.progress.start(planned);
+        let _slot = timer.block_on(downloader.throttle().admit(&target.url));
+        let tracker = downloader.progress().start(planned);
         let mut held = Held::default();
         let status = self.hand_over(downloader, target, planned, &tracker, &mut held);
         if matches!(status, Status::Failed(FetchError::Crashed(_))) {
-            // What the dead child had written stays for -c.
-            // Its name, if it asked for one, else the planned one (its URL's, or the input's).
-            let name = held.name.clone().unwrap_or_else(|| planned.to_owned());
-            held.partial = Some(name).and_then(|name| {
-                let part = downloader.output_dir.join(format!("{name}{PART_SUFFIX}"));
-                match crate::fetch::sink::part_len(&part) {
-                    Some(0) => {
-                        // Killed before its first byte landed: nothing to resume.
-                        let _ = std::fs::remove_file(&part);
-                        None
-                    }
-                    len => len.map(|_| part),
-                }
-            });
+            // What the dead child had written stays for -c: under the name it asked for, if
+            // it asked, else the planned one (its URL's, or the input's).
+            let name = held.name.as_deref().unwrap_or(planned);
+            held.facts.partial = downloader.output().leftover_part(name);
         }
-        let outcome = Outcome {
-            index: target.index,
-            url: target.url.to_string(),
-            status,
-            http_status: held.http_status,
-            bytes: held.received,
-            elapsed: started.elapsed(),
-            retries: held.retries,
-            sha256: held.sha256,
-            partial: held.partial,
-            thread: thread::current().id(),
-        };
-        tracker.finish(&outcome);
-        outcome
+        downloader.conclude(target, tracker, status, started.elapsed(), held.facts)
     }
 
     /// Gives the job to the child and follows it to its end.
@@ -274,7 +246,7 @@ impl Worker<'_> {
             };
             // A child quits without a word only when interrupted before it took the job.
             let quit = exit.as_ref().is_ok_and(ExitStatus::success) && !held.heard;
-            if quit && downloader.cancel.is_triggered() {
+            if quit && downloader.cancel().is_triggered() {
                 return Status::Failed(FetchError::NotStarted);
             }
             if quit && !replaced {
@@ -371,13 +343,12 @@ fn converse(
         match report {
             Message::Length(length) => tracker.set_length(Some(length)),
             Message::Position { position, received } => {
-                held.received = received;
+                held.facts.bytes = received;
                 tracker.sync(position, received);
             }
             Message::Retry(note) => tracker.show_retry(note),
             Message::Claim(wanted) => {
-                let name = downloader.names.claim(target, wanted.clone());
-                downloader.say_if_renamed(&target.url, &wanted, &name);
+                let name = downloader.claim(target, wanted);
                 held.name = Some(name.clone());
                 protocol::line(&Order::Name(name))
                     .and_then(|answer| send(&child.stdin, &answer))
@@ -390,11 +361,13 @@ fn converse(
 
 /// The status a child's report describes.
 fn rebuild(done: Done, held: &mut Held) -> Status {
-    held.received = done.bytes;
-    held.http_status = done.http_status;
-    held.retries = done.retries;
-    held.sha256 = done.sha256.as_deref().and_then(parse_hex);
-    held.partial = done.partial;
+    held.facts = Facts {
+        http_status: done.http_status,
+        bytes: done.bytes,
+        retries: done.retries,
+        sha256: done.sha256.as_deref().and_then(parse_hex),
+        partial: done.partial,
+    };
     match done.status {
         DoneStatus::Saved { path } => Status::Saved { path },
         DoneStatus::Skipped { path } => Status::Skipped { path },
