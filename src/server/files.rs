@@ -284,8 +284,9 @@ mod tests {
     #[test]
     fn unsatisfiable_range_is_416() {
         let server = start(ServerConfig::default());
+        let addr = server.addr();
         let reply = request(
-            server.addr(),
+            addr,
             "GET",
             "/files/r.bin?size=100",
             &[("Range", "bytes=100-")],
