@@ -28,7 +28,7 @@
 //! - `handle`: [`ServerHandle`], the server's thread, runtime and listener.
 //! - `routes`: the router, query parameters and `/list`.
 //! - `files`: file responses, body streaming and `Range`.
-//! - `serve`: the `fetchbench serve` subcommand ([`ServeArgs`], [`serve`]).
+//! - `serve`: the `fetchbench serve` subcommand ([`ServeArgs`], [`serve()`]).
 
 mod content;
 mod files;
