@@ -1,13 +1,13 @@
-//! What differs between operating systems, in one place: stop signals, opening files without
-//! following links, positioned writes, worker processes, limits on threads, where netrc
-//! lives. Unix has them all; elsewhere (Windows) each has a plain stand-in. Two larger pieces
-//! stay beside their only user, behind `cfg`: `sink`'s unnamed files (`O_TMPFILE`, Linux) and
-//! `bench::cpu`'s `getrusage`.
+//! What differs between operating systems, in one place (no `cfg` outside this file): stop
+//! signals, opening files without following links, unnamed files, positioned writes, worker
+//! processes, limits on threads, CPU time, where netrc lives. Unix has them all (Linux adds
+//! unnamed files and per-thread CPU time); elsewhere (Windows) each has a plain stand-in.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use tokio::runtime::Runtime;
@@ -287,5 +287,71 @@ fn signal_name(signal: i32) -> &'static str {
         libc::SIGFPE => "SIGFPE",
         libc::SIGQUIT => "SIGQUIT",
         _ => "unknown signal",
+    }
+}
+
+/// User and system CPU time so far of this process and its reaped children (`getrusage`);
+/// `None` where that is not measured (not Unix).
+pub fn process_cpu_time() -> Option<(Duration, Duration)> {
+    #[cfg(unix)]
+    {
+        let rusage = |who| {
+            let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+            // SAFETY: getrusage writes a whole `rusage` into the pointer it is given, which
+            // points to memory of that size; `who` is one of the constants it accepts.
+            let usage = unsafe {
+                if libc::getrusage(who, usage.as_mut_ptr()) != 0 {
+                    return None;
+                }
+                usage.assume_init()
+            };
+            let time = |t: libc::timeval| {
+                Duration::from_secs(t.tv_sec.max(0) as u64)
+                    + Duration::from_micros(t.tv_usec.max(0) as u64)
+            };
+            Some((time(usage.ru_utime), time(usage.ru_stime)))
+        };
+        let (own, children) = (rusage(libc::RUSAGE_SELF)?, rusage(libc::RUSAGE_CHILDREN)?);
+        Some((own.0 + children.0, own.1 + children.1))
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// User and system CPU time of this process's threads whose name starts with `prefix`, from
+/// `/proc/self/task/*/stat` (Linux; zero elsewhere).
+pub fn threads_cpu_time(prefix: &str) -> (Duration, Duration) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: sysconf has no preconditions.
+        let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return (Duration::ZERO, Duration::ZERO);
+        };
+        let (utime, stime) = tasks
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("stat")).ok())
+            .filter_map(|stat| {
+                // `pid (comm) state ...`: comm may hold spaces, so split at the last ')'.
+                let (head, rest) = stat.rsplit_once(')')?;
+                let comm = head.split_once('(')?.1;
+                if !comm.starts_with(prefix) {
+                    return None;
+                }
+                let fields: Vec<&str> = rest.split_whitespace().collect();
+                // utime and stime are fields 14 and 15 of stat; `rest` starts at field 3.
+                let utime: u64 = fields.get(11)?.parse().ok()?;
+                let stime: u64 = fields.get(12)?.parse().ok()?;
+                Some((utime, stime))
+            })
+            .fold((0, 0), |(u, s), (du, ds)| (u + du, s + ds));
+        let secs = |ticks: u64| Duration::from_secs_f64(ticks as f64 / ticks_per_second);
+        (secs(utime), secs(stime))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = prefix;
+        (Duration::ZERO, Duration::ZERO)
     }
 }

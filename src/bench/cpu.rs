@@ -1,10 +1,12 @@
 //! CPU time (user and system, apart) spent by the downloads of a run: this process and its
 //! reaped children (`procs` and `spawn` workers), minus the built-in server's threads, which share the process.
 //!
-//! Measured with `getrusage` on Unix; elsewhere it is not measured ([`client_cpu_time`] gives
-//! `None`, shown as "n/a" and exported as `null`).
+//! Measured where the platform tells ([`crate::platform::process_cpu_time`]: `getrusage` on
+//! Unix); elsewhere [`client_cpu_time`] gives `None`, shown as "n/a" and exported as `null`.
 
 use std::time::Duration;
+
+use crate::platform;
 
 /// User and system CPU time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -38,82 +40,21 @@ impl std::ops::Add for CpuTime {
     }
 }
 
+/// The thread name prefix of the built-in server (`comm` is cut to 15 bytes).
+const SERVER_THREADS: &str = "fetchbench-serv";
+
 /// CPU time so far of this process and its reaped children, without the server's threads;
-/// `None` where it cannot be measured (not Unix).
-#[cfg(unix)]
+/// `None` where it cannot be measured.
 pub fn client_cpu_time() -> Option<CpuTime> {
-    let own = unix::rusage(libc::RUSAGE_SELF)? + unix::rusage(libc::RUSAGE_CHILDREN)?;
-    Some(own.since(unix::server_threads_cpu_time()))
+    let (user, system) = platform::process_cpu_time()?;
+    let (server_user, server_system) = platform::threads_cpu_time(SERVER_THREADS);
+    Some(CpuTime {
+        user: user.saturating_sub(server_user),
+        system: system.saturating_sub(server_system),
+    })
 }
 
-/// CPU time is not measured on this platform.
-#[cfg(not(unix))]
-pub fn client_cpu_time() -> Option<CpuTime> {
-    None
-}
-
-#[cfg(unix)]
-mod unix {
-    use std::time::Duration;
-
-    use super::CpuTime;
-
-    /// The thread name prefix of the built-in server (`comm` is cut to 15 bytes).
-    const SERVER_THREADS: &str = "fetchbench-serv";
-
-    pub(super) fn rusage(who: libc::c_int) -> Option<CpuTime> {
-        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-        // SAFETY: getrusage writes a whole `rusage` into the pointer it is given, which points
-        // to memory of that size; `who` is one of the constants it accepts.
-        let usage = unsafe {
-            if libc::getrusage(who, usage.as_mut_ptr()) != 0 {
-                return None;
-            }
-            usage.assume_init()
-        };
-        let time = |t: libc::timeval| {
-            Duration::from_secs(t.tv_sec.max(0) as u64)
-                + Duration::from_micros(t.tv_usec.max(0) as u64)
-        };
-        Some(CpuTime {
-            user: time(usage.ru_utime),
-            system: time(usage.ru_stime),
-        })
-    }
-
-    /// User and system time of this process's threads named like the built-in server's, from
-    /// `/proc/self/task/*/stat` (Linux; zero elsewhere).
-    pub(super) fn server_threads_cpu_time() -> CpuTime {
-        // SAFETY: sysconf has no preconditions.
-        let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-            return CpuTime::default();
-        };
-        let (utime, stime) = tasks
-            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("stat")).ok())
-            .filter_map(|stat| {
-                // `pid (comm) state ...`: comm may hold spaces, so split at the last ')'.
-                let (head, rest) = stat.rsplit_once(')')?;
-                let comm = head.split_once('(')?.1;
-                if !comm.starts_with(SERVER_THREADS) {
-                    return None;
-                }
-                let fields: Vec<&str> = rest.split_whitespace().collect();
-                // utime and stime are fields 14 and 15 of stat; `rest` starts at field 3.
-                let utime: u64 = fields.get(11)?.parse().ok()?;
-                let stime: u64 = fields.get(12)?.parse().ok()?;
-                Some((utime, stime))
-            })
-            .fold((0, 0), |(u, s), (du, ds)| (u + du, s + ds));
-        let secs = |ticks: u64| Duration::from_secs_f64(ticks as f64 / ticks_per_second);
-        CpuTime {
-            user: secs(utime),
-            system: secs(stime),
-        }
-    }
-}
-
-#[cfg(all(test, unix))]
+#[cfg(test)]
 mod tests {
     use super::*;
 
