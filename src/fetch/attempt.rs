@@ -4,43 +4,24 @@
 
 use std::io::{self, Read};
 
-use reqwest::header::{self, HeaderValue};
-use reqwest::{Client, Response, StatusCode};
+use reqwest::header;
+use reqwest::{Response, StatusCode};
 use sha2::{Digest, Sha256};
 
-use super::Downloader;
 use super::headers::{content_range, http_error, validator};
 use super::naming;
 use super::output::Part;
 use super::policy::{IDLE_FLUSH_AFTER, SpeedMeter};
 use super::segments::{self, Transfer};
 use super::sink::Sink;
+use super::{Attempts, Downloader};
 use crate::error::FetchError;
-use crate::model::{Facts, Sha256Digest, Status, Target, hex};
-use crate::progress::Tracker;
-
-/// What a download has learned so far, kept across its attempts.
-#[derive(Default)]
-pub(super) struct Attempts {
-    /// Fixed by the first response, so that retries write the same file.
-    pub name: Option<String>,
-    /// ETag or Last-Modified of the body in the `.part` file, for `If-Range`.
-    validator: Option<HeaderValue>,
-    pub facts: Facts,
-    /// Set when an attempt ends only to start the download again at once under the name its
-    /// response gave (`-c`): not a fault, not counted as a retry.
-    pub again: bool,
-}
+use crate::model::{Sha256Digest, Status, Target, hex};
 
 impl Downloader {
     /// One request: resumes the `.part` file where there is one to resume.
-    pub(super) async fn attempt(
-        &self,
-        client: &Client,
-        target: &Target,
-        tracker: &Tracker,
-        attempts: &mut Attempts,
-    ) -> Result<Status, FetchError> {
+    pub(super) async fn attempt(&self, attempts: &mut Attempts<'_>) -> Result<Status, FetchError> {
+        let (client, target, tracker) = (attempts.client, attempts.target, attempts.tracker);
         let output = &self.output;
         // A retry resumes its own `.part`; a first attempt only with `-c`.
         if attempts.name.is_none()
@@ -86,7 +67,7 @@ impl Downloader {
         attempts.facts.http_status = Some(status.as_u16());
 
         if status == StatusCode::RANGE_NOT_SATISFIABLE && offset > 0 {
-            return self.after_refused_range(target, &response, resumable, offset, attempts);
+            return self.after_refused_range(attempts, &response, resumable, offset);
         }
         if !status.is_success() {
             return Err(http_error(&response));
@@ -172,9 +153,7 @@ impl Downloader {
                 // The server sent the whole body to a resume request: the `.part` is of no use.
                 output.discard_part(&name);
             }
-            let written = self
-                .stream(target, response, &name, start, tracker, attempts)
-                .await?;
+            let written = self.stream(attempts, response, &name, start).await?;
             output.land(&name, written)
         };
         let path = landed.map_err(|source| FetchError::Write {
@@ -188,12 +167,12 @@ impl Downloader {
     /// rename); otherwise it is of no use and the download starts over.
     fn after_refused_range(
         &self,
-        target: &Target,
+        attempts: &mut Attempts<'_>,
         response: &Response,
         resumable: Option<String>,
         offset: u64,
-        attempts: &mut Attempts,
     ) -> Result<Status, FetchError> {
+        let target = attempts.target;
         let Some(name) = resumable else {
             return Err(FetchError::BadResume("416".to_owned()));
         };
@@ -265,13 +244,12 @@ impl Downloader {
     /// digest, kept in `attempts`). Returns the file, complete, to land under its final name.
     async fn stream(
         &self,
-        target: &Target,
+        attempts: &mut Attempts<'_>,
         mut response: Response,
         name: &str,
         start: u64,
-        tracker: &Tracker,
-        attempts: &mut Attempts,
     ) -> Result<Part, FetchError> {
+        let (target, tracker) = (attempts.target, attempts.tracker);
         // The length of the body as read: a body that reqwest decodes (`--compressed` and a
         // Content-Encoding it knows) has none, so the Content-Length of the encoded bytes is
         // never compared with the decoded ones; an unencoded body is still checked.

@@ -24,8 +24,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::Client;
+use reqwest::header::HeaderValue;
 
-use self::attempt::Attempts;
 use self::naming::Names;
 use self::output::OutputDir;
 use self::policy::Policy;
@@ -37,12 +37,33 @@ use crate::progress::{Progress, Tracker};
 
 /// What every download of a run shares: where files go, their names, the rules, the display.
 pub struct Downloader {
+    /// Where files land (`-o`).
     output: OutputDir,
+    /// The run's names, for a name that only a response tells.
     names: Arc<dyn Names>,
+    /// Retries, timeouts, resume, limits: the rules of every attempt.
     policy: Policy,
+    /// `--limit-rate`, `--max-per-host`, `--wait`.
     throttle: Throttle,
+    /// Each download's bar or line.
     progress: Progress,
+    /// Ctrl-C and SIGTERM: a download in hand stops, and keeps its `.part`.
     cancel: Cancel,
+}
+
+/// One download's attempts: what they run with, and what they have learned so far.
+struct Attempts<'a> {
+    client: &'a Client,
+    target: &'a Target,
+    tracker: &'a Tracker,
+    /// Fixed by the first response, so that retries write the same file.
+    name: Option<String>,
+    /// ETag or Last-Modified of the body in the `.part` file, for `If-Range`.
+    validator: Option<HeaderValue>,
+    facts: Facts,
+    /// Set when an attempt ends only to start the download again at once under the name its
+    /// response gave (`-c`): not a fault, not counted as a retry.
+    again: bool,
 }
 
 impl Downloader {
@@ -91,11 +112,19 @@ impl Downloader {
         }
         let started = Instant::now();
         let tracker = self.progress.start(&target.planned);
-        let mut attempts = Attempts::default();
+        let mut attempts = Attempts {
+            client,
+            target,
+            tracker: &tracker,
+            name: None,
+            validator: None,
+            facts: Facts::default(),
+            again: false,
+        };
         let result = tokio::select! {
             result = async {
                 let _slot = self.throttle.admit(&target.url).await;
-                let download = self.download(client, target, &tracker, &mut attempts);
+                let download = self.download(&mut attempts);
                 match self.policy.max_time {
                     Some(limit) => tokio::time::timeout(limit, download)
                         .await
@@ -166,15 +195,9 @@ impl Downloader {
     }
 
     /// Attempts until success, a final error, or the retries are spent.
-    async fn download(
-        &self,
-        client: &Client,
-        target: &Target,
-        tracker: &Tracker,
-        attempts: &mut Attempts,
-    ) -> Result<Status, FetchError> {
+    async fn download(&self, attempts: &mut Attempts<'_>) -> Result<Status, FetchError> {
         loop {
-            let err = match self.attempt(client, target, tracker, attempts).await {
+            let err = match self.attempt(attempts).await {
                 Ok(status) => return Ok(status),
                 Err(_) if std::mem::take(&mut attempts.again) => continue,
                 Err(err) => err,
@@ -186,7 +209,7 @@ impl Downloader {
             }
             if !self
                 .policy
-                .wait_to_retry(&err, &mut attempts.facts.retries, tracker)
+                .wait_to_retry(&err, &mut attempts.facts.retries, attempts.tracker)
                 .await
             {
                 return Err(err);
