@@ -144,7 +144,7 @@ free_port() {
 }
 
 # The reference content of `fetchbench serve` files, reimplemented from the spec in
-# src/server.rs (`fill`): FNV-1a seed, splitmix64 blocks, little-endian. Independent of
+# src/server/content.rs (`fill`): FNV-1a seed, splitmix64 blocks, little-endian. Independent of
 # the code under test, so a download is checked against the spec, not against itself.
 SYNTHGEN="$WORK/synthgen"
 cat >"$WORK/synthgen.rs" <<'EOF'
