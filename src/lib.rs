@@ -162,7 +162,7 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
         let _ = stderr.flush();
     }
     if config.printing.json {
-        match report::write_json_summary(&summary, &mut io::stdout().lock()) {
+        match report::json::write_json_summary(&summary, &mut io::stdout().lock()) {
             // `fetchbench ... | head`: the reader has all it wants; that is not an error.
             Err(err) if err.kind() == io::ErrorKind::BrokenPipe => {}
             Err(err) if cancel.signal_exit().is_none() => {

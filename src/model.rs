@@ -128,6 +128,20 @@ impl Outcome {
     }
 }
 
+/// How many downloads ended which way.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub ok: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    /// Downloads stopped by Ctrl-C while running (counted in `failed` too).
+    pub interrupted: usize,
+    /// Downloads taken but never started because of Ctrl-C (not counted elsewhere).
+    pub not_started: usize,
+    /// Attempts after the first, over all downloads.
+    pub retries: u32,
+}
+
 /// Hex digits of a digest.
 pub fn hex(digest: &Sha256Digest) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()

@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use anyhow::{Context, Result};
 
 use crate::model::{Outcome, Status};
-use crate::report::{DownloadRecord, TableRows, Tally};
+use crate::report::json::DownloadRecord;
+use crate::report::{TableRows, Tally};
 
 /// Where an engine sends each outcome, once, as its download ends.
 pub type Results = Arc<dyn Fn(Outcome) + Send + Sync>;

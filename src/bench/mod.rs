@@ -3,6 +3,7 @@
 
 mod cpu;
 mod report;
+mod workload;
 
 use std::collections::HashSet;
 use std::io::{self, IsTerminal};
@@ -24,7 +25,7 @@ use crate::fetch::output::OutputDir;
 use crate::fetch::policy::Policy;
 use crate::fetch::throttle::Throttle;
 use crate::http::{HttpOptions, HttpSettings};
-use crate::input::{Entry, Input, Source as InputSource};
+use crate::input::{Input, Source as InputSource};
 use crate::model::Mode;
 use crate::model::{Outcome, Status};
 use crate::progress::Progress;
@@ -33,68 +34,7 @@ use crate::server::{self, ServerConfig, ServerHandle};
 
 pub use cpu::CpuTime;
 pub use report::BenchReport;
-
-/// What is downloaded in every run, and how a run's files are checked.
-pub struct Workload {
-    pub entries: Vec<Entry>,
-    pub source: Source,
-}
-
-/// Where the workload comes from.
-pub enum Source {
-    /// The built-in server: every file's content is known, so every byte is checked.
-    BuiltIn {
-        files: usize,
-        size: u64,
-        latency: Duration,
-        rate: Option<u64>,
-    },
-    /// URLs given by the user: files are checked against the length received.
-    Urls,
-}
-
-impl Source {
-    /// The least time the workload can take at `jobs` connections: each round of `jobs`
-    /// downloads waits the latency and then sends a file at the per-connection rate. Known
-    /// only for the built-in server; it ignores connection set-up and the client's own costs.
-    pub fn ideal(&self, jobs: usize) -> Option<Duration> {
-        let Source::BuiltIn {
-            files,
-            size,
-            latency,
-            rate,
-        } = *self
-        else {
-            return None;
-        };
-        let rounds = files.div_ceil(jobs.max(1)) as u32;
-        let transfer = rate.map_or(Duration::ZERO, |rate| {
-            Duration::from_secs_f64(size as f64 / rate.max(1) as f64)
-        });
-        // With neither latency nor a rate, the model has nothing to say.
-        Some((latency + transfer) * rounds).filter(|ideal| !ideal.is_zero())
-    }
-}
-
-/// One timed run of one mode.
-#[derive(Debug, Clone)]
-pub struct Run {
-    pub elapsed: Duration,
-    pub bytes: u64,
-    /// Downloads that failed or whose file did not verify; a run with any is not timed.
-    pub problems: Vec<String>,
-    /// Distinct OS threads that did the downloads' I/O.
-    pub io_threads: usize,
-    /// User and system CPU time of the downloads (the built-in server's excluded); `None`
-    /// where it is not measured (not Unix).
-    pub cpu: Option<CpuTime>,
-}
-
-impl Run {
-    pub fn ok(&self) -> bool {
-        self.problems.is_empty()
-    }
-}
+pub use workload::{Run, Source, Workload};
 
 /// Runs `fetchbench bench`.
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {

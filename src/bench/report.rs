@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{CpuTime, Run, Source, Workload};
+use super::cpu::CpuTime;
+use super::workload::{Run, Source, Workload};
 use crate::model::Mode;
 use crate::progress::wrap;
-use crate::report::{Align, Narrow, fit_table};
+use crate::report::table::{Align, Narrow, fit_table};
 use crate::units::{human_bytes, human_duration};
 
 /// Width of the longest bar in the chart, in characters.

@@ -2,7 +2,7 @@
 //! analogue of Python's ThreadPoolExecutor). Each worker keeps its own runtime and client, so
 //! its connections are reused from one download to the next.
 
-use super::{Work, claiming_workers, fetch_in_turn};
+use super::work::{Work, claiming_workers, fetch_in_turn};
 
 pub fn run(work: &Work) {
     claiming_workers(work, "pool", || fetch_in_turn(work, || work.next()));

@@ -3,7 +3,7 @@
 //! process, one after another: the same child for the whole run (`procs`), or a new child per
 //! download (`spawn`).
 
-use super::{Work, claiming_workers};
+use super::work::{Work, claiming_workers};
 use crate::procs::{self, Crew, Lifetime};
 
 pub fn run(work: &Work, lifetime: Lifetime) {

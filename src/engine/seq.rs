@@ -1,6 +1,6 @@
 //! `seq`: one download after the other, on the calling thread.
 
-use super::{Work, fetch_in_turn};
+use super::work::{Work, fetch_in_turn};
 
 pub fn run(work: &Work) {
     fetch_in_turn(work, || work.next());

@@ -10,7 +10,7 @@ use anyhow::Context;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::Work;
+use super::work::Work;
 use crate::error::FetchError;
 
 pub fn run(work: &Work) {

@@ -9,7 +9,7 @@
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 
-use super::{Work, fetch_in_turn};
+use super::work::{Work, fetch_in_turn};
 use crate::error::FetchError;
 
 /// Descriptors one download thread may hold at once.

@@ -205,10 +205,10 @@ fn directory_turn() -> MutexGuard<'static, ()> {
 
 /// Opens `path` with `options` so that it cannot follow a link or block: `O_NOFOLLOW` (a
 /// symlink fails with `ELOOP`) and `O_NONBLOCK` (a FIFO without a reader fails with `ENXIO`
-/// instead of waiting for ever), then checks that what was opened is a regular file. The one
-/// place with the platform's flags; elsewhere, a plain open (no FIFOs or symlinks to fear in
-/// the same way) followed by the same check.
-pub fn open_no_follow(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
+/// instead of waiting for ever), then checks that what was opened is a regular file. Where the
+/// platform has no such flags ([`platform::no_follow_no_block`]), a plain open followed by the
+/// same check.
+fn open_no_follow(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
     let file = platform::no_follow_no_block(options).open(path)?;
     if !file.metadata()?.is_file() {
         return Err(io::Error::new(
@@ -222,7 +222,7 @@ pub fn open_no_follow(path: &Path, options: &mut OpenOptions) -> io::Result<File
 /// The length of the `.part` at `path` when it is a regular file of our own (not a link, a
 /// FIFO, a device, or a file hard-linked from elsewhere); `None` otherwise, which makes it
 /// count as absent.
-pub fn part_len(path: &Path) -> Option<u64> {
+fn part_len(path: &Path) -> Option<u64> {
     let meta = path.symlink_metadata().ok()?;
     if platform::has_other_links(&meta) {
         return None;

@@ -13,8 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use anyhow::{Context, Result, bail};
 use reqwest::Url;
 
-use super::CHILD_COMMAND;
-use super::protocol::{self, Done, Job, Message, Order, Setup};
+use super::protocol::{self, CHILD_COMMAND, Done, Job, Message, Order, Setup};
 use crate::cancel::Cancel;
 use crate::error::FetchError;
 use crate::fetch::Downloader;

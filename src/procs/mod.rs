@@ -16,14 +16,11 @@ pub mod child;
 pub mod protocol;
 pub mod worker;
 
-pub use protocol::Setup;
+pub use protocol::{CHILD_COMMAND, Setup};
 pub use worker::{Crew, Lifetime, Worker};
 
 use crate::fetch::Downloader;
 use crate::http::HttpSettings;
-
-/// The hidden subcommand that runs a worker.
-pub const CHILD_COMMAND: &str = "__child";
 
 /// The setup of a run's workers, `jobs` of them at once.
 pub fn setup(downloader: &Downloader, http: &HttpSettings, jobs: usize) -> Setup {

@@ -17,6 +17,9 @@ use crate::http::HttpOptions;
 use crate::model::{Outcome, Sha256Digest, Status, hex};
 use crate::progress::PipeEvent;
 
+/// The hidden subcommand that runs a worker.
+pub const CHILD_COMMAND: &str = "__child";
+
 /// A line from the parent to a worker.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

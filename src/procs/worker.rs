@@ -15,8 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::CHILD_COMMAND;
-use super::protocol::{self, Done, DoneStatus, Job, Message, Order, Setup};
+use super::protocol::{self, CHILD_COMMAND, Done, DoneStatus, Job, Message, Order, Setup};
 use crate::cancel::Cancel;
 use crate::error::FetchError;
 use crate::fetch::Downloader;

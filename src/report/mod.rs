@@ -1,17 +1,21 @@
-//! What a run reports: paths or JSON lines on stdout (for scripts), a table and a total line on
-//! stderr (for people).
+//! What a run comes to: the counts and totals added up as downloads end ([`Tally`]), the exit
+//! code, and the human summary on stderr (tables of the failures and the slowest downloads,
+//! then a total line). The JSON records are in [`json`], table layout in [`table`].
+
+pub mod json;
+pub mod table;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use console::{measure_text_width, style};
-use serde::Serialize;
+use console::style;
 
+use self::table::Align::{Left, Right};
+use self::table::{Narrow, fit_table};
 use crate::cancel::EXIT_INTERRUPTED;
-use crate::model::Mode;
-use crate::model::{Outcome, Status, hex};
-use crate::progress::{elide_middle, paint};
+use crate::model::{Counts, Mode, Outcome, Status, hex};
+use crate::progress::paint;
 use crate::units::{human_bytes, human_duration};
 
 /// Exit code when at least one download failed.
@@ -33,20 +37,6 @@ pub struct Summary {
     /// URLs read but never started (the run was interrupted): those the workers were about to
     /// take, and those left in the input queue.
     pub not_started: usize,
-}
-
-/// How many downloads ended which way.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Counts {
-    pub ok: usize,
-    pub failed: usize,
-    pub skipped: usize,
-    /// Downloads stopped by Ctrl-C while running (counted in `failed` too).
-    pub interrupted: usize,
-    /// Downloads taken but never started because of Ctrl-C (not counted elsewhere).
-    pub not_started: usize,
-    /// Attempts after the first, over all downloads.
-    pub retries: u32,
 }
 
 /// Which rows the end-of-run table shows (`--table`).
@@ -218,106 +208,17 @@ pub(crate) fn rate(bytes: u64, elapsed: Duration) -> f64 {
     if secs > 0.0 { bytes as f64 / secs } else { 0.0 }
 }
 
-/// The summary object that ends `--json` output; the shape is `schema.json`.
-pub fn write_json_summary(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, &SummaryRecord::from(summary))?;
-    out.write_all(b"\n")?;
-    out.flush()
-}
-
-/// One download's JSON line.
-#[derive(Serialize)]
-pub(crate) struct DownloadRecord<'a> {
-    r#type: &'static str,
-    index: usize,
-    url: &'a str,
-    path: Option<String>,
-    status: &'static str,
-    http_status: Option<u16>,
-    bytes: u64,
-    elapsed_ms: f64,
-    retries: u32,
-    sha256: Option<String>,
-    partial: Option<String>,
-    error: Option<String>,
-}
-
-impl<'a> From<&'a Outcome> for DownloadRecord<'a> {
-    fn from(outcome: &'a Outcome) -> Self {
-        DownloadRecord {
-            r#type: "download",
-            index: outcome.index,
-            url: &outcome.url,
-            path: outcome.path().map(|p| p.display().to_string()),
-            status: outcome.status_word(),
-            http_status: outcome.http_status,
-            bytes: outcome.bytes,
-            elapsed_ms: millis(outcome.elapsed),
-            retries: outcome.retries,
-            sha256: outcome.sha256.as_ref().map(hex),
-            partial: outcome.partial.as_ref().map(|p| p.display().to_string()),
-            error: match &outcome.status {
-                Status::Failed(err) => Some(err.to_string()),
-                _ => None,
-            },
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct SummaryRecord {
-    r#type: &'static str,
-    mode: Mode,
-    jobs: usize,
-    files: usize,
-    ok: usize,
-    failed: usize,
-    skipped: usize,
-    retries: u32,
-    interrupted: bool,
-    not_started: usize,
-    bytes: u64,
-    elapsed_ms: f64,
-    elapsed: Elapsed,
-    throughput_bps: f64,
-}
-
-#[derive(Serialize)]
-struct Elapsed {
-    secs: u64,
-    nanos: u32,
-    human: String,
-}
-
-impl From<&Summary> for SummaryRecord {
-    fn from(summary: &Summary) -> Self {
-        let counts = summary.counts();
-        SummaryRecord {
-            r#type: "summary",
-            mode: summary.mode,
-            jobs: summary.jobs,
-            files: summary.tally.files,
-            ok: counts.ok,
-            failed: counts.failed,
-            skipped: counts.skipped,
-            retries: counts.retries,
-            interrupted: summary.interrupted,
-            not_started: summary.not_started,
-            bytes: summary.bytes(),
-            elapsed_ms: millis(summary.elapsed),
-            elapsed: Elapsed {
-                secs: summary.elapsed.as_secs(),
-                nanos: summary.elapsed.subsec_nanos(),
-                human: human_duration(summary.elapsed),
-            },
-            throughput_bps: summary.throughput(),
-        }
-    }
-}
-
-fn millis(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
-}
+/// How the end-of-run tables are narrowed.
+const NARROWING: [Narrow; 8] = [
+    Narrow::Drop("retries"),
+    Narrow::Drop("rate"),
+    Narrow::Elide(24),
+    Narrow::Drop("sha256"),
+    Narrow::Drop("time"),
+    Narrow::Drop("bytes"),
+    Narrow::Elide(12),
+    Narrow::Elide(4),
+];
 
 /// The human summary: the failures and the few slowest downloads (or, with `--table full`,
 /// every download) as tables, then the total line. Tables fit in `width` columns when given
@@ -384,114 +285,6 @@ pub fn write_table(
     out.flush()
 }
 
-/// How a table column is aligned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Align {
-    Left,
-    Right,
-}
-use Align::{Left, Right};
-
-/// How a table too wide for the terminal is narrowed, step by step, until it fits: columns
-/// dropped, or the first column (file names) and the last (errors) elided in the middle down
-/// to a number of columns.
-pub enum Narrow {
-    Drop(&'static str),
-    Elide(usize),
-}
-
-/// How the end-of-run tables are narrowed.
-const NARROWING: [Narrow; 8] = [
-    Narrow::Drop("retries"),
-    Narrow::Drop("rate"),
-    Narrow::Elide(24),
-    Narrow::Drop("sha256"),
-    Narrow::Drop("time"),
-    Narrow::Drop("bytes"),
-    Narrow::Elide(12),
-    Narrow::Elide(4),
-];
-
-/// Lays out a table in at most `width` columns, narrowing it step by step as `narrowing` says.
-/// Without a width, the table is as wide as its cells.
-pub fn fit_table(
-    header: &[&str],
-    mut rows: Vec<Vec<String>>,
-    align: &[Align],
-    width: Option<usize>,
-    narrowing: &[Narrow],
-) -> String {
-    let (mut header, mut align) = (header.to_vec(), align.to_vec());
-    if let Some(width) = width {
-        // Never the last column: some terminals wrap when it is written.
-        let width = width.saturating_sub(1);
-        for step in narrowing {
-            let widths = column_widths(&header, &rows);
-            let total = widths.iter().sum::<usize>() + 2 * widths.len().saturating_sub(1);
-            if total <= width {
-                break;
-            }
-            match step {
-                Narrow::Drop(name) => {
-                    if let Some(at) = header.iter().position(|h| h == name) {
-                        header.remove(at);
-                        align.remove(at);
-                        rows.iter_mut().for_each(|row| drop(row.remove(at)));
-                    }
-                }
-                Narrow::Elide(floor) => {
-                    let last = widths.len() - 1;
-                    let excess = total - width;
-                    // The errors give first, then the names.
-                    let last_gives = excess.min(widths[last].saturating_sub(*floor));
-                    let first_gives = (excess - last_gives).min(widths[0].saturating_sub(*floor));
-                    for row in &mut rows {
-                        if last_gives > 0 && last > 0 {
-                            row[last] = elide_middle(&row[last], widths[last] - last_gives);
-                        }
-                        if first_gives > 0 {
-                            row[0] = elide_middle(&row[0], widths[0] - first_gives);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    format_table(&header, &rows, &align)
-}
-
-/// The width of each column: its widest cell or heading, counting only what shows.
-fn column_widths(header: &[&str], rows: &[Vec<String>]) -> Vec<usize> {
-    let mut widths: Vec<usize> = header.iter().map(|h| measure_text_width(h)).collect();
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(measure_text_width(cell));
-        }
-    }
-    widths
-}
-
-/// Lays out `rows` under `header` in padded columns, one line each, trailing spaces trimmed.
-/// Cells may be styled: widths count only what shows.
-pub fn format_table(header: &[&str], rows: &[Vec<String>], align: &[Align]) -> String {
-    let widths = column_widths(header, rows);
-    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
-    let mut text = String::new();
-    for row in std::iter::once(&header).chain(rows) {
-        let mut line = String::new();
-        for ((cell, width), align) in row.iter().zip(&widths).zip(align) {
-            let pad = " ".repeat(width.saturating_sub(measure_text_width(cell)));
-            match align {
-                Left => line.push_str(&format!("{cell}{pad}  ")),
-                Right => line.push_str(&format!("{pad}{cell}  ")),
-            }
-        }
-        text.push_str(line.trim_end());
-        text.push('\n');
-    }
-    text
-}
-
 fn table_row(outcome: &Outcome) -> Vec<String> {
     let file = match outcome.path() {
         Some(path) => path.file_name().map_or_else(
@@ -526,6 +319,7 @@ fn table_row(outcome: &Outcome) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use console::measure_text_width;
 
     fn table(name: &str, error: &str, width: Option<usize>) -> String {
         let header = ["file", "status", "bytes", "time", "rate", "retries", ""];

@@ -1,0 +1,69 @@
+//! What a benchmark measures: the workload (its URLs, and where they come from) and one timed
+//! run of it in one mode.
+
+use std::time::Duration;
+
+use super::cpu::CpuTime;
+use crate::input::Entry;
+
+/// What is downloaded in every run, and how a run's files are checked.
+pub struct Workload {
+    pub entries: Vec<Entry>,
+    pub source: Source,
+}
+
+/// Where the workload comes from.
+pub enum Source {
+    /// The built-in server: every file's content is known, so every byte is checked.
+    BuiltIn {
+        files: usize,
+        size: u64,
+        latency: Duration,
+        rate: Option<u64>,
+    },
+    /// URLs given by the user: files are checked against the length received.
+    Urls,
+}
+
+impl Source {
+    /// The least time the workload can take at `jobs` connections: each round of `jobs`
+    /// downloads waits the latency and then sends a file at the per-connection rate. Known
+    /// only for the built-in server; it ignores connection set-up and the client's own costs.
+    pub fn ideal(&self, jobs: usize) -> Option<Duration> {
+        let Source::BuiltIn {
+            files,
+            size,
+            latency,
+            rate,
+        } = *self
+        else {
+            return None;
+        };
+        let rounds = files.div_ceil(jobs.max(1)) as u32;
+        let transfer = rate.map_or(Duration::ZERO, |rate| {
+            Duration::from_secs_f64(size as f64 / rate.max(1) as f64)
+        });
+        // With neither latency nor a rate, the model has nothing to say.
+        Some((latency + transfer) * rounds).filter(|ideal| !ideal.is_zero())
+    }
+}
+
+/// One timed run of one mode.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub elapsed: Duration,
+    pub bytes: u64,
+    /// Downloads that failed or whose file did not verify; a run with any is not timed.
+    pub problems: Vec<String>,
+    /// Distinct OS threads that did the downloads' I/O.
+    pub io_threads: usize,
+    /// User and system CPU time of the downloads (the built-in server's excluded); `None`
+    /// where it is not measured (not Unix).
+    pub cpu: Option<CpuTime>,
+}
+
+impl Run {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}

@@ -1,0 +1,112 @@
+//! The JSON lines of `--json`: one per download as it ends, then the summary object (the shape
+//! is `schema.json`).
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::Summary;
+use crate::model::{Mode, Outcome, Status, hex};
+use crate::units::human_duration;
+
+/// The summary object that ends `--json` output.
+pub fn write_json_summary(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, &SummaryRecord::from(summary))?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// One download's JSON line.
+#[derive(Serialize)]
+pub(crate) struct DownloadRecord<'a> {
+    r#type: &'static str,
+    index: usize,
+    url: &'a str,
+    path: Option<String>,
+    status: &'static str,
+    http_status: Option<u16>,
+    bytes: u64,
+    elapsed_ms: f64,
+    retries: u32,
+    sha256: Option<String>,
+    partial: Option<String>,
+    error: Option<String>,
+}
+
+impl<'a> From<&'a Outcome> for DownloadRecord<'a> {
+    fn from(outcome: &'a Outcome) -> Self {
+        DownloadRecord {
+            r#type: "download",
+            index: outcome.index,
+            url: &outcome.url,
+            path: outcome.path().map(|p| p.display().to_string()),
+            status: outcome.status_word(),
+            http_status: outcome.http_status,
+            bytes: outcome.bytes,
+            elapsed_ms: millis(outcome.elapsed),
+            retries: outcome.retries,
+            sha256: outcome.sha256.as_ref().map(hex),
+            partial: outcome.partial.as_ref().map(|p| p.display().to_string()),
+            error: match &outcome.status {
+                Status::Failed(err) => Some(err.to_string()),
+                _ => None,
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SummaryRecord {
+    r#type: &'static str,
+    mode: Mode,
+    jobs: usize,
+    files: usize,
+    ok: usize,
+    failed: usize,
+    skipped: usize,
+    retries: u32,
+    interrupted: bool,
+    not_started: usize,
+    bytes: u64,
+    elapsed_ms: f64,
+    elapsed: Elapsed,
+    throughput_bps: f64,
+}
+
+#[derive(Serialize)]
+struct Elapsed {
+    secs: u64,
+    nanos: u32,
+    human: String,
+}
+
+impl From<&Summary> for SummaryRecord {
+    fn from(summary: &Summary) -> Self {
+        let counts = summary.counts();
+        SummaryRecord {
+            r#type: "summary",
+            mode: summary.mode,
+            jobs: summary.jobs,
+            files: summary.tally.files,
+            ok: counts.ok,
+            failed: counts.failed,
+            skipped: counts.skipped,
+            retries: counts.retries,
+            interrupted: summary.interrupted,
+            not_started: summary.not_started,
+            bytes: summary.bytes(),
+            elapsed_ms: millis(summary.elapsed),
+            elapsed: Elapsed {
+                secs: summary.elapsed.as_secs(),
+                nanos: summary.elapsed.subsec_nanos(),
+                human: human_duration(summary.elapsed),
+            },
+            throughput_bps: summary.throughput(),
+        }
+    }
+}
+
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
