@@ -1,6 +1,8 @@
-use std::process::ExitCode;
+//! The `fetchbench` binary: parses the command line, runs it ([`fetchbench::run`]), and turns
+//! a setup error into its message on stderr and exit code 2.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use clap::Parser;
 use fetchbench::{Cli, report::EXIT_USAGE};
