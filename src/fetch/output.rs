@@ -146,8 +146,7 @@ impl OutputDir {
     /// Gives `name`'s `.part`, complete and closed, its final name; returns that path.
     pub fn land_part(&self, name: &str) -> io::Result<PathBuf> {
         let path = self.file(name);
-        let _turn = directory_turn();
-        std::fs::rename(self.part(name), &path)?;
+        rename(&self.part(name), &path)?;
         Ok(path)
     }
 }
@@ -507,6 +506,31 @@ mod tests {
             Part::Named(_)
         ));
         assert!(part.exists());
+    }
+
+    #[test]
+    fn a_stopped_download_leaves_only_a_part_of_its_own_with_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("half.part"), b"abc").unwrap();
+        let output = OutputDir::prepare(dir.path()).unwrap();
+        assert!(output.parts_on_disk);
+        // An empty `.part` is nothing to resume: it goes.
+        std::fs::write(output.part("empty"), b"").unwrap();
+        assert_eq!(output.leftover_part("empty"), None);
+        assert!(!output.holds_part("empty"));
+        assert_eq!(
+            output.leftover_part("half"),
+            Some(dir.path().join("half.part"))
+        );
+        // A link at `.part` is not ours: not resumed, not reported, its target untouched.
+        std::os::unix::fs::symlink("/etc/hostname", output.part("link")).unwrap();
+        assert_eq!(output.part_len("link"), None);
+        assert_eq!(output.leftover_part("link"), None);
+        assert!(output.holds_part("link"));
+        let path = output.land_part("half").unwrap();
+        assert_eq!(path, dir.path().join("half"));
+        assert_eq!(std::fs::read(path).unwrap(), b"abc");
+        assert!(!output.holds_part("half"));
     }
 
     #[test]
