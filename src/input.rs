@@ -21,6 +21,7 @@ use crate::cancel::Cancel;
 use crate::fetch::naming::{NameRegistry, name_from_url, sanitize};
 use crate::model::{Sha256Digest, Target, parse_hex};
 use crate::progress::Progress;
+use crate::sync::lock;
 
 /// Lines parsed ahead of the downloads. Small: enough to keep workers fed, not a buffer.
 const QUEUE: usize = 64;
@@ -205,8 +206,7 @@ impl Source {
     /// The next item, waiting for its line; `None` once the input has ended or the run was
     /// cancelled (the rest of the list is then not read).
     pub fn next(&self) -> Option<Item> {
-        // A poisoned lock only means another worker panicked while waiting; the queue is intact.
-        let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+        let mut items = lock(&self.items);
         loop {
             if self.cancel.is_triggered() {
                 return None;
@@ -225,7 +225,7 @@ impl Source {
     /// How many items were read but never taken (the run was cancelled), without waiting
     /// for more.
     pub fn remaining(&self) -> usize {
-        let items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+        let items = lock(&self.items);
         items.ready.len()
             + items
                 .batches

@@ -20,6 +20,7 @@ pub mod progress;
 pub mod report;
 pub mod results;
 pub mod server;
+pub mod sync;
 pub mod units;
 
 use std::io::{self, Write};

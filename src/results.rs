@@ -11,13 +11,14 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 
 use crate::model::{Outcome, Status};
 use crate::report::json::DownloadRecord;
 use crate::report::{TableRows, Tally};
+use crate::sync::lock;
 
 /// Where an engine sends each outcome, once, as its download ends.
 pub type Results = Arc<dyn Fn(Outcome) + Send + Sync>;
@@ -44,6 +45,8 @@ struct Shared {
     queued: AtomicUsize,
 }
 
+/// A worker that panicked while writing leaves at worst a line half-written here; the counts
+/// and the buffer stay usable.
 struct State {
     printing: Printing,
     tally: Tally,
@@ -115,12 +118,6 @@ impl State {
             self.out.flush();
         }
     }
-}
-
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    // A worker that panicked while writing leaves at worst a line half-written; the counts and
-    // the buffer stay usable.
-    state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// What stdout gets for one outcome: its path (if saved), or its JSON line; nothing for a

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::io::{self, IsTerminal};
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -31,6 +31,7 @@ use crate::model::{Outcome, Status};
 use crate::progress::Progress;
 use crate::report::EXIT_FAILED;
 use crate::server::{self, ServerConfig, ServerHandle};
+use crate::sync::lock;
 
 pub use cpu::CpuTime;
 pub use report::BenchReport;
@@ -251,9 +252,4 @@ fn bench_progress(total: usize) -> ProgressBar {
 
 fn write_export(path: &Path, contents: &str) -> Result<()> {
     std::fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// The outcomes of a run; a vector cannot be left half-pushed, so a poisoned lock is usable.
-fn lock(outcomes: &Mutex<Vec<Outcome>>) -> MutexGuard<'_, Vec<Outcome>> {
-    outcomes.lock().unwrap_or_else(|e| e.into_inner())
 }

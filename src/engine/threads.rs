@@ -11,6 +11,7 @@ use std::thread;
 
 use super::work::{Work, fetch_in_turn};
 use crate::error::FetchError;
+use crate::sync::lock;
 
 /// Descriptors one download thread may hold at once.
 const FDS_PER_THREAD: u64 = 6;
@@ -44,13 +45,13 @@ pub fn run(work: &Work) {
                 .name(name)
                 .spawn_scoped(scope, move || {
                     let _pass = pass;
-                    let mut once = handed.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    let mut once = lock(&handed).take();
                     fetch_in_turn(work, || once.take());
                 });
             match spawned {
                 Ok(handle) => handles.push(handle),
                 Err(err) => {
-                    let claim = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    let claim = lock(&slot).take();
                     if let Some(claim) = claim {
                         claim.fail(FetchError::Setup(format!("cannot start a thread: {err}")));
                     }
@@ -99,10 +100,9 @@ impl Gate {
         }
     }
 
-    /// Waits for a free place. The count is only ever changed whole, so a poisoned lock (a
-    /// panicking holder) is safe to use.
+    /// Waits for a free place.
     fn enter(&self) -> Pass<'_> {
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        let mut free = lock(&self.free);
         while *free == 0 {
             free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
         }
@@ -118,7 +118,7 @@ struct Pass<'a> {
 
 impl Drop for Pass<'_> {
     fn drop(&mut self) {
-        *self.gate.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        *lock(&self.gate.free) += 1;
         self.gate.freed.notify_one();
     }
 }

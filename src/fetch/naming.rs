@@ -12,6 +12,7 @@ use reqwest::Url;
 
 use super::output::{OutputDir, PART_SUFFIX};
 use crate::model::Target;
+use crate::sync::lock;
 
 /// The name used when a URL's path gives none (`http://host/`, `http://host/dir/`).
 pub const DEFAULT_NAME: &str = "index.html";
@@ -200,8 +201,7 @@ impl NameRegistry {
 
     /// Like [`NameRegistry::reserve`], also skipping names for which `also_taken` holds.
     fn take(&self, wanted: &str, also_taken: impl Fn(&str) -> bool) -> String {
-        // A poisoned lock only means another thread panicked mid-claim; the set is intact.
-        let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
+        let mut taken = lock(&self.taken);
         let is_free = |taken: &HashSet<u64>, name: &str| {
             !taken.contains(&hash(name))
                 && !taken.contains(&hash(&format!("{name}{PART_SUFFIX}")))

@@ -26,6 +26,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::platform;
+use crate::sync::lock;
 
 /// What a download's file is called until it is complete.
 pub const PART_SUFFIX: &str = ".part";
@@ -198,8 +199,7 @@ fn prove_writable(dir: &Path) -> Result<()> {
 static DIRECTORY: Mutex<()> = Mutex::new(());
 
 fn directory_turn() -> MutexGuard<'static, ()> {
-    // The guarded data is `()`: a panic while holding it cannot leave anything half-done.
-    DIRECTORY.lock().unwrap_or_else(|e| e.into_inner())
+    lock(&DIRECTORY)
 }
 
 /// Opens `path` with `options` so that it cannot follow a link or block: `O_NOFOLLOW` (a

@@ -10,6 +10,8 @@ use reqwest::Url;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use crate::sync::lock;
+
 /// The politeness rules of a run; [`Throttle::default`] imposes none.
 #[derive(Debug, Default)]
 pub struct Throttle {
@@ -79,8 +81,8 @@ impl Throttle {
         };
         if let Some(pause) = &self.wait {
             let start = {
-                // Each start books the next one; a poisoned lock still holds a valid instant.
-                let mut next = pause.next.lock().unwrap_or_else(|e| e.into_inner());
+                // Each start books the next one.
+                let mut next = lock(&pause.next);
                 let start = next.map_or_else(Instant::now, |n| n.max(Instant::now()));
                 *next = Some(start + pause.between);
                 start
@@ -101,8 +103,7 @@ impl Throttle {
     pub async fn spend(&self, n: u64) {
         if let Some(cap) = &self.rate {
             let due = {
-                // A poisoned lock still holds a valid instant.
-                let mut paid = cap.paid_until.lock().unwrap_or_else(|e| e.into_inner());
+                let mut paid = lock(&cap.paid_until);
                 let now = Instant::now();
                 let credit_from = now.checked_sub(MAX_BURST).unwrap_or(now);
                 let from = (*paid).max(credit_from);
@@ -122,7 +123,7 @@ impl HostSlots {
             url.port_or_known_default().unwrap_or_default()
         );
         let semaphore = {
-            let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+            let mut hosts = lock(&self.hosts);
             let semaphore = hosts
                 .entry(host)
                 .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)));

@@ -8,7 +8,7 @@
 use std::io::{self, BufRead, BufReader};
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 use reqwest::Url;
@@ -22,6 +22,7 @@ use crate::fetch::throttle::Throttle;
 use crate::http::HttpSettings;
 use crate::model::Target;
 use crate::progress::Progress;
+use crate::sync::lock;
 
 /// Names from the parent's registry: a claim goes out on stdout, its answer comes back on
 /// stdin (read by the listening thread).
@@ -44,11 +45,6 @@ impl Names for ParentNames {
             _ => wanted,
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The values kept under these locks are replaced whole, so a poisoned lock is safe to use.
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Runs a worker until its parent closes stdin. Exits 0 then.

@@ -11,7 +11,7 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,7 @@ use crate::error::FetchError;
 use crate::fetch::Downloader;
 use crate::model::{Facts, Outcome, Status, Target, parse_hex};
 use crate::progress::Tracker;
+use crate::sync::lock;
 
 /// How long a worker's child process lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,11 +34,6 @@ pub enum Lifetime {
 
 /// A child's stdin, shared with the [`Crew`] (to pass a cancel on); `None` once closed.
 type Pipe = Arc<Mutex<Option<ChildStdin>>>;
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every value kept under these locks is changed whole, so a poisoned lock is safe to use.
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Writes one line on a child's stdin, in one call.
 fn send(pipe: &Pipe, line: &[u8]) -> io::Result<()> {

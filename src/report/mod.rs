@@ -203,7 +203,7 @@ impl Summary {
     }
 }
 
-pub(crate) fn rate(bytes: u64, elapsed: Duration) -> f64 {
+fn rate(bytes: u64, elapsed: Duration) -> f64 {
     let secs = elapsed.as_secs_f64();
     if secs > 0.0 { bytes as f64 / secs } else { 0.0 }
 }
