@@ -14,6 +14,7 @@ use crate::procs::CHILD_COMMAND;
 use crate::report::TableRows;
 use crate::server::ServeArgs;
 use crate::units;
+use crate::width::Jobs;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -148,12 +149,15 @@ pub struct DownloadArgs {
     pub color: ColorChoice,
 
     /// How downloads are scheduled
-    #[arg(short, long, value_enum, default_value_t = Mode::Pool, help_heading = "Concurrency")]
+    #[arg(short, long, value_enum, default_value_t = Mode::Async, help_heading = "Concurrency")]
     pub mode: Mode,
 
-    /// Downloads at once in `pool`, `async`, `procs` and `spawn` modes
-    #[arg(short, long, value_name = "N", default_value_t = 8, value_parser = parse_at_least_one, help_heading = "Concurrency")]
-    pub jobs: usize,
+    /// Downloads at once in `pool`, `async`, `procs` and `spawn` modes; `auto` finds the width
+    /// from what the run measures (wider while files/s or bytes/s rise, narrower when they fall
+    /// or the server pushes back; at most 32 connections over HTTP/1.1, 256 streams over
+    /// HTTP/2; procs and spawn: 8 processes)
+    #[arg(short, long, value_name = "N|auto", default_value = "auto", value_parser = Jobs::parse, help_heading = "Concurrency")]
+    pub jobs: Jobs,
 
     /// Fetch each file as N ranges over N connections at once, when the server serves ranges
     /// and the file is large enough (segments of at least 1 MiB; `auto`: one per 8 MiB, at
@@ -414,6 +418,15 @@ mod tests {
     fn zero_jobs_is_refused() {
         let err = Cli::try_parse_from(["fetchbench", "-j", "0", "http://a/"]).unwrap_err();
         assert!(err.to_string().contains("must be at least 1"), "{err}");
+    }
+
+    #[test]
+    fn jobs_default_to_auto_and_take_a_number() {
+        let cli = Cli::try_parse_from(["fetchbench", "http://a/"]).unwrap();
+        assert_eq!(cli.download.jobs, Jobs::Auto);
+        assert_eq!(cli.download.mode, Mode::Async);
+        let cli = Cli::try_parse_from(["fetchbench", "-j", "16", "http://a/"]).unwrap();
+        assert_eq!(cli.download.jobs, Jobs::Fixed(16));
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub struct Config {
     pub output: OutputDir,
     pub mode: Mode,
     /// Width of `pool`, `async`, `procs` and `spawn` (`-j`).
-    pub jobs: usize,
+    pub jobs: crate::width::Jobs,
     pub http: HttpSettings,
     pub policy: Policy,
     pub throttle: Throttle,

@@ -24,6 +24,12 @@ pub enum FetchError {
     TooManyRedirects { max: Option<usize> },
     #[error("{0}")]
     Network(String),
+    /// No connection could be made (refused, unreachable, timed out).
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    /// An HTTP/2 server refused a stream (`REFUSED_STREAM`): too many at once.
+    #[error("the server refused the request stream (HTTP/2 REFUSED_STREAM)")]
+    StreamRefused,
     /// A TLS handshake failure (an untrusted certificate, say): retrying will not help.
     #[error("TLS: {0}")]
     Tls(String),
@@ -134,8 +140,13 @@ impl FetchError {
         if let Some(tls) = find_source::<rustls::Error>(&err) {
             return FetchError::Tls(tls.to_string());
         }
+        if find_source::<h2::Error>(&err).and_then(h2::Error::reason)
+            == Some(h2::Reason::REFUSED_STREAM)
+        {
+            return FetchError::StreamRefused;
+        }
         if err.is_connect() {
-            return FetchError::Network(format!("cannot connect: {}", root_cause(&err)));
+            return FetchError::Connect(root_cause(&err));
         }
         FetchError::Network(error_chain(&err.without_url()))
     }
@@ -151,6 +162,8 @@ impl FetchError {
                     || *status == StatusCode::TOO_MANY_REQUESTS
             }
             FetchError::Network(_)
+            | FetchError::Connect(_)
+            | FetchError::StreamRefused
             | FetchError::Stalled(_)
             | FetchError::HeaderTimeout(_)
             | FetchError::TooSlow { .. }
@@ -171,6 +184,19 @@ impl FetchError {
             | FetchError::Interrupted
             | FetchError::NotStarted
             | FetchError::BadInput(_) => false,
+        }
+    }
+
+    /// Whether the server said "too much at once": 429 or 503, a refused stream, a refused
+    /// connection. `-j auto` narrows on it.
+    pub(crate) fn is_push_back(&self) -> bool {
+        match self {
+            FetchError::Http { status, .. } => {
+                *status == StatusCode::TOO_MANY_REQUESTS
+                    || *status == StatusCode::SERVICE_UNAVAILABLE
+            }
+            FetchError::Connect(_) | FetchError::StreamRefused => true,
+            _ => false,
         }
     }
 

@@ -22,6 +22,7 @@ pub mod results;
 pub mod server;
 pub mod sync;
 pub mod units;
+pub mod width;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -101,6 +102,12 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
         false => NameRegistry::default().keeping_existing(&config.output, config.policy.resume),
     });
     let (results, printer) = Printer::start(config.printing, io::stdout());
+    let segments = config.policy.segments.most();
+    let (width, notice) = engine::width(config.mode, config.jobs, segments, progress.received());
+    if let Some(notice) = notice {
+        progress.println(&notice);
+    }
+    let width = Arc::new(width);
     let work = Work {
         source: Arc::new(Source::start(
             config.input,
@@ -115,8 +122,8 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
             config.throttle,
             progress,
             cancel.clone(),
+            Arc::clone(&width),
         )),
-        jobs: config.jobs,
         http: config.http,
         results,
     };
@@ -140,7 +147,7 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     }
     let summary = Summary {
         mode: config.mode,
-        jobs: config.jobs,
+        width: width.report(),
         elapsed,
         interrupted: cancel.is_triggered(),
         not_started: tally.counts.not_started + unread,

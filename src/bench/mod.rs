@@ -32,6 +32,7 @@ use crate::progress::Progress;
 use crate::report::EXIT_FAILED;
 use crate::server::{self, ServerConfig, ServerHandle};
 use crate::sync::lock;
+use crate::width::Jobs;
 
 pub use cpu::CpuTime;
 pub use report::BenchReport;
@@ -146,6 +147,8 @@ fn one_run(
     let input = Input::from_entries(workload.entries.clone());
     let outcomes = Arc::new(Mutex::new(Vec::with_capacity(workload.entries.len())));
     let kept = Arc::clone(&outcomes);
+    // A fixed width in every mode, so that the comparison is like for like.
+    let (width, _) = engine::width(mode, Jobs::Fixed(jobs), 1, progress.received());
     let work = Work {
         source: Arc::new(InputSource::start(
             input,
@@ -153,7 +156,6 @@ fn one_run(
             progress.clone(),
             cancel.clone(),
         )?),
-        jobs,
         http: http.clone(),
         downloader: Arc::new(Downloader::new(
             OutputDir::prepare(dir.path())?,
@@ -167,6 +169,7 @@ fn one_run(
             Throttle::default(),
             progress,
             cancel,
+            Arc::new(width),
         )),
         results: Arc::new(move |outcome| lock(&kept).push(outcome)),
     };

@@ -8,7 +8,8 @@ use crate::procs::{self, Crew, Lifetime};
 
 pub fn run(work: &Work, lifetime: Lifetime) {
     let downloader = &work.downloader;
-    let crew = Crew::new(&procs::setup(downloader, &work.http, work.jobs), lifetime);
+    let workers = downloader.width().current();
+    let crew = Crew::new(&procs::setup(downloader, &work.http, workers), lifetime);
     crew.relaying(downloader.cancel(), || {
         claiming_workers(work, "procs", || {
             let mut worker = crew.worker();

@@ -1,13 +1,12 @@
-//! `async`: tasks on a tokio multi-thread runtime, at most `-j` in flight. (The module is not
-//! called `async`, which is a keyword; the mode's name on the command line is.)
+//! `async`: tasks on a tokio multi-thread runtime, as many in flight as the width allows.
+//! (The module is not called `async`, which is a keyword; the mode's name on the command line
+//! is.) All tasks share one client, so over HTTP/2 the downloads from one host share its
+//! connection as streams.
 //!
-//! The calling thread, outside the runtime, takes a free slot, then waits for the next line
-//! and spawns its task; the runtime's threads only run downloads.
-
-use std::sync::Arc;
+//! The calling thread, outside the runtime, waits for a place under the width and for the
+//! next line, then spawns its task; the runtime's threads only run downloads.
 
 use anyhow::Context;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::work::Work;
@@ -18,7 +17,7 @@ pub fn run(work: &Work) {
     // gains nothing from a second thread, only wake-ups between the two.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores.min(work.width()))
+        .worker_threads(cores.min(work.most_at_once()))
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")
@@ -35,20 +34,14 @@ pub fn run(work: &Work) {
             return;
         }
     };
-    let slots = Arc::new(Semaphore::new(work.jobs.max(1)));
     let mut tasks = JoinSet::new();
-    loop {
-        // Never closed, so acquiring only waits for a free slot.
-        let Ok(slot) = runtime.block_on(Arc::clone(&slots).acquire_owned()) else {
-            break;
-        };
-        let Some(claim) = work.next() else { break };
+    // Each claim holds its place under the width until its task reports it.
+    while let Some(claim) = work.next() {
         let (work, client) = (work.clone(), client.clone());
         tasks.spawn_on(
             async move {
                 let outcome = work.downloader.fetch(&client, &claim.target).await;
                 claim.report(outcome);
-                drop(slot);
             },
             runtime.handle(),
         );

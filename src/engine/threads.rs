@@ -6,30 +6,21 @@
 //! file), so the number alive at once is capped by the descriptor limit; past the cap a new
 //! thread starts when another ends, and the run says so.
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use super::work::{Work, fetch_in_turn};
 use crate::error::FetchError;
 use crate::sync::lock;
 
-/// Descriptors one download thread may hold at once.
-const FDS_PER_THREAD: u64 = 6;
-/// Descriptors kept for everything else (stdio, the signal thread, the output directory).
-const FDS_RESERVED: u64 = 64;
-/// Threads alive at once, whatever the descriptor limit.
-const MAX_LIVE_THREADS: usize = 4096;
-
 pub fn run(work: &Work) {
-    let cap = live_thread_cap();
-    let live = Gate::new(cap);
+    // The run's width is this mode's cap on live threads (see `super::width`).
+    let cap = work.downloader.width().current();
     let mut said = false;
     thread::scope(|scope| {
         let mut handles = Vec::new();
         // A thread per line, started as lines arrive; at the cap, the next waits for a place.
-        loop {
-            let pass = live.enter();
-            let Some(claim) = work.next() else { break };
+        while let Some(claim) = work.next() {
             if !said && claim.target.index >= cap {
                 said = true;
                 work.downloader.progress().println(&format!(
@@ -44,7 +35,6 @@ pub fn run(work: &Work) {
             let spawned = thread::Builder::new()
                 .name(name)
                 .spawn_scoped(scope, move || {
-                    let _pass = pass;
                     let mut once = lock(&handed).take();
                     fetch_in_turn(work, || once.take());
                 });
@@ -73,52 +63,5 @@ pub fn run(work: &Work) {
 fn join(handles: Vec<thread::ScopedJoinHandle<'_, ()>>) {
     for handle in handles {
         let _ = handle.join();
-    }
-}
-
-/// How many download threads may be alive at once under this process's limits.
-fn live_thread_cap() -> usize {
-    let (fds, tasks) = crate::platform::descriptor_and_task_limits();
-    let fds = fds.unwrap_or(1024).saturating_sub(FDS_RESERVED) / FDS_PER_THREAD;
-    let tasks = tasks.unwrap_or(u64::MAX).saturating_sub(FDS_RESERVED);
-    usize::try_from(fds.min(tasks))
-        .unwrap_or(MAX_LIVE_THREADS)
-        .clamp(1, MAX_LIVE_THREADS)
-}
-
-/// A counting gate: at most `cap` [`Pass`]es out at once.
-struct Gate {
-    free: Mutex<usize>,
-    freed: Condvar,
-}
-
-impl Gate {
-    fn new(cap: usize) -> Self {
-        Gate {
-            free: Mutex::new(cap),
-            freed: Condvar::new(),
-        }
-    }
-
-    /// Waits for a free place.
-    fn enter(&self) -> Pass<'_> {
-        let mut free = lock(&self.free);
-        while *free == 0 {
-            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
-        }
-        *free -= 1;
-        Pass { gate: self }
-    }
-}
-
-/// A place taken in a [`Gate`], given back when dropped (even by a panicking thread).
-struct Pass<'a> {
-    gate: &'a Gate,
-}
-
-impl Drop for Pass<'_> {
-    fn drop(&mut self) {
-        *lock(&self.gate.free) += 1;
-        self.gate.freed.notify_one();
     }
 }

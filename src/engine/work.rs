@@ -14,14 +14,13 @@ use crate::http::HttpSettings;
 use crate::input::{Item, Source};
 use crate::model::{Outcome, Target};
 use crate::results::Results;
+use crate::width::Slot;
 
 /// The downloads of one run and what they share. Cheap to clone (tasks need owned handles).
 #[derive(Clone)]
 pub struct Work {
     /// The URLs, read as the run goes.
     pub source: Arc<Source>,
-    /// Width of `pool`, `async`, `procs` and `spawn`.
-    pub jobs: usize,
     pub http: HttpSettings,
     pub downloader: Arc<Downloader>,
     /// Where each outcome goes as its download ends.
@@ -29,17 +28,25 @@ pub struct Work {
 }
 
 impl Work {
-    /// The next download to run, waiting for its line; `None` when the input has ended or the
-    /// run was cancelled. Lines that are not downloads are reported on the way.
+    /// The next download to run, waiting for a place under the width and then for its line;
+    /// `None` when the input has ended or the run was cancelled. Lines that are not downloads
+    /// are reported on the way.
     pub fn next(&self) -> Option<Claim> {
+        let mut slot = self.downloader.width().enter();
         loop {
-            match self.source.next()? {
+            let Some(item) = self.source.next() else {
+                self.downloader.width().close();
+                return None;
+            };
+            match item {
                 Item::Target(target) => {
+                    slot.take();
                     return Some(Claim {
                         target,
                         downloader: Arc::clone(&self.downloader),
                         results: Arc::clone(&self.results),
                         reported: false,
+                        slot: Some(slot),
                     });
                 }
                 Item::Bad { index, text, why } => {
@@ -55,11 +62,20 @@ impl Work {
         }
     }
 
-    /// How many downloads can run at once in a mode of width `jobs`: fewer when fewer URLs are
+    /// The most downloads that can run at once: the width's most, or fewer when fewer URLs are
     /// known to come.
-    pub(super) fn width(&self) -> usize {
-        let known = self.source.len_hint().unwrap_or(usize::MAX);
-        self.jobs.clamp(1, known.max(1))
+    pub(super) fn most_at_once(&self) -> usize {
+        self.downloader.width().most().clamp(1, self.known())
+    }
+
+    /// How many workers to start with: the width, or fewer when fewer URLs are known to come.
+    fn first_workers(&self) -> usize {
+        self.downloader.width().current().clamp(1, self.known())
+    }
+
+    /// How many URLs are known to come (the arguments, before a list is read).
+    fn known(&self) -> usize {
+        self.source.len_hint().unwrap_or(usize::MAX).max(1)
     }
 }
 
@@ -70,11 +86,16 @@ pub struct Claim {
     downloader: Arc<Downloader>,
     results: Results,
     reported: bool,
+    /// Its place under the run's width, given back when it is reported.
+    slot: Option<Slot>,
 }
 
 impl Claim {
     pub fn report(mut self, outcome: Outcome) {
         self.reported = true;
+        if let Some(slot) = self.slot.take() {
+            slot.end();
+        }
         (self.results)(outcome);
     }
 
@@ -104,19 +125,34 @@ pub(super) fn thread_runtime(http: &HttpSettings) -> anyhow::Result<(Runtime, Cl
     Ok((runtime, client))
 }
 
-/// Runs `-j` OS worker threads (named `{name}-N`), each running `worker` until the input is
-/// used up. `pool`, `procs` and `spawn` are built
-/// on it.
+/// Runs OS worker threads (named `{name}-N`), each running `worker` until the input is used
+/// up: as many as the width, and more as it grows under `-j auto` (a worker beyond a width that
+/// shrank waits for a place). `pool`, `procs` and `spawn` are built on it.
 pub(super) fn claiming_workers(work: &Work, name: &str, worker: impl Fn() + Sync) {
+    let width = work.downloader.width();
     thread::scope(|scope| {
-        let started = (0..work.width())
-            .filter(|n| {
-                thread::Builder::new()
-                    .name(format!("{name}-{n}"))
-                    .spawn_scoped(scope, &worker)
-                    .is_ok()
-            })
-            .count();
+        let mut started = 0;
+        let mut wanted = work.first_workers();
+        loop {
+            let before = started;
+            while started < wanted {
+                let spawned = thread::Builder::new()
+                    .name(format!("{name}-{started}"))
+                    .spawn_scoped(scope, &worker);
+                if spawned.is_err() {
+                    break;
+                }
+                started += 1;
+            }
+            let stuck = started < wanted && started == before;
+            if stuck || !width.climbs() || started >= work.known() {
+                break;
+            }
+            match width.wait_wider(started) {
+                Some(now) => wanted = now.min(work.known()),
+                None => break,
+            }
+        }
         if started == 0 {
             // Not even one worker could start: nothing will take the input.
             while let Some(claim) = work.next() {

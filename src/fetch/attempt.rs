@@ -65,6 +65,7 @@ impl Downloader {
             .map_err(FetchError::from_reqwest)?;
         let status = response.status();
         attempts.facts.http_status = Some(status.as_u16());
+        self.width().responded(response.version());
 
         if status == StatusCode::RANGE_NOT_SATISFIABLE && offset > 0 {
             return self.after_refused_range(attempts, &response, resumable, offset);

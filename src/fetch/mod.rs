@@ -34,6 +34,7 @@ use crate::cancel::Cancel;
 use crate::error::FetchError;
 use crate::model::{Facts, Outcome, Status, Target};
 use crate::progress::{Progress, Tracker};
+use crate::width::Width;
 
 /// What every download of a run shares: where files go, their names, the rules, the display.
 pub struct Downloader {
@@ -49,6 +50,8 @@ pub struct Downloader {
     progress: Progress,
     /// Ctrl-C and SIGTERM: a download in hand stops, and keeps its `.part`.
     cancel: Cancel,
+    /// How many downloads run at once; told what responses and push-backs show (`-j auto`).
+    width: Arc<Width>,
 }
 
 /// One download's attempts: what they run with, and what they have learned so far.
@@ -74,6 +77,7 @@ impl Downloader {
         throttle: Throttle,
         progress: Progress,
         cancel: Cancel,
+        width: Arc<Width>,
     ) -> Downloader {
         Downloader {
             output,
@@ -82,6 +86,7 @@ impl Downloader {
             throttle,
             progress,
             cancel,
+            width,
         }
     }
 
@@ -103,6 +108,10 @@ impl Downloader {
 
     pub fn cancel(&self) -> &Cancel {
         &self.cancel
+    }
+
+    pub fn width(&self) -> &Arc<Width> {
+        &self.width
     }
 
     /// Downloads `target` with `client`. Never fails: a failure is in the [`Outcome`].
@@ -202,6 +211,9 @@ impl Downloader {
                 Err(_) if std::mem::take(&mut attempts.again) => continue,
                 Err(err) => err,
             };
+            if err.is_push_back() {
+                self.width.pushed_back();
+            }
             if err.spoils_part() {
                 if let Some(name) = &attempts.name {
                     self.output.discard_part(name);

@@ -252,6 +252,15 @@ impl Segments {
         self != Segments::Fixed(1)
     }
 
+    /// The most segments one file can get.
+    pub fn most(self) -> usize {
+        let n = match self {
+            Segments::Fixed(n) => n,
+            Segments::Auto => AUTO_MAX_SEGMENTS,
+        };
+        usize::try_from(n).unwrap_or(usize::MAX)
+    }
+
     /// How many segments a file of `size` bytes gets: none under 1 MiB.
     pub fn count(self, size: u64) -> u64 {
         let n = match self {

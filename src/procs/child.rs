@@ -23,6 +23,7 @@ use crate::http::HttpSettings;
 use crate::model::Target;
 use crate::progress::Progress;
 use crate::sync::lock;
+use crate::width::Width;
 
 /// Names from the parent's registry: a claim goes out on stdout, its answer comes back on
 /// stdin (read by the listening thread).
@@ -80,7 +81,17 @@ pub fn run() -> Result<ExitCode> {
         answers: Mutex::new(answers),
     });
     let throttle = Throttle::new(limit_rate, None, None);
-    let downloader = Downloader::new(output, names, policy, throttle, progress, cancel.clone());
+    // The parent keeps the width: a worker runs one download at a time.
+    let width = Arc::new(Width::fixed(1));
+    let downloader = Downloader::new(
+        output,
+        names,
+        policy,
+        throttle,
+        progress,
+        cancel.clone(),
+        width,
+    );
     let runtime = crate::platform::current_thread_runtime()?;
     // Built once, inside its runtime: its connections are kept from one job to the next.
     let client = runtime.block_on(async { HttpSettings::new(http).and_then(|h| h.client()) });

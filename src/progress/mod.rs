@@ -140,6 +140,11 @@ impl Progress {
         }
     }
 
+    /// The count of bytes received by every download so far (what `-j auto` measures by).
+    pub fn received(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.inner.all_bytes)
+    }
+
     /// A display that shows nothing.
     pub fn silent() -> Self {
         Progress::new(Drawing::Silent)

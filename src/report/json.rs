@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::Summary;
 use crate::model::{Mode, Outcome, Status, hex};
 use crate::units::human_duration;
+use crate::width::Jobs;
 
 /// The summary object that ends `--json` output.
 pub fn write_json_summary(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
@@ -61,6 +62,7 @@ struct SummaryRecord {
     r#type: &'static str,
     mode: Mode,
     jobs: usize,
+    width: WidthRecord,
     files: usize,
     ok: usize,
     failed: usize,
@@ -72,6 +74,17 @@ struct SummaryRecord {
     elapsed_ms: f64,
     elapsed: Elapsed,
     throughput_bps: f64,
+}
+
+/// The `-j` setting and how wide the run went.
+#[derive(Serialize)]
+struct WidthRecord {
+    /// `auto`, or the number given.
+    setting: String,
+    /// The most downloads that ran at once.
+    peak: usize,
+    /// The width at the end.
+    last: usize,
 }
 
 #[derive(Serialize)]
@@ -87,7 +100,15 @@ impl From<&Summary> for SummaryRecord {
         SummaryRecord {
             r#type: "summary",
             mode: summary.mode,
-            jobs: summary.jobs,
+            jobs: match summary.width.jobs {
+                Jobs::Fixed(n) => n,
+                Jobs::Auto => summary.width.peak,
+            },
+            width: WidthRecord {
+                setting: summary.width.jobs.to_string(),
+                peak: summary.width.peak,
+                last: summary.width.last,
+            },
             files: summary.tally.files,
             ok: counts.ok,
             failed: counts.failed,

@@ -17,6 +17,7 @@ use crate::cancel::EXIT_INTERRUPTED;
 use crate::model::{Counts, Mode, Outcome, Status, hex};
 use crate::progress::paint;
 use crate::units::{human_bytes, human_duration};
+use crate::width::{Jobs, WidthReport};
 
 /// Exit code when at least one download failed.
 pub const EXIT_FAILED: u8 = 1;
@@ -27,7 +28,8 @@ pub const EXIT_USAGE: u8 = 2;
 #[derive(Debug)]
 pub struct Summary {
     pub mode: Mode,
-    pub jobs: usize,
+    /// The width the run ran at (`-j`, and under `auto` how wide it went).
+    pub width: WidthReport,
     /// What the downloads came to, counted as they ended.
     pub tally: Tally,
     /// From before the first download started until every worker was joined.
@@ -169,6 +171,18 @@ impl Summary {
         )
     }
 
+    /// How the run was scheduled: `seq`, `threads, 40 at once`, `pool, 8 jobs`,
+    /// `async, auto (up to 128 at once)`.
+    pub fn schedule(&self) -> String {
+        let WidthReport { jobs, peak, .. } = self.width;
+        match (self.mode, jobs) {
+            (Mode::Seq, _) => "seq".to_owned(),
+            (Mode::Threads, _) => format!("threads, {peak} at once"),
+            (mode, Jobs::Auto) => format!("{mode}, auto (up to {peak} at once)"),
+            (mode, Jobs::Fixed(n)) => format!("{mode}, {n} jobs"),
+        }
+    }
+
     /// `pool, 8 jobs: 19 ok, 1 failed, 4.75 MiB in 1.23s (3.86 MiB/s)`
     pub fn total_line(&self) -> String {
         let counts = self.counts();
@@ -182,7 +196,7 @@ impl Summary {
             n => format!(", {n} retries"),
         };
         format!(
-            "{}{}, {} jobs: {} ok, {} failed{skipped}{retries}, {} in {} ({}/s)",
+            "{}{}: {} ok, {} failed{skipped}{retries}, {} in {} ({}/s)",
             if self.interrupted {
                 style("INTERRUPTED: ")
                     .for_stderr()
@@ -192,8 +206,7 @@ impl Summary {
             } else {
                 String::new()
             },
-            self.mode,
-            self.jobs,
+            self.schedule(),
             counts.ok,
             counts.failed,
             human_bytes(self.bytes()),

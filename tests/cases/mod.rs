@@ -12,3 +12,4 @@ mod procs;
 mod requests;
 mod segments;
 mod tls;
+mod width;

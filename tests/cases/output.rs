@@ -70,7 +70,7 @@ fn stderr_gets_plain_lines_and_a_summary_when_not_a_terminal() {
     assert!(stderr.contains("saved   "), "{stderr}");
     assert!(stderr.contains("file"), "table header missing: {stderr}");
     assert!(
-        stderr.contains("pool, 8 jobs: 1 ok, 0 failed, 2.00 KiB in"),
+        stderr.contains("async, auto (up to 1 at once): 1 ok, 0 failed, 2.00 KiB in"),
         "{stderr}"
     );
 }

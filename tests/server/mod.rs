@@ -59,6 +59,8 @@ struct Counters {
     /// Requests being answered now, and the most ever at once.
     in_flight: AtomicUsize,
     most_in_flight: AtomicUsize,
+    /// Requests `/busy` turned away with 503.
+    refused: AtomicUsize,
 }
 
 /// A request as the server received it.
@@ -182,6 +184,11 @@ impl TestServer {
     }
 
     /// The `Range` and `If-Range` headers `/fault` received ("-" when absent).
+    /// Requests `/busy` turned away.
+    pub fn refused(&self) -> usize {
+        self.counters.refused.load(Ordering::SeqCst)
+    }
+
     pub fn ranges(&self) -> Vec<(String, String)> {
         self.counters.ranges.lock().unwrap().clone()
     }
@@ -264,6 +271,7 @@ fn routes(counters: Arc<Counters>) -> Router<()> {
         .route("/to", get(to))
         .route("/bighead", get(big_head))
         .route("/drip/{name}", get(drip))
+        .route("/busy/{name}", get(busy))
         .fallback(|request: Request| async move { body(request.uri().path(), 100) })
         .layer(middleware::from_fn_with_state(Arc::clone(&counters), count))
         .with_state(counters)
@@ -527,6 +535,27 @@ async fn chunked(Path(name): Path<String>, params: Params) -> Response {
         .map(|c| Ok(Bytes::copy_from_slice(c)))
         .collect();
     Body::from_stream(stream::iter(chunks)).into_response()
+}
+
+/// A server with room for `max` requests at once (default 8): past that, 503 with
+/// `Retry-After: 1`; otherwise the file after `ms` milliseconds (default 50).
+async fn busy(
+    State(counters): State<Arc<Counters>>,
+    Path(name): Path<String>,
+    params: Params,
+) -> Response {
+    let max = param(&params, "max").unwrap_or(8);
+    if counters.in_flight.load(Ordering::SeqCst) > max {
+        counters.refused.fetch_add(1, Ordering::SeqCst);
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+        )
+            .into_response();
+    }
+    let ms = param(&params, "ms").unwrap_or(50);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    body(&name, size(&params)).into_response()
 }
 
 /// Waits `ms` milliseconds before answering.
