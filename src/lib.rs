@@ -107,6 +107,10 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     if let Some(notice) = notice {
         progress.println(&notice);
     }
+    if config.mode != model::Mode::Seq {
+        let shown = progress.clone();
+        width.watch(Box::new(move |n| shown.show_width(n)));
+    }
     let width = Arc::new(width);
     let work = Work {
         source: Arc::new(Source::start(

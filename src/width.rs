@@ -24,7 +24,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use reqwest::Version;
@@ -105,7 +105,12 @@ pub struct Width {
     changed: Condvar,
     /// Bytes received by the whole run so far, for bytes/s.
     received: Arc<AtomicU64>,
+    /// Told each new width (the live display).
+    watcher: OnceLock<Watcher>,
 }
+
+/// What is told each new width.
+pub type Watcher = Box<dyn Fn(usize) + Send + Sync>;
 
 struct State {
     running: usize,
@@ -135,6 +140,7 @@ impl Width {
             }),
             changed: Condvar::new(),
             received,
+            watcher: OnceLock::new(),
         }
     }
 
@@ -142,6 +148,12 @@ impl Width {
     /// of their own.
     pub fn fixed(n: usize) -> Width {
         Width::new(Jobs::Fixed(n), Caps::unlimited(), Arc::default())
+    }
+
+    /// Tells `watcher` the width now and each time it changes (once per width).
+    pub fn watch(&self, watcher: Watcher) {
+        watcher(self.current());
+        let _ = self.watcher.set(watcher);
     }
 
     /// Reports `asked` as the `-j` setting (a mode may run a fixed width for `auto`).
@@ -284,6 +296,9 @@ impl Width {
         if width != state.width {
             state.width = width.max(1);
             self.changed.notify_all();
+            if let Some(watcher) = self.watcher.get() {
+                watcher(state.width);
+            }
         }
     }
 

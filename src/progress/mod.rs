@@ -70,6 +70,8 @@ struct Inner {
     all_bytes: Arc<AtomicU64>,
     /// Downloads running now, with a bar or without.
     running: AtomicUsize,
+    /// The run's width, shown on the overall line (0: not shown).
+    width: AtomicUsize,
     /// Parsed once, cloned for each bar.
     styles: Styles,
 }
@@ -131,6 +133,7 @@ impl Progress {
                 overall,
                 all_bytes,
                 running: AtomicUsize::new(0),
+                width: AtomicUsize::new(0),
                 styles: Styles {
                     bar: bar_style(&layout.bar),
                     spinner: spinner_style(&layout.spinner),
@@ -193,20 +196,31 @@ impl Progress {
         }
     }
 
-    /// `+N more` on the overall line while downloads run without a bar.
+    /// Shows the run's width (how many downloads may run at once) on the overall line.
+    pub fn show_width(&self, width: usize) {
+        self.inner.width.store(width, Ordering::Relaxed);
+        self.show_hidden();
+    }
+
+    /// The width, and `+N more` while downloads run without a bar, on the overall line.
     fn show_hidden(&self) {
         let inner = &self.inner;
         if inner.display != Drawing::Bars {
             return;
         }
-        match inner
+        let width = match inner.width.load(Ordering::Relaxed) {
+            0 => String::new(),
+            n => format!("{n} at once"),
+        };
+        let hidden = inner
             .running
             .load(Ordering::Relaxed)
-            .saturating_sub(MAX_VISIBLE_BARS)
-        {
-            0 => inner.overall.set_message(""),
-            n => inner.overall.set_message(format!("+{n} more")),
-        }
+            .saturating_sub(MAX_VISIBLE_BARS);
+        inner.overall.set_message(match hidden {
+            0 => width,
+            n if width.is_empty() => format!("+{n} more"),
+            n => format!("{width} +{n} more"),
+        });
     }
 
     /// Removes the bars once every download is done.
