@@ -15,7 +15,7 @@
 //!   epoch's, then probes a quarter wider every few epochs, keeping what pays and undoing what
 //!   does not; when the rate falls to half of the best, it narrows by a quarter.
 //! - **Push-back.** A 429 or 503, a refused stream or a refused connection halves the width at
-//!   once, and it does not grow again for two epochs.
+//!   once, and it does not grow again (nor halve again for the same burst) for two epochs.
 //!
 //! The width never passes the politeness cap of the protocol ([`MAX_H1`] connections at once
 //! over HTTP/1.1, [`MAX_H2`] streams over HTTP/2, which the server's own stream limit queues
@@ -448,6 +448,11 @@ impl Climb {
     }
 
     fn pushed_back(&mut self, width: usize, now: Instant) -> usize {
+        if self.holding(now) {
+            // The downloads refused in one burst answer one halving, as TCP halves once per
+            // window of losses.
+            return width;
+        }
         self.phase = Phase::Steady;
         self.probe = None;
         self.best = None;
@@ -699,9 +704,14 @@ mod tests {
         assert_eq!(width.current(), 16, "no slow start after a push-back");
         width.pushed_back();
         width.pushed_back();
-        width.pushed_back();
-        width.pushed_back();
-        assert_eq!(width.current(), 1, "never below one");
+        assert_eq!(width.current(), 16, "a burst of refusals halves once");
+        let mut climb = climbing(Phase::Steady);
+        let now = Instant::now();
+        let mut n = 4;
+        for later in 0..4 {
+            n = climb.pushed_back(n, now + later * 2 * EPOCH_MAX);
+        }
+        assert_eq!(n, 1, "refusals after the hold halve again, never below one");
     }
 
     #[test]
