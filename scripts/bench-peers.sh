@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Peer benchmark: fetchbench against curl, aria2c and wget2 on the same local workloads.
 #
-#   scripts/bench-peers.sh [--runs N] [--warmup N] [--workloads 1,2,3,4,5] [--quick] [--out FILE]
+#   scripts/bench-peers.sh [--runs N] [--warmup N] [--workloads 1,...,11] [--quick] [--out FILE]
 #
 # Every server is started here on 127.0.0.1 (nginx for raw throughput, `fetchbench serve`
-# for latency- and bandwidth-shaped workloads) and stopped on exit; nothing else is contacted.
+# for latency- and bandwidth-shaped workloads, and `fetchbench serve --rtt 50ms --tls` for the
+# wide-area ones: each connection's round trips, handshakes included, delayed as on a 50 ms
+# path) and stopped on exit; nothing else is contacted.
 # Each tool run is timed with GNU time (wall, user, sys, peak RSS) in a fresh output
 # directory, verified byte for byte against the source, then removed. See BENCHMARKS.md.
 #
@@ -18,13 +20,22 @@ Usage: scripts/bench-peers.sh [--runs N] [--warmup N] [--workloads LIST] [--quic
 
   --runs N          timed runs of every tool per workload, interleaved (default 3; 1 with --quick)
   --warmup N        untimed rounds of every tool before the timed ones (default 1; 0 with --quick)
-  --workloads LIST  comma-separated subset of 1,2,3,4,5 (default: all)
+  --workloads LIST  comma-separated subset of 1-11 (default: 1-5, the loopback ones; `wan` for
+                    6-11, `all` for every one)
                       1  latency-bound: 50 x 64 KiB, 200 ms latency, 8 at a time (fetchbench serve)
                       2  many small files: 2000 x 4 KiB from nginx, 8 at a time (+ a cp floor)
                       3  large files: 4 x 256 MiB from nginx, 4 at a time
                       4  one big file: 1 x 1 GiB from nginx
                       5  one big file, bandwidth-limited per connection: 1 x 256 MiB at 16 MiB/s
                          per connection (fetchbench serve); segmented downloads
+                    Over an emulated 50 ms round trip, HTTPS (fetchbench serve --rtt 50ms --tls):
+                      6  1000 x 4 KiB over HTTP/2, every tool at its defaults
+                      7  1000 x 4 KiB, HTTP/1.1 only (the server offers no h2), at the defaults
+                      8  1000 x 4 KiB over HTTP/2, every tool capped at 16 at once
+                      9  1000 x 4 KiB over HTTP/2, every tool capped at 128 at once
+                     10  1 x 256 MiB over HTTP/2 (one connection), at the defaults
+                     11  1 x 256 MiB at 32 MiB/s per connection, in 4 ranges (fetchbench -s 4,
+                         aria2c -x4)
   --quick           small sizes, for a smoke test
   --out FILE        also write the Markdown report to FILE
 
@@ -58,9 +69,13 @@ if [[ -z "$RUNS" ]]; then RUNS=$((QUICK ? 1 : 3)); fi
 if [[ -z "$WARMUP" ]]; then WARMUP=$((QUICK ? 0 : 1)); fi
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "bench-peers: --runs must be >= 1" >&2; exit 2; }
 [[ "$WARMUP" =~ ^[0-9]+$ ]] || { echo "bench-peers: --warmup must be >= 0" >&2; exit 2; }
+case "$WORKLOADS" in
+wan) WORKLOADS="6,7,8,9,10,11" ;;
+all) WORKLOADS="1,2,3,4,5,6,7,8,9,10,11" ;;
+esac
 IFS=, read -r -a WL_LIST <<<"$WORKLOADS"
 for w in "${WL_LIST[@]}"; do
-    [[ "$w" =~ ^[1-5]$ ]] || { echo "bench-peers: unknown workload '$w' (1-5)" >&2; exit 2; }
+    [[ "$w" =~ ^([1-9]|1[01])$ ]] || { echo "bench-peers: unknown workload '$w' (1-11)" >&2; exit 2; }
 done
 
 log() { printf '[bench-peers] %s\n' "$*" >&2; }
@@ -192,7 +207,8 @@ spawn_server() {
     "$@" >>"$WORK/$name.log" 2>&1 &
     SRV_PID[$name]=$!
     for i in $(seq 200); do
-        curl -s -o /dev/null --max-time 5 "$probe" && return 0
+        # shellcheck disable=SC2086 # the probe may carry curl options (--cacert FILE)
+        curl -s -o /dev/null --max-time 5 $probe && return 0
         kill -0 "${SRV_PID[$name]}" 2>/dev/null || break
         sleep 0.05
     done
@@ -272,6 +288,18 @@ start_fbserve() {
     printf -v "$var" 'http://127.0.0.1:%s' "$port"
 }
 
+# start_fbserve_tls NAME VAR ARGS...: `fetchbench serve --tls ARGS` (its certificate in
+# $WORK/NAME.pem, which every client is given), VAR set to its https base URL.
+start_fbserve_tls() {
+    local name=$1 var=$2 port
+    shift 2
+    port="$(free_port)"
+    spawn_server "$name" "https://127.0.0.1:$port/list?files=1 --cacert $WORK/$name.pem" \
+        "$FB_SERVER" serve --bind "127.0.0.1:$port" --tls --cert-out "$WORK/$name.pem" "$@"
+    printf -v "$var" 'https://127.0.0.1:%s' "$port"
+    WL_CERT="$WORK/$name.pem"
+}
+
 # ---------------------------------------------------------------------------
 # Workload definitions
 # ---------------------------------------------------------------------------
@@ -285,6 +313,11 @@ W2_SIZE=$((4 << 10)); W2_J=8
 W3_FILES=4; W3_J=4
 W4_FILES=1; W4_J=1
 W5_FILES=1; W5_J=1; W5_RATE_MIB=16
+# The wide-area workloads: every connection's round trip is WAN_RTT_MS, TLS, HTTP/2 by ALPN
+# with at most WAN_STREAMS streams per connection (as nginx's default).
+WAN_RTT_MS=50; WAN_STREAMS=128
+if ((QUICK)); then WAN_SMALL=200; WAN_BIG=$((32 << 20)); else WAN_SMALL=1000; WAN_BIG=$((256 << 20)); fi
+WAN_SMALL_SIZE=$((4 << 10)); W11_LINK_MIB=32; W11_RANGES=4
 
 # make_nginx_files DIR COUNT SIZE: random files file-NNNN.bin under $WORK/www/DIR.
 make_nginx_files() {
@@ -352,6 +385,33 @@ setup_workload() {
         WL_TITLE="Workload 5: one big file, bandwidth-limited ($count x $((size >> 20)) MiB, ${W5_RATE_MIB} MiB/s per connection, fetchbench serve)"
         WL_REF="$WORK/ref5"; make_synth_refs "$WL_REF" "$count" "$size"
         ;;
+    6 | 7 | 8 | 9)
+        local extra=()
+        ((n == 7)) && extra=(--http1-only)
+        start_fbserve_tls "fbwan$n" FBW_URL --rtt "${WAN_RTT_MS}ms" --max-streams "$WAN_STREAMS" \
+            --size "$WAN_SMALL_SIZE" --files "$WAN_SMALL" "${extra[@]}"
+        base="$FBW_URL/files"; count=$WAN_SMALL; size=$WAN_SMALL_SIZE
+        case $n in
+        6) WL_J=default; WL_TITLE="Workload 6: $count x 4 KiB over HTTP/2, RTT ${WAN_RTT_MS} ms, HTTPS, every tool at its defaults" ;;
+        7) WL_J=default; WL_TITLE="Workload 7: $count x 4 KiB, HTTP/1.1 only, RTT ${WAN_RTT_MS} ms, HTTPS, every tool at its defaults" ;;
+        8) WL_J=16; WL_TITLE="Workload 8: $count x 4 KiB over HTTP/2, RTT ${WAN_RTT_MS} ms, HTTPS, every tool capped at 16 at once" ;;
+        9) WL_J=128; WL_TITLE="Workload 9: $count x 4 KiB over HTTP/2, RTT ${WAN_RTT_MS} ms, HTTPS, every tool capped at 128 at once" ;;
+        esac
+        WL_REF="$WORK/ref$n"; make_synth_refs "$WL_REF" "$count" "$size"
+        ;;
+    10)
+        start_fbserve_tls fbwan10 FBW_URL --rtt "${WAN_RTT_MS}ms" --size "$WAN_BIG" --files 1
+        base="$FBW_URL/files"; count=1; size=$WAN_BIG; WL_J=default
+        WL_TITLE="Workload 10: 1 x $((size >> 20)) MiB over HTTP/2 (one connection), RTT ${WAN_RTT_MS} ms, HTTPS, at the defaults"
+        WL_REF="$WORK/ref10"; make_synth_refs "$WL_REF" "$count" "$size"
+        ;;
+    11)
+        start_fbserve_tls fbwan11 FBW_URL --rtt "${WAN_RTT_MS}ms" --link-rate "${W11_LINK_MIB}MiB/s" \
+            --size "$WAN_BIG" --files 1
+        base="$FBW_URL/files"; count=1; size=$WAN_BIG; WL_J=1
+        WL_TITLE="Workload 11: 1 x $((size >> 20)) MiB at ${W11_LINK_MIB} MiB/s per connection, $W11_RANGES ranges, RTT ${WAN_RTT_MS} ms, HTTPS"
+        WL_REF="$WORK/ref11"; make_synth_refs "$WL_REF" "$count" "$size"
+        ;;
     esac
     WL_BYTES=$((count * size))
     WL_DIR="$WORK/wl$n"
@@ -366,16 +426,54 @@ setup_workload() {
         printf 'url = "%s/%s"\noutput = "%s"\n' "$base" "$name" "$name" >>"$WL_DIR/curl.cfg"
         printf '%s/%s\n  out=%s\n' "$base" "$name" "$name" >>"$WL_DIR/aria2.in"
     done
-    WL_TOOLS=(fetchbench-pool fetchbench-async)
-    if ((n == 5 && FB_SEGMENTS)); then WL_TOOLS+=(fetchbench-s1 fetchbench-s8); fi
-    WL_TOOLS+=(curl wget2)
-    if ((n == 5)); then WL_TOOLS+=(aria2c-x1 aria2c-x8); else WL_TOOLS+=(aria2c); fi
-    if ((n == 2)); then WL_TOOLS+=(cp-floor); fi
+    case $n in
+    6 | 7 | 8 | 9) WL_TOOLS=(fetchbench fetchbench-pool curl wget2 aria2c) ;;
+    10) WL_TOOLS=(fetchbench fetchbench-h1 curl wget2 aria2c) ;;
+    11) WL_TOOLS=(fetchbench-s4 fetchbench curl aria2c-x4) ;;
+    *)
+        WL_TOOLS=(fetchbench-pool fetchbench-async)
+        if ((n == 5 && FB_SEGMENTS)); then WL_TOOLS+=(fetchbench-s1 fetchbench-s8); fi
+        WL_TOOLS+=(curl wget2)
+        if ((n == 5)); then WL_TOOLS+=(aria2c-x1 aria2c-x8); else WL_TOOLS+=(aria2c); fi
+        if ((n == 2)); then WL_TOOLS+=(cp-floor); fi
+        ;;
+    esac
+}
+
+# wan_cmd TOOL OUTDIR: CMD for the wide-area workloads (6-11): every tool over HTTPS with the
+# server's certificate; WL_J=default leaves each tool's own concurrency and protocol defaults.
+wan_cmd() {
+    local tool=$1 out=$2 j=$WL_J cert=$WL_CERT
+    local fbj=() curlj=() wgetj=() ariaj=()
+    if [[ "$j" != default ]]; then
+        fbj=(-j "$j"); curlj=(--parallel-max "$j"); wgetj=(--max-threads="$j"); ariaj=(-j "$j")
+    fi
+    local aria=(aria2c --no-conf=true -i "$WL_DIR/aria2.in" -d "$out" --ca-certificate="$cert"
+        --allow-overwrite=true --auto-file-renaming=false --file-allocation=none
+        --auto-save-interval=0 --remove-control-file=true --console-log-level=error -q
+        --summary-interval=0 --no-netrc=true --max-tries=1)
+    case $tool in
+    fetchbench) CMD=("$FB" -q -i "$WL_URLS" -o "$out" --cacert "$cert" "${fbj[@]}") ;;
+    fetchbench-pool) CMD=("$FB" -q -i "$WL_URLS" -o "$out" --cacert "$cert" --mode pool "${fbj[@]}") ;;
+    fetchbench-h1) CMD=("$FB" -q -i "$WL_URLS" -o "$out" --cacert "$cert" --http1.1) ;;
+    fetchbench-s4) CMD=("$FB" -q -i "$WL_URLS" -o "$out" --cacert "$cert" -s "$W11_RANGES") ;;
+    curl) CMD=(curl -q -sS --fail --parallel "${curlj[@]}" --cacert "$cert" --output-dir "$out"
+        -K "$WL_DIR/curl.cfg") ;;
+    wget2) CMD=(wget2 -q --no-config -P "$out" -i "$WL_URLS" --ca-certificate="$cert"
+        --progress=none --no-xattr --no-use-server-timestamps --no-netrc --tries=1 "${wgetj[@]}") ;;
+    aria2c) CMD=("${aria[@]}" "${ariaj[@]}") ;;
+    aria2c-x4) CMD=("${aria[@]}" -x "$W11_RANGES" -s "$W11_RANGES" --min-split-size=1M) ;;
+    *) die "unknown tool $tool" ;;
+    esac
 }
 
 # tool_cmd TOOL OUTDIR: sets CMD (array) to the command line for TOOL writing into OUTDIR.
 tool_cmd() {
     local tool=$1 out=$2 j=$WL_J
+    if ((WL_NUM >= 6)); then
+        wan_cmd "$tool" "$out"
+        return
+    fi
     local aria=(aria2c --no-conf=true -i "$WL_DIR/aria2.in" -d "$out" -j "$j"
         --allow-overwrite=true --auto-file-renaming=false --file-allocation=none
         --auto-save-interval=0 --remove-control-file=true --console-log-level=error -q
@@ -515,6 +613,7 @@ REPORT="$WORK/report.md"
 # ---------------------------------------------------------------------------
 : >"$WORK/failures.tsv"
 for wl in "${WL_LIST[@]}"; do
+    WL_NUM=$wl
     setup_workload "$wl"
     log "$WL_TITLE"
     printf '%s\t%s\t%s\t%s\n' "$wl" "$WL_BYTES" "$QUICK" "$WL_TITLE" >>"$META"
@@ -529,17 +628,38 @@ for wl in "${WL_LIST[@]}"; do
     done
     # Free the disk before the next workload.
     case $wl in 2 | 3 | 4) rm -rf "$WORK/www/w$wl" ;; *) rm -rf "$WL_REF" ;; esac
+    # The wide-area servers are stopped as their workload ends (each has its own settings).
+    if ((wl >= 6)); then
+        kill "${SRV_PID[fbwan$wl]}" 2>/dev/null || true
+        wait "${SRV_PID[fbwan$wl]}" 2>/dev/null || true
+        unset "SRV_PID[fbwan$wl]"
+    fi
 done
 
 # ---------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------
-python3 - "$RESULTS" "$META" "$WORK/failures.tsv" "$W1_FILES" "$W1_J" "$W1_LATENCY_MS" >>"$REPORT" <<'EOF'
+python3 - "$RESULTS" "$META" "$WORK/failures.tsv" "$W1_FILES" "$W1_J" "$W1_LATENCY_MS" \
+    "$WAN_RTT_MS" "$WAN_SMALL" "$WAN_STREAMS" "$W11_LINK_MIB" "$W11_RANGES" >>"$REPORT" <<'EOF'
 import math, statistics, sys
 from collections import defaultdict
 
 results, meta_path, failures_path = sys.argv[1:4]
 w1_files, w1_j, w1_latency_ms = map(int, sys.argv[4:7])
+rtt_ms, wan_small, wan_streams, w11_link_mib, w11_ranges = map(int, sys.argv[7:12])
+rtt = rtt_ms / 1000
+# The bound of each wide-area workload: the round trips of the handshakes (TCP, then TLS 1.3)
+# plus one request round trip per round of `width` files, or the transfer at the link rate.
+def wan_bound(wl, nbytes):
+    if wl in ("6", "9"):
+        return 2 * rtt + math.ceil(wan_small / wan_streams) * rtt, f"2 handshake RTTs + ceil({wan_small}/{wan_streams}) request RTTs"
+    if wl == "7":
+        return 2 * rtt + math.ceil(wan_small / 32) * rtt, f"2 handshake RTTs + ceil({wan_small}/32) request RTTs (32 connections)"
+    if wl == "8":
+        return 2 * rtt + math.ceil(wan_small / 16) * rtt, f"2 handshake RTTs + ceil({wan_small}/16) request RTTs"
+    if wl == "11":
+        return nbytes / (w11_ranges * w11_link_mib * (1 << 20)) + 3 * rtt, f"{nbytes >> 20} MiB / ({w11_ranges} x {w11_link_mib} MiB/s) + 3 RTTs"
+    return None, None
 GIB = 1 << 30
 runs = defaultdict(list)  # (wl, tool) -> rows
 order = defaultdict(list)
@@ -576,7 +696,7 @@ checks = []
 def check(ok, text):
     checks.append(("PASS" if ok else "FAIL") + ": " + text)
 
-for wl in sorted(meta):
+for wl in sorted(meta, key=int):
     nbytes, quick, title = meta[wl]
     print(f"## {title}\n")
     st = {t: stats(wl, t)[0] for t in order[wl]}
@@ -612,6 +732,29 @@ for wl in sorted(meta):
             if s and t != "cp-floor":
                 print(f"- {t}: {s['wall'] - floor['wall']:.3f} s above the floor")
         print()
+
+    if int(wl) >= 6:
+        bound, how = wan_bound(wl, nbytes)
+        if bound:
+            print(f"Bound: {bound:.2f} s ({how}).\n")
+        s = st.get("fetchbench") or st.get("fetchbench-s4")
+        name = "fetchbench" if st.get("fetchbench") else "fetchbench-s4"
+        if wl in ("6", "7", "10") and best_peer:
+            if not s:
+                check(False, f"w{wl} {name} at its defaults: no successful runs")
+            else:
+                check(s["wall"] <= best, f"w{wl} {name} at its defaults: median {s['wall']:.3f} s <= best peer {best_peer} {best:.3f} s (ratio {s['wall'] / max(best, 1e-9):.2f})")
+        if wl == "6" and s and bound:
+            check(s["wall"] <= 1.5 * bound, f"w6 fetchbench: median {s['wall']:.3f} s within 1.5x of the bound {bound:.2f} s ({s['wall'] / bound:.2f}x)")
+        if wl == "10" and s and st.get("fetchbench-h1"):
+            h1 = st["fetchbench-h1"]["wall"]
+            check(s["wall"] <= 1.1 * h1, f"w10 fetchbench over HTTP/2: median {s['wall']:.3f} s within 1.1x of --http1.1's {h1:.3f} s ({s['wall'] / h1:.2f}x)")
+        if wl in ("8", "9", "11"):
+            for t, v in st.items():
+                if t.startswith("fetchbench") and v and best_peer:
+                    ratio = f"{v['wall'] / bound:.2f}x the bound, " if bound else ""
+                    checks.append(f"INFO: w{wl} {t}: {v['wall']:.2f} s, {ratio}best peer {best_peer} {best:.2f} s (ratio {v['wall'] / max(best, 1e-9):.2f})")
+        continue
 
     for fb in ("fetchbench-pool", "fetchbench-async"):
         s = st.get(fb)
