@@ -3,16 +3,20 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use super::routes::{file_url, router, workload_urls};
 use super::state::{AppState, ServerConfig, ServerStats};
+use super::tls::{self, Certificate};
 
 /// How long shutdown waits for in-flight responses before cutting them off.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -23,15 +27,24 @@ const LISTEN_BACKLOG: u32 = 1024;
 pub struct ServerHandle {
     addr: SocketAddr,
     state: Arc<AppState>,
+    /// With `--tls`: the certificate clients must trust.
+    certificate: Option<Certificate>,
     stop: watch::Sender<bool>,
-    thread: Option<JoinHandle<io::Result<()>>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl ServerHandle {
     /// Binds and starts serving on a dedicated background thread running its
     /// own tokio runtime (multi-thread, 2 workers). Returns once the socket
-    /// is bound (so the port is known).
+    /// is bound (so the port is known) and, with TLS, the certificate written.
     pub fn start(cfg: ServerConfig) -> anyhow::Result<ServerHandle> {
+        let (certificate, acceptor) = match cfg.tls {
+            true => {
+                let (certificate, acceptor) = tls::self_signed(cfg.cert_out.as_deref())?;
+                (Some(certificate), Some(acceptor))
+            }
+            false => (None, None),
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("fetchbench-server")
@@ -48,16 +61,28 @@ impl ServerHandle {
         let state = Arc::new(AppState::new(cfg, addr));
         let app = router(Arc::clone(&state));
         let (stop, stopped) = watch::channel(false);
+        let served = Arc::clone(&state);
         let thread = std::thread::Builder::new()
             .name(format!("fetchbench-server-{addr}"))
-            .spawn(move || run_server(runtime, listener, app, stopped))
+            .spawn(move || run_server(runtime, listener, app, served, acceptor, stopped))
             .context("failed to spawn the server thread")?;
         Ok(ServerHandle {
             addr,
             state,
+            certificate,
             stop,
             thread: Some(thread),
         })
+    }
+
+    /// With TLS: the file holding the server's certificate (PEM), for a client's `--cacert`.
+    pub fn cert_path(&self) -> Option<&Path> {
+        self.certificate.as_ref().map(|c| c.path.as_path())
+    }
+
+    /// With TLS: the server's certificate (PEM).
+    pub fn cert_pem(&self) -> Option<&str> {
+        self.certificate.as_ref().map(|c| c.pem.as_str())
     }
 
     /// The bound address (with the actual port if port 0 was requested).
@@ -65,10 +90,10 @@ impl ServerHandle {
         self.addr
     }
 
-    /// `http://HOST:PORT`, using a loopback address if bound to an
+    /// `http://HOST:PORT` (`https://` with TLS), using a loopback address if bound to an
     /// unspecified one (`0.0.0.0`, `::`).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.state.authority)
+        format!("{}://{}", self.state.scheme, self.state.authority)
     }
 
     /// URL of synthetic file `name` of `size` bytes.
@@ -82,9 +107,16 @@ impl ServerHandle {
         workload_urls(&self.base_url(), cfg.files, cfg.size, "")
     }
 
-    /// Requests and file body bytes served so far.
+    /// Connections, handshakes, requests and file body bytes served so far.
     pub fn stats(&self) -> ServerStats {
         self.state.counters.snapshot()
+    }
+
+    /// Starts [`ServerStats::peak_streams`] over from zero, so that the next snapshot's peak is
+    /// that of the interval (the other counters only grow: take differences with
+    /// [`ServerStats::since`]).
+    pub fn reset_peak(&self) {
+        self.state.counters.peak_streams.store(0, Ordering::Relaxed);
     }
 
     /// Stops accepting connections, lets in-flight responses finish for up
@@ -100,10 +132,8 @@ impl ServerHandle {
         // The receiver lives as long as the server thread; a send error only
         // means the thread has already exited.
         let _ = self.stop.send(true);
-        match thread.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("fetchbench server on {}: {e}", self.addr),
-            Err(_) => eprintln!("fetchbench server on {}: server thread panicked", self.addr),
+        if thread.join().is_err() {
+            eprintln!("fetchbench server on {}: server thread panicked", self.addr);
         }
     }
 }
@@ -132,23 +162,20 @@ fn run_server(
     runtime: tokio::runtime::Runtime,
     listener: tokio::net::TcpListener,
     app: Router,
+    state: Arc<AppState>,
+    tls: Option<TlsAcceptor>,
     stopped: watch::Receiver<bool>,
-) -> io::Result<()> {
-    let result = runtime.block_on(async move {
-        let graceful =
-            axum::serve(listener, app).with_graceful_shutdown(wait_for_stop(stopped.clone()));
-        let deadline = async {
-            wait_for_stop(stopped).await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        };
-        tokio::select! {
-            result = graceful => result,
-            () = deadline => Ok(()),
-        }
-    });
+) {
+    runtime.block_on(super::conn::serve(
+        listener,
+        app,
+        state,
+        tls,
+        wait_for_stop(stopped),
+        SHUTDOWN_GRACE,
+    ));
     // Connections still open after the grace period are dropped here.
     runtime.shutdown_timeout(Duration::from_millis(100));
-    result
 }
 
 /// Resolves once the stop flag is set or its sender is gone.

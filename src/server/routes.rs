@@ -1,19 +1,24 @@
 //! Routing: `/files/{name}` and `/list` with their query parameters and per-request overrides,
 //! 404s, request counting, and the workload's URLs.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path as UrlPath, Query, Request, State};
-use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, StatusCode, Version, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use http_body::{Frame, SizeHint};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
+use super::conn::ConnStreams;
 use super::files::{FileMeta, RangeRequest, parse_range};
 use super::state::{AppState, ServerConfig};
 use crate::units;
@@ -42,9 +47,102 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// Counts every request (by protocol), refuses those beyond `--max-active` with 503, and keeps
+/// each response counted as in progress until its body ends.
 async fn count_request(State(state): Shared, request: Request, next: Next) -> Response {
-    state.counters.requests.fetch_add(1, Ordering::Relaxed);
-    next.run(request).await
+    let counters = &state.counters;
+    counters.requests.fetch_add(1, Ordering::Relaxed);
+    let by_version = match request.version() {
+        Version::HTTP_2 => &counters.requests_h2,
+        _ => &counters.requests_h1,
+    };
+    by_version.fetch_add(1, Ordering::Relaxed);
+    let connection = request.extensions().get::<Arc<ConnStreams>>().cloned();
+    let in_progress = InProgress::enter(Arc::clone(&state), connection);
+    if let Some(max) = state.config.max_active
+        && in_progress.active > max
+    {
+        counters.refused.fetch_add(1, Ordering::Relaxed);
+        return busy(max);
+    }
+    next.run(request)
+        .await
+        .map(|body| Body::new(CountedBody { body, in_progress }))
+}
+
+/// The push-back of `--max-active`: 503 with `Retry-After: 1`, as a loaded server would.
+fn busy(max: usize) -> Response {
+    let message = format!("busy: {max} responses in progress (--max-active {max}); retry later\n");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "1")],
+        message,
+    )
+        .into_response()
+}
+
+/// One response in progress, counted server-wide and on its connection until dropped.
+struct InProgress {
+    state: Arc<AppState>,
+    connection: Option<Arc<ConnStreams>>,
+    /// Responses in progress server-wide, this one included, when it began.
+    active: usize,
+}
+
+impl InProgress {
+    fn enter(state: Arc<AppState>, connection: Option<Arc<ConnStreams>>) -> InProgress {
+        let counters = &state.counters;
+        let active = counters.active.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(connection) = &connection {
+            let on_connection = connection.active.fetch_add(1, Ordering::Relaxed) + 1;
+            counters
+                .peak_streams
+                .fetch_max(on_connection, Ordering::Relaxed);
+        }
+        InProgress {
+            state,
+            connection,
+            active,
+        }
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.state.counters.active.fetch_sub(1, Ordering::Relaxed);
+        if let Some(connection) = &self.connection {
+            connection.active.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A response body that keeps its response counted as in progress until it ends (or is
+/// dropped, when the client goes away).
+struct CountedBody {
+    body: Body,
+    in_progress: InProgress,
+}
+
+impl http_body::Body for CountedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = self.get_mut();
+        let _ = &this.in_progress;
+        Pin::new(&mut this.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 async fn not_found(request: Request) -> (StatusCode, String) {
@@ -171,7 +269,8 @@ async fn list_handler(
     let authority = header_str(&headers, header::HOST)
         .filter(|host| is_plausible_authority(host))
         .unwrap_or(&state.authority);
-    let mut body = workload_urls(&format!("http://{authority}"), files, size, &suffix).join("\n");
+    let base = format!("{}://{authority}", state.scheme);
+    let mut body = workload_urls(&base, files, size, &suffix).join("\n");
     body.push('\n');
     Ok(body.into_response())
 }
@@ -364,6 +463,28 @@ mod tests {
         assert_eq!(duration_param(Duration::from_millis(1500)), "1500ms");
         assert_eq!(duration_param(Duration::from_micros(1500)), "1500us");
         assert_eq!(duration_param(Duration::from_nanos(1500)), "1500ns");
+    }
+
+    #[test]
+    fn requests_beyond_max_active_get_503_with_retry_after() {
+        let server = start(ServerConfig {
+            max_active: Some(1),
+            ..ServerConfig::default()
+        });
+        let addr = server.addr();
+        let slow = std::thread::spawn(move || get(addr, "/files/slow.bin?size=10&latency=600ms"));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while server.stats().requests == 0 {
+            assert!(Instant::now() < deadline, "the slow request never arrived");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let refused = get(addr, "/files/fast.bin?size=10");
+        assert_eq!(refused.status, 503);
+        assert_eq!(refused.header("retry-after"), Some("1"));
+        assert_eq!(slow.join().expect("slow request").status, 200);
+        // Its response has ended: there is room again.
+        assert_eq!(get(addr, "/files/fast.bin?size=10").status, 200);
+        assert_eq!(server.stats().refused, 1);
     }
 
     #[test]

@@ -3,12 +3,14 @@
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 
 use super::handle::ServerHandle;
-use super::state::ServerConfig;
+use super::link::Network;
+use super::state::{DEFAULT_MAX_STREAMS, ServerConfig, ServerStats};
 use crate::units;
 
 /// Serve deterministic synthetic files over HTTP for testing and benchmarking.
@@ -33,6 +35,37 @@ pub struct ServeArgs {
     /// Default file size, e.g. 256KiB, 1.5MB (per request: ?size=)
     #[arg(long, value_name = "SIZE", default_value = "256KiB", value_parser = units::parse_size)]
     pub size: u64,
+
+    /// Emulate a network path with this round-trip time, e.g. 50ms: each direction of every
+    /// connection is delayed by half of it, and its handshake costs a round trip (so a first
+    /// request costs two, TLS one more)
+    #[arg(long, value_name = "DUR", default_value = "0", value_parser = units::parse_duration, help_heading = "Network")]
+    pub rtt: Duration,
+
+    /// Bandwidth cap per connection, server to client, paced smoothly, e.g. 32MiB/s (shared
+    /// by the HTTP/2 streams of a connection; --rate caps each response)
+    #[arg(long, value_name = "RATE", value_parser = units::parse_rate, help_heading = "Network")]
+    pub link_rate: Option<u64>,
+
+    /// Serve HTTPS with a self-signed certificate for localhost and 127.0.0.1 made at start
+    /// (HTTP/2 and HTTP/1.1 offered by ALPN); its path is printed for clients' --cacert
+    #[arg(long, help_heading = "Network")]
+    pub tls: bool,
+
+    /// With --tls: write the certificate (PEM) to PATH (default: a temporary directory,
+    /// removed when the server stops)
+    #[arg(long, value_name = "PATH", requires = "tls", help_heading = "Network")]
+    pub cert_out: Option<PathBuf>,
+
+    /// HTTP/2 streams a client may open at once on one connection
+    /// (SETTINGS_MAX_CONCURRENT_STREAMS)
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_STREAMS, help_heading = "Network")]
+    pub max_streams: u32,
+
+    /// At most N responses in progress at once, server-wide; a request beyond that gets 503
+    /// with Retry-After: 1 (push-back, as a loaded server gives)
+    #[arg(long, value_name = "N", help_heading = "Network")]
+    pub max_active: Option<usize>,
 }
 
 impl ServeArgs {
@@ -44,6 +77,14 @@ impl ServeArgs {
             rate: self.rate,
             files: self.files,
             size: self.size,
+            network: Network {
+                rtt: self.rtt,
+                link_rate: self.link_rate,
+            },
+            tls: self.tls,
+            cert_out: self.cert_out.clone(),
+            max_streams: self.max_streams,
+            max_active: self.max_active,
         }
     }
 }
@@ -65,31 +106,79 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .and_then(|()| stdout.flush())
         .context("failed to write the server URL to stdout")?;
     drop(stdout);
-    eprintln!("{}", startup_hint(&base, args));
+    eprintln!("{}", startup_hint(&base, args, server.cert_path()));
     signal_runtime.block_on(signals.recv());
     let stats = server.stats();
     server.shutdown();
-    eprintln!(
-        "fetchbench serve: stopped after {} requests and {} of file data",
-        stats.requests,
-        units::human_bytes(stats.body_bytes)
-    );
+    eprintln!("{}", shutdown_summary(&stats, args.tls));
     Ok(())
 }
 
-fn startup_hint(base: &str, args: &ServeArgs) -> String {
-    let rate = match args.rate {
+fn startup_hint(base: &str, args: &ServeArgs, cert: Option<&std::path::Path>) -> String {
+    let per_second = |rate: Option<u64>| match rate {
         Some(rate) if rate > 0 => format!("{}/s", units::human_bytes(rate)),
         _ => "unlimited".to_string(),
     };
-    format!(
-        "fetchbench serve: {files} files of {size} (latency {latency}, rate {rate}); Ctrl-C to stop\n  \
-         workload: {base}/list\n  \
-         example:  curl -s {base}/list | fetchbench -i - -o downloads",
+    let mut network = format!(
+        "rtt {}, link rate {}",
+        units::human_duration(args.rtt),
+        per_second(args.link_rate)
+    );
+    if let Some(max) = args.max_active {
+        network.push_str(&format!(", at most {max} responses at once"));
+    }
+    let mut hint = format!(
+        "fetchbench serve: {files} files of {size} (latency {latency}, rate {rate}; {network}); \
+         Ctrl-C to stop\n  \
+         workload: {base}/list\n",
         files = args.files,
         size = units::human_bytes(args.size),
         latency = units::human_duration(args.latency),
-    )
+        rate = per_second(args.rate),
+    );
+    match cert {
+        Some(cert) => {
+            let cert = cert.display();
+            hint.push_str(&format!(
+                "  certificate: {cert} (self-signed; HTTP/2 or HTTP/1.1 by ALPN)\n  \
+                 example:  curl -s --cacert {cert} {base}/list | fetchbench -i - -o downloads \
+                 --cacert {cert}"
+            ));
+        }
+        None => hint.push_str(&format!(
+            "  example:  curl -s {base}/list | fetchbench -i - -o downloads\n  \
+             HTTP/2 without TLS (prior knowledge): fetchbench --http2, curl --http2-prior-knowledge"
+        )),
+    }
+    hint
+}
+
+/// What `serve` says when it stops: what it served, over which protocols and connections.
+fn shutdown_summary(stats: &ServerStats, tls: bool) -> String {
+    let mut summary = format!(
+        "fetchbench serve: stopped after {} requests ({} HTTP/1.1, {} HTTP/2) and {} of file \
+         data over {} connections",
+        stats.requests,
+        stats.requests_h1,
+        stats.requests_h2,
+        units::human_bytes(stats.body_bytes),
+        stats.connections,
+    );
+    if tls {
+        summary.push_str(&format!(
+            ", {} TLS handshakes ({} resumed)",
+            stats.tls_handshakes(),
+            stats.tls_resumed
+        ));
+    }
+    summary.push_str(&format!(
+        "; at most {} requests at once on one connection",
+        stats.peak_streams
+    ));
+    if stats.refused > 0 {
+        summary.push_str(&format!("; {} refused with 503", stats.refused));
+    }
+    summary
 }
 
 #[cfg(test)]
