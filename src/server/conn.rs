@@ -43,7 +43,11 @@ pub(super) async fn serve(
     let mut http = auto::Builder::new(TokioExecutor::new());
     http.http2()
         .max_concurrent_streams(state.config.max_streams);
-    let http = Arc::new(http);
+    let http = Arc::new(if state.config.http1_only {
+        http.http1_only()
+    } else {
+        http
+    });
     let graceful = GracefulShutdown::new();
     tokio::pin!(stop);
     loop {

@@ -40,7 +40,8 @@ impl ServerHandle {
     pub fn start(cfg: ServerConfig) -> anyhow::Result<ServerHandle> {
         let (certificate, acceptor) = match cfg.tls {
             true => {
-                let (certificate, acceptor) = tls::self_signed(cfg.cert_out.as_deref())?;
+                let (certificate, acceptor) =
+                    tls::self_signed(cfg.cert_out.as_deref(), cfg.http1_only)?;
                 (Some(certificate), Some(acceptor))
             }
             false => (None, None),

@@ -62,6 +62,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_STREAMS, help_heading = "Network")]
     pub max_streams: u32,
 
+    /// Speak HTTP/1.1 only: no h2 offered by ALPN, no h2c (a server as many mirrors are)
+    #[arg(long, help_heading = "Network")]
+    pub http1_only: bool,
+
     /// At most N responses in progress at once, server-wide; a request beyond that gets 503
     /// with Retry-After: 1 (push-back, as a loaded server gives)
     #[arg(long, value_name = "N", help_heading = "Network")]
@@ -84,6 +88,7 @@ impl ServeArgs {
             tls: self.tls,
             cert_out: self.cert_out.clone(),
             max_streams: self.max_streams,
+            http1_only: self.http1_only,
             max_active: self.max_active,
         }
     }

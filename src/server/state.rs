@@ -35,6 +35,8 @@ pub struct ServerConfig {
     pub cert_out: Option<PathBuf>,
     /// HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`.
     pub max_streams: u32,
+    /// HTTP/1.1 only: no h2 by ALPN, no h2c.
+    pub http1_only: bool,
     /// At most this many responses in progress server-wide; more get 503 with `Retry-After`.
     pub max_active: Option<usize>,
 }
@@ -53,6 +55,7 @@ impl Default for ServerConfig {
             tls: false,
             cert_out: None,
             max_streams: DEFAULT_MAX_STREAMS,
+            http1_only: false,
             max_active: None,
         }
     }

@@ -24,7 +24,10 @@ pub(super) struct Certificate {
 /// Makes a fresh key and a self-signed end-entity certificate for [`NAMES`], writes the
 /// certificate (PEM) to `out` or into a new temporary directory, and returns it with the
 /// acceptor that serves it.
-pub(super) fn self_signed(out: Option<&Path>) -> anyhow::Result<(Certificate, TlsAcceptor)> {
+pub(super) fn self_signed(
+    out: Option<&Path>,
+    http1_only: bool,
+) -> anyhow::Result<(Certificate, TlsAcceptor)> {
     let names: Vec<String> = NAMES.iter().map(|name| (*name).to_owned()).collect();
     let made = rcgen::generate_simple_self_signed(names)
         .context("failed to make the server's self-signed certificate")?;
@@ -56,7 +59,10 @@ pub(super) fn self_signed(out: Option<&Path>) -> anyhow::Result<(Certificate, Tl
                 .with_single_cert(vec![made.cert.der().clone()], key)
         })
         .context("failed to configure TLS with the server's certificate")?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = match http1_only {
+        true => vec![b"http/1.1".to_vec()],
+        false => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+    };
     let certificate = Certificate {
         pem,
         path,
