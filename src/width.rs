@@ -31,8 +31,10 @@ use reqwest::Version;
 
 use crate::sync::lock;
 
-/// Width of the first round after the probe, over HTTP/2 (streams on one connection).
-pub const START_H2: usize = 32;
+/// Width of the first round after the probe, over HTTP/2: streams on one connection, as many
+/// as servers commonly allow at once (nginx 128, many CDNs 100); past the server's own limit
+/// they wait on the connection, at no cost to it.
+pub const START_H2: usize = 128;
 /// Width of the first round after the probe, over HTTP/1.1 (a connection each).
 pub const START_H1: usize = 8;
 /// Downloads at once over HTTP/1.1 under `auto`: each is a connection to the host (curl
@@ -697,14 +699,22 @@ mod tests {
     fn push_back_halves_the_width_and_holds_it() {
         let width = auto();
         width.responded(Version::HTTP_2);
-        assert_eq!(width.current(), 32);
+        assert_eq!(width.current(), START_H2);
         width.pushed_back();
-        assert_eq!(width.current(), 16);
+        assert_eq!(width.current(), START_H2 / 2);
         taken(&width).end();
-        assert_eq!(width.current(), 16, "no slow start after a push-back");
+        assert_eq!(
+            width.current(),
+            START_H2 / 2,
+            "no slow start after a push-back"
+        );
         width.pushed_back();
         width.pushed_back();
-        assert_eq!(width.current(), 16, "a burst of refusals halves once");
+        assert_eq!(
+            width.current(),
+            START_H2 / 2,
+            "a burst of refusals halves once"
+        );
         let mut climb = climbing(Phase::Steady);
         let now = Instant::now();
         let mut n = 4;
