@@ -126,13 +126,15 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
             config.throttle,
             progress,
             cancel.clone(),
-            Arc::clone(&width),
+            fetch::Reach {
+                http: config.http,
+                width: Arc::clone(&width),
+            },
         )),
-        http: config.http,
         results,
     };
     let elapsed = engine::run(config.mode, &work);
-    let insecure = work.http.options().insecure;
+    let insecure = work.downloader.http().options().insecure;
     let unread = work.source.remaining();
     // The printer ends once every handle to it is gone.
     drop(work);

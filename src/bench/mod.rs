@@ -19,11 +19,11 @@ use reqwest::Url;
 use crate::cancel::Cancel;
 use crate::cli::BenchArgs;
 use crate::engine::{self, Work};
-use crate::fetch::Downloader;
 use crate::fetch::naming::NameRegistry;
 use crate::fetch::output::OutputDir;
 use crate::fetch::policy::Policy;
 use crate::fetch::throttle::Throttle;
+use crate::fetch::{Downloader, Reach};
 use crate::http::{HttpOptions, HttpSettings};
 use crate::input::{Input, Source as InputSource};
 use crate::model::Mode;
@@ -156,7 +156,6 @@ fn one_run(
             progress.clone(),
             cancel.clone(),
         )?),
-        http: http.clone(),
         downloader: Arc::new(Downloader::new(
             OutputDir::prepare(dir.path())?,
             names,
@@ -169,7 +168,10 @@ fn one_run(
             Throttle::default(),
             progress,
             cancel,
-            Arc::new(width),
+            Reach {
+                http: http.clone(),
+                width: Arc::new(width),
+            },
         )),
         results: Arc::new(move |outcome| lock(&kept).push(outcome)),
     };

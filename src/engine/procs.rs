@@ -9,7 +9,10 @@ use crate::procs::{self, Crew, Lifetime};
 pub fn run(work: &Work, lifetime: Lifetime) {
     let downloader = &work.downloader;
     let workers = downloader.width().current();
-    let crew = Crew::new(&procs::setup(downloader, &work.http, workers), lifetime);
+    let crew = Crew::new(
+        &procs::setup(downloader, work.downloader.http(), workers),
+        lifetime,
+    );
     crew.relaying(downloader.cancel(), || {
         claiming_workers(work, "procs", || {
             let mut worker = crew.worker();

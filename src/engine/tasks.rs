@@ -22,7 +22,7 @@ pub fn run(work: &Work) {
         .build()
         .context("cannot start the tokio runtime")
         .and_then(|runtime| {
-            let client = runtime.block_on(async { work.http.client() })?;
+            let client = runtime.block_on(async { work.downloader.http().client() })?;
             Ok((runtime, client))
         });
     let (runtime, client) = match runtime {

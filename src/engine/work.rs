@@ -21,7 +21,6 @@ use crate::width::Slot;
 pub struct Work {
     /// The URLs, read as the run goes.
     pub source: Arc<Source>,
-    pub http: HttpSettings,
     pub downloader: Arc<Downloader>,
     /// Where each outcome goes as its download ends.
     pub results: Results,
@@ -168,7 +167,7 @@ pub(super) fn claiming_workers(work: &Work, name: &str, worker: impl Fn() + Sync
 
 /// Fetches the downloads `next` hands out, one after another, on this thread.
 pub(super) fn fetch_in_turn(work: &Work, mut next: impl FnMut() -> Option<Claim>) {
-    match thread_runtime(&work.http) {
+    match thread_runtime(work.downloader.http()) {
         Ok((runtime, client)) => {
             // The wait for the next line happens outside the runtime; connections stay open.
             while let Some(claim) = next() {

@@ -137,6 +137,7 @@ impl Downloader {
                 policy: &self.policy,
                 throttle: &self.throttle,
                 client,
+                http: self.http(),
                 target,
                 tracker,
             };

@@ -32,6 +32,7 @@ use self::policy::Policy;
 use self::throttle::Throttle;
 use crate::cancel::Cancel;
 use crate::error::FetchError;
+use crate::http::HttpSettings;
 use crate::model::{Facts, Outcome, Status, Target};
 use crate::progress::{Progress, Tracker};
 use crate::width::Width;
@@ -50,8 +51,16 @@ pub struct Downloader {
     progress: Progress,
     /// Ctrl-C and SIGTERM: a download in hand stops, and keeps its `.part`.
     cancel: Cancel,
-    /// How many downloads run at once; told what responses and push-backs show (`-j auto`).
-    width: Arc<Width>,
+    /// How downloads reach their servers.
+    reach: Reach,
+}
+
+/// How a run's downloads reach their servers: the client settings (each worker builds its
+/// client from them, and a segment its own connection), and how many run at once (told what
+/// responses and push-backs show, for `-j auto`).
+pub struct Reach {
+    pub http: HttpSettings,
+    pub width: Arc<Width>,
 }
 
 /// One download's attempts: what they run with, and what they have learned so far.
@@ -77,7 +86,7 @@ impl Downloader {
         throttle: Throttle,
         progress: Progress,
         cancel: Cancel,
-        width: Arc<Width>,
+        reach: Reach,
     ) -> Downloader {
         Downloader {
             output,
@@ -86,7 +95,7 @@ impl Downloader {
             throttle,
             progress,
             cancel,
-            width,
+            reach,
         }
     }
 
@@ -111,7 +120,11 @@ impl Downloader {
     }
 
     pub fn width(&self) -> &Arc<Width> {
-        &self.width
+        &self.reach.width
+    }
+
+    pub fn http(&self) -> &HttpSettings {
+        &self.reach.http
     }
 
     /// Downloads `target` with `client`. Never fails: a failure is in the [`Outcome`].
@@ -212,7 +225,7 @@ impl Downloader {
                 Err(err) => err,
             };
             if err.is_push_back() {
-                self.width.pushed_back();
+                self.reach.width.pushed_back();
             }
             if err.spoils_part() {
                 if let Some(name) = &attempts.name {

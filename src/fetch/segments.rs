@@ -17,6 +17,7 @@ use super::output::Preallocated;
 use super::policy::{IDLE_FLUSH_AFTER, Policy, SpeedMeter};
 use super::throttle::Throttle;
 use crate::error::FetchError;
+use crate::http::HttpSettings;
 use crate::model::Target;
 use crate::progress::Tracker;
 
@@ -73,6 +74,10 @@ pub struct Transfer<'a> {
     pub policy: &'a Policy,
     pub throttle: &'a Throttle,
     pub client: &'a Client,
+    /// What each further segment builds its own client from: its own connection, since over
+    /// HTTP/2 one client would carry every segment on one connection, which a per-connection
+    /// rate limit (a CDN's, a mirror's) caps as a whole.
+    pub http: &'a HttpSettings,
     pub target: &'a Target,
     pub tracker: &'a Tracker,
 }
@@ -144,10 +149,22 @@ async fn fetch_segment(
     mut response: Option<Response>,
 ) -> Result<(), FetchError> {
     let mut retries = 0;
+    // The first segment goes on the connection of the first response; each other on its own.
+    let own = match response {
+        Some(_) => None,
+        None => Some(
+            shared
+                .transfer
+                .http
+                .client()
+                .map_err(|err| FetchError::Setup(format!("{err:#}")))?,
+        ),
+    };
+    let client = own.as_ref().unwrap_or(shared.transfer.client);
     loop {
         let result = match response.take() {
             Some(response) => stream(shared, segment, response).await,
-            None => request_and_stream(shared, segment).await,
+            None => request_and_stream(shared, segment, client).await,
         };
         let err = match result {
             Ok(()) => return Ok(()),
@@ -168,13 +185,17 @@ async fn fetch_segment(
     }
 }
 
-/// Asks for the rest of `segment` and streams it.
-async fn request_and_stream(shared: &Shared<'_>, segment: &Segment) -> Result<(), FetchError> {
+/// Asks `client` for the rest of `segment` and streams it.
+async fn request_and_stream(
+    shared: &Shared<'_>,
+    segment: &Segment,
+    client: &Client,
+) -> Result<(), FetchError> {
     let from = segment.position();
     let mut request = shared
         .transfer
         .policy
-        .request(shared.transfer.client, &shared.transfer.target.url)
+        .request(client, &shared.transfer.target.url)
         .header(header::RANGE, format!("bytes={from}-{}", segment.end - 1));
     if let Some(validator) = &shared.validator {
         request = request.header(header::IF_RANGE, validator.clone());

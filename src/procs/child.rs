@@ -16,9 +16,9 @@ use reqwest::Url;
 use super::protocol::{self, CHILD_COMMAND, Done, Job, Message, Order, Setup};
 use crate::cancel::Cancel;
 use crate::error::FetchError;
-use crate::fetch::Downloader;
 use crate::fetch::naming::{self, Names};
 use crate::fetch::throttle::Throttle;
+use crate::fetch::{Downloader, Reach};
 use crate::http::HttpSettings;
 use crate::model::Target;
 use crate::progress::Progress;
@@ -81,8 +81,14 @@ pub fn run() -> Result<ExitCode> {
         answers: Mutex::new(answers),
     });
     let throttle = Throttle::new(limit_rate, None, None);
-    // The parent keeps the width: a worker runs one download at a time.
-    let width = Arc::new(Width::fixed(1));
+    let http = HttpSettings::new(http);
+    let runtime = crate::platform::current_thread_runtime()?;
+    // Built once, inside its runtime: its connections are kept from one job to the next.
+    let client = runtime.block_on(async {
+        http.as_ref()
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?
+            .client()
+    });
     let downloader = Downloader::new(
         output,
         names,
@@ -90,11 +96,12 @@ pub fn run() -> Result<ExitCode> {
         throttle,
         progress,
         cancel.clone(),
-        width,
+        Reach {
+            http: http.unwrap_or_default(),
+            // The parent keeps the width: a worker runs one download at a time.
+            width: Arc::new(Width::fixed(1)),
+        },
     );
-    let runtime = crate::platform::current_thread_runtime()?;
-    // Built once, inside its runtime: its connections are kept from one job to the next.
-    let client = runtime.block_on(async { HttpSettings::new(http).and_then(|h| h.client()) });
     for job in jobs {
         if cancel.is_triggered() {
             // Interrupted (by the parent, or by a signal of its own): the job goes back to the

@@ -119,3 +119,27 @@ fn small_files_and_servers_without_ranges_are_fetched_whole() {
     assert!(read(dir.path(), "norange.bin") == body("norange.bin", 3 * MIB));
     assert_eq!(server.ranges().len(), 2, "one request each");
 }
+
+#[test]
+fn over_http2_each_segment_has_a_connection_of_its_own() {
+    // One client would carry every segment as a stream of one HTTP/2 connection, which a
+    // per-connection rate limit caps as a whole: segments must not share it.
+    let server = TestServer::https();
+    let dir = tempdir().unwrap();
+    fetchbench()
+        .args(["--cacert", crate::server::CERT, "-s", "4", "-o"])
+        .arg(dir.path())
+        .arg(server.url(&format!("/fault/h2seg.bin?size={}", 4 * MIB)))
+        .assert()
+        .code(0);
+    assert!(read(dir.path(), "h2seg.bin") == body("h2seg.bin", 4 * MIB));
+    assert_eq!(server.ranges().len(), 4);
+    assert!(
+        server
+            .seen()
+            .iter()
+            .all(|s| s.version == axum::http::Version::HTTP_2),
+        "HTTP/2 by ALPN"
+    );
+    assert_eq!(server.connections(), 4, "a connection per segment");
+}
