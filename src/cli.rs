@@ -317,6 +317,7 @@ Examples:
   fetchbench bench                                  # 32 × 256 KiB, 100 ms latency, built in
   fetchbench bench --latency 200ms --files 50 --modes seq,pool
   fetchbench bench -i urls.txt --runs 10 --export-markdown bench.md
+  fetchbench bench --rtt 50ms --tls --latency 0ms   # over an emulated path, HTTPS and HTTP/2
 
 Exit status: 0 if every run of every mode downloaded and verified every file, 1 otherwise,
 2 on a usage or setup error.";

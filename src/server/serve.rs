@@ -171,10 +171,11 @@ fn shutdown_summary(stats: &ServerStats, tls: bool) -> String {
             stats.tls_resumed
         ));
     }
-    summary.push_str(&format!(
-        "; at most {} requests at once on one connection",
-        stats.peak_streams
-    ));
+    let at_once = match stats.peak_streams {
+        1 => "1 request".to_owned(),
+        n => format!("{n} requests"),
+    };
+    summary.push_str(&format!("; at most {at_once} at once on one connection"));
     if stats.refused > 0 {
         summary.push_str(&format!("; {} refused with 503", stats.refused));
     }
