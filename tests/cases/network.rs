@@ -107,7 +107,7 @@ fn tls_serves_files_that_fetchbench_downloads_exactly_with_the_printed_certifica
     let summary = served.stop();
     // HTTP/2 was negotiated by ALPN; the untrusting client's handshake never completed.
     assert!(summary.contains("(0 HTTP/1.1, 1 HTTP/2)"), "{summary}");
-    assert!(summary.contains("1 TLS handshakes"), "{summary}");
+    assert!(summary.contains("1 TLS handshake (0 resumed)"), "{summary}");
     assert!(
         !cert.exists(),
         "the temporary certificate outlived the server"
@@ -136,6 +136,28 @@ fn h2c_with_prior_knowledge_and_http1_by_default_over_plain_tcp() {
     let summary = served.stop();
     assert!(summary.contains("(1 HTTP/1.1, 1 HTTP/2)"), "{summary}");
     assert!(summary.contains("over 2 connections"), "{summary}");
+}
+
+#[test]
+fn max_streams_caps_the_streams_in_progress_on_a_connection() {
+    let urls = |served: &Served| -> Vec<String> {
+        (1..=6)
+            .map(|i| served.url(&format!("/files/f{i}?size=10&latency=200ms")))
+            .collect()
+    };
+    for (max_streams, at_once) in [("2", "at most 2 requests at once"), ("128", "at most 6")] {
+        let served = Served::start(&["--max-streams", max_streams]);
+        let dir = tempdir().unwrap();
+        fetchbench()
+            .args(["-q", "--http2", "--mode", "async", "-j", "6", "-o"])
+            .arg(dir.path())
+            .args(urls(&served))
+            .assert()
+            .code(0);
+        let summary = served.stop();
+        assert!(summary.contains("over 1 connection;"), "{summary}");
+        assert!(summary.contains(at_once), "{summary}");
+    }
 }
 
 #[test]
