@@ -371,6 +371,14 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub cacert: Vec<PathBuf>,
 
+    /// Speak HTTP/1.1 only (default: HTTP/2 where TLS negotiates it)
+    #[arg(long = "http1.1", conflicts_with = "http2")]
+    pub http1_1: bool,
+
+    /// Speak HTTP/2 with prior knowledge, also over plain http://
+    #[arg(long)]
+    pub http2: bool,
+
     /// Built-in workload: number of files
     #[arg(
         long,

@@ -24,7 +24,7 @@ use crate::fetch::naming::NameRegistry;
 use crate::fetch::output::OutputDir;
 use crate::fetch::policy::Policy;
 use crate::fetch::throttle::Throttle;
-use crate::http::{HttpOptions, HttpSettings};
+use crate::http::{HttpOptions, HttpSettings, HttpVersion};
 use crate::input::{Input, Source as InputSource};
 use crate::model::Mode;
 use crate::model::{Outcome, Status};
@@ -47,6 +47,11 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         .map(Path::to_owned);
     let http = HttpSettings::new(HttpOptions {
         cacert_files: args.cacert.iter().cloned().chain(own_cert).collect(),
+        version: match (args.http1_1, args.http2) {
+            (true, _) => HttpVersion::Http1,
+            (_, true) => HttpVersion::Http2,
+            _ => HttpVersion::Auto,
+        },
         ..HttpOptions::default()
     })?;
     let modes = args.modes.clone();

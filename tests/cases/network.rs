@@ -261,6 +261,7 @@ fn bench_over_rtt_and_tls_counts_connections_and_handshakes_per_mode() {
     assert!((threads["ideal"].as_f64().unwrap() - 0.08 - 0.04).abs() < 1e-9);
     assert!((r#async["ideal"].as_f64().unwrap() - 0.08 - 2.0 * 0.04).abs() < 1e-9);
     for result in results {
+        assert_eq!(result["requests"], 6.0, "{result}");
         // Nothing is faster than its bound.
         assert!(
             result["mean"].as_f64() >= result["ideal"].as_f64(),
@@ -268,5 +269,35 @@ fn bench_over_rtt_and_tls_counts_connections_and_handshakes_per_mode() {
         );
         let run = &result["runs"][0]["server"];
         assert_eq!(run["refused"], 0, "{result}");
+    }
+}
+
+#[test]
+fn bench_speaks_http1_or_h2c_when_told() {
+    for (flag, h2) in [("--http1.1", 0.0), ("--http2", 4.0)] {
+        let dir = tempdir().unwrap();
+        let json = dir.path().join("bench.json");
+        fetchbench()
+            .args([
+                "bench", "--modes", "async", "--runs", "1", "--warmup", "0", flag,
+            ])
+            .args([
+                "--files",
+                "4",
+                "--size",
+                "1KiB",
+                "--latency",
+                "0ms",
+                "--rtt",
+                "20ms",
+            ])
+            .arg("--export-json")
+            .arg(&json)
+            .assert()
+            .code(0);
+        let export: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        let result = &export["results"][0];
+        assert_eq!(result["requests"], 4.0, "{result}");
+        assert_eq!(result["requests_h2"], h2, "{flag}: {result}");
     }
 }
