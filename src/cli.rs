@@ -321,6 +321,7 @@ Examples:
   fetchbench bench                                  # 32 × 256 KiB, 100 ms latency, built in
   fetchbench bench --latency 200ms --files 50 --modes seq,pool
   fetchbench bench -i urls.txt --runs 10 --export-markdown bench.md
+  fetchbench bench --rtt 50ms --tls --latency 0ms   # over an emulated path, HTTPS and HTTP/2
 
 Exit status: 0 if every run of every mode downloaded and verified every file, 1 otherwise,
 2 on a usage or setup error.";
@@ -374,6 +375,14 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub cacert: Vec<PathBuf>,
 
+    /// Speak HTTP/1.1 only (default: HTTP/2 where TLS negotiates it)
+    #[arg(long = "http1.1", conflicts_with = "http2")]
+    pub http1_1: bool,
+
+    /// Speak HTTP/2 with prior knowledge, also over plain http://
+    #[arg(long)]
+    pub http2: bool,
+
     /// Built-in workload: number of files
     #[arg(
         long,
@@ -391,9 +400,28 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DUR", default_value = "100ms", value_parser = units::parse_duration, help_heading = "Built-in server")]
     pub latency: Duration,
 
-    /// Built-in workload: bandwidth per connection (e.g. 10MiB/s; unlimited if absent)
+    /// Built-in workload: bandwidth per response (e.g. 10MiB/s; unlimited if absent)
     #[arg(long, value_name = "RATE", value_parser = units::parse_rate, help_heading = "Built-in server")]
     pub rate: Option<u64>,
+
+    /// Built-in server: emulate a network path with this round trip (e.g. 50ms), handshakes
+    /// included (see `fetchbench serve --help`)
+    #[arg(long, value_name = "DUR", default_value = "0", value_parser = units::parse_duration, help_heading = "Built-in server")]
+    pub rtt: Duration,
+
+    /// Built-in server: bandwidth cap per connection, paced (e.g. 32MiB/s; shared by the
+    /// HTTP/2 streams of a connection)
+    #[arg(long, value_name = "RATE", value_parser = units::parse_rate, help_heading = "Built-in server")]
+    pub link_rate: Option<u64>,
+
+    /// Built-in server: HTTPS with a self-signed certificate, trusted by the bench itself
+    /// (HTTP/2 by ALPN)
+    #[arg(long, help_heading = "Built-in server")]
+    pub tls: bool,
+
+    /// Built-in server: HTTP/2 streams allowed at once per connection
+    #[arg(long, value_name = "N", default_value_t = crate::server::DEFAULT_MAX_STREAMS, help_heading = "Built-in server")]
+    pub max_streams: u32,
 }
 
 fn parse_at_least_one(s: &str) -> Result<usize, String> {

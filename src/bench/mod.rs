@@ -24,13 +24,13 @@ use crate::fetch::output::OutputDir;
 use crate::fetch::policy::Policy;
 use crate::fetch::throttle::Throttle;
 use crate::fetch::{Downloader, Reach};
-use crate::http::{HttpOptions, HttpSettings};
+use crate::http::{HttpOptions, HttpSettings, HttpVersion};
 use crate::input::{Input, Source as InputSource};
 use crate::model::Mode;
 use crate::model::{Outcome, Status};
 use crate::progress::Progress;
 use crate::report::EXIT_FAILED;
-use crate::server::{self, ServerConfig, ServerHandle};
+use crate::server::{self, Network, ServerConfig, ServerHandle};
 use crate::sync::lock;
 use crate::width::Jobs;
 
@@ -40,11 +40,21 @@ pub use workload::{Run, Source, Workload};
 
 /// Runs `fetchbench bench`.
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {
+    let (workload, server) = workload(args)?;
+    // The built-in server's own certificate is trusted like one given with --cacert.
+    let own_cert = server
+        .as_ref()
+        .and_then(|s| s.cert_path())
+        .map(Path::to_owned);
     let http = HttpSettings::new(HttpOptions {
-        cacert_files: args.cacert.clone(),
+        cacert_files: args.cacert.iter().cloned().chain(own_cert).collect(),
+        version: match (args.http1_1, args.http2) {
+            (true, _) => HttpVersion::Http1,
+            (_, true) => HttpVersion::Http2,
+            _ => HttpVersion::Auto,
+        },
         ..HttpOptions::default()
     })?;
-    let (workload, _server) = workload(args)?;
     let modes = args.modes.clone();
     let rounds = args.warmup + args.runs;
     let progress = bench_progress(rounds * modes.len());
@@ -60,6 +70,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
             let run = one_run(
                 mode,
                 &workload,
+                server.as_ref(),
                 args.jobs,
                 &http,
                 args.keep,
@@ -112,6 +123,12 @@ fn workload(args: &BenchArgs) -> Result<(Workload, Option<ServerHandle>)> {
         rate: args.rate,
         files: args.files,
         size: args.size,
+        network: Network {
+            rtt: args.rtt,
+            link_rate: args.link_rate,
+        },
+        tls: args.tls,
+        max_streams: args.max_streams,
         ..ServerConfig::default()
     })?;
     let urls = server.workload_urls();
@@ -123,15 +140,20 @@ fn workload(args: &BenchArgs) -> Result<(Workload, Option<ServerHandle>)> {
             size: args.size,
             latency: args.latency,
             rate: args.rate,
+            rtt: args.rtt,
+            link_rate: args.link_rate,
+            tls: args.tls,
         },
     };
     Ok((workload, Some(server)))
 }
 
-/// One run of `mode` into a fresh directory, verified, then removed (unless `keep`).
+/// One run of `mode` into a fresh directory, verified, then removed (unless `keep`); with the
+/// built-in `server`, what it saw during the run.
 fn one_run(
     mode: Mode,
     workload: &Workload,
+    server: Option<&ServerHandle>,
     jobs: usize,
     http: &HttpSettings,
     keep: bool,
@@ -175,11 +197,18 @@ fn one_run(
         )),
         results: Arc::new(move |outcome| lock(&kept).push(outcome)),
     };
+    let server_before = server.map(|server| {
+        server.reset_peak();
+        server.stats()
+    });
     let cpu_before = cpu::client_cpu_time();
     let elapsed = engine::run(mode, &work);
     let cpu = cpu::client_cpu_time()
         .zip(cpu_before)
         .map(|(after, before)| after.since(before));
+    let server = server
+        .zip(server_before)
+        .map(|(server, before)| server.stats().since(&before));
     drop(work);
     let outcomes = std::mem::take(&mut *lock(&outcomes));
     let run = Run {
@@ -192,6 +221,7 @@ fn one_run(
             .map(|o| o.thread)
             .collect::<HashSet<_>>()
             .len(),
+        server,
     };
     if keep {
         let kept = dir.keep();

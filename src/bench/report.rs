@@ -10,6 +10,7 @@ use super::workload::{Run, Source, Workload};
 use crate::model::Mode;
 use crate::progress::wrap;
 use crate::report::table::{Align, Narrow, fit_table};
+use crate::server::ServerStats;
 use crate::units::{human_bytes, human_duration};
 
 /// Width of the longest bar in the chart, in characters.
@@ -27,17 +28,79 @@ pub struct BenchReport {
     cpu_measured: bool,
     /// Whether the workload's theoretical best is known (the built-in server's).
     has_ideal: bool,
+    /// Whether the server's side of the runs was seen (the built-in server).
+    has_server: bool,
+    /// Whether the built-in server spoke TLS.
+    tls: bool,
     rows: Vec<Row>,
 }
 
 #[derive(Debug)]
 struct Row {
     mode: Mode,
+    /// Downloads in flight at once in this mode.
+    width: usize,
     /// The least time this mode's concurrency allows on the workload, when known.
     ideal: Option<Duration>,
     runs: Vec<Run>,
     /// Over the runs that succeeded; `None` when none did.
     stats: Option<Stats>,
+    /// What the server saw, over the runs that succeeded; `None` when not seen.
+    server: Option<ServerSide>,
+}
+
+/// What the built-in server saw of a mode's successful runs: means per run, and the peak.
+#[derive(Debug, Clone, Copy)]
+struct ServerSide {
+    connections: f64,
+    tls_full: f64,
+    tls_resumed: f64,
+    requests: f64,
+    requests_h2: f64,
+    /// The most requests in progress on one connection in any run.
+    peak_streams: u64,
+}
+
+impl ServerSide {
+    fn of(runs: &[Run]) -> Option<ServerSide> {
+        let seen: Vec<&ServerStats> = runs
+            .iter()
+            .filter(|r| r.ok())
+            .map(|r| r.server.as_ref())
+            .collect::<Option<_>>()?;
+        if seen.is_empty() {
+            return None;
+        }
+        let mean = |count: fn(&ServerStats) -> u64| {
+            seen.iter().map(|s| count(s) as f64).sum::<f64>() / seen.len() as f64
+        };
+        Some(ServerSide {
+            connections: mean(|s| s.connections),
+            tls_full: mean(|s| s.tls_full),
+            tls_resumed: mean(|s| s.tls_resumed),
+            requests: mean(|s| s.requests),
+            requests_h2: mean(|s| s.requests_h2),
+            peak_streams: seen.iter().map(|s| s.peak_streams).max().unwrap_or(0),
+        })
+    }
+
+    /// Requests (HTTP/2: streams) per connection opened.
+    fn per_connection(&self) -> Option<f64> {
+        (self.connections > 0.0).then(|| self.requests / self.connections)
+    }
+
+    /// `h2`, `h1` or `h1+h2`: the protocols the requests came over.
+    fn protocol(&self) -> &'static str {
+        match self.requests_h2 {
+            0.0 => "h1",
+            h2 if h2 == self.requests => "h2",
+            _ => "h1+h2",
+        }
+    }
+
+    fn tls_handshakes(&self) -> f64 {
+        self.tls_full + self.tls_resumed
+    }
 }
 
 /// Wall time statistics over the runs that succeeded, in seconds.
@@ -123,25 +186,51 @@ impl BenchReport {
         let files = workload.entries.len();
         let rows: Vec<Row> = runs
             .into_iter()
-            .map(|(mode, runs)| Row {
-                mode,
-                ideal: workload.source.ideal(mode.concurrency(files, jobs)),
-                stats: Stats::of(&runs),
-                runs,
+            .map(|(mode, runs)| {
+                let width = mode.concurrency(files, jobs);
+                Row {
+                    mode,
+                    width,
+                    ideal: workload.source.ideal(width),
+                    stats: Stats::of(&runs),
+                    server: ServerSide::of(&runs),
+                    runs,
+                }
             })
             .collect();
+        let per_second = |rate: Option<u64>| match rate {
+            Some(rate) if rate > 0 => format!("{}/s", human_bytes(rate)),
+            _ => "unlimited".to_owned(),
+        };
+        let mut tls = false;
         let described = match workload.source {
             Source::BuiltIn {
                 size,
                 latency,
                 rate,
+                rtt,
+                link_rate,
+                tls: https,
                 ..
-            } => format!(
-                "{files} files × {} from the built-in server (latency {}, rate {})",
-                human_bytes(size),
-                human_duration(latency),
-                rate.map_or("unlimited".to_owned(), |r| format!("{}/s", human_bytes(r))),
-            ),
+            } => {
+                tls = https;
+                let mut path = String::new();
+                if !rtt.is_zero() {
+                    path.push_str(&format!(", rtt {}", human_duration(rtt)));
+                }
+                if link_rate.is_some_and(|r| r > 0) {
+                    path.push_str(&format!(", link rate {}", per_second(link_rate)));
+                }
+                if https {
+                    path.push_str(", HTTPS");
+                }
+                format!(
+                    "{files} files × {} from the built-in server (latency {}, rate {}{path})",
+                    human_bytes(size),
+                    human_duration(latency),
+                    per_second(rate),
+                )
+            }
             Source::Urls if files == 1 => "1 URL".to_owned(),
             Source::Urls => format!("{files} URLs"),
         };
@@ -158,6 +247,8 @@ impl BenchReport {
                 .flat_map(|r| &r.runs)
                 .all(|run| run.cpu.is_some()),
             has_ideal: rows.iter().any(|row| row.ideal.is_some()),
+            has_server: rows.iter().any(|row| row.server.is_some()),
+            tls,
             rows,
         }
     }
@@ -191,6 +282,7 @@ impl BenchReport {
                 cells.extend([
                     format!("{} ± {}", secs(s.mean), secs(s.stddev)),
                     secs(s.median),
+                    row.width.to_string(),
                     secs(s.min),
                     secs(s.max),
                     s.cpu().map_or("n/a".to_owned(), secs),
@@ -211,6 +303,20 @@ impl BenchReport {
                         .unwrap_or(0)
                         .to_string(),
                 ]);
+                let server = row.server;
+                let or_dash = |cell: Option<String>| cell.unwrap_or_else(|| "-".to_owned());
+                cells.extend([
+                    or_dash(server.map(|n| format!("{:.0}", n.connections))),
+                    or_dash(server.map(|n| match n.tls_resumed {
+                        0.0 => format!("{:.0}", n.tls_handshakes()),
+                        resumed => format!("{:.0} ({resumed:.0} resumed)", n.tls_handshakes()),
+                    })),
+                    or_dash(server.and_then(|n| {
+                        let per_connection = n.per_connection()?;
+                        Some(format!("{per_connection:.1} {}", n.protocol()))
+                    })),
+                ]);
+                cells = self.visible(cells);
             }
         }
         if failed > 0 {
@@ -219,10 +325,11 @@ impl BenchReport {
         cells
     }
 
-    const HEADER: [&'static str; 14] = [
+    const HEADER: [&'static str; 18] = [
         "mode",
         "mean ± σ",
         "median",
+        "width",
         "min",
         "max",
         "CPU",
@@ -233,21 +340,55 @@ impl BenchReport {
         "best",
         "efficiency",
         "I/O threads",
+        "conns",
+        "TLS",
+        "req/conn",
         "",
     ];
 
     /// How the table is narrowed to fit a terminal: the derived columns go first.
-    const NARROWING: [Narrow; 9] = [
+    const NARROWING: [Narrow; 12] = [
         Narrow::Drop("speedup vs seq"),
         Narrow::Drop("best"),
         Narrow::Drop("min"),
         Narrow::Drop("max"),
         Narrow::Drop("throughput"),
-        Narrow::Drop("efficiency"),
         Narrow::Drop("I/O threads"),
+        Narrow::Drop("req/conn"),
+        Narrow::Drop("efficiency"),
+        Narrow::Drop("TLS"),
         Narrow::Drop("files/s"),
+        Narrow::Drop("conns"),
         Narrow::Elide(12),
     ];
+
+    /// Whether column `name` is shown: the server's columns only when it was seen (TLS only
+    /// when it spoke TLS).
+    fn shows(&self, name: &str) -> bool {
+        match name {
+            "conns" | "req/conn" => self.has_server,
+            "TLS" => self.has_server && self.tls,
+            _ => true,
+        }
+    }
+
+    /// The shown columns' names.
+    fn header(&self) -> Vec<&'static str> {
+        Self::HEADER
+            .into_iter()
+            .filter(|name| self.shows(name))
+            .collect()
+    }
+
+    /// The cells of a full row, without those of the columns not shown.
+    fn visible(&self, cells: Vec<String>) -> Vec<String> {
+        cells
+            .into_iter()
+            .zip(Self::HEADER)
+            .filter(|(_, name)| self.shows(name))
+            .map(|(cell, _)| cell)
+            .collect()
+    }
 
     /// The terminal report: context, the table, a bar chart, the ideal time; in `width`
     /// columns when given (columns dropped as [`BenchReport::NARROWING`] says, notes wrapped at
@@ -263,37 +404,47 @@ impl BenchReport {
             fit(format!("Settings: {}", self.settings))
         );
         let rows: Vec<Vec<String>> = self.rows.iter().map(|r| self.cells(r)).collect();
-        let mut align = [Align::Right; Self::HEADER.len()];
+        let header = self.header();
+        let mut align = vec![Align::Right; header.len()];
         align[0] = Align::Left;
-        align[Self::HEADER.len() - 1] = Align::Left;
-        text.push_str(&fit_table(
-            &Self::HEADER,
-            rows,
-            &align,
-            width,
-            &Self::NARROWING,
-        ));
+        align[header.len() - 1] = Align::Left;
+        let narrowing: Vec<Narrow> = Self::NARROWING
+            .into_iter()
+            .filter(|step| !matches!(step, Narrow::Drop(name) if !self.shows(name)))
+            .collect();
+        text.push_str(&fit_table(&header, rows, &align, width, &narrowing));
         text.push('\n');
         text.push_str(&self.chart());
         text.push('\n');
+        let _ = writeln!(text, "{}", fit(self.width_note()));
         if self.has_ideal {
-            let concurrency: Vec<String> = self
-                .rows
-                .iter()
-                .map(|row| match row.mode {
-                    Mode::Seq => "seq 1".to_owned(),
-                    Mode::Threads => "threads one per file".to_owned(),
-                    mode => format!("{mode} {}", self.jobs),
-                })
-                .collect();
+            let handshakes = if self.tls {
+                "2 handshake round trips (TCP, TLS) + "
+            } else {
+                "1 handshake round trip + "
+            };
             let _ = writeln!(
                 text,
                 "{}",
                 fit(format!(
-                    "best: the theoretical least time at the mode's concurrency ({}): \
-                     ceil(files / concurrency) × (latency + size / rate); efficiency = best / \
-                     mean.",
-                    concurrency.join(", ")
+                    "best: the theoretical least time at the mode's concurrency (its width): \
+                     {handshakes}ceil(files / width) × (rtt + latency + size / rate), rate \
+                     being the lower of --rate and --link-rate; efficiency = best / mean."
+                ))
+            );
+        }
+        if self.has_server {
+            let _ = writeln!(
+                text,
+                "{}",
+                fit(format!(
+                    "conns: TCP connections the server accepted per run{}; req/conn: requests \
+                     (HTTP/2: streams) per connection, and over which protocol.",
+                    if self.tls {
+                        "; TLS: handshakes per run (resumed: an earlier session's)"
+                    } else {
+                        ""
+                    }
                 ))
             );
         }
@@ -314,6 +465,30 @@ impl BenchReport {
             ))
         );
         text
+    }
+
+    /// What the width column means, and plainly when the modes' widths differ.
+    fn width_note(&self) -> String {
+        let mut widths: Vec<usize> = self.rows.iter().map(|row| row.width).collect();
+        widths.sort_unstable();
+        widths.dedup();
+        let explained = "width: downloads in flight at once (seq 1, threads every download at \
+                         once, the others -j).";
+        if widths.len() < 2 {
+            return explained.to_owned();
+        }
+        let each: Vec<String> = self
+            .rows
+            .iter()
+            .map(|row| format!("{} {}", row.mode, row.width))
+            .collect();
+        format!(
+            "{explained} The widths differ ({}): the times compare scheduling at different \
+             widths, not like with like; -j {} gives pool, async, procs and spawn the width of \
+             threads.",
+            each.join(", "),
+            self.files
+        )
     }
 
     /// Horizontal bars proportional to each mode's mean time.
@@ -395,7 +570,8 @@ impl BenchReport {
             );
         }
         md.push_str("\nEvery statistic:\n\n");
-        let header = &Self::HEADER[..Self::HEADER.len() - 1];
+        let header = self.header();
+        let header = &header[..header.len() - 1];
         let _ = writeln!(md, "| {} |", header.join(" | "));
         let _ = writeln!(md, "|:---|{}", "---:|".repeat(header.len() - 1));
         for row in &self.rows {
@@ -439,6 +615,14 @@ impl BenchReport {
                             .zip(row.ideal)
                             .map(|(s, i)| i.as_secs_f64() / s.mean),
                         io_threads: row.runs.iter().map(|r| r.io_threads).max().unwrap_or(0),
+                        width: row.width,
+                        connections: row.server.map(|n| n.connections),
+                        tls_handshakes: row.server.map(|n| n.tls_handshakes()),
+                        tls_resumed: row.server.map(|n| n.tls_resumed),
+                        requests: row.server.map(|n| n.requests),
+                        requests_h2: row.server.map(|n| n.requests_h2),
+                        streams_per_connection: row.server.and_then(|n| n.per_connection()),
+                        peak_streams: row.server.map(|n| n.peak_streams),
                         runs: row
                             .runs
                             .iter()
@@ -449,6 +633,7 @@ impl BenchReport {
                                 ok: r.ok(),
                                 bytes: r.bytes,
                                 io_threads: r.io_threads,
+                                server: r.server.map(ServerExport::from),
                                 problems: &r.problems,
                             })
                             .collect(),
@@ -548,7 +733,45 @@ struct ResultExport<'a> {
     efficiency: Option<f64>,
     /// The most distinct OS threads that did I/O in one run.
     io_threads: usize,
+    /// Downloads in flight at once (seq 1, threads every download, the others `jobs`).
+    width: usize,
+    /// What the built-in server saw, as means per successful run (`null` for the user's URLs):
+    /// TCP connections accepted, TLS handshakes (and of those, resumed), requests (and of those,
+    /// HTTP/2 streams), requests per connection, and the most in progress on one connection.
+    connections: Option<f64>,
+    tls_handshakes: Option<f64>,
+    tls_resumed: Option<f64>,
+    requests: Option<f64>,
+    requests_h2: Option<f64>,
+    streams_per_connection: Option<f64>,
+    peak_streams: Option<u64>,
     runs: Vec<RunExport<'a>>,
+}
+
+/// What the built-in server saw during one run.
+#[derive(Serialize)]
+struct ServerExport {
+    connections: u64,
+    tls_full: u64,
+    tls_resumed: u64,
+    requests_h1: u64,
+    requests_h2: u64,
+    refused: u64,
+    peak_streams: u64,
+}
+
+impl From<ServerStats> for ServerExport {
+    fn from(s: ServerStats) -> Self {
+        ServerExport {
+            connections: s.connections,
+            tls_full: s.tls_full,
+            tls_resumed: s.tls_resumed,
+            requests_h1: s.requests_h1,
+            requests_h2: s.requests_h2,
+            refused: s.refused,
+            peak_streams: s.peak_streams,
+        }
+    }
 }
 
 /// One timed run, failed or not.
@@ -560,6 +783,8 @@ struct RunExport<'a> {
     ok: bool,
     bytes: u64,
     io_threads: usize,
+    /// The built-in server's counters over this run; `null` for the user's URLs.
+    server: Option<ServerExport>,
     problems: &'a [String],
 }
 
@@ -581,6 +806,7 @@ mod tests {
                 user: Duration::from_millis(ms / 2),
                 system: Duration::from_millis(ms / 4),
             }),
+            server: None,
         }
     }
 
@@ -633,9 +859,23 @@ mod tests {
             size: 1_000_000,
             latency: Duration::from_millis(200),
             rate: Some(10_000_000),
+            rtt: Duration::ZERO,
+            link_rate: None,
+            tls: false,
         };
         // ceil(50 / 8) = 7 rounds of 200 ms + 100 ms.
         assert_eq!(source.ideal(8), Some(Duration::from_millis(2100)));
         assert_eq!(Source::Urls.ideal(8), None);
+        let wan = Source::BuiltIn {
+            files: 1000,
+            size: 4096,
+            latency: Duration::ZERO,
+            rate: None,
+            rtt: Duration::from_millis(50),
+            link_rate: Some(4096 * 100),
+            tls: true,
+        };
+        // Two handshake round trips, then ceil(1000 / 128) = 8 rounds of 50 ms + 10 ms.
+        assert_eq!(wan.ideal(128), Some(Duration::from_millis(100 + 8 * 60)));
     }
 }

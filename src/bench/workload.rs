@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::cpu::CpuTime;
 use crate::input::Entry;
+use crate::server::ServerStats;
 
 /// What is downloaded in every run, and how a run's files are checked.
 pub struct Workload {
@@ -20,31 +21,46 @@ pub enum Source {
         size: u64,
         latency: Duration,
         rate: Option<u64>,
+        /// The emulated path: round trip and per-connection link rate.
+        rtt: Duration,
+        link_rate: Option<u64>,
+        tls: bool,
     },
     /// URLs given by the user: files are checked against the length received.
     Urls,
 }
 
 impl Source {
-    /// The least time the workload can take at `jobs` connections: each round of `jobs`
-    /// downloads waits the latency and then sends a file at the per-connection rate. Known
-    /// only for the built-in server; it ignores connection set-up and the client's own costs.
+    /// The least time the workload can take at a width of `jobs` downloads in flight: the
+    /// handshakes' round trips once (TCP, and TLS 1.3 with `tls`), then each round of `jobs`
+    /// downloads costs a round trip, the latency and a file at the per-connection rate (the
+    /// lower of `rate` and `link_rate`; as if each download in flight had its own connection).
+    /// Known only for the built-in server; it ignores the client's own costs.
     pub fn ideal(&self, jobs: usize) -> Option<Duration> {
         let Source::BuiltIn {
             files,
             size,
             latency,
             rate,
+            rtt,
+            link_rate,
+            tls,
         } = *self
         else {
             return None;
         };
         let rounds = files.div_ceil(jobs.max(1)) as u32;
-        let transfer = rate.map_or(Duration::ZERO, |rate| {
-            Duration::from_secs_f64(size as f64 / rate.max(1) as f64)
+        let slowest = [rate, link_rate]
+            .into_iter()
+            .flatten()
+            .filter(|&rate| rate > 0)
+            .min();
+        let transfer = slowest.map_or(Duration::ZERO, |rate| {
+            Duration::from_secs_f64(size as f64 / rate as f64)
         });
-        // With neither latency nor a rate, the model has nothing to say.
-        Some((latency + transfer) * rounds).filter(|ideal| !ideal.is_zero())
+        let handshakes = rtt * (1 + u32::from(tls));
+        // With neither latency, a rate nor a round trip, the model has nothing to say.
+        Some(handshakes + (rtt + latency + transfer) * rounds).filter(|ideal| !ideal.is_zero())
     }
 }
 
@@ -60,6 +76,9 @@ pub struct Run {
     /// User and system CPU time of the downloads (the built-in server's excluded); `None`
     /// where it is not measured (not Unix).
     pub cpu: Option<CpuTime>,
+    /// What the built-in server saw during the run (connections, handshakes, requests);
+    /// `None` for the user's URLs.
+    pub server: Option<ServerStats>,
 }
 
 impl Run {

@@ -161,29 +161,37 @@ fn startup_hint(base: &str, args: &ServeArgs, cert: Option<&std::path::Path>) ->
 /// What `serve` says when it stops: what it served, over which protocols and connections.
 fn shutdown_summary(stats: &ServerStats, tls: bool) -> String {
     let mut summary = format!(
-        "fetchbench serve: stopped after {} requests ({} HTTP/1.1, {} HTTP/2) and {} of file \
-         data over {} connections",
-        stats.requests,
+        "fetchbench serve: stopped after {} ({} HTTP/1.1, {} HTTP/2) and {} of file data over \
+         {}",
+        counted(stats.requests, "request"),
         stats.requests_h1,
         stats.requests_h2,
         units::human_bytes(stats.body_bytes),
-        stats.connections,
+        counted(stats.connections, "connection"),
     );
     if tls {
         summary.push_str(&format!(
-            ", {} TLS handshakes ({} resumed)",
-            stats.tls_handshakes(),
+            ", {} ({} resumed)",
+            counted(stats.tls_handshakes(), "TLS handshake"),
             stats.tls_resumed
         ));
     }
     summary.push_str(&format!(
-        "; at most {} requests at once on one connection",
-        stats.peak_streams
+        "; at most {} at once on one connection",
+        counted(stats.peak_streams, "request")
     ));
     if stats.refused > 0 {
         summary.push_str(&format!("; {} refused with 503", stats.refused));
     }
     summary
+}
+
+/// `1 request`, `2 requests`.
+fn counted(n: u64, what: &str) -> String {
+    match n {
+        1 => format!("1 {what}"),
+        n => format!("{n} {what}s"),
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod faults;
 mod hostile;
 mod input;
 mod names;
+mod network;
 mod options;
 mod output;
 mod pipeline;

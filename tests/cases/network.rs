@@ -1,0 +1,303 @@
+//! The built-in server's network (`serve --rtt --link-rate --tls --max-active`, HTTP/2 by ALPN
+//! and by prior knowledge), and `bench` over it, run as a user would.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, ChildStderr, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::tempdir;
+
+use crate::util::{fetchbench, send_signal};
+
+/// A `fetchbench serve` process: its base URL, its certificate with `--tls`, and what it says
+/// when stopped.
+struct Served {
+    child: Child,
+    base: String,
+    cert: Option<PathBuf>,
+    stderr: BufReader<ChildStderr>,
+}
+
+impl Served {
+    fn start(flags: &[&str]) -> Served {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fetchbench"))
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(flags)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut base = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut base)
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut cert = None;
+        // The hint ends with the example line.
+        loop {
+            let mut line = String::new();
+            assert!(stderr.read_line(&mut line).unwrap() > 0, "no startup hint");
+            if let Some(rest) = line.trim().strip_prefix("certificate: ") {
+                let path = rest.split(' ').next().unwrap();
+                cert = Some(PathBuf::from(path));
+            }
+            if line.trim_start().starts_with("example:") {
+                break;
+            }
+        }
+        Served {
+            child,
+            base: base.trim().to_owned(),
+            cert,
+            stderr,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the server with Ctrl-C and returns the rest of its stderr (the summary).
+    fn stop(mut self) -> String {
+        send_signal(self.child.id(), "INT");
+        let mut rest = String::new();
+        while self.stderr.read_line(&mut rest).unwrap() > 0 {}
+        assert_eq!(self.child.wait().unwrap().code(), Some(0));
+        rest
+    }
+}
+
+#[test]
+fn tls_serves_files_that_fetchbench_downloads_exactly_with_the_printed_certificate() {
+    let served = Served::start(&["--tls", "--rtt", "20ms"]);
+    assert!(
+        served.base.starts_with("https://127.0.0.1:"),
+        "{}",
+        served.base
+    );
+    let cert = served
+        .cert
+        .clone()
+        .expect("the certificate's path is printed");
+    let pem = std::fs::read_to_string(&cert).unwrap();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+
+    let dir = tempdir().unwrap();
+    fetchbench()
+        .args(["-q", "-o"])
+        .arg(dir.path())
+        .arg("--cacert")
+        .arg(&cert)
+        .arg(served.url("/files/a.bin?size=300KiB"))
+        .assert()
+        .code(0);
+    fetchbench::server::verify_file(&dir.path().join("a.bin"), "a.bin", 300 * 1024).unwrap();
+    // Without the certificate, the server is not trusted.
+    let untrusted = fetchbench()
+        .args(["--retries", "0", "-o"])
+        .arg(dir.path())
+        .arg(served.url("/files/b.bin?size=1KiB"))
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&untrusted.get_output().stderr).into_owned();
+    assert!(stderr.contains("invalid peer certificate"), "{stderr}");
+
+    let summary = served.stop();
+    // HTTP/2 was negotiated by ALPN; the untrusting client's handshake never completed.
+    assert!(summary.contains("(0 HTTP/1.1, 1 HTTP/2)"), "{summary}");
+    assert!(summary.contains("1 TLS handshake (0 resumed)"), "{summary}");
+    assert!(
+        !cert.exists(),
+        "the temporary certificate outlived the server"
+    );
+}
+
+#[test]
+fn h2c_with_prior_knowledge_and_http1_by_default_over_plain_tcp() {
+    let served = Served::start(&["--rtt", "20ms", "--max-streams", "16"]);
+    assert!(
+        served.base.starts_with("http://127.0.0.1:"),
+        "{}",
+        served.base
+    );
+    let dir = tempdir().unwrap();
+    for (flags, name) in [(&["--http2"][..], "h2.bin"), (&[][..], "h1.bin")] {
+        fetchbench()
+            .args(["-q", "-o"])
+            .arg(dir.path())
+            .args(flags)
+            .arg(served.url(&format!("/files/{name}?size=64KiB")))
+            .assert()
+            .code(0);
+        fetchbench::server::verify_file(&dir.path().join(name), name, 64 * 1024).unwrap();
+    }
+    let summary = served.stop();
+    assert!(summary.contains("(1 HTTP/1.1, 1 HTTP/2)"), "{summary}");
+    assert!(summary.contains("over 2 connections"), "{summary}");
+}
+
+#[test]
+fn max_streams_caps_the_streams_in_progress_on_a_connection() {
+    let urls = |served: &Served| -> Vec<String> {
+        (1..=6)
+            .map(|i| served.url(&format!("/files/f{i}?size=10&latency=200ms")))
+            .collect()
+    };
+    for (max_streams, at_once) in [("2", "at most 2 requests at once"), ("128", "at most 6")] {
+        let served = Served::start(&["--max-streams", max_streams]);
+        let dir = tempdir().unwrap();
+        fetchbench()
+            .args(["-q", "--http2", "--mode", "async", "-j", "6", "-o"])
+            .arg(dir.path())
+            .args(urls(&served))
+            .assert()
+            .code(0);
+        let summary = served.stop();
+        assert!(summary.contains("over 1 connection;"), "{summary}");
+        assert!(summary.contains(at_once), "{summary}");
+    }
+}
+
+#[test]
+fn a_fresh_connection_costs_two_round_trips() {
+    let served = Served::start(&["--rtt", "150ms"]);
+    let dir = tempdir().unwrap();
+    let started = Instant::now();
+    fetchbench()
+        .args(["-q", "-o"])
+        .arg(dir.path())
+        .arg(served.url("/files/a.bin?size=10"))
+        .assert()
+        .code(0);
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
+    served.stop();
+}
+
+#[test]
+fn the_link_rate_caps_a_connection() {
+    let served = Served::start(&["--link-rate", "1MB/s"]);
+    let dir = tempdir().unwrap();
+    let started = Instant::now();
+    fetchbench()
+        .args(["-q", "-o"])
+        .arg(dir.path())
+        .arg(served.url("/files/slow.bin?size=400000"))
+        .assert()
+        .code(0);
+    let elapsed = started.elapsed();
+    // 400 kB at 1 MB/s.
+    assert!(elapsed >= Duration::from_millis(400), "{elapsed:?}");
+    fetchbench::server::verify_file(&dir.path().join("slow.bin"), "slow.bin", 400_000).unwrap();
+    served.stop();
+}
+
+#[test]
+fn max_active_refuses_what_is_beyond_it_with_503() {
+    let served = Served::start(&["--max-active", "1"]);
+    let dir = tempdir().unwrap();
+    let out = fetchbench()
+        .args(["--mode", "async", "-j", "2", "--retries", "0", "-o"])
+        .arg(dir.path())
+        .arg(served.url("/files/a.bin?size=10&latency=500ms"))
+        .arg(served.url("/files/b.bin?size=10&latency=500ms"))
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("HTTP 503"), "{stderr}");
+    assert!(stderr.contains("1 ok, 1 failed"), "{stderr}");
+    let summary = served.stop();
+    assert!(summary.contains("1 refused with 503"), "{summary}");
+}
+
+#[test]
+fn bench_over_rtt_and_tls_counts_connections_and_handshakes_per_mode() {
+    let dir = tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let out = fetchbench()
+        .env("COLUMNS", "200")
+        .args(["bench", "--modes", "seq,threads,async"])
+        .args(["--runs", "1", "--warmup", "0", "-j", "3"])
+        .args(["--files", "6", "--size", "2KiB", "--latency", "0ms"])
+        .args(["--rtt", "40ms", "--tls"])
+        .arg("--export-json")
+        .arg(&json)
+        .assert()
+        .code(0);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(stdout.contains("rtt 40ms, HTTPS"), "{stdout}");
+    assert!(
+        stdout.contains("conns") && stdout.contains("TLS"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("The widths differ"), "{stdout}");
+
+    let export: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let results = export["results"].as_array().unwrap();
+    let by_mode = |mode: &str| {
+        results
+            .iter()
+            .find(|r| r["mode"] == mode)
+            .unwrap_or_else(|| panic!("no {mode} in {export:#}"))
+    };
+    let (seq, threads, r#async) = (by_mode("seq"), by_mode("threads"), by_mode("async"));
+    // seq keeps one connection alive; threads opens one per download, each with its handshake.
+    assert_eq!(seq["width"], 1);
+    assert_eq!(seq["connections"], 1.0, "{seq}");
+    assert_eq!(seq["tls_handshakes"], 1.0, "{seq}");
+    assert_eq!(seq["streams_per_connection"], 6.0, "{seq}");
+    assert_eq!(threads["width"], 6);
+    assert_eq!(threads["connections"], 6.0, "{threads}");
+    assert_eq!(threads["tls_handshakes"], 6.0, "{threads}");
+    // async speaks HTTP/2 (ALPN) on at most one connection per download in flight.
+    assert_eq!(r#async["width"], 3);
+    assert_eq!(r#async["requests_h2"], 6.0, "{async}");
+    let connections = r#async["connections"].as_f64().unwrap();
+    assert!((1.0..=3.0).contains(&connections), "{async}");
+    // The bound: two handshake round trips, then ceil(6 / width) request round trips.
+    assert!((seq["ideal"].as_f64().unwrap() - 0.08 - 6.0 * 0.04).abs() < 1e-9);
+    assert!((threads["ideal"].as_f64().unwrap() - 0.08 - 0.04).abs() < 1e-9);
+    assert!((r#async["ideal"].as_f64().unwrap() - 0.08 - 2.0 * 0.04).abs() < 1e-9);
+    for result in results {
+        assert_eq!(result["requests"], 6.0, "{result}");
+        // Nothing is faster than its bound.
+        assert!(
+            result["mean"].as_f64() >= result["ideal"].as_f64(),
+            "{result}"
+        );
+        let run = &result["runs"][0]["server"];
+        assert_eq!(run["refused"], 0, "{result}");
+    }
+}
+
+#[test]
+fn bench_speaks_http1_or_h2c_when_told() {
+    for (flag, h2) in [("--http1.1", 0.0), ("--http2", 4.0)] {
+        let dir = tempdir().unwrap();
+        let json = dir.path().join("bench.json");
+        fetchbench()
+            .args([
+                "bench", "--modes", "async", "--runs", "1", "--warmup", "0", flag,
+            ])
+            .args([
+                "--files",
+                "4",
+                "--size",
+                "1KiB",
+                "--latency",
+                "0ms",
+                "--rtt",
+                "20ms",
+            ])
+            .arg("--export-json")
+            .arg(&json)
+            .assert()
+            .code(0);
+        let export: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        let result = &export["results"][0];
+        assert_eq!(result["requests"], 4.0, "{result}");
+        assert_eq!(result["requests_h2"], h2, "{flag}: {result}");
+    }
+}
