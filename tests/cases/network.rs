@@ -142,7 +142,8 @@ fn h2c_with_prior_knowledge_and_http1_by_default_over_plain_tcp() {
 fn max_streams_caps_the_streams_in_progress_on_a_connection() {
     let urls = |served: &Served| -> Vec<String> {
         (1..=6)
-            .map(|i| served.url(&format!("/files/f{i}?size=10&latency=200ms")))
+            // Long enough for all six to be in progress at once, even on a loaded machine.
+            .map(|i| served.url(&format!("/files/f{i}?size=10&latency=400ms")))
             .collect()
     };
     for (max_streams, at_once) in [("2", "at most 2 requests at once"), ("128", "at most 6")] {
