@@ -69,6 +69,16 @@ impl Served {
     }
 }
 
+impl Drop for Served {
+    /// A test that failed before `stop` leaves no server behind.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 #[test]
 fn tls_serves_files_that_fetchbench_downloads_exactly_with_the_printed_certificate() {
     let served = Served::start(&["--tls", "--rtt", "20ms"]);
