@@ -434,8 +434,9 @@ mod tests {
         let (second, body) = keep_alive_get(&mut stream, "b.bin", 1000);
         assert_eq!(body, expected("b.bin", 0..1000));
         assert!(second >= RTT, "{second:?}");
+        // A handshake paid again would make it two round trips at least.
         assert!(
-            second < RTT * 9 / 5,
+            second < RTT * 2,
             "a reused connection paid a handshake: {second:?}"
         );
         assert_eq!(server.stats().connections, 1);

@@ -69,6 +69,16 @@ impl Served {
     }
 }
 
+impl Drop for Served {
+    /// A test that failed before `stop` leaves no server behind.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 #[test]
 fn tls_serves_files_that_fetchbench_downloads_exactly_with_the_printed_certificate() {
     let served = Served::start(&["--tls", "--rtt", "20ms"]);
@@ -142,7 +152,8 @@ fn h2c_with_prior_knowledge_and_http1_by_default_over_plain_tcp() {
 fn max_streams_caps_the_streams_in_progress_on_a_connection() {
     let urls = |served: &Served| -> Vec<String> {
         (1..=6)
-            .map(|i| served.url(&format!("/files/f{i}?size=10&latency=200ms")))
+            // Long enough for all six to be in progress at once, even on a loaded machine.
+            .map(|i| served.url(&format!("/files/f{i}?size=10&latency=400ms")))
             .collect()
     };
     for (max_streams, at_once) in [("2", "at most 2 requests at once"), ("128", "at most 6")] {
