@@ -122,6 +122,9 @@ struct State {
     /// No download will ask again (the input has ended).
     closed: bool,
     climb: Option<Climb>,
+    /// A fixed width held at one until the first response head (or [`PROBE_WAIT`]): the width
+    /// then, and since when it waits.
+    probing: Option<(usize, Instant)>,
 }
 
 impl Width {
@@ -139,6 +142,7 @@ impl Width {
                 peak: 0,
                 closed: false,
                 climb,
+                probing: None,
             }),
             changed: Condvar::new(),
             received,
@@ -156,6 +160,20 @@ impl Width {
     pub fn watch(&self, watcher: Watcher) {
         watcher(self.current());
         let _ = self.watcher.set(watcher);
+    }
+
+    /// A fixed width that first runs one download alone until its response head arrives (at
+    /// most [`PROBE_WAIT`]), so that downloads sharing a client share its first HTTP/2
+    /// connection instead of each opening one; `auto` always does.
+    pub fn probing(self) -> Width {
+        {
+            let mut state = self.lock();
+            if state.climb.is_none() && state.width > 1 {
+                state.probing = Some((state.width, Instant::now()));
+                state.width = 1;
+            }
+        }
+        self
     }
 
     /// Reports `asked` as the `-j` setting (a mode may run a fixed width for `auto`).
@@ -181,14 +199,15 @@ impl Width {
     /// The most the width can become.
     pub fn most(&self) -> usize {
         let state = self.lock();
-        match &state.climb {
-            Some(climb) => climb
+        match (&state.climb, state.probing) {
+            (Some(climb), _) => climb
                 .caps
                 .h1
                 .max(climb.caps.h2)
                 .min(climb.caps.limit)
                 .max(1),
-            None => state.width,
+            (None, Some((wide, _))) => wide,
+            (None, None) => state.width,
         }
     }
 
@@ -240,6 +259,9 @@ impl Width {
     /// A download's first response head arrived over `version`.
     pub fn responded(&self, version: Version) {
         let mut state = self.lock();
+        if let Some((wide, _)) = state.probing.take() {
+            self.set(&mut state, wide);
+        }
         let width = state.width;
         if let Some(climb) = &mut state.climb {
             let wider = climb.responded(version, width);
@@ -285,6 +307,12 @@ impl Width {
     }
 
     fn tick(&self, state: &mut State) {
+        if let Some((wide, since)) = state.probing {
+            if since.elapsed() >= PROBE_WAIT {
+                state.probing = None;
+                self.set(state, wide);
+            }
+        }
         let width = state.width;
         let running = state.running;
         if let Some(climb) = &mut state.climb {
@@ -791,6 +819,16 @@ mod tests {
         climb.judge(rates(400.0, 64), now);
         assert_eq!(climb.judge(rates(150.0, 64), now), 64);
         assert_eq!(climb.judge(rates(150.0, 64), now), 48);
+    }
+
+    #[test]
+    fn a_probing_fixed_width_opens_at_the_first_response() {
+        let width = Arc::new(Width::fixed(8).probing());
+        assert_eq!((width.current(), width.most()), (1, 8));
+        width.responded(Version::HTTP_2);
+        assert_eq!(width.current(), 8);
+        width.responded(Version::HTTP_11);
+        assert_eq!(width.current(), 8, "fixed: the protocol does not move it");
     }
 
     #[test]

@@ -76,7 +76,8 @@ pub fn width(
             Width::new(Jobs::Fixed(PROCS_AUTO), caps(MAX_H1), received)
         }
         (Mode::Pool, _) => Width::new(jobs, caps(MAX_H1), received),
-        (_, _) => Width::new(jobs, caps(MAX_H2), received),
+        // One client for every task: over HTTP/2 they share its first connection.
+        (_, _) => Width::new(jobs, caps(MAX_H2), received).probing(),
     };
     let notice = match jobs {
         Jobs::Fixed(n) if n > limit && mode != Mode::Seq && mode != Mode::Threads => Some(format!(
