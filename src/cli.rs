@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::auth::Credentials;
 use crate::fetch::policy::Segments;
 use crate::http::MAX_REDIRECTS;
-use crate::model::Mode;
+use crate::model::{Mode, Shard};
 use crate::procs::CHILD_COMMAND;
 use crate::report::TableRows;
 use crate::server::ServeArgs;
@@ -106,6 +106,16 @@ pub struct DownloadArgs {
     /// Read URLs from FILE, one per line (`-` for stdin; blank lines and `#` comments skipped)
     #[arg(short, long, value_name = "FILE", long_help = INPUT_LONG_HELP)]
     pub input: Option<PathBuf>,
+
+    /// Take only shard K of N (0-based: 0/N .. N-1/N) of the URLs, split by a hash of each URL
+    ///
+    /// Every URL (argument or list line) is in exactly one of the N shards, whatever the order
+    /// or the other lines of the list: run `--shard 0/4` to `--shard 3/4` on four machines (or
+    /// from $JOB_COMPLETION_INDEX, $SLURM_ARRAY_TASK_ID) over the same list, each with its
+    /// own -o, and each file is fetched once; a re-run with -c resumes only its shard's files.
+    /// The list is still read as a stream (the other shards' lines are skipped).
+    #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
+    pub shard: Option<Shard>,
 
     /// Directory to save files in (created if missing)
     #[arg(

@@ -13,7 +13,7 @@ use crate::fetch::policy::Policy;
 use crate::fetch::throttle::Throttle;
 use crate::http::{HttpOptions, HttpSettings, HttpVersion};
 use crate::input::Input;
-use crate::model::Mode;
+use crate::model::{Mode, Shard};
 use crate::progress::Drawing;
 use crate::results::Printing;
 
@@ -23,6 +23,8 @@ pub struct Config {
     pub input: Input,
     pub output: OutputDir,
     pub mode: Mode,
+    /// `--shard K/N`, shown in the summary.
+    pub shard: Option<Shard>,
     /// Width of `pool`, `async`, `procs` and `spawn` (`-j`).
     pub jobs: usize,
     pub http: HttpSettings,
@@ -40,7 +42,7 @@ pub struct Config {
 impl Config {
     /// Checks `args`; `-i -` will read `stdin`.
     pub fn from_args(args: &DownloadArgs, stdin: Box<dyn Read + Send>) -> Result<Config> {
-        let input = Input::open(&args.urls, args.input.as_deref(), stdin)?;
+        let input = Input::open(&args.urls, args.input.as_deref(), stdin)?.sharded(args.shard);
         let http = HttpSettings::new(HttpOptions {
             headers: args.headers.clone(),
             user_agent: args
@@ -92,6 +94,7 @@ impl Config {
             input,
             output,
             mode: args.mode,
+            shard: args.shard,
             jobs: args.jobs,
             http,
             policy,

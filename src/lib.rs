@@ -141,6 +141,7 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     let summary = Summary {
         mode: config.mode,
         jobs: config.jobs,
+        shard: config.shard,
         elapsed,
         interrupted: cancel.is_triggered(),
         not_started: tally.counts.not_started + unread,

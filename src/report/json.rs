@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::Summary;
-use crate::model::{Mode, Outcome, Status, hex};
+use crate::model::{Mode, Outcome, Shard, Status, hex};
 use crate::units::human_duration;
 
 /// The summary object that ends `--json` output.
@@ -61,6 +61,7 @@ struct SummaryRecord {
     r#type: &'static str,
     mode: Mode,
     jobs: usize,
+    shard: Option<Shard>,
     files: usize,
     ok: usize,
     failed: usize,
@@ -88,6 +89,7 @@ impl From<&Summary> for SummaryRecord {
             r#type: "summary",
             mode: summary.mode,
             jobs: summary.jobs,
+            shard: summary.shard,
             files: summary.tally.files,
             ok: counts.ok,
             failed: counts.failed,

@@ -14,7 +14,7 @@ use console::style;
 use self::table::Align::{Left, Right};
 use self::table::{Narrow, fit_table};
 use crate::cancel::EXIT_INTERRUPTED;
-use crate::model::{Counts, Mode, Outcome, Status, hex};
+use crate::model::{Counts, Mode, Outcome, Shard, Status, hex};
 use crate::progress::paint;
 use crate::units::{human_bytes, human_duration};
 
@@ -28,6 +28,8 @@ pub const EXIT_USAGE: u8 = 2;
 pub struct Summary {
     pub mode: Mode,
     pub jobs: usize,
+    /// `--shard K/N`, if the run took one shard of its input.
+    pub shard: Option<Shard>,
     /// What the downloads came to, counted as they ended.
     pub tally: Tally,
     /// From before the first download started until every worker was joined.
@@ -169,9 +171,14 @@ impl Summary {
         )
     }
 
-    /// `pool, 8 jobs: 19 ok, 1 failed, 4.75 MiB in 1.23s (3.86 MiB/s)`
+    /// `pool, 8 jobs: 19 ok, 1 failed, 4.75 MiB in 1.23s (3.86 MiB/s)` (`pool, 8 jobs, shard
+    /// 2/4: ...` with `--shard`)
     pub fn total_line(&self) -> String {
         let counts = self.counts();
+        let shard = match self.shard {
+            Some(shard) => format!(", shard {shard}"),
+            None => String::new(),
+        };
         let skipped = match counts.skipped {
             0 => String::new(),
             n => format!(", {n} skipped"),
@@ -182,7 +189,7 @@ impl Summary {
             n => format!(", {n} retries"),
         };
         format!(
-            "{}{}, {} jobs: {} ok, {} failed{skipped}{retries}, {} in {} ({}/s)",
+            "{}{}, {} jobs{shard}: {} ok, {} failed{skipped}{retries}, {} in {} ({}/s)",
             if self.interrupted {
                 style("INTERRUPTED: ")
                     .for_stderr()
