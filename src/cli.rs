@@ -131,6 +131,16 @@ pub struct DownloadArgs {
     #[arg(short, long, help_heading = "Output")]
     pub quiet: bool,
 
+    /// Show each request and response head on stderr (as curl -v), credentials as ***
+    ///
+    /// `> GET /path HTTP/1.1` and `> Name: value` for what is sent (the method, the URL and
+    /// the headers fetchbench sets; reqwest does not expose the bytes on the wire), `<
+    /// HTTP/1.1 200 OK` and `< name: value` for the final response (`* redirected to URL`
+    /// after redirects). Authorization, Proxy-Authorization, Cookie and Set-Cookie values and a
+    /// URL's password show as ***. Shown above the progress bars, and also with -q.
+    #[arg(short, long, help_heading = "Output")]
+    pub verbose: bool,
+
     /// Print one JSON object per download, then a summary object, on stdout
     #[arg(long, help_heading = "Output")]
     pub json: bool,

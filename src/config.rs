@@ -11,7 +11,8 @@ use crate::cli::{ColorChoice, DownloadArgs};
 use crate::fetch::output::OutputDir;
 use crate::fetch::policy::Policy;
 use crate::fetch::throttle::Throttle;
-use crate::http::{HttpOptions, HttpSettings, HttpVersion};
+use crate::fetch::trace::Verbose;
+use crate::http::{ACCEPT_ENCODING, HttpOptions, HttpSettings, HttpVersion};
 use crate::input::Input;
 use crate::model::{Mode, Shard};
 use crate::progress::Drawing;
@@ -81,6 +82,7 @@ impl Config {
                 netrc: read_netrc(args)?,
             },
             ranges: !args.compressed,
+            verbose: args.verbose.then(|| verbose(&http)),
         };
         let output = OutputDir::prepare(&args.output)?;
         let display = if args.quiet {
@@ -116,6 +118,27 @@ impl Config {
             },
             display,
         })
+    }
+}
+
+/// What `-v` shows of the headers every request gets: those reqwest adds (User-Agent, Accept,
+/// Accept-Encoding with `--compressed`), then `-H` and `-e`.
+fn verbose(http: &HttpSettings) -> Verbose {
+    let options = http.options();
+    let mut defaults = vec![
+        ("User-Agent".to_owned(), options.user_agent.clone()),
+        ("Accept".to_owned(), "*/*".to_owned()),
+    ];
+    if options.compressed {
+        defaults.push(("Accept-Encoding".to_owned(), ACCEPT_ENCODING.to_owned()));
+    }
+    defaults.extend(options.headers.iter().cloned());
+    if let Some(referer) = &options.referer {
+        defaults.push(("Referer".to_owned(), referer.clone()));
+    }
+    Verbose {
+        defaults,
+        http2: options.version == HttpVersion::Http2,
     }
 }
 

@@ -18,6 +18,9 @@ use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 /// How many redirects a download follows before it fails, unless `--max-redirs` says.
 pub const MAX_REDIRECTS: usize = 10;
 
+/// What reqwest sends as Accept-Encoding with `--compressed` (shown by `-v`).
+pub const ACCEPT_ENCODING: &str = "zstd,gzip,br";
+
 /// The error of a redirect past `--max-redirs`, found in reqwest's error chain.
 #[derive(Debug)]
 pub struct TooManyRedirects {

@@ -58,11 +58,7 @@ impl Downloader {
             // A 206 answer says the server serves ranges, and gives the size to split.
             request = request.header(header::RANGE, "bytes=0-");
         }
-        let response = self
-            .policy
-            .or_header_timeout(request.send())
-            .await?
-            .map_err(FetchError::from_reqwest)?;
+        let response = self.policy.send(&target.url, request, tracker).await?;
         let status = response.status();
         attempts.facts.http_status = Some(status.as_u16());
 

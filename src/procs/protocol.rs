@@ -72,6 +72,8 @@ pub enum Message {
     Position { position: u64, received: u64 },
     /// A retry is coming (which, and why).
     Retry(String),
+    /// `-v` lines, for the parent's stderr.
+    Trace(String),
     /// Asks for a file name other than the planned one; the parent answers with
     /// [`Order::Name`].
     Claim(String),
@@ -85,6 +87,7 @@ impl From<PipeEvent> for Message {
             PipeEvent::Length(length) => Message::Length(length),
             PipeEvent::Position { position, received } => Message::Position { position, received },
             PipeEvent::Retry(note) => Message::Retry(note),
+            PipeEvent::Trace(lines) => Message::Trace(lines),
         }
     }
 }

@@ -342,6 +342,7 @@ fn converse(
                 tracker.sync(position, received);
             }
             Message::Retry(note) => tracker.show_retry(note),
+            Message::Trace(lines) => tracker.trace(&lines),
             Message::Claim(wanted) => {
                 let name = downloader.claim(target, wanted);
                 held.name = Some(name.clone());

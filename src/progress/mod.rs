@@ -49,6 +49,8 @@ pub enum PipeEvent {
     Position { position: u64, received: u64 },
     /// A retry is coming (which, and why).
     Retry(String),
+    /// `-v`: lines about a request or response, for stderr.
+    Trace(String),
 }
 
 /// Where a worker process's progress goes (its pipe to the parent).
@@ -224,6 +226,22 @@ impl Progress {
         }
     }
 
+    /// `-v`: prints `lines` on stderr above the bars (or plainly), also when quiet (as curl
+    /// `-sv`), not wrapped (a header line is copied and pasted whole).
+    pub fn trace(&self, lines: &str) {
+        match self.inner.display {
+            Drawing::Bars => {
+                let _ = self.inner.multi.println(lines);
+            }
+            Drawing::Lines | Drawing::Silent => write_line(lines),
+            Drawing::Pipe => {
+                if let Some(pipe) = &self.inner.pipe {
+                    pipe(PipeEvent::Trace(lines.to_owned()));
+                }
+            }
+        }
+    }
+
     /// Prints a line on stderr above the bars (or plainly when there are none); nothing when
     /// silent.
     pub fn println(&self, line: &str) {
@@ -298,6 +316,11 @@ impl Tracker {
             human_duration(wait)
         );
         self.show_retry(note);
+    }
+
+    /// `-v`: lines about this download's requests (see [`Progress::trace`]).
+    pub fn trace(&self, lines: &str) {
+        self.progress.trace(lines);
     }
 
     /// Shows that a retry is coming (`note` says which and why).

@@ -13,3 +13,4 @@ mod requests;
 mod segments;
 mod shard;
 mod tls;
+mod verbose;
