@@ -263,6 +263,23 @@ pub struct DownloadArgs {
     #[arg(long, help_heading = "Network")]
     pub compressed: bool,
 
+    /// Send cookies from FILE (the Netscape cookie-jar format of curl -b/-c, wget, aria2c)
+    ///
+    /// Each request gets the cookies whose domain, path and secure flag match its URL (also
+    /// after redirects); cookies servers set are kept for the rest of the run. Lines are
+    /// `domain<TAB>subdomains<TAB>path<TAB>secure<TAB>expiry<TAB>name<TAB>value`
+    /// (`#HttpOnly_` before the domain included); expired cookies are dropped.
+    #[arg(long, value_name = "FILE", help_heading = "Network")]
+    pub load_cookies: Option<PathBuf>,
+
+    /// Write the cookies (loaded and set by servers) to FILE at the end, in the same format
+    ///
+    /// Written atomically (a complete new file replaces the old one), session cookies
+    /// included with expiry 0 (as curl -c). In --mode procs and spawn, cookies a server sets
+    /// reach the file but not the other workers during the run.
+    #[arg(long, value_name = "FILE", help_heading = "Network")]
+    pub save_cookies: Option<PathBuf>,
+
     /// Follow at most N redirects (0: none, a redirect fails the download)
     #[arg(long, value_name = "N", default_value_t = MAX_REDIRECTS, help_heading = "Network")]
     pub max_redirs: usize,

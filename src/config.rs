@@ -63,6 +63,8 @@ impl Config {
             referer: args.referer.clone(),
             compressed: args.compressed,
             max_redirects: args.max_redirs,
+            load_cookies: args.load_cookies.clone(),
+            save_cookies: args.save_cookies.clone(),
         })?;
         let policy = Policy {
             retries: args.retries,
@@ -139,6 +141,7 @@ fn verbose(http: &HttpSettings) -> Verbose {
     Verbose {
         defaults,
         http2: options.version == HttpVersion::Http2,
+        cookies: http.cookies().cloned(),
     }
 }
 

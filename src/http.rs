@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use anyhow::{Context, Result};
+
+use crate::cookies::CookieJar;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, NoProxy, Proxy, redirect};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -85,6 +87,12 @@ pub struct HttpOptions {
     pub compressed: bool,
     /// `--max-redirs`: redirects followed before a download fails.
     pub max_redirects: usize,
+    /// `--load-cookies`: the Netscape cookie file the jar starts with.
+    #[serde(default)]
+    pub load_cookies: Option<PathBuf>,
+    /// `--save-cookies`: where the jar is written at the end of the run.
+    #[serde(default)]
+    pub save_cookies: Option<PathBuf>,
 }
 
 impl Default for HttpOptions {
@@ -101,6 +109,8 @@ impl Default for HttpOptions {
             referer: None,
             compressed: false,
             max_redirects: MAX_REDIRECTS,
+            load_cookies: None,
+            save_cookies: None,
         }
     }
 }
@@ -117,6 +127,9 @@ pub struct HttpSettings {
     proxies: Vec<Proxy>,
     extra_roots: Vec<CertificateDer<'static>>,
     tls: Arc<OnceLock<ClientConfig>>,
+    /// The run's cookies (with `--load-cookies` or `--save-cookies`), shared by every client
+    /// built from these settings.
+    cookies: Option<Arc<CookieJar>>,
 }
 
 impl Default for HttpSettings {
@@ -128,6 +141,7 @@ impl Default for HttpSettings {
             proxies: Vec::new(),
             extra_roots: Vec::new(),
             tls: Arc::default(),
+            cookies: None,
         }
     }
 }
@@ -156,13 +170,32 @@ impl HttpSettings {
             extra_roots.extend(read_certificates(path)?);
         }
         let proxies = proxies(&options)?;
+        let cookies = match (&options.load_cookies, &options.save_cookies) {
+            (Some(path), _) => Some(Arc::new(CookieJar::load(path)?)),
+            (None, Some(_)) => Some(Arc::new(CookieJar::new())),
+            (None, None) => None,
+        };
         Ok(HttpSettings {
             options,
             headers,
             proxies,
             extra_roots,
             tls: Arc::default(),
+            cookies,
         })
+    }
+
+    /// The run's cookie jar, if it has one.
+    pub fn cookies(&self) -> Option<&Arc<CookieJar>> {
+        self.cookies.as_ref()
+    }
+
+    /// `--save-cookies`: writes the jar to its file (atomically).
+    pub fn save_cookies(&self) -> Result<()> {
+        match (&self.options.save_cookies, &self.cookies) {
+            (Some(path), Some(jar)) => jar.save(path),
+            _ => Ok(()),
+        }
     }
 
     pub fn options(&self) -> &HttpOptions {
@@ -191,6 +224,9 @@ impl HttpSettings {
             .connect_timeout(options.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(30))
             .tcp_nodelay(true);
+        if let Some(jar) = &self.cookies {
+            builder = builder.cookie_provider(Arc::clone(jar));
+        }
         if options.proxy.is_some() || options.noproxy.is_some() {
             builder = self
                 .proxies

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod cancel;
 pub mod cli;
 pub mod config;
+pub mod cookies;
 pub mod engine;
 pub mod error;
 pub mod fetch;
@@ -122,6 +123,8 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     };
     let elapsed = engine::run(config.mode, &work);
     let insecure = work.http.options().insecure;
+    // Even after Ctrl-C: what servers set so far is worth keeping.
+    let cookies_saved = work.http.save_cookies();
     let unread = work.source.remaining();
     // The printer ends once every handle to it is gone.
     drop(work);
@@ -137,6 +140,9 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     };
     if tally.files == 0 && tally.counts.not_started == 0 && !cancel.is_triggered() {
         anyhow::bail!("no URLs given: the URL list held none");
+    }
+    if let Err(err) = &cookies_saved {
+        let _ = writeln!(io::stderr().lock(), "fetchbench: error: {err:#}");
     }
     let summary = Summary {
         mode: config.mode,
@@ -177,8 +183,12 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
             _ => {}
         }
     }
-    Ok(cancel
-        .signal_exit()
-        .filter(|_| summary.interrupted)
-        .map_or_else(|| summary.exit_code(), ExitCode::from))
+    if let Some(code) = cancel.signal_exit().filter(|_| summary.interrupted) {
+        return Ok(ExitCode::from(code));
+    }
+    if cookies_saved.is_err() {
+        // The files are saved; the cookies are not: a failure, not a usage error.
+        return Ok(ExitCode::from(report::EXIT_FAILED));
+    }
+    Ok(summary.exit_code())
 }

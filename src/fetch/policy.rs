@@ -158,7 +158,7 @@ impl Policy {
         let (client, request) = request.build_split();
         let request = request.map_err(FetchError::from_reqwest)?;
         let sent = request.url().clone();
-        tracker.trace(&verbose.request_head(asked, &request, false));
+        tracker.trace(&verbose.request_head(asked, &request));
         let response = self
             .or_header_timeout(client.execute(request))
             .await?

@@ -7,9 +7,14 @@
 //! Authorization, Cookie). The response is the final one, after any redirects (a
 //! `* redirected to URL` line says when there were some).
 
+use std::sync::Arc;
+
+use reqwest::cookie::CookieStore;
 use reqwest::header::{self, HeaderMap, HeaderName};
 use reqwest::{Request, Response, Url, Version};
 use serde::{Deserialize, Serialize};
+
+use crate::cookies::CookieJar;
 
 /// What a verbose run shows besides each request's own headers.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -19,6 +24,9 @@ pub struct Verbose {
     /// The version asked for: `HTTP/2` with `--http2`, else `HTTP/1.1` (the `<` line shows
     /// the version spoken, which TLS may have made HTTP/2).
     pub http2: bool,
+    /// The run's cookie jar, to tell whether a request carries a Cookie header.
+    #[serde(skip)]
+    pub cookies: Option<Arc<CookieJar>>,
 }
 
 /// Headers whose values are never shown.
@@ -54,9 +62,11 @@ impl Verbose {
     /// The head of `request` for the URL `asked` (as given: reqwest has turned its
     /// user:password into an Authorization header), as lines: `* URL`, `> GET /path
     /// HTTP/1.1`, `> Host: ...`, then the run's headers and the request's own (a request
-    /// header wins over a default of the same name, as reqwest merges them). `cookie` is
-    /// whether the jar adds a Cookie header.
-    pub fn request_head(&self, asked: &Url, request: &Request, cookie: bool) -> String {
+    /// header wins over a default of the same name, as reqwest merges them), and `cookie:
+    /// ***` when the jar adds cookies.
+    pub fn request_head(&self, asked: &Url, request: &Request) -> String {
+        let cookie =
+            (self.cookies.as_ref()).is_some_and(|jar| jar.cookies(request.url()).is_some());
         let url = request.url();
         let mut path = url.path().to_owned();
         if let Some(query) = url.query() {
@@ -132,6 +142,7 @@ mod tests {
                 ("X-Mine".into(), "1".into()),
             ],
             http2: false,
+            cookies: None,
         };
         let asked = Url::parse("http://alice:pw@127.0.0.1:8000/a/b.bin?x=1").unwrap();
         // reqwest has moved the URL's user:password into an Authorization header.
@@ -143,7 +154,7 @@ mod tests {
         request
             .headers_mut()
             .insert(header::COOKIE, "id=s3cret".parse().unwrap());
-        let head = verbose.request_head(&asked, &request, false);
+        let head = verbose.request_head(&asked, &request);
         assert!(!head.contains("s3cret") && !head.contains("pw"), "{head}");
         assert_eq!(
             head,

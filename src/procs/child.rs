@@ -69,6 +69,7 @@ pub fn run() -> Result<ExitCode> {
         http,
         limit_rate,
         progress,
+        cookies: _,
     } = *setup;
     let progress = match progress {
         true => Progress::piped(Arc::new(|event| {
@@ -80,10 +81,20 @@ pub fn run() -> Result<ExitCode> {
         answers: Mutex::new(answers),
     });
     let throttle = Throttle::new(limit_rate, None, None);
+    // The jar loads --load-cookies itself, and records what servers set for the parent.
+    let settings = HttpSettings::new(http);
+    let jar = settings.as_ref().ok().and_then(|s| s.cookies().cloned());
+    if let Some(jar) = &jar {
+        jar.record();
+    }
+    let mut policy = policy;
+    if let Some(verbose) = &mut policy.verbose {
+        verbose.cookies = jar.clone();
+    }
     let downloader = Downloader::new(output, names, policy, throttle, progress, cancel.clone());
     let runtime = crate::platform::current_thread_runtime()?;
     // Built once, inside its runtime: its connections are kept from one job to the next.
-    let client = runtime.block_on(async { HttpSettings::new(http).and_then(|h| h.client()) });
+    let client = runtime.block_on(async { settings.and_then(|h| h.client()) });
     for job in jobs {
         if cancel.is_triggered() {
             // Interrupted (by the parent, or by a signal of its own): the job goes back to the
@@ -98,8 +109,12 @@ pub fn run() -> Result<ExitCode> {
                 downloader.failed_early(&target, FetchError::Setup(format!("{err:#}")))
             }
         };
-        protocol::report(&Message::Done(Done::from(&outcome)))
-            .context("cannot report to the parent")?;
+        let mut done = Done::from(&outcome);
+        done.cookies = jar
+            .as_ref()
+            .map(|jar| jar.take_received())
+            .unwrap_or_default();
+        protocol::report(&Message::Done(done)).context("cannot report to the parent")?;
     }
     Ok(ExitCode::SUCCESS)
 }

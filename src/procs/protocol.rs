@@ -9,7 +9,11 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
+
+use crate::cookies::CookieJar;
 
 use crate::fetch::output::OutputDir;
 use crate::fetch::policy::Policy;
@@ -45,6 +49,10 @@ pub struct Setup {
     /// Whether the parent shows progress; if not, the worker sends none (only claims and
     /// outcomes).
     pub progress: bool,
+    /// The parent's cookie jar, which the cookies workers report go into (never sent: a
+    /// worker loads `--load-cookies` itself).
+    #[serde(skip)]
+    pub cookies: Option<Arc<CookieJar>>,
 }
 
 /// One download.
@@ -101,6 +109,10 @@ pub struct Done {
     pub retries: u32,
     pub sha256: Option<String>,
     pub partial: Option<PathBuf>,
+    /// The Set-Cookie headers the download received, as (URL, value), for the parent's jar
+    /// (`--save-cookies`).
+    #[serde(default)]
+    pub cookies: Vec<(String, String)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -129,6 +141,7 @@ impl From<&Outcome> for Done {
             retries: outcome.retries,
             sha256: outcome.sha256.as_ref().map(hex),
             partial: outcome.partial.clone(),
+            cookies: Vec::new(),
         }
     }
 }

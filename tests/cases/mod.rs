@@ -1,4 +1,5 @@
 mod bench;
+mod cookies;
 mod download;
 mod failures;
 mod faults;
