@@ -159,6 +159,16 @@ pub struct DownloadArgs {
     #[arg(long, help_heading = "Output")]
     pub no_clobber: bool,
 
+    /// Fetch a file that is already there only if the server's copy is newer (If-Modified-Since
+    /// its mtime); 304 Not Modified keeps it, reported as skipped (as wget -N)
+    #[arg(short = 'N', long, help_heading = "Output")]
+    pub timestamping: bool,
+
+    /// Leave a saved file's mtime at the time of download, not the server's Last-Modified
+    /// (which it is by default, as wget; curl -R)
+    #[arg(long, help_heading = "Output")]
+    pub no_use_server_timestamps: bool,
+
     /// Name files as the server's Content-Disposition header suggests (made safe)
     #[arg(long, help_heading = "Output")]
     pub content_disposition: bool,

@@ -85,6 +85,8 @@ impl Config {
             },
             ranges: !args.compressed,
             verbose: args.verbose.then(|| verbose(&http)),
+            server_timestamps: !args.no_use_server_timestamps,
+            timestamping: args.timestamping,
         };
         let output = OutputDir::prepare(&args.output)?;
         let display = if args.quiet {

@@ -58,6 +58,11 @@ pub struct Policy {
     /// `-v`: each request and response head on stderr.
     #[serde(default)]
     pub verbose: Option<Verbose>,
+    /// The saved file's mtime is the server's Last-Modified (off: `--no-use-server-timestamps`).
+    pub server_timestamps: bool,
+    /// `-N`: a file already there is asked for with If-Modified-Since its mtime, and kept on
+    /// 304 Not Modified.
+    pub timestamping: bool,
 }
 
 impl Default for Policy {
@@ -78,6 +83,8 @@ impl Default for Policy {
             auth: Auth::default(),
             ranges: true,
             verbose: None,
+            server_timestamps: true,
+            timestamping: false,
         }
     }
 }

@@ -13,5 +13,6 @@ mod procs;
 mod requests;
 mod segments;
 mod shard;
+mod timestamps;
 mod tls;
 mod verbose;

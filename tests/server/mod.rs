@@ -265,6 +265,7 @@ fn routes(counters: Arc<Counters>) -> Router<()> {
         .route("/bighead", get(big_head))
         .route("/drip/{name}", get(drip))
         .route("/cookie/{name}", get(set_cookie))
+        .route("/dated/{name}", get(dated))
         .fallback(|request: Request| async move { body(request.uri().path(), 100) })
         .layer(middleware::from_fn_with_state(Arc::clone(&counters), count))
         .with_state(counters)
@@ -563,6 +564,21 @@ async fn set_cookie(Path(name): Path<String>, request: Request) -> Response {
     }
     *response.body_mut() = Body::from(body(&name, size));
     response
+}
+
+/// `/dated/NAME?lm=SECS&size=N`: `body(NAME, N)` with `Last-Modified` at SECS after the
+/// epoch; 304 Not Modified to an `If-Modified-Since` at or after it.
+async fn dated(Path(name): Path<String>, params: Params, headers: header::HeaderMap) -> Response {
+    let secs: u64 = param(&params, "lm").unwrap();
+    let modified = std::time::UNIX_EPOCH + Duration::from_secs(secs);
+    let since = headers
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| httpdate::parse_http_date(v.to_str().ok()?).ok());
+    if since.is_some_and(|since| since >= modified) {
+        return StatusCode::NOT_MODIFIED.into_response();
+    }
+    let date = httpdate::fmt_http_date(modified);
+    ([(header::LAST_MODIFIED, date)], body(&name, size(&params))).into_response()
 }
 
 /// A response whose head (a 1 MiB header) is larger than any client accepts.
