@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::auth::Credentials;
 use crate::fetch::policy::Segments;
-use crate::http::MAX_REDIRECTS;
+use crate::http::{MAX_REDIRECTS, Resolve};
 use crate::model::{Mode, Shard};
 use crate::procs::CHILD_COMMAND;
 use crate::report::TableRows;
@@ -238,6 +238,27 @@ pub struct DownloadArgs {
     /// Also trust the PEM certificate(s) in FILE (e.g. a self-signed server's)
     #[arg(long, value_name = "FILE", help_heading = "Network")]
     pub cacert: Vec<PathBuf>,
+
+    /// Connect to ADDR for HOST instead of asking DNS (curl's syntax; repeatable)
+    ///
+    /// `HOST:PORT:ADDR[,ADDR...]`, an IPv6 ADDR in brackets (`example.com:443:[::1]`). The
+    /// Host header, TLS name and certificate check stay HOST's. reqwest resolves names without
+    /// ports, so the addresses serve HOST at any port (the URL's port is used).
+    #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = Resolve::parse, help_heading = "Network")]
+    pub resolve: Vec<Resolve>,
+
+    /// Connect over IPv4 only
+    #[arg(
+        short = '4',
+        long = "ipv4",
+        conflicts_with = "ipv6",
+        help_heading = "Network"
+    )]
+    pub ipv4: bool,
+
+    /// Connect over IPv6 only
+    #[arg(short = '6', long = "ipv6", help_heading = "Network")]
+    pub ipv6: bool,
 
     /// Give up connecting after DUR
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = units::parse_positive_duration, help_heading = "Network")]

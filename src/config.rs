@@ -12,7 +12,7 @@ use crate::fetch::output::OutputDir;
 use crate::fetch::policy::Policy;
 use crate::fetch::throttle::Throttle;
 use crate::fetch::trace::Verbose;
-use crate::http::{ACCEPT_ENCODING, HttpOptions, HttpSettings, HttpVersion};
+use crate::http::{ACCEPT_ENCODING, HttpOptions, HttpSettings, HttpVersion, IpVersion};
 use crate::input::Input;
 use crate::model::{Mode, Shard};
 use crate::progress::Drawing;
@@ -65,6 +65,12 @@ impl Config {
             max_redirects: args.max_redirs,
             load_cookies: args.load_cookies.clone(),
             save_cookies: args.save_cookies.clone(),
+            resolve: args.resolve.clone(),
+            ip_version: match (args.ipv4, args.ipv6) {
+                (true, _) => Some(IpVersion::V4),
+                (_, true) => Some(IpVersion::V6),
+                _ => None,
+            },
         })?;
         let policy = Policy {
             retries: args.retries,

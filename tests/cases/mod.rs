@@ -11,6 +11,7 @@ mod output;
 mod pipeline;
 mod procs;
 mod requests;
+mod resolve;
 mod segments;
 mod shard;
 mod timestamps;
