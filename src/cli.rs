@@ -455,9 +455,37 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DUR", default_value = "100ms", value_parser = units::parse_duration, help_heading = "Built-in server")]
     pub latency: Duration,
 
+    /// Built-in workload: faults to inject, as `fetchbench serve` takes them (e.g. fail=1,
+    /// cut=64KiB, status=503&fail=2, stall=1s&fail=1); downloads then retry (3 times, 500 ms
+    /// backoff), so the times show what retries cost in each mode
+    #[arg(long, value_name = "QUERY", value_parser = parse_fault, help_heading = "Built-in server")]
+    pub fault: Option<String>,
+
     /// Built-in workload: bandwidth per connection (e.g. 10MiB/s; unlimited if absent)
     #[arg(long, value_name = "RATE", value_parser = units::parse_rate, help_heading = "Built-in server")]
     pub rate: Option<u64>,
+}
+
+/// `--fault`: `key=value` pairs joined by `&`, keys among the server's fault parameters.
+fn parse_fault(s: &str) -> Result<String, String> {
+    const KEYS: [&str; 5] = ["status", "fail", "cut", "stall", "retry_after"];
+    for pair in s.split('&') {
+        match pair.split_once('=') {
+            Some((key, value))
+                if KEYS.contains(&key)
+                    && !value.is_empty()
+                    && value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'.') => {}
+            _ => {
+                return Err(format!(
+                    "{pair:?}: expected KEY=VALUE with KEY one of {} (joined by &)",
+                    KEYS.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(s.to_owned())
 }
 
 fn parse_at_least_one(s: &str) -> Result<usize, String> {

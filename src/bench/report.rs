@@ -137,10 +137,14 @@ impl BenchReport {
                 rate,
                 ..
             } => format!(
-                "{files} files × {} from the built-in server (latency {}, rate {})",
+                "{files} files × {} from the built-in server (latency {}, rate {}{})",
                 human_bytes(size),
                 human_duration(latency),
                 rate.map_or("unlimited".to_owned(), |r| format!("{}/s", human_bytes(r))),
+                workload
+                    .fault
+                    .as_ref()
+                    .map_or(String::new(), |fault| format!(", faults {fault}, retried")),
             ),
             Source::Urls if files == 1 => "1 URL".to_owned(),
             Source::Urls => format!("{files} URLs"),

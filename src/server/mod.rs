@@ -14,6 +14,11 @@
 //!   line. `latency` and `rate` given here are copied into every URL.
 //! - anything else — 404.
 //!
+//! # Faults
+//!
+//! `/files/…` also takes `status=CODE`, `fail=N`, `cut=K`, `stall=DUR` and
+//! `retry_after=S`, to rehearse a client's retries and resumes (see `faults`).
+//!
 //! # Simulated network conditions
 //!
 //! `latency` (a delay before a file response's head is sent) and `rate` (a
@@ -27,10 +32,12 @@
 //! - `state`: [`ServerConfig`], [`ServerStats`] and what the handlers share.
 //! - `handle`: [`ServerHandle`], the server's thread, runtime and listener.
 //! - `routes`: the router, query parameters and `/list`.
+//! - `faults`: fault injection by query parameter, and its per-URL counts.
 //! - `files`: file responses, body streaming and `Range`.
 //! - `serve`: the `fetchbench serve` subcommand ([`ServeArgs`], [`serve()`]).
 
 mod content;
+mod faults;
 mod files;
 mod handle;
 mod routes;

@@ -6,14 +6,15 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path as UrlPath, Query, Request, State};
-use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::extract::{Extension, Path as UrlPath, Query, Request, State};
+use axum::http::{HeaderMap, HeaderName, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
+use super::faults::{FaultCounts, FaultQuery};
 use super::files::{FileMeta, RangeRequest, parse_range};
 use super::state::{AppState, ServerConfig};
 use crate::units;
@@ -35,6 +36,7 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
         .route("/files/{name}", get(file_handler))
         .route("/list", get(list_handler))
         .fallback(not_found)
+        .layer(Extension(Arc::new(FaultCounts::default())))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             count_request,
@@ -60,6 +62,9 @@ struct FileQuery {
     size: Option<String>,
     latency: Option<String>,
     rate: Option<String>,
+    /// `status`, `fail`, `cut`, `stall`, `retry_after` (see [`super::faults`]).
+    #[serde(flatten)]
+    faults: FaultQuery,
 }
 
 /// Query parameters of `/list`.
@@ -131,6 +136,8 @@ fn bad_request(message: String) -> (StatusCode, String) {
 
 async fn file_handler(
     State(state): Shared,
+    Extension(counts): Extension<Arc<FaultCounts>>,
+    uri: Uri,
     UrlPath(name): UrlPath<String>,
     Query(query): Query<FileQuery>,
     headers: HeaderMap,
@@ -140,8 +147,17 @@ async fn file_handler(
         .overrides()
         .map_err(bad_request)?
         .resolve(&state.config);
+    let url = uri.path_and_query().map_or("", |pq| pq.as_str());
+    let faults = query.faults.faults(url, &counts).map_err(bad_request)?;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
+    }
+    if let Some(status) = faults.status {
+        let retry_after = faults
+            .retry_after
+            .map(|s| (header::RETRY_AFTER, s.to_string()));
+        let message = format!("fault injected: {status}\n");
+        return Ok((status, axum::response::AppendHeaders(retry_after), message).into_response());
     }
     let file = FileMeta::new(&name, size);
     let range = match header_str(&headers, header::RANGE) {
@@ -151,9 +167,9 @@ async fn file_handler(
         _ => RangeRequest::Full,
     };
     Ok(match range {
-        RangeRequest::Full => file.response(StatusCode::OK, 0..size, rate, state),
+        RangeRequest::Full => file.response(StatusCode::OK, 0..size, rate, state, faults),
         RangeRequest::Partial(range) => {
-            file.response(StatusCode::PARTIAL_CONTENT, range, rate, state)
+            file.response(StatusCode::PARTIAL_CONTENT, range, rate, state, faults)
         }
         RangeRequest::Unsatisfiable => file.unsatisfiable(),
     })

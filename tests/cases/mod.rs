@@ -10,6 +10,7 @@ mod options;
 mod output;
 mod pipeline;
 mod procs;
+mod rehearsal;
 mod requests;
 mod resolve;
 mod segments;
