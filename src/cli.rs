@@ -32,6 +32,11 @@ Output:
   download, then a summary object), as downloads end. stderr: progress and the human summary
   (the failures and the slowest downloads; --table full for every one).
 
+Across machines:
+  fetchbench --shard 0/4 -i urls.txt -o out-0 ... --shard 3/4 -i urls.txt -o out-3
+  Every URL is in exactly one shard (by a hash of the URL: a URL keeps its shard when the
+  list changes); shards count from 0, as $JOB_COMPLETION_INDEX and $SLURM_ARRAY_TASK_ID do.
+
 URL lists (-i): one URL per line, optionally followed by `sha256=HEX` (the file must have that
 SHA-256, checked before it gets its name) and `out=NAME` (or a TAB and a name with spaces);
 see `--help` on -i. A line that is not a URL fails alone, with its file:line; the other

@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -60,6 +61,8 @@ pub struct Input {
     list: Option<List>,
     /// `--shard K/N`: only the URLs of this shard are read on (the others are skipped).
     shard: Option<Shard>,
+    /// URL arguments of other shards, dropped.
+    args_elsewhere: usize,
 }
 
 struct List {
@@ -117,6 +120,7 @@ impl Input {
             args,
             list,
             shard: None,
+            args_elsewhere: 0,
         })
     }
 
@@ -125,7 +129,9 @@ impl Input {
     /// its text hashes to, so that every line is reported by exactly one shard.
     pub fn sharded(mut self, shard: Option<Shard>) -> Input {
         if let Some(shard) = shard {
+            let given = self.args.len();
             self.args.retain(|entry| shard.holds(entry.url.as_str()));
+            self.args_elsewhere = given - self.args.len();
         }
         self.shard = shard;
         self
@@ -137,6 +143,7 @@ impl Input {
             args: entries,
             list: None,
             shard: None,
+            args_elsewhere: 0,
         }
     }
 
@@ -190,6 +197,8 @@ pub struct Source {
     items: Mutex<Queue>,
     cancel: Cancel,
     len_hint: Option<usize>,
+    /// URLs (and bad lines) skipped as other shards' (`--shard`), so far.
+    other_shards: Arc<AtomicUsize>,
 }
 
 /// Batches from the reader, and what is left of the last one taken.
@@ -209,9 +218,11 @@ impl Source {
     ) -> Result<Source> {
         let len_hint = input.len_hint();
         let (send, batches) = mpsc::sync_channel(QUEUE / BATCH);
+        let other_shards = Arc::new(AtomicUsize::new(input.args_elsewhere));
+        let skipped = Arc::clone(&other_shards);
         std::thread::Builder::new()
             .name("input".to_owned())
-            .spawn(move || read(input, &names, &progress, &send))
+            .spawn(move || read(input, &names, &progress, &send, &skipped))
             .context("cannot start the thread that reads the URL list")?;
         Ok(Source {
             items: Mutex::new(Queue {
@@ -220,7 +231,14 @@ impl Source {
             }),
             cancel,
             len_hint,
+            other_shards,
         })
+    }
+
+    /// How many URLs of the input were skipped as other shards' (`--shard`); once the input
+    /// has ended, all of them.
+    pub fn other_shards(&self) -> usize {
+        self.other_shards.load(Ordering::Relaxed)
     }
 
     /// The next item, waiting for its line; `None` once the input has ended or the run was
@@ -262,7 +280,13 @@ impl Source {
 
 /// The reader thread: arguments, then list lines, each numbered and named in input order,
 /// handed over in batches (see [`BATCH`]).
-fn read(input: Input, names: &NameRegistry, progress: &Progress, send: &SyncSender<Vec<Item>>) {
+fn read(
+    input: Input,
+    names: &NameRegistry,
+    progress: &Progress,
+    send: &SyncSender<Vec<Item>>,
+    other_shards: &AtomicUsize,
+) {
     let target = |index: usize, entry: Entry| {
         let wanted = entry
             .name
@@ -310,6 +334,9 @@ fn read(input: Input, names: &NameRegistry, progress: &Progress, send: &SyncSend
                 }),
             };
             let taken = item.is_some();
+            if !taken {
+                other_shards.fetch_add(1, Ordering::Relaxed);
+            }
             if !hand_over(item, !more_at_hand) {
                 return;
             }

@@ -126,6 +126,8 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     // Even after Ctrl-C: what servers set so far is worth keeping.
     let cookies_saved = work.http.save_cookies();
     let unread = work.source.remaining();
+    // With --shard, a list whose URLs all belong to other shards is no error: this shard is done.
+    let elsewhere = work.source.other_shards();
     // The printer ends once every handle to it is gone.
     drop(work);
     let printed = printer.finish();
@@ -138,7 +140,8 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(code));
         }
     };
-    if tally.files == 0 && tally.counts.not_started == 0 && !cancel.is_triggered() {
+    if tally.files == 0 && tally.counts.not_started == 0 && elsewhere == 0 && !cancel.is_triggered()
+    {
         anyhow::bail!("no URLs given: the URL list held none");
     }
     if let Err(err) = &cookies_saved {

@@ -1,5 +1,6 @@
 mod bench;
 mod cookies;
+mod documented;
 mod download;
 mod failures;
 mod faults;

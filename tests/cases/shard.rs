@@ -154,3 +154,47 @@ fn shards_are_numbered_from_zero() {
         .code(2)
         .stderr(predicates::str::contains("numbered from 0"));
 }
+
+#[test]
+fn a_shard_that_gets_no_url_is_done_not_an_error() {
+    let dir = tempdir().unwrap();
+    // One URL: of two shards, one gets nothing (and sends no request anywhere).
+    let url = "http://127.0.0.1:9/only.bin";
+    let (ours, theirs) = match fetchbench_shard_of(url) {
+        0 => ("1/2", "0/2"),
+        _ => ("0/2", "1/2"),
+    };
+    let list = dir.path().join("one.txt");
+    std::fs::write(&list, format!("{url}\n")).unwrap();
+    for args in [vec!["-i", list.to_str().unwrap()], vec![url]] {
+        let out = fetchbench()
+            .args(["--json", "--shard", ours])
+            .args(&args)
+            .arg("-o")
+            .arg(dir.path())
+            .assert()
+            .code(0);
+        let lines = json_lines(&out.get_output().stdout);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0]["files"], 0);
+    }
+    // The other shard has it (and fails to reach it: nothing listens on port 9).
+    fetchbench()
+        .args(["-q", "--retries", "0", "--shard", theirs, url])
+        .arg("-o")
+        .arg(dir.path())
+        .assert()
+        .code(1);
+    // A list with no URL at all is still an error, sharded or not.
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "# nothing\n").unwrap();
+    fetchbench()
+        .args(["--shard", "0/2", "-i"])
+        .arg(&empty)
+        .assert()
+        .code(2);
+}
+
+fn fetchbench_shard_of(url: &str) -> u64 {
+    fetchbench::model::shard_of(url, 2)
+}
