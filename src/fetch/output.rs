@@ -154,7 +154,8 @@ impl OutputDir {
     /// Sets the modification time of the landed file `name` (the server's Last-Modified),
     /// through a descriptor that cannot follow a link.
     pub fn set_modified(&self, name: &str, time: SystemTime) -> io::Result<()> {
-        open_no_follow(&self.file(name), File::options().read(true))?.set_modified(time)
+        // Open for writing (nothing is written): Windows sets times only through such a handle.
+        open_no_follow(&self.file(name), File::options().write(true))?.set_modified(time)
     }
 
     /// Gives `name`'s `.part`, complete and closed, its final name; returns that path.

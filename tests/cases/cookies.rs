@@ -32,8 +32,8 @@ fn loaded_cookies_go_only_where_domain_path_and_secure_say() {
          .example.com\tTRUE\t/\tFALSE\t0\telsewhere\tno\n",
     )
     .unwrap();
-    fetchbench()
-        .args(["-j", "1", "--load-cookies"])
+    let out = fetchbench()
+        .args(["-j", "1", "-v", "--load-cookies"])
         .arg(&jar)
         .arg("-o")
         .arg(dir.path().join("out"))
@@ -41,6 +41,9 @@ fn loaded_cookies_go_only_where_domain_path_and_secure_say() {
         .arg(server.url("/dir/x/b.bin"))
         .assert()
         .code(0);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert_eq!(stderr.matches("> cookie: ***\n").count(), 2, "{stderr}");
+    assert!(!stderr.contains("r00t"), "{stderr}");
     // Longer paths first. (Secure cookies are covered by the unit tests: 127.0.0.1 is a
     // secure context, as in browsers, so it gets them over http too.)
     assert_eq!(cookies_seen(&server), ["files=yes; root=r00t", "root=r00t"]);
