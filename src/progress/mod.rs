@@ -227,11 +227,13 @@ impl Progress {
     }
 
     /// `-v`: prints `lines` on stderr above the bars (or plainly), also when quiet (as curl
-    /// `-sv`), not wrapped (a header line is copied and pasted whole).
+    /// `-sv`). Above bars, a line longer than the terminal is cut into lines of its width (a
+    /// line the terminal wraps would confuse the redraw), every character kept.
     pub fn trace(&self, lines: &str) {
         match self.inner.display {
             Drawing::Bars => {
-                let _ = self.inner.multi.println(lines);
+                let width = self.inner.styles.layout.width.max(1);
+                let _ = self.inner.multi.println(layout::cut_to_width(lines, width));
             }
             Drawing::Lines | Drawing::Silent => write_line(lines),
             Drawing::Pipe => {
