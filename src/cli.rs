@@ -8,8 +8,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::auth::Credentials;
 use crate::fetch::policy::Segments;
-use crate::http::MAX_REDIRECTS;
-use crate::model::Mode;
+use crate::http::{MAX_REDIRECTS, Resolve};
+use crate::model::{Mode, Shard};
 use crate::procs::CHILD_COMMAND;
 use crate::report::TableRows;
 use crate::server::ServeArgs;
@@ -32,6 +32,11 @@ Output:
   stdout: the path of each saved file, one per line (with --json: one JSON object per
   download, then a summary object), as downloads end. stderr: progress and the human summary
   (the failures and the slowest downloads; --table full for every one).
+
+Across machines:
+  fetchbench --shard 0/4 -i urls.txt -o out-0 ... --shard 3/4 -i urls.txt -o out-3
+  Every URL is in exactly one shard (by a hash of the URL: a URL keeps its shard when the
+  list changes); shards count from 0, as $JOB_COMPLETION_INDEX and $SLURM_ARRAY_TASK_ID do.
 
 URL lists (-i): one URL per line, optionally followed by `sha256=HEX` (the file must have that
 SHA-256, checked before it gets its name) and `out=NAME` (or a TAB and a name with spaces);
@@ -108,6 +113,16 @@ pub struct DownloadArgs {
     #[arg(short, long, value_name = "FILE", long_help = INPUT_LONG_HELP)]
     pub input: Option<PathBuf>,
 
+    /// Take only shard K of N (0-based: 0/N .. N-1/N) of the URLs, split by a hash of each URL
+    ///
+    /// Every URL (argument or list line) is in exactly one of the N shards, whatever the order
+    /// or the other lines of the list: run `--shard 0/4` to `--shard 3/4` on four machines (or
+    /// from $JOB_COMPLETION_INDEX, $SLURM_ARRAY_TASK_ID) over the same list, each with its
+    /// own -o, and each file is fetched once; a re-run with -c resumes only its shard's files.
+    /// The list is still read as a stream (the other shards' lines are skipped).
+    #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
+    pub shard: Option<Shard>,
+
     /// Directory to save files in (created if missing)
     #[arg(
         short,
@@ -121,6 +136,16 @@ pub struct DownloadArgs {
     /// No progress and no human summary on stderr
     #[arg(short, long, help_heading = "Output")]
     pub quiet: bool,
+
+    /// Show each request and response head on stderr (as curl -v), credentials as ***
+    ///
+    /// `> GET /path HTTP/1.1` and `> Name: value` for what is sent (the method, the URL and
+    /// the headers fetchbench sets; reqwest does not expose the bytes on the wire), `<
+    /// HTTP/1.1 200 OK` and `< name: value` for the final response (`* redirected to URL`
+    /// after redirects). Authorization, Proxy-Authorization, Cookie and Set-Cookie values and a
+    /// URL's password show as ***. Shown above the progress bars, and also with -q.
+    #[arg(short, long, help_heading = "Output")]
+    pub verbose: bool,
 
     /// Print one JSON object per download, then a summary object, on stdout
     #[arg(long, help_heading = "Output")]
@@ -139,6 +164,16 @@ pub struct DownloadArgs {
     /// Keep existing files: skip (and report) URLs whose file is already there
     #[arg(long, help_heading = "Output")]
     pub no_clobber: bool,
+
+    /// Fetch a file that is already there only if the server's copy is newer (If-Modified-Since
+    /// its mtime); 304 Not Modified keeps it, reported as skipped (as wget -N)
+    #[arg(short = 'N', long, help_heading = "Output")]
+    pub timestamping: bool,
+
+    /// Leave a saved file's mtime at the time of download, not the server's Last-Modified
+    /// (which it is by default, as wget; curl -R)
+    #[arg(long, help_heading = "Output")]
+    pub no_use_server_timestamps: bool,
 
     /// Name files as the server's Content-Disposition header suggests (made safe)
     #[arg(long, help_heading = "Output")]
@@ -213,6 +248,27 @@ pub struct DownloadArgs {
     #[arg(long, value_name = "FILE", help_heading = "Network")]
     pub cacert: Vec<PathBuf>,
 
+    /// Connect to ADDR for HOST instead of asking DNS (curl's syntax; repeatable)
+    ///
+    /// `HOST:PORT:ADDR[,ADDR...]`, an IPv6 ADDR in brackets (`example.com:443:[::1]`). The
+    /// Host header, TLS name and certificate check stay HOST's. reqwest resolves names without
+    /// ports, so the addresses serve HOST at any port (the URL's port is used).
+    #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = Resolve::parse, help_heading = "Network")]
+    pub resolve: Vec<Resolve>,
+
+    /// Connect over IPv4 only
+    #[arg(
+        short = '4',
+        long = "ipv4",
+        conflicts_with = "ipv6",
+        help_heading = "Network"
+    )]
+    pub ipv4: bool,
+
+    /// Connect over IPv6 only
+    #[arg(short = '6', long = "ipv6", help_heading = "Network")]
+    pub ipv6: bool,
+
     /// Give up connecting after DUR
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = units::parse_positive_duration, help_heading = "Network")]
     pub connect_timeout: Duration,
@@ -246,6 +302,23 @@ pub struct DownloadArgs {
     /// the file over. Without this flag nothing is asked for or decoded.
     #[arg(long, help_heading = "Network")]
     pub compressed: bool,
+
+    /// Send cookies from FILE (the Netscape cookie-jar format of curl -b/-c, wget, aria2c)
+    ///
+    /// Each request gets the cookies whose domain, path and secure flag match its URL (also
+    /// after redirects); cookies servers set are kept for the rest of the run. Lines are
+    /// `domain<TAB>subdomains<TAB>path<TAB>secure<TAB>expiry<TAB>name<TAB>value`
+    /// (`#HttpOnly_` before the domain included); expired cookies are dropped.
+    #[arg(long, value_name = "FILE", help_heading = "Network")]
+    pub load_cookies: Option<PathBuf>,
+
+    /// Write the cookies (loaded and set by servers) to FILE at the end, in the same format
+    ///
+    /// Written atomically (a complete new file replaces the old one), session cookies
+    /// included with expiry 0 (as curl -c). In --mode procs and spawn, cookies a server sets
+    /// reach the file but not the other workers during the run.
+    #[arg(long, value_name = "FILE", help_heading = "Network")]
+    pub save_cookies: Option<PathBuf>,
 
     /// Follow at most N redirects (0: none, a redirect fails the download)
     #[arg(long, value_name = "N", default_value_t = MAX_REDIRECTS, help_heading = "Network")]
@@ -400,6 +473,12 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DUR", default_value = "100ms", value_parser = units::parse_duration, help_heading = "Built-in server")]
     pub latency: Duration,
 
+    /// Built-in workload: faults to inject, as `fetchbench serve` takes them (e.g. fail=1,
+    /// cut=64KiB, status=503&fail=2, stall=1s&fail=1); downloads then retry (3 times, 500 ms
+    /// backoff), so the times show what retries cost in each mode
+    #[arg(long, value_name = "QUERY", value_parser = parse_fault, help_heading = "Built-in server")]
+    pub fault: Option<String>,
+
     /// Built-in workload: bandwidth per response (e.g. 10MiB/s; unlimited if absent)
     #[arg(long, value_name = "RATE", value_parser = units::parse_rate, help_heading = "Built-in server")]
     pub rate: Option<u64>,
@@ -422,6 +501,28 @@ pub struct BenchArgs {
     /// Built-in server: HTTP/2 streams allowed at once per connection
     #[arg(long, value_name = "N", default_value_t = crate::server::DEFAULT_MAX_STREAMS, help_heading = "Built-in server")]
     pub max_streams: u32,
+}
+
+/// `--fault`: `key=value` pairs joined by `&`, keys among the server's fault parameters.
+fn parse_fault(s: &str) -> Result<String, String> {
+    const KEYS: [&str; 5] = ["status", "fail", "cut", "stall", "retry_after"];
+    for pair in s.split('&') {
+        match pair.split_once('=') {
+            Some((key, value))
+                if KEYS.contains(&key)
+                    && !value.is_empty()
+                    && value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'.') => {}
+            _ => {
+                return Err(format!(
+                    "{pair:?}: expected KEY=VALUE with KEY one of {} (joined by &)",
+                    KEYS.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(s.to_owned())
 }
 
 fn parse_at_least_one(s: &str) -> Result<usize, String> {

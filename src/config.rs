@@ -11,9 +11,10 @@ use crate::cli::{ColorChoice, DownloadArgs};
 use crate::fetch::output::OutputDir;
 use crate::fetch::policy::Policy;
 use crate::fetch::throttle::Throttle;
-use crate::http::{HttpOptions, HttpSettings, HttpVersion};
+use crate::fetch::trace::Verbose;
+use crate::http::{ACCEPT_ENCODING, HttpOptions, HttpSettings, HttpVersion, IpVersion};
 use crate::input::Input;
-use crate::model::Mode;
+use crate::model::{Mode, Shard};
 use crate::progress::Drawing;
 use crate::results::Printing;
 
@@ -23,6 +24,8 @@ pub struct Config {
     pub input: Input,
     pub output: OutputDir,
     pub mode: Mode,
+    /// `--shard K/N`, shown in the summary.
+    pub shard: Option<Shard>,
     /// Width of `pool`, `async`, `procs` and `spawn` (`-j`).
     pub jobs: crate::width::Jobs,
     pub http: HttpSettings,
@@ -40,7 +43,7 @@ pub struct Config {
 impl Config {
     /// Checks `args`; `-i -` will read `stdin`.
     pub fn from_args(args: &DownloadArgs, stdin: Box<dyn Read + Send>) -> Result<Config> {
-        let input = Input::open(&args.urls, args.input.as_deref(), stdin)?;
+        let input = Input::open(&args.urls, args.input.as_deref(), stdin)?.sharded(args.shard);
         let http = HttpSettings::new(HttpOptions {
             headers: args.headers.clone(),
             user_agent: args
@@ -60,6 +63,14 @@ impl Config {
             referer: args.referer.clone(),
             compressed: args.compressed,
             max_redirects: args.max_redirs,
+            load_cookies: args.load_cookies.clone(),
+            save_cookies: args.save_cookies.clone(),
+            resolve: args.resolve.clone(),
+            ip_version: match (args.ipv4, args.ipv6) {
+                (true, _) => Some(IpVersion::V4),
+                (_, true) => Some(IpVersion::V6),
+                _ => None,
+            },
         })?;
         let policy = Policy {
             retries: args.retries,
@@ -79,6 +90,9 @@ impl Config {
                 netrc: read_netrc(args)?,
             },
             ranges: !args.compressed,
+            verbose: args.verbose.then(|| verbose(&http)),
+            server_timestamps: !args.no_use_server_timestamps,
+            timestamping: args.timestamping,
         };
         let output = OutputDir::prepare(&args.output)?;
         let display = if args.quiet {
@@ -92,6 +106,7 @@ impl Config {
             input,
             output,
             mode: args.mode,
+            shard: args.shard,
             jobs: args.jobs,
             http,
             policy,
@@ -113,6 +128,28 @@ impl Config {
             },
             display,
         })
+    }
+}
+
+/// What `-v` shows of the headers every request gets: those reqwest adds (User-Agent, Accept,
+/// Accept-Encoding with `--compressed`), then `-H` and `-e`.
+fn verbose(http: &HttpSettings) -> Verbose {
+    let options = http.options();
+    let mut defaults = vec![
+        ("User-Agent".to_owned(), options.user_agent.clone()),
+        ("Accept".to_owned(), "*/*".to_owned()),
+    ];
+    if options.compressed {
+        defaults.push(("Accept-Encoding".to_owned(), ACCEPT_ENCODING.to_owned()));
+    }
+    defaults.extend(options.headers.iter().cloned());
+    if let Some(referer) = &options.referer {
+        defaults.push(("Referer".to_owned(), referer.clone()));
+    }
+    Verbose {
+        defaults,
+        http2: options.version == HttpVersion::Http2,
+        cookies: http.cookies().cloned(),
     }
 }
 

@@ -1,5 +1,6 @@
 //! HTTP client settings, shared by every mode so that a comparison is about scheduling alone.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -7,6 +8,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use anyhow::{Context, Result};
+
+use crate::cookies::CookieJar;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, NoProxy, Proxy, redirect};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -26,6 +29,8 @@ pub const H2_STREAM_WINDOW: u32 = 16 << 20;
 /// full speed at once. It bounds what a server may send ahead of the writes, so memory stays
 /// bounded too.
 pub const H2_CONNECTION_WINDOW: u32 = 64 << 20;
+/// What reqwest sends as Accept-Encoding with `--compressed` (shown by `-v`).
+pub const ACCEPT_ENCODING: &str = "zstd,gzip,br";
 
 /// The error of a redirect past `--max-redirs`, found in reqwest's error chain.
 #[derive(Debug)]
@@ -91,6 +96,67 @@ pub struct HttpOptions {
     pub compressed: bool,
     /// `--max-redirs`: redirects followed before a download fails.
     pub max_redirects: usize,
+    /// `--load-cookies`: the Netscape cookie file the jar starts with.
+    #[serde(default)]
+    pub load_cookies: Option<PathBuf>,
+    /// `--save-cookies`: where the jar is written at the end of the run.
+    #[serde(default)]
+    pub save_cookies: Option<PathBuf>,
+    /// `--resolve`: addresses to use for these hosts instead of asking DNS.
+    #[serde(default)]
+    pub resolve: Vec<Resolve>,
+    /// `-4`/`-6`: connect over this IP version only.
+    #[serde(default)]
+    pub ip_version: Option<IpVersion>,
+}
+
+/// Which IP version connections use (`-4`, `-6`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IpVersion {
+    V4,
+    V6,
+}
+
+/// `--resolve HOST:PORT:ADDR[,ADDR...]` (curl's syntax; an IPv6 address in brackets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolve {
+    pub host: String,
+    pub port: u16,
+    pub addrs: Vec<IpAddr>,
+}
+
+impl Resolve {
+    pub fn parse(text: &str) -> Result<Resolve, String> {
+        let form = || format!("{text:?} is not HOST:PORT:ADDR (e.g. example.com:443:127.0.0.1)");
+        let (host, rest) = text.split_once(':').ok_or_else(form)?;
+        let (port, addrs) = rest.split_once(':').ok_or_else(form)?;
+        if host.is_empty() || host.starts_with(['+', '-', '*']) {
+            return Err(format!(
+                "{text:?}: HOST must be a host name (curl's +HOST, -HOST and * are not supported)"
+            ));
+        }
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|&p| p > 0)
+            .ok_or_else(|| format!("{text:?}: {port:?} is not a port (1-65535)"))?;
+        let addrs = addrs
+            .split(',')
+            .map(|addr| {
+                let bare = addr
+                    .strip_prefix('[')
+                    .and_then(|a| a.strip_suffix(']'))
+                    .unwrap_or(addr);
+                bare.parse::<IpAddr>()
+                    .map_err(|_| format!("{text:?}: {addr:?} is not an IP address"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Resolve {
+            host: host.to_ascii_lowercase(),
+            port,
+            addrs,
+        })
+    }
 }
 
 impl Default for HttpOptions {
@@ -107,6 +173,10 @@ impl Default for HttpOptions {
             referer: None,
             compressed: false,
             max_redirects: MAX_REDIRECTS,
+            load_cookies: None,
+            save_cookies: None,
+            resolve: Vec::new(),
+            ip_version: None,
         }
     }
 }
@@ -123,6 +193,9 @@ pub struct HttpSettings {
     proxies: Vec<Proxy>,
     extra_roots: Vec<CertificateDer<'static>>,
     tls: Arc<OnceLock<ClientConfig>>,
+    /// The run's cookies (with `--load-cookies` or `--save-cookies`), shared by every client
+    /// built from these settings.
+    cookies: Option<Arc<CookieJar>>,
 }
 
 impl Default for HttpSettings {
@@ -134,6 +207,7 @@ impl Default for HttpSettings {
             proxies: Vec::new(),
             extra_roots: Vec::new(),
             tls: Arc::default(),
+            cookies: None,
         }
     }
 }
@@ -162,13 +236,32 @@ impl HttpSettings {
             extra_roots.extend(read_certificates(path)?);
         }
         let proxies = proxies(&options)?;
+        let cookies = match (&options.load_cookies, &options.save_cookies) {
+            (Some(path), _) => Some(Arc::new(CookieJar::load(path)?)),
+            (None, Some(_)) => Some(Arc::new(CookieJar::new())),
+            (None, None) => None,
+        };
         Ok(HttpSettings {
             options,
             headers,
             proxies,
             extra_roots,
             tls: Arc::default(),
+            cookies,
         })
+    }
+
+    /// The run's cookie jar, if it has one.
+    pub fn cookies(&self) -> Option<&Arc<CookieJar>> {
+        self.cookies.as_ref()
+    }
+
+    /// `--save-cookies`: writes the jar to its file (atomically).
+    pub fn save_cookies(&self) -> Result<()> {
+        match (&self.options.save_cookies, &self.cookies) {
+            (Some(path), Some(jar)) => jar.save(path),
+            _ => Ok(()),
+        }
     }
 
     pub fn options(&self) -> &HttpOptions {
@@ -199,6 +292,26 @@ impl HttpSettings {
             .http2_initial_stream_window_size(H2_STREAM_WINDOW)
             .http2_initial_connection_window_size(H2_CONNECTION_WINDOW)
             .tcp_nodelay(true);
+        if let Some(jar) = &self.cookies {
+            builder = builder.cookie_provider(Arc::clone(jar));
+        }
+        for resolve in &options.resolve {
+            // reqwest resolves names without ports: the URL's port is used with these
+            // addresses, whatever --resolve's PORT said.
+            let addrs: Vec<SocketAddr> = resolve
+                .addrs
+                .iter()
+                .map(|&ip| SocketAddr::new(ip, resolve.port))
+                .collect();
+            builder = builder.resolve_to_addrs(&resolve.host, &addrs);
+        }
+        // Bound to the unspecified address of one version, hyper connects only to addresses
+        // of that version (the others are not tried).
+        builder = match options.ip_version {
+            Some(IpVersion::V4) => builder.local_address(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            Some(IpVersion::V6) => builder.local_address(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+            None => builder,
+        };
         if options.proxy.is_some() || options.noproxy.is_some() {
             builder = self
                 .proxies
@@ -436,5 +549,44 @@ impl ServerCertVerifier for FixedVerdict {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_takes_curls_syntax() {
+        let r = Resolve::parse("Example.com:443:127.0.0.1,[::1]").unwrap();
+        assert_eq!(r.host, "example.com");
+        assert_eq!(r.port, 443);
+        assert_eq!(
+            r.addrs,
+            [
+                "127.0.0.1".parse::<IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
+        );
+        assert!(
+            Resolve::parse("example.com:443")
+                .unwrap_err()
+                .contains("HOST:PORT:ADDR")
+        );
+        assert!(
+            Resolve::parse("example.com:0:1.2.3.4")
+                .unwrap_err()
+                .contains("not a port")
+        );
+        assert!(
+            Resolve::parse("example.com:80:nowhere")
+                .unwrap_err()
+                .contains("not an IP")
+        );
+        assert!(
+            Resolve::parse("*:80:1.2.3.4")
+                .unwrap_err()
+                .contains("not supported")
+        );
     }
 }

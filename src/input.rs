@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,7 +20,7 @@ use reqwest::Url;
 
 use crate::cancel::Cancel;
 use crate::fetch::naming::{NameRegistry, name_from_url, sanitize};
-use crate::model::{Sha256Digest, Target, parse_hex};
+use crate::model::{Sha256Digest, Shard, Target, parse_hex};
 use crate::progress::Progress;
 use crate::sync::lock;
 
@@ -58,6 +59,10 @@ impl Entry {
 pub struct Input {
     args: Vec<Entry>,
     list: Option<List>,
+    /// `--shard K/N`: only the URLs of this shard are read on (the others are skipped).
+    shard: Option<Shard>,
+    /// URL arguments of other shards, dropped.
+    args_elsewhere: usize,
 }
 
 struct List {
@@ -111,7 +116,25 @@ impl Input {
                  Try 'fetchbench --help' for more, or 'fetchbench bench' for a demo on a built-in server."
             );
         }
-        Ok(Input { args, list })
+        Ok(Input {
+            args,
+            list,
+            shard: None,
+            args_elsewhere: 0,
+        })
+    }
+
+    /// Only the URLs (arguments and list lines) of `shard` are taken; the others are skipped
+    /// as they are read, before they get an index or a name. A bad line belongs to the shard
+    /// its text hashes to, so that every line is reported by exactly one shard.
+    pub fn sharded(mut self, shard: Option<Shard>) -> Input {
+        if let Some(shard) = shard {
+            let given = self.args.len();
+            self.args.retain(|entry| shard.holds(entry.url.as_str()));
+            self.args_elsewhere = given - self.args.len();
+        }
+        self.shard = shard;
+        self
     }
 
     /// Input that is already in memory (a benchmark's workload, run after run).
@@ -119,6 +142,8 @@ impl Input {
         Input {
             args: entries,
             list: None,
+            shard: None,
+            args_elsewhere: 0,
         }
     }
 
@@ -131,9 +156,11 @@ impl Input {
     pub fn into_entries(self) -> Result<Vec<Entry>> {
         let mut entries = self.args;
         let mut problems = Vec::new();
+        let shard = self.shard;
         if let Some(list) = self.list {
             for (line, _) in lines(list) {
                 match line {
+                    Line::Entry(entry) if shard.is_some_and(|s| !s.holds(entry.url.as_str())) => {}
                     Line::Entry(entry) => entries.push(*entry),
                     Line::Bad { origin, text, why } => {
                         problems.push(format!("  {origin}: {text:?}: {why}"));
@@ -170,6 +197,8 @@ pub struct Source {
     items: Mutex<Queue>,
     cancel: Cancel,
     len_hint: Option<usize>,
+    /// URLs (and bad lines) skipped as other shards' (`--shard`), so far.
+    other_shards: Arc<AtomicUsize>,
 }
 
 /// Batches from the reader, and what is left of the last one taken.
@@ -189,9 +218,11 @@ impl Source {
     ) -> Result<Source> {
         let len_hint = input.len_hint();
         let (send, batches) = mpsc::sync_channel(QUEUE / BATCH);
+        let other_shards = Arc::new(AtomicUsize::new(input.args_elsewhere));
+        let skipped = Arc::clone(&other_shards);
         std::thread::Builder::new()
             .name("input".to_owned())
-            .spawn(move || read(input, &names, &progress, &send))
+            .spawn(move || read(input, &names, &progress, &send, &skipped))
             .context("cannot start the thread that reads the URL list")?;
         Ok(Source {
             items: Mutex::new(Queue {
@@ -200,7 +231,14 @@ impl Source {
             }),
             cancel,
             len_hint,
+            other_shards,
         })
+    }
+
+    /// How many URLs of the input were skipped as other shards' (`--shard`); once the input
+    /// has ended, all of them.
+    pub fn other_shards(&self) -> usize {
+        self.other_shards.load(Ordering::Relaxed)
     }
 
     /// The next item, waiting for its line; `None` once the input has ended or the run was
@@ -242,7 +280,13 @@ impl Source {
 
 /// The reader thread: arguments, then list lines, each numbered and named in input order,
 /// handed over in batches (see [`BATCH`]).
-fn read(input: Input, names: &NameRegistry, progress: &Progress, send: &SyncSender<Vec<Item>>) {
+fn read(
+    input: Input,
+    names: &NameRegistry,
+    progress: &Progress,
+    send: &SyncSender<Vec<Item>>,
+    other_shards: &AtomicUsize,
+) {
     let target = |index: usize, entry: Entry| {
         let wanted = entry
             .name
@@ -257,19 +301,21 @@ fn read(input: Input, names: &NameRegistry, progress: &Progress, send: &SyncSend
         })
     };
     let mut batch = Vec::with_capacity(BATCH);
-    // Adds an item; hands the batch over when it is full, or when `now` (the input may make
-    // the reader wait before the next item). False once nobody takes items (Ctrl-C).
-    let mut hand_over = |item: Item, now: bool| {
-        batch.push(item);
-        if !now && batch.len() < BATCH {
+    // Adds an item (if any); hands the batch over when it is full, or when `now` (the input
+    // may make the reader wait before the next item). False once nobody takes items (Ctrl-C).
+    let mut hand_over = |item: Option<Item>, now: bool| {
+        batch.extend(item);
+        if batch.is_empty() || (!now && batch.len() < BATCH) {
             return true;
         }
         send.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
             .is_ok()
     };
     let mut index = 0;
+    let shard = input.shard;
+    let ours = |key: &str| shard.is_none_or(|shard| shard.holds(key));
     for entry in input.args {
-        if !hand_over(target(index, entry), false) {
+        if !hand_over(Some(target(index, entry)), false) {
             return;
         }
         index += 1;
@@ -277,17 +323,24 @@ fn read(input: Input, names: &NameRegistry, progress: &Progress, send: &SyncSend
     if let Some(list) = input.list {
         for (line, more_at_hand) in lines(list) {
             let item = match line {
-                Line::Entry(entry) => target(index, *entry),
-                Line::Bad { origin, text, why } => Item::Bad {
+                // Another shard's line: skipped, but what waits goes on if reading may wait.
+                Line::Entry(entry) if !ours(entry.url.as_str()) => None,
+                Line::Bad { text, .. } if !ours(&text) => None,
+                Line::Entry(entry) => Some(target(index, *entry)),
+                Line::Bad { origin, text, why } => Some(Item::Bad {
                     index,
                     text,
                     why: format!("{origin}: {why}"),
-                },
+                }),
             };
+            let taken = item.is_some();
+            if !taken {
+                other_shards.fetch_add(1, Ordering::Relaxed);
+            }
             if !hand_over(item, !more_at_hand) {
                 return;
             }
-            index += 1;
+            index += usize::from(taken);
         }
     }
     if !batch.is_empty() && send.send(batch).is_err() {

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod cancel;
 pub mod cli;
 pub mod config;
+pub mod cookies;
 pub mod engine;
 pub mod error;
 pub mod fetch;
@@ -135,7 +136,11 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     };
     let elapsed = engine::run(config.mode, &work);
     let insecure = work.downloader.http().options().insecure;
+    // Even after Ctrl-C: what servers set so far is worth keeping.
+    let cookies_saved = work.downloader.http().save_cookies();
     let unread = work.source.remaining();
+    // With --shard, a list whose URLs all belong to other shards is no error: this shard is done.
+    let elsewhere = work.source.other_shards();
     // The printer ends once every handle to it is gone.
     drop(work);
     let printed = printer.finish();
@@ -148,12 +153,17 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(code));
         }
     };
-    if tally.files == 0 && tally.counts.not_started == 0 && !cancel.is_triggered() {
+    if tally.files == 0 && tally.counts.not_started == 0 && elsewhere == 0 && !cancel.is_triggered()
+    {
         anyhow::bail!("no URLs given: the URL list held none");
+    }
+    if let Err(err) = &cookies_saved {
+        let _ = writeln!(io::stderr().lock(), "fetchbench: error: {err:#}");
     }
     let summary = Summary {
         mode: config.mode,
         width: width.report(),
+        shard: config.shard,
         elapsed,
         interrupted: cancel.is_triggered(),
         not_started: tally.counts.not_started + unread,
@@ -189,8 +199,12 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
             _ => {}
         }
     }
-    Ok(cancel
-        .signal_exit()
-        .filter(|_| summary.interrupted)
-        .map_or_else(|| summary.exit_code(), ExitCode::from))
+    if let Some(code) = cancel.signal_exit().filter(|_| summary.interrupted) {
+        return Ok(ExitCode::from(code));
+    }
+    if cookies_saved.is_err() {
+        // The files are saved; the cookies are not: a failure, not a usage error.
+        return Ok(ExitCode::from(report::EXIT_FAILED));
+    }
+    Ok(summary.exit_code())
 }

@@ -204,3 +204,116 @@ impl std::fmt::Display for Mode {
         f.write_str(self.name())
     }
 }
+
+/// `--shard K/N`: this run takes the URLs whose hash falls in part `index` of `count`
+/// (0-based: `0/4` to `3/4`, as `JOB_COMPLETION_INDEX` and Slurm's `--array=0-3` count).
+///
+/// By a hash of the URL, not by line number: a URL stays in its shard when lines are
+/// inserted, removed or reordered, so a re-run with `-c` over an edited list finds each
+/// `.part` where that shard left it, and a URL given twice lands twice in one shard (where its
+/// names are kept apart). The split is balanced only statistically (see the test below),
+/// which is what lists long enough to shard need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    /// Parses `K/N` with `0 <= K < N`.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let (k, n) = text
+            .split_once('/')
+            .ok_or_else(|| format!("{text:?} is not of the form K/N (e.g. 0/4)"))?;
+        let number = |s: &str| {
+            s.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("{s:?} in {text:?} is not a whole number"))
+        };
+        let (index, count) = (number(k)?, number(n)?);
+        if count == 0 {
+            return Err(format!("{text:?}: N must be at least 1"));
+        }
+        if index >= count {
+            return Err(format!(
+                "{text:?}: shards are numbered from 0, so K goes from 0 to {} (0/{count} .. {}/{count})",
+                count - 1,
+                count - 1
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether the URL (or list line) `key` belongs to this shard: FNV-1a 64 of its bytes,
+    /// mixed by splitmix64's finaliser, mapped onto `0..count` by multiply-high (so that every
+    /// bit of the hash counts, not only the low ones).
+    pub fn holds(&self, key: &str) -> bool {
+        shard_of(key, self.count) == self.index
+    }
+}
+
+/// The shard of `count` that `key` falls in (see [`Shard::holds`]).
+pub fn shard_of(key: &str, count: u64) -> u64 {
+    let mut h = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    ((u128::from(h) * u128::from(count)) >> 64) as u64
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_numbered_from_zero_and_checked() {
+        assert_eq!(Shard::parse("0/4"), Ok(Shard { index: 0, count: 4 }));
+        assert_eq!(Shard::parse("3/4"), Ok(Shard { index: 3, count: 4 }));
+        let err = Shard::parse("4/4").unwrap_err();
+        assert!(
+            err.contains("numbered from 0") && err.contains("3/4"),
+            "{err}"
+        );
+        assert!(Shard::parse("0/0").unwrap_err().contains("at least 1"));
+        assert!(Shard::parse("1").unwrap_err().contains("K/N"));
+        assert!(Shard::parse("a/2").unwrap_err().contains("whole number"));
+        assert!(Shard::parse("-1/2").is_err());
+    }
+
+    #[test]
+    fn every_url_is_in_exactly_one_shard_and_shards_are_balanced() {
+        let count = 8;
+        let mut sizes = [0usize; 8];
+        for i in 0..80_000 {
+            let url = format!("https://example.com/images/{i}.jpg");
+            let holders: Vec<u64> = (0..count)
+                .filter(|&k| Shard { index: k, count }.holds(&url))
+                .collect();
+            assert_eq!(holders.len(), 1, "{url}: {holders:?}");
+            sizes[holders[0] as usize] += 1;
+        }
+        for size in sizes {
+            // 10,000 expected; the binomial σ is ~94.
+            assert!((9_600..10_400).contains(&size), "{sizes:?}");
+        }
+    }
+
+    #[test]
+    fn the_split_is_pinned() {
+        // Users may compute it elsewhere (README): a change would move URLs between shards
+        // of a half-done run.
+        let shards: Vec<u64> = ["http://a/1", "http://a/2", "http://a/3", "http://a/4"]
+            .iter()
+            .map(|url| shard_of(url, 4))
+            .collect();
+        assert_eq!(shards, [2, 1, 3, 2]);
+    }
+}

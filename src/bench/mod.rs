@@ -75,6 +75,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
                 &http,
                 args.keep,
                 args.print_sha256,
+                round * modes.len() + slot,
             )?;
             if progress.is_hidden() || !run.ok() {
                 progress.suspend(|| eprintln!("{label}: {}", run_line(&run)));
@@ -110,11 +111,15 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
 /// The user's URLs, or the built-in server (kept alive by the returned handle) and its files.
 fn workload(args: &BenchArgs) -> Result<(Workload, Option<ServerHandle>)> {
     if !args.urls.is_empty() || args.input.is_some() {
+        if args.fault.is_some() {
+            anyhow::bail!("--fault is for the built-in server's workload, not for URLs given");
+        }
         let stdin = Box::new(io::stdin());
         let entries = Input::open(&args.urls, args.input.as_deref(), stdin)?.into_entries()?;
         let workload = Workload {
             entries,
             source: Source::Urls,
+            fault: None,
         };
         return Ok((workload, None));
     }
@@ -131,7 +136,13 @@ fn workload(args: &BenchArgs) -> Result<(Workload, Option<ServerHandle>)> {
         max_streams: args.max_streams,
         ..ServerConfig::default()
     })?;
-    let urls = server.workload_urls();
+    let urls: Vec<String> = match &args.fault {
+        // Each run adds its own `run=` (see `one_run`), so that `fail=N` counts afresh.
+        Some(fault) => (server.workload_urls().into_iter())
+            .map(|url| format!("{url}&{fault}"))
+            .collect(),
+        None => server.workload_urls(),
+    };
     let entries = Input::open(&urls, None, Box::new(io::empty()))?.into_entries()?;
     let workload = Workload {
         entries,
@@ -144,12 +155,14 @@ fn workload(args: &BenchArgs) -> Result<(Workload, Option<ServerHandle>)> {
             link_rate: args.link_rate,
             tls: args.tls,
         },
+        fault: args.fault.clone(),
     };
     Ok((workload, Some(server)))
 }
 
-/// One run of `mode` into a fresh directory, verified, then removed (unless `keep`); with the
-/// built-in `server`, what it saw during the run.
+/// One run (number `run` of the bench) of `mode` into a fresh directory, verified, then
+/// removed (unless `keep`); with the built-in `server`, what it saw during the run.
+#[allow(clippy::too_many_arguments)]
 fn one_run(
     mode: Mode,
     workload: &Workload,
@@ -158,6 +171,7 @@ fn one_run(
     http: &HttpSettings,
     keep: bool,
     sha256: bool,
+    run: usize,
 ) -> Result<Run> {
     let dir = tempfile::Builder::new()
         .prefix(&format!("fetchbench-{mode}-"))
@@ -166,7 +180,15 @@ fn one_run(
     let cancel = Cancel::default();
     let progress = Progress::silent();
     let names = Arc::new(NameRegistry::default());
-    let input = Input::from_entries(workload.entries.clone());
+    let mut entries = workload.entries.clone();
+    if workload.fault.is_some() {
+        // URLs of this run only: the server counts `fail=N` per URL.
+        for entry in &mut entries {
+            let query = format!("{}&run={run}", entry.url.query().unwrap_or_default());
+            entry.url.set_query(Some(&query));
+        }
+    }
+    let input = Input::from_entries(entries);
     let outcomes = Arc::new(Mutex::new(Vec::with_capacity(workload.entries.len())));
     let kept = Arc::clone(&outcomes);
     // A fixed width in every mode, so that the comparison is like for like.
@@ -181,9 +203,14 @@ fn one_run(
         downloader: Arc::new(Downloader::new(
             OutputDir::prepare(dir.path())?,
             names,
-            // A fault must show as a failed run, not hide in a retry's time.
+            // A fault must show as a failed run, not hide in a retry's time; unless faults are
+            // what is measured (`--fault`): then the default retries, as a download has.
             Policy {
-                retries: 0,
+                retries: if workload.fault.is_some() {
+                    Policy::default().retries
+                } else {
+                    0
+                },
                 sha256,
                 ..Policy::default()
             },

@@ -224,6 +224,9 @@ impl BenchReport {
                 if https {
                     path.push_str(", HTTPS");
                 }
+                if let Some(fault) = &workload.fault {
+                    path.push_str(&format!(", faults {fault}, retried"));
+                }
                 format!(
                     "{files} files × {} from the built-in server (latency {}, rate {}{path})",
                     human_bytes(size),

@@ -11,6 +11,8 @@ use crate::server::ServerStats;
 pub struct Workload {
     pub entries: Vec<Entry>,
     pub source: Source,
+    /// `--fault`: the faults the built-in server injects (downloads then retry them).
+    pub fault: Option<String>,
 }
 
 /// Where the workload comes from.

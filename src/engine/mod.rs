@@ -77,7 +77,9 @@ pub fn width(
         }
         (Mode::Pool, _) => Width::new(jobs, caps(MAX_H1), received),
         // One client for every task: over HTTP/2 they share its first connection.
-        (_, _) => Width::new(jobs, caps(MAX_H2), received).probing(),
+        (Mode::Async, _) => Width::new(jobs, caps(MAX_H2), received).probing(),
+        // The workers' responses are theirs: nothing to probe or climb by here.
+        (Mode::Procs | Mode::Spawn, Jobs::Fixed(_)) => Width::new(jobs, caps(MAX_H1), received),
     };
     let notice = match jobs {
         Jobs::Fixed(n) if n > limit && mode != Mode::Seq && mode != Mode::Threads => Some(format!(

@@ -8,7 +8,7 @@ use reqwest::header;
 use reqwest::{Response, StatusCode};
 use sha2::{Digest, Sha256};
 
-use super::headers::{content_range, http_error, validator};
+use super::headers::{content_range, http_error, last_modified, validator};
 use super::naming;
 use super::output::Part;
 use super::policy::{IDLE_FLUSH_AFTER, SpeedMeter};
@@ -46,6 +46,15 @@ impl Downloader {
             .unwrap_or(0);
 
         let mut request = self.policy.request(client, &target.url);
+        // -N: a file already there (under the name known before asking) is fetched only if
+        // the server's copy is newer.
+        let known_name = target.name.is_some() || !self.policy.content_disposition;
+        let since = (self.policy.timestamping && offset == 0 && known_name)
+            .then(|| output.modified(&target.planned))
+            .flatten();
+        if let Some(since) = since {
+            request = request.header(header::IF_MODIFIED_SINCE, httpdate::fmt_http_date(since));
+        }
         // Without ranges (`--compressed`), the whole body every time: a `.part` left by an
         // earlier attempt is replaced, as when a server ignores a range.
         let ranges = self.policy.ranges;
@@ -58,15 +67,15 @@ impl Downloader {
             // A 206 answer says the server serves ranges, and gives the size to split.
             request = request.header(header::RANGE, "bytes=0-");
         }
-        let response = self
-            .policy
-            .or_header_timeout(request.send())
-            .await?
-            .map_err(FetchError::from_reqwest)?;
+        let response = self.policy.send(&target.url, request, tracker).await?;
         let status = response.status();
         attempts.facts.http_status = Some(status.as_u16());
         self.width().responded(response.version());
 
+        if status == StatusCode::NOT_MODIFIED && since.is_some() {
+            let path = output.file(&target.planned);
+            return Ok(Status::Skipped { path });
+        }
         if status == StatusCode::RANGE_NOT_SATISFIABLE && offset > 0 {
             return self.after_refused_range(attempts, &response, resumable, offset);
         }
@@ -122,6 +131,11 @@ impl Downloader {
         if start == 0 {
             attempts.validator = validator(response.headers());
         }
+        let modified = self
+            .policy
+            .server_timestamps
+            .then(|| last_modified(response.headers()))
+            .flatten();
         let segments = match (range, total) {
             (Some(_), Some(total)) if start == 0 => self.policy.segments.count(total),
             _ => 1,
@@ -162,6 +176,10 @@ impl Downloader {
             path: output.file(&name),
             source,
         })?;
+        if let Some(modified) = modified {
+            // Best effort, as wget: the bytes are saved whatever the filesystem allows.
+            let _ = output.set_modified(&name, modified);
+        }
         Ok(Status::Saved { path })
     }
 

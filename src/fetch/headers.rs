@@ -32,6 +32,12 @@ pub fn retry_after_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> 
     }
 }
 
+/// `Last-Modified`, as a time (the saved file's mtime).
+pub fn last_modified(headers: &HeaderMap) -> Option<SystemTime> {
+    let value = headers.get(header::LAST_MODIFIED)?.to_str().ok()?;
+    httpdate::parse_http_date(value.trim()).ok()
+}
+
 /// The ETag (preferred) or Last-Modified of a response, for a later `If-Range`.
 pub fn validator(headers: &HeaderMap) -> Option<HeaderValue> {
     // A weak ETag cannot be used with If-Range.

@@ -9,7 +9,8 @@
 //! - [`output`]: the output directory and a download's file in it (`.part`, link, rename);
 //! - [`sink`]: how bytes reach that file (inline, or a writer thread);
 //! - [`naming`]: which name a download gets; [`headers`]: what responses say;
-//! - [`policy`]: retries, timeouts and one HTTP exchange; [`throttle`]: rate and host slots.
+//! - [`policy`]: retries, timeouts and one HTTP exchange; [`throttle`]: rate and host slots;
+//! - [`trace`]: `-v`, the request and response heads.
 
 mod attempt;
 pub mod headers;
@@ -19,6 +20,7 @@ pub mod policy;
 pub mod segments;
 pub mod sink;
 pub mod throttle;
+pub mod trace;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -21,6 +21,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
+use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -142,6 +143,19 @@ impl OutputDir {
         let path = self.file(name);
         part.land(&self.part(name), &path)?;
         Ok(path)
+    }
+
+    /// The modification time of the file `name`, when it is a regular file (`-N`).
+    pub fn modified(&self, name: &str) -> Option<SystemTime> {
+        let meta = self.file(name).symlink_metadata().ok()?;
+        meta.file_type().is_file().then(|| meta.modified().ok())?
+    }
+
+    /// Sets the modification time of the landed file `name` (the server's Last-Modified),
+    /// through a descriptor that cannot follow a link.
+    pub fn set_modified(&self, name: &str, time: SystemTime) -> io::Result<()> {
+        // Open for writing (nothing is written): Windows sets times only through such a handle.
+        open_no_follow(&self.file(name), File::options().write(true))?.set_modified(time)
     }
 
     /// Gives `name`'s `.part`, complete and closed, its final name; returns that path.

@@ -7,8 +7,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use reqwest::{Client, Response, Url};
+use reqwest::{Client, RequestBuilder, Response, Url};
 
+use super::trace::Verbose;
 use crate::auth::Auth;
 use crate::error::FetchError;
 use crate::progress::Tracker;
@@ -54,6 +55,14 @@ pub struct Policy {
     /// Whether `Range` requests may be sent (resume, segments). Not with `--compressed`: the
     /// ranges of an encoded body are not the file's.
     pub ranges: bool,
+    /// `-v`: each request and response head on stderr.
+    #[serde(default)]
+    pub verbose: Option<Verbose>,
+    /// The saved file's mtime is the server's Last-Modified (off: `--no-use-server-timestamps`).
+    pub server_timestamps: bool,
+    /// `-N`: a file already there is asked for with If-Modified-Since its mtime, and kept on
+    /// 304 Not Modified.
+    pub timestamping: bool,
 }
 
 impl Default for Policy {
@@ -73,6 +82,9 @@ impl Default for Policy {
             speed_time: DEFAULT_SPEED_TIME,
             auth: Auth::default(),
             ranges: true,
+            verbose: None,
+            server_timestamps: true,
+            timestamping: false,
         }
     }
 }
@@ -134,6 +146,32 @@ impl Policy {
                 () = tokio::time::sleep_until(deadline) => meter.check()?,
             }
         }
+    }
+
+    /// Sends `request` (for `asked`, the URL given) and waits for its response head within
+    /// the header timeout; with `-v`, shows both heads on `tracker`.
+    pub(crate) async fn send(
+        &self,
+        asked: &Url,
+        request: RequestBuilder,
+        tracker: &Tracker,
+    ) -> Result<Response, FetchError> {
+        let Some(verbose) = &self.verbose else {
+            return self
+                .or_header_timeout(request.send())
+                .await?
+                .map_err(FetchError::from_reqwest);
+        };
+        let (client, request) = request.build_split();
+        let request = request.map_err(FetchError::from_reqwest)?;
+        let sent = request.url().clone();
+        tracker.trace(&verbose.request_head(asked, &request));
+        let response = self
+            .or_header_timeout(client.execute(request))
+            .await?
+            .map_err(FetchError::from_reqwest)?;
+        tracker.trace(&verbose.response_head(&sent, &response));
+        Ok(response)
     }
 
     /// A GET of `url`, a URL given, with its credentials (`-u`, `--netrc`) if it has any.

@@ -200,12 +200,11 @@ async fn request_and_stream(
     if let Some(validator) = &shared.validator {
         request = request.header(header::IF_RANGE, validator.clone());
     }
-    let response = shared
-        .transfer
+    let transfer = &shared.transfer;
+    let response = transfer
         .policy
-        .or_header_timeout(request.send())
-        .await?
-        .map_err(FetchError::from_reqwest)?;
+        .send(&transfer.target.url, request, transfer.tracker)
+        .await?;
     let status = response.status();
     if status != StatusCode::PARTIAL_CONTENT {
         return Err(match status.is_success() {

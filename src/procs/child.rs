@@ -70,6 +70,7 @@ pub fn run() -> Result<ExitCode> {
         http,
         limit_rate,
         progress,
+        cookies: _,
     } = *setup;
     let progress = match progress {
         true => Progress::piped(Arc::new(|event| {
@@ -81,11 +82,21 @@ pub fn run() -> Result<ExitCode> {
         answers: Mutex::new(answers),
     });
     let throttle = Throttle::new(limit_rate, None, None);
-    let http = HttpSettings::new(http);
+    // The jar loads --load-cookies itself, and records what servers set for the parent.
+    let settings = HttpSettings::new(http);
+    let jar = settings.as_ref().ok().and_then(|s| s.cookies().cloned());
+    if let Some(jar) = &jar {
+        jar.record();
+    }
+    let mut policy = policy;
+    if let Some(verbose) = &mut policy.verbose {
+        verbose.cookies = jar.clone();
+    }
     let runtime = crate::platform::current_thread_runtime()?;
     // Built once, inside its runtime: its connections are kept from one job to the next.
     let client = runtime.block_on(async {
-        http.as_ref()
+        settings
+            .as_ref()
             .map_err(|e| anyhow::anyhow!("{e:#}"))?
             .client()
     });
@@ -97,7 +108,7 @@ pub fn run() -> Result<ExitCode> {
         progress,
         cancel.clone(),
         Reach {
-            http: http.unwrap_or_default(),
+            http: settings.unwrap_or_default(),
             // The parent keeps the width: a worker runs one download at a time.
             width: Arc::new(Width::fixed(1)),
         },
@@ -116,8 +127,12 @@ pub fn run() -> Result<ExitCode> {
                 downloader.failed_early(&target, FetchError::Setup(format!("{err:#}")))
             }
         };
-        protocol::report(&Message::Done(Done::from(&outcome)))
-            .context("cannot report to the parent")?;
+        let mut done = Done::from(&outcome);
+        done.cookies = jar
+            .as_ref()
+            .map(|jar| jar.take_received())
+            .unwrap_or_default();
+        protocol::report(&Message::Done(done)).context("cannot report to the parent")?;
     }
     Ok(ExitCode::SUCCESS)
 }

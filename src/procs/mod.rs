@@ -30,5 +30,6 @@ pub fn setup(downloader: &Downloader, http: &HttpSettings, jobs: usize) -> Setup
         http: http.options().clone(),
         limit_rate: downloader.throttle().rate_share(jobs),
         progress: !downloader.progress().is_silent(),
+        cookies: http.cookies().cloned(),
     }
 }

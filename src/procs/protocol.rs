@@ -9,7 +9,11 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
+
+use crate::cookies::CookieJar;
 
 use crate::fetch::output::OutputDir;
 use crate::fetch::policy::Policy;
@@ -45,6 +49,10 @@ pub struct Setup {
     /// Whether the parent shows progress; if not, the worker sends none (only claims and
     /// outcomes).
     pub progress: bool,
+    /// The parent's cookie jar, which the cookies workers report go into (never sent: a
+    /// worker loads `--load-cookies` itself).
+    #[serde(skip)]
+    pub cookies: Option<Arc<CookieJar>>,
 }
 
 /// One download.
@@ -72,6 +80,8 @@ pub enum Message {
     Position { position: u64, received: u64 },
     /// A retry is coming (which, and why).
     Retry(String),
+    /// `-v` lines, for the parent's stderr.
+    Trace(String),
     /// Asks for a file name other than the planned one; the parent answers with
     /// [`Order::Name`].
     Claim(String),
@@ -85,6 +95,7 @@ impl From<PipeEvent> for Message {
             PipeEvent::Length(length) => Message::Length(length),
             PipeEvent::Position { position, received } => Message::Position { position, received },
             PipeEvent::Retry(note) => Message::Retry(note),
+            PipeEvent::Trace(lines) => Message::Trace(lines),
         }
     }
 }
@@ -98,6 +109,10 @@ pub struct Done {
     pub retries: u32,
     pub sha256: Option<String>,
     pub partial: Option<PathBuf>,
+    /// The Set-Cookie headers the download received, as (URL, value), for the parent's jar
+    /// (`--save-cookies`).
+    #[serde(default)]
+    pub cookies: Vec<(String, String)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -126,6 +141,7 @@ impl From<&Outcome> for Done {
             retries: outcome.retries,
             sha256: outcome.sha256.as_ref().map(hex),
             partial: outcome.partial.clone(),
+            cookies: Vec::new(),
         }
     }
 }

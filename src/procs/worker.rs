@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::protocol::{self, CHILD_COMMAND, Done, DoneStatus, Job, Message, Order, Setup};
 use crate::cancel::Cancel;
+use crate::cookies::CookieJar;
 use crate::error::FetchError;
 use crate::fetch::Downloader;
 use crate::model::{Facts, Outcome, Status, Target, parse_hex};
@@ -52,6 +53,8 @@ pub struct Crew {
     start: Result<(PathBuf, Vec<u8>), String>,
     lifetime: Lifetime,
     live: Mutex<Live>,
+    /// The parent's cookie jar: the cookies servers set in a child go there.
+    cookies: Option<Arc<CookieJar>>,
 }
 
 #[derive(Default)]
@@ -71,6 +74,7 @@ impl Crew {
             start: exe.and_then(|exe| Ok((exe, line?))),
             lifetime,
             live: Mutex::default(),
+            cookies: setup.cookies.clone(),
         }
     }
 
@@ -228,6 +232,9 @@ impl Worker<'_> {
             }
             let broken = match converse(child, downloader, target, tracker, held) {
                 Ok(done) => {
+                    if let Some(jar) = &self.crew.cookies {
+                        jar.store_received(&done.cookies);
+                    }
                     if self.crew.lifetime == Lifetime::OneDownload {
                         self.retire();
                     }
@@ -342,6 +349,7 @@ fn converse(
                 tracker.sync(position, received);
             }
             Message::Retry(note) => tracker.show_retry(note),
+            Message::Trace(lines) => tracker.trace(&lines),
             Message::Claim(wanted) => {
                 let name = downloader.claim(target, wanted);
                 held.name = Some(name.clone());

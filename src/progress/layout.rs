@@ -77,6 +77,28 @@ pub fn wrap(line: &str, width: usize) -> String {
     lines.join(&format!("\n{INDENT}"))
 }
 
+/// Each line of `text` cut into lines of at most `width` columns, nothing elided (for lines
+/// that are read whole, like `-v`'s headers).
+pub fn cut_to_width(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (n, line) in text.split('\n').enumerate() {
+        if n > 0 {
+            out.push('\n');
+        }
+        let mut used = 0;
+        for c in line.chars() {
+            let w = measure_text_width(c.encode_utf8(&mut [0; 4]));
+            if used + w > width && used > 0 {
+                out.push('\n');
+                used = 0;
+            }
+            out.push(c);
+            used += w;
+        }
+    }
+    out
+}
+
 /// The templates of one display, laid out for its width.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -147,6 +169,19 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cut_to_width_keeps_every_character() {
+        assert_eq!(
+            cut_to_width("> a: 123456789\n< b", 6),
+            "> a: 1\n234567\n89\n< b"
+        );
+        assert_eq!(cut_to_width("short", 80), "short");
+        let long = "x".repeat(250);
+        let cut = cut_to_width(&long, 80);
+        assert!(cut.lines().all(|l| l.len() <= 80));
+        assert_eq!(cut.replace('\n', ""), long);
+    }
 
     #[test]
     fn names_are_elided_in_the_middle() {

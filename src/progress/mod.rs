@@ -49,6 +49,8 @@ pub enum PipeEvent {
     Position { position: u64, received: u64 },
     /// A retry is coming (which, and why).
     Retry(String),
+    /// `-v`: lines about a request or response, for stderr.
+    Trace(String),
 }
 
 /// Where a worker process's progress goes (its pipe to the parent).
@@ -243,6 +245,24 @@ impl Progress {
         }
     }
 
+    /// `-v`: prints `lines` on stderr above the bars (or plainly), also when quiet (as curl
+    /// `-sv`). Above bars, a line longer than the terminal is cut into lines of its width (a
+    /// line the terminal wraps would confuse the redraw), every character kept.
+    pub fn trace(&self, lines: &str) {
+        match self.inner.display {
+            Drawing::Bars => {
+                let width = self.inner.styles.layout.width.max(1);
+                let _ = self.inner.multi.println(layout::cut_to_width(lines, width));
+            }
+            Drawing::Lines | Drawing::Silent => write_line(lines),
+            Drawing::Pipe => {
+                if let Some(pipe) = &self.inner.pipe {
+                    pipe(PipeEvent::Trace(lines.to_owned()));
+                }
+            }
+        }
+    }
+
     /// Prints a line on stderr above the bars (or plainly when there are none); nothing when
     /// silent.
     pub fn println(&self, line: &str) {
@@ -317,6 +337,11 @@ impl Tracker {
             human_duration(wait)
         );
         self.show_retry(note);
+    }
+
+    /// `-v`: lines about this download's requests (see [`Progress::trace`]).
+    pub fn trace(&self, lines: &str) {
+        self.progress.trace(lines);
     }
 
     /// Shows that a retry is coming (`note` says which and why).

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::Summary;
-use crate::model::{Mode, Outcome, Status, hex};
+use crate::model::{Mode, Outcome, Shard, Status, hex};
 use crate::units::human_duration;
 use crate::width::Jobs;
 
@@ -63,6 +63,7 @@ struct SummaryRecord {
     mode: Mode,
     jobs: usize,
     width: WidthRecord,
+    shard: Option<Shard>,
     files: usize,
     ok: usize,
     failed: usize,
@@ -109,6 +110,7 @@ impl From<&Summary> for SummaryRecord {
                 peak: summary.width.peak,
                 last: summary.width.last,
             },
+            shard: summary.shard,
             files: summary.tally.files,
             ok: counts.ok,
             failed: counts.failed,

@@ -14,7 +14,7 @@ use console::style;
 use self::table::Align::{Left, Right};
 use self::table::{Narrow, fit_table};
 use crate::cancel::EXIT_INTERRUPTED;
-use crate::model::{Counts, Mode, Outcome, Status, hex};
+use crate::model::{Counts, Mode, Outcome, Shard, Status, hex};
 use crate::progress::paint;
 use crate::units::{human_bytes, human_duration};
 use crate::width::{Jobs, WidthReport};
@@ -30,6 +30,8 @@ pub struct Summary {
     pub mode: Mode,
     /// The width the run ran at (`-j`, and under `auto` how wide it went).
     pub width: WidthReport,
+    /// `--shard K/N`, if the run took one shard of its input.
+    pub shard: Option<Shard>,
     /// What the downloads came to, counted as they ended.
     pub tally: Tally,
     /// From before the first download started until every worker was joined.
@@ -183,9 +185,14 @@ impl Summary {
         }
     }
 
-    /// `pool, 8 jobs: 19 ok, 1 failed, 4.75 MiB in 1.23s (3.86 MiB/s)`
+    /// `pool, 8 jobs: 19 ok, 1 failed, 4.75 MiB in 1.23s (3.86 MiB/s)` (`pool, 8 jobs, shard
+    /// 2/4: ...` with `--shard`)
     pub fn total_line(&self) -> String {
         let counts = self.counts();
+        let shard = match self.shard {
+            Some(shard) => format!(", shard {shard}"),
+            None => String::new(),
+        };
         let skipped = match counts.skipped {
             0 => String::new(),
             n => format!(", {n} skipped"),
@@ -196,7 +203,7 @@ impl Summary {
             n => format!(", {n} retries"),
         };
         format!(
-            "{}{}: {} ok, {} failed{skipped}{retries}, {} in {} ({}/s)",
+            "{}{}{shard}: {} ok, {} failed{skipped}{retries}, {} in {} ({}/s)",
             if self.interrupted {
                 style("INTERRUPTED: ")
                     .for_stderr()

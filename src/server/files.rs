@@ -14,10 +14,13 @@ use futures_util::Stream;
 use tokio::time::Instant;
 
 use super::content::{fill_seeded, name_seed};
+use super::faults::Faults;
 use super::state::AppState;
 
 /// Largest body chunk handed to the connection (and allocated) at a time.
 const CHUNK_SIZE: u64 = 64 * 1024;
+/// How long a `cut=` response waits after its last byte before it breaks the connection.
+const CUT_DELAY: Duration = Duration::from_millis(20);
 /// `Last-Modified` of every synthetic file: the content never changes.
 const LAST_MODIFIED: &str = "Thu, 01 Jan 2026 00:00:00 GMT";
 
@@ -58,6 +61,7 @@ impl FileMeta {
         range: Range<u64>,
         rate: Option<u64>,
         state: Arc<AppState>,
+        faults: Faults,
     ) -> Response {
         let mut headers = self.validators();
         headers.push((header::CONTENT_TYPE, "application/octet-stream".to_string()));
@@ -69,7 +73,7 @@ impl FileMeta {
             let content_range = format!("bytes {}-{}/{}", range.start, range.end - 1, self.size);
             headers.push((header::CONTENT_RANGE, content_range));
         }
-        let body = Body::from_stream(body_stream(self.seed, range, rate, state));
+        let body = Body::from_stream(body_stream(self.seed, range, rate, state, faults));
         (status, AppendHeaders(headers), body).into_response()
     }
 
@@ -88,30 +92,53 @@ impl FileMeta {
 
 /// The bytes of `range` in chunks of at most [`CHUNK_SIZE`], generated on
 /// demand. With a `rate`, chunks are at most `rate / 20` bytes and each is
-/// held back until the bytes sent so far fit in `rate × elapsed`.
+/// held back until the bytes sent so far fit in `rate × elapsed`. `faults` may cut the
+/// connection after `cut` bytes (an error ends the stream, and hyper drops the connection)
+/// or pause `stall` at half the range.
 fn body_stream(
     seed: u64,
     range: Range<u64>,
     rate: Option<u64>,
     state: Arc<AppState>,
+    faults: Faults,
 ) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
     let chunk_size = rate.map_or(CHUNK_SIZE, |rate| (rate / 20).clamp(1, CHUNK_SIZE));
     let started = Instant::now();
     let Range { start, end } = range;
-    futures_util::stream::unfold(start, move |pos| {
+    let cut_at = faults.cut.map(|cut| start.saturating_add(cut).min(end));
+    let stall = faults.stall.map(|pause| (start + (end - start) / 2, pause));
+    // The state: the next position and the stall still to come; `None` once cut.
+    futures_util::stream::unfold(Some((start, stall)), move |next| {
         let state = Arc::clone(&state);
         async move {
+            let (pos, mut stall) = next?;
             if pos >= end {
                 return None;
             }
-            let len = chunk_size.min(end - pos);
+            if cut_at.is_some_and(|cut| pos >= cut) {
+                // After a moment, so that the bytes before the cut leave before it: an error
+                // at once could make hyper drop what it still buffers.
+                tokio::time::sleep(CUT_DELAY).await;
+                return Some((Err(io::Error::other("connection cut (cut= fault)")), None));
+            }
+            if stall.is_some_and(|(at, _)| pos >= at) {
+                if let Some((_, pause)) = stall.take() {
+                    tokio::time::sleep(pause).await;
+                }
+            }
+            let mut len = chunk_size.min(end - pos);
+            for limit in [cut_at, stall.map(|(at, _)| at)].into_iter().flatten() {
+                if limit > pos {
+                    len = len.min(limit - pos);
+                }
+            }
             if let Some(rate) = rate {
                 tokio::time::sleep_until(started + transfer_time(pos + len - start, rate)).await;
             }
             let mut chunk = vec![0u8; len as usize];
             fill_seeded(seed, pos, &mut chunk);
             state.counters.body_bytes.fetch_add(len, Ordering::Relaxed);
-            Some((Ok(Bytes::from(chunk)), pos + len))
+            Some((Ok(Bytes::from(chunk)), Some((pos + len, stall))))
         }
     })
 }

@@ -15,6 +15,11 @@
 //!   line. `latency` and `rate` given here are copied into every URL.
 //! - anything else — 404.
 //!
+//! # Faults
+//!
+//! `/files/…` also takes `status=CODE`, `fail=N`, `cut=K`, `stall=DUR` and
+//! `retry_after=S`, to rehearse a client's retries and resumes (see `faults`).
+//!
 //! # Simulated network conditions
 //!
 //! `latency` (a delay before a file response's head is sent) and `rate` (a
@@ -48,11 +53,13 @@
 //! - `link`: the emulated path ([`Network`]): the delay line and the paced link.
 //! - `tls`: the self-signed certificate and the TLS configuration.
 //! - `routes`: the router, query parameters, `/list`, counting and `max_active`.
+//! - `faults`: fault injection by query parameter, and its per-URL counts.
 //! - `files`: file responses, body streaming and `Range`.
 //! - `serve`: the `fetchbench serve` subcommand ([`ServeArgs`], [`serve()`]).
 
 mod conn;
 mod content;
+mod faults;
 mod files;
 mod handle;
 mod link;

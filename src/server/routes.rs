@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path as UrlPath, Query, Request, State};
-use axum::http::{HeaderMap, HeaderName, StatusCode, Version, header};
+use axum::extract::{Extension, Path as UrlPath, Query, Request, State};
+use axum::http::{HeaderMap, HeaderName, StatusCode, Uri, Version, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -19,6 +19,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
 use super::conn::ConnStreams;
+use super::faults::{FaultCounts, FaultQuery};
 use super::files::{FileMeta, RangeRequest, parse_range};
 use super::state::{AppState, ServerConfig};
 use crate::units;
@@ -40,6 +41,7 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
         .route("/files/{name}", get(file_handler))
         .route("/list", get(list_handler))
         .fallback(not_found)
+        .layer(Extension(Arc::new(FaultCounts::default())))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             count_request,
@@ -158,6 +160,9 @@ struct FileQuery {
     size: Option<String>,
     latency: Option<String>,
     rate: Option<String>,
+    /// `status`, `fail`, `cut`, `stall`, `retry_after` (see [`super::faults`]).
+    #[serde(flatten)]
+    faults: FaultQuery,
 }
 
 /// Query parameters of `/list`.
@@ -229,6 +234,8 @@ fn bad_request(message: String) -> (StatusCode, String) {
 
 async fn file_handler(
     State(state): Shared,
+    Extension(counts): Extension<Arc<FaultCounts>>,
+    uri: Uri,
     UrlPath(name): UrlPath<String>,
     Query(query): Query<FileQuery>,
     headers: HeaderMap,
@@ -238,8 +245,17 @@ async fn file_handler(
         .overrides()
         .map_err(bad_request)?
         .resolve(&state.config);
+    let url = uri.path_and_query().map_or("", |pq| pq.as_str());
+    let faults = query.faults.faults(url, &counts).map_err(bad_request)?;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
+    }
+    if let Some(status) = faults.status {
+        let retry_after = faults
+            .retry_after
+            .map(|s| (header::RETRY_AFTER, s.to_string()));
+        let message = format!("fault injected: {status}\n");
+        return Ok((status, axum::response::AppendHeaders(retry_after), message).into_response());
     }
     let file = FileMeta::new(&name, size);
     let range = match header_str(&headers, header::RANGE) {
@@ -249,9 +265,9 @@ async fn file_handler(
         _ => RangeRequest::Full,
     };
     Ok(match range {
-        RangeRequest::Full => file.response(StatusCode::OK, 0..size, rate, state),
+        RangeRequest::Full => file.response(StatusCode::OK, 0..size, rate, state, faults),
         RangeRequest::Partial(range) => {
-            file.response(StatusCode::PARTIAL_CONTENT, range, rate, state)
+            file.response(StatusCode::PARTIAL_CONTENT, range, rate, state, faults)
         }
         RangeRequest::Unsatisfiable => file.unsatisfiable(),
     })

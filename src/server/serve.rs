@@ -13,8 +13,26 @@ use super::link::Network;
 use super::state::{DEFAULT_MAX_STREAMS, ServerConfig, ServerStats};
 use crate::units;
 
+/// `serve --help`'s closing text: the routes and their query parameters, faults included.
+const SERVE_AFTER_HELP: &str = "\
+Routes:
+  GET|HEAD /files/NAME?size=N   a deterministic file (Range, If-Range, ETag, Last-Modified)
+  GET /list?files=N&size=S      N file URLs, one per line
+  latency=DUR, rate=RATE        per-request overrides of --latency and --rate
+
+Faults on /files/NAME, to rehearse retries and resumes:
+  status=CODE     answer CODE (400-599) instead of the file (retry_after=S adds Retry-After)
+  cut=K           cut the connection after K bytes of the body (of each response: a resumed
+                  request gets K more)
+  stall=DUR       pause DUR halfway through the body, then go on
+  fail=N          the faults above only for the first N requests of this URL, then the file
+                  whole (fail=N alone: N times 503). Requests are counted per URL (path and
+                  query) for the server's lifetime, from any client.
+Example: curl -s 'http://127.0.0.1:8000/list?files=100' | sed 's/$/\\&fail=2/' | fetchbench -i -";
+
 /// Serve deterministic synthetic files over HTTP for testing and benchmarking.
 #[derive(clap::Args, Debug, Clone)]
+#[command(after_help = SERVE_AFTER_HELP)]
 pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8000")]

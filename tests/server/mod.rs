@@ -272,6 +272,8 @@ fn routes(counters: Arc<Counters>) -> Router<()> {
         .route("/bighead", get(big_head))
         .route("/drip/{name}", get(drip))
         .route("/busy/{name}", get(busy))
+        .route("/cookie/{name}", get(set_cookie))
+        .route("/dated/{name}", get(dated))
         .fallback(|request: Request| async move { body(request.uri().path(), 100) })
         .layer(middleware::from_fn_with_state(Arc::clone(&counters), count))
         .with_state(counters)
@@ -569,6 +571,43 @@ async fn slow(Path(name): Path<String>, params: Params) -> Vec<u8> {
 async fn to(params: Params) -> Response {
     let url = params.get("url").cloned().unwrap_or_default();
     (StatusCode::FOUND, [(header::LOCATION, url)]).into_response()
+}
+
+/// `/cookie/NAME?set=COOKIE&set=...`: `body(NAME, size)` with a Set-Cookie header per `set`
+/// (e.g. `set=sid%3Dabc%3B%20Path%3D%2F`).
+async fn set_cookie(Path(name): Path<String>, request: Request) -> Response {
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    let mut size = 1000;
+    let mut response = Response::new(Body::empty());
+    let url = reqwest::Url::parse(&format!("http://x/?{query}")).unwrap();
+    for (key, value) in url.query_pairs() {
+        match &*key {
+            "set" => {
+                response
+                    .headers_mut()
+                    .append(header::SET_COOKIE, value.parse().unwrap());
+            }
+            "size" => size = value.parse().unwrap(),
+            _ => {}
+        }
+    }
+    *response.body_mut() = Body::from(body(&name, size));
+    response
+}
+
+/// `/dated/NAME?lm=SECS&size=N`: `body(NAME, N)` with `Last-Modified` at SECS after the
+/// epoch; 304 Not Modified to an `If-Modified-Since` at or after it.
+async fn dated(Path(name): Path<String>, params: Params, headers: header::HeaderMap) -> Response {
+    let secs: u64 = param(&params, "lm").unwrap();
+    let modified = std::time::UNIX_EPOCH + Duration::from_secs(secs);
+    let since = headers
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| httpdate::parse_http_date(v.to_str().ok()?).ok());
+    if since.is_some_and(|since| since >= modified) {
+        return StatusCode::NOT_MODIFIED.into_response();
+    }
+    let date = httpdate::fmt_http_date(modified);
+    ([(header::LAST_MODIFIED, date)], body(&name, size(&params))).into_response()
 }
 
 /// A response whose head (a 1 MiB header) is larger than any client accepts.
