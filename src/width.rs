@@ -269,12 +269,24 @@ impl Width {
         }
     }
 
+    /// A download refused by its server gives up its place while it waits to retry, so that
+    /// its retry queues behind the width like a new download instead of hitting the server
+    /// again with every other refused one.
+    pub fn stand_aside(self: &Arc<Self>) -> Aside {
+        let mut state = self.lock();
+        state.running = state.running.saturating_sub(1);
+        self.changed.notify_all();
+        Aside {
+            width: Some(Arc::clone(self)),
+        }
+    }
+
     /// The server pushed back (429, 503, a refused stream or connection).
     pub fn pushed_back(&self) {
         let mut state = self.lock();
-        let width = state.width;
+        let (width, running) = (state.width, state.running);
         if let Some(climb) = &mut state.climb {
-            let narrower = climb.pushed_back(width, Instant::now());
+            let narrower = climb.pushed_back(width, running, Instant::now());
             self.set(&mut state, narrower);
         }
     }
@@ -369,6 +381,41 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         self.release();
+    }
+}
+
+/// A place given up by a download waiting to retry ([`Width::stand_aside`]).
+pub struct Aside {
+    width: Option<Arc<Width>>,
+}
+
+impl Aside {
+    /// Waits for a place under the width again.
+    pub async fn rejoin(mut self) {
+        let Some(width) = self.width.take() else {
+            return;
+        };
+        loop {
+            {
+                let mut state = width.lock();
+                width.tick(&mut state);
+                if state.running < state.width {
+                    state.running += 1;
+                    return;
+                }
+            }
+            tokio::time::sleep(TICK / 5).await;
+        }
+    }
+}
+
+impl Drop for Aside {
+    /// Not rejoined (the download ends, or is stopped): the place is taken back at once, for
+    /// its [`Slot`] to give back.
+    fn drop(&mut self) {
+        if let Some(width) = self.width.take() {
+            width.lock().running += 1;
+        }
     }
 }
 
@@ -477,11 +524,12 @@ impl Climb {
         self.capped(width)
     }
 
-    fn pushed_back(&mut self, width: usize, now: Instant) -> usize {
+    fn pushed_back(&mut self, width: usize, running: usize, now: Instant) -> usize {
         if self.holding(now) {
             // The downloads refused in one burst answer one halving, as TCP halves once per
-            // window of losses.
-            return width;
+            // window of losses; but no wider than what the server still serves (the refused
+            // ones have stood aside), so that a burst far past its room ends near it.
+            return self.capped(width.min(running));
         }
         self.phase = Phase::Steady;
         self.probe = None;
@@ -728,14 +776,9 @@ mod tests {
         let width = auto();
         width.responded(Version::HTTP_2);
         assert_eq!(width.current(), START_H2);
+        let running: Vec<Slot> = (0..100).map(|_| taken(&width)).collect();
         width.pushed_back();
         assert_eq!(width.current(), START_H2 / 2);
-        taken(&width).end();
-        assert_eq!(
-            width.current(),
-            START_H2 / 2,
-            "no slow start after a push-back"
-        );
         width.pushed_back();
         width.pushed_back();
         assert_eq!(
@@ -743,11 +786,24 @@ mod tests {
             START_H2 / 2,
             "a burst of refusals halves once"
         );
+        drop(running);
+        taken(&width).end();
+        assert_eq!(
+            width.current(),
+            START_H2 / 2,
+            "no slow start after a push-back"
+        );
+        width.pushed_back();
+        assert_eq!(
+            width.current(),
+            1,
+            "nor wider than what the server still serves"
+        );
         let mut climb = climbing(Phase::Steady);
         let now = Instant::now();
         let mut n = 4;
         for later in 0..4 {
-            n = climb.pushed_back(n, now + later * 2 * EPOCH_MAX);
+            n = climb.pushed_back(n, 100, now + later * 2 * EPOCH_MAX);
         }
         assert_eq!(n, 1, "refusals after the hold halve again, never below one");
     }
@@ -829,6 +885,26 @@ mod tests {
         assert_eq!(width.current(), 8);
         width.responded(Version::HTTP_11);
         assert_eq!(width.current(), 8, "fixed: the protocol does not move it");
+    }
+
+    #[test]
+    fn a_refused_download_waits_for_a_place_to_retry() {
+        let width = Arc::new(Width::fixed(1));
+        let first = taken(&width);
+        let aside = width.stand_aside();
+        let second = taken(&width);
+        let runtime = crate::platform::current_thread_runtime().unwrap();
+        let rejoined = runtime.block_on(async {
+            tokio::time::timeout(Duration::from_millis(100), aside.rejoin())
+                .await
+                .is_ok()
+        });
+        assert!(!rejoined, "no place while the other download runs");
+        drop(second);
+        let aside = width.stand_aside();
+        drop(aside);
+        drop(first);
+        assert_eq!(width.lock().running, 0, "every place given back once");
     }
 
     #[test]

@@ -226,9 +226,12 @@ impl Downloader {
                 Err(_) if std::mem::take(&mut attempts.again) => continue,
                 Err(err) => err,
             };
-            if err.is_push_back() {
+            // Refused for load: the retry waits for a place under the (narrowed) width.
+            let aside = err.is_push_back().then(|| {
+                let aside = self.reach.width.stand_aside();
                 self.reach.width.pushed_back();
-            }
+                aside
+            });
             if err.spoils_part() {
                 if let Some(name) = &attempts.name {
                     self.output.discard_part(name);
@@ -240,6 +243,9 @@ impl Downloader {
                 .await
             {
                 return Err(err);
+            }
+            if let Some(aside) = aside {
+                aside.rejoin().await;
             }
         }
     }

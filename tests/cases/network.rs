@@ -311,3 +311,93 @@ fn bench_speaks_http1_or_h2c_when_told() {
         assert_eq!(result["requests_h2"], h2, "{flag}: {result}");
     }
 }
+
+/// `n` URLs of `served`'s `/files/`, as a list file in `dir`.
+fn list_of(served: &Served, dir: &std::path::Path, n: usize, query: &str) -> PathBuf {
+    let list = dir.join("urls.txt");
+    let urls: Vec<String> = (0..n)
+        .map(|i| served.url(&format!("/files/f{i}.bin?{query}")))
+        .collect();
+    std::fs::write(&list, urls.join("\n")).unwrap();
+    list
+}
+
+fn json_summary(stdout: &[u8]) -> Value {
+    crate::util::json_lines(stdout)
+        .into_iter()
+        .find(|line| line["type"] == "summary")
+        .expect("a summary line")
+}
+
+#[test]
+fn auto_climbs_well_above_8_over_a_50ms_tls_path_on_one_connection() {
+    let served = Served::start(&["--rtt", "50ms", "--tls"]);
+    let dir = tempdir().unwrap();
+    let list = list_of(&served, dir.path(), 600, "size=512");
+    let out = dir.path().join("out");
+    let done = fetchbench()
+        .args(["-q", "--json", "--cacert"])
+        .arg(served.cert.clone().unwrap())
+        .arg("-i")
+        .arg(&list)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 600);
+    fetchbench::server::verify_file(&out.join("f599.bin"), "f599.bin", 512).unwrap();
+    let summary = json_summary(&done.stdout);
+    let peak = summary["width"]["peak"].as_u64().unwrap();
+    assert!(
+        peak >= 64,
+        "-j auto stayed at {peak} over a path that allows 128 streams"
+    );
+    let served = served.stop();
+    assert!(
+        served.contains("1 connection"),
+        "the probe's connection carries all: {served}"
+    );
+    assert!(served.contains("(0 HTTP/1.1, 600 HTTP/2)"), "{served}");
+}
+
+#[test]
+fn auto_backs_off_where_the_built_in_server_refuses() {
+    let served = Served::start(&["--rtt", "20ms", "--tls", "--max-active", "6"]);
+    let dir = tempdir().unwrap();
+    let list = list_of(&served, dir.path(), 300, "size=512&latency=40ms");
+    let out = dir.path().join("out");
+    let done = fetchbench()
+        .args(["-q", "--json", "--retries", "10", "--cacert"])
+        .arg(served.cert.clone().unwrap())
+        .arg("-i")
+        .arg(&list)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 300);
+    let summary = json_summary(&done.stdout);
+    let last = summary["width"]["last"].as_u64().unwrap();
+    assert!(
+        last <= 12,
+        "the width ends near the server's room of 6, not at {last}"
+    );
+    let retries = summary["retries"].as_u64().unwrap();
+    assert!(retries > 0, "the climb met the server's limit");
+    // The first round after the probe (128 streams) meets the limit; after it, each refused
+    // download waits for a place under the narrowed width before it asks again.
+    assert!(
+        retries < 250,
+        "{retries} refusals for 300 files: the width did not back off"
+    );
+}
