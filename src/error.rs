@@ -56,6 +56,14 @@ pub enum FetchError {
     Changed,
     #[error("cannot write {}: {source}", .path.display())]
     Write { path: PathBuf, source: io::Error },
+    #[error("cannot read {}: {source}", .path.display())]
+    Read { path: PathBuf, source: io::Error },
+    /// Another run (or process) holds the `.part`: it is left alone, and this download with it.
+    #[error("{} is being downloaded by another run into the same directory; left alone", .path.display())]
+    Busy { path: PathBuf },
+    /// A response whose range does not hold together, or is not the one asked for.
+    #[error("{0}")]
+    BadRange(String),
     #[error("SHA-256 mismatch: expected {expected}, got {actual}")]
     Checksum { expected: String, actual: String },
     /// The download could not even start (no runtime, no thread).
@@ -102,6 +110,15 @@ impl FetchError {
             }
         } else {
             FetchError::from_reqwest(err)
+        }
+    }
+
+    /// A failed write to `path` (a `.part` another run holds is [`FetchError::Busy`]).
+    pub(crate) fn write(path: PathBuf, source: io::Error) -> Self {
+        if source.kind() == io::ErrorKind::ResourceBusy {
+            FetchError::Busy { path }
+        } else {
+            FetchError::Write { path, source }
         }
     }
 
@@ -156,6 +173,7 @@ impl FetchError {
             | FetchError::TooSlow { .. }
             | FetchError::ShortBody { .. }
             | FetchError::BadResume(_)
+            | FetchError::BadRange(_)
             | FetchError::Changed => true,
             FetchError::TooManyRedirects { .. }
             | FetchError::Refused(_)
@@ -164,6 +182,8 @@ impl FetchError {
             | FetchError::Tls(_)
             | FetchError::LongBody { .. }
             | FetchError::Write { .. }
+            | FetchError::Read { .. }
+            | FetchError::Busy { .. }
             | FetchError::Checksum { .. }
             | FetchError::Setup(_)
             | FetchError::Child(_)

@@ -16,6 +16,7 @@ pub mod headers;
 pub mod naming;
 pub mod output;
 pub mod policy;
+pub mod record;
 pub mod segments;
 pub mod sink;
 pub mod throttle;
@@ -64,6 +65,8 @@ struct Attempts<'a> {
     /// Set when an attempt ends only to start the download again at once under the name its
     /// response gave (`-c`): not a fault, not counted as a retry.
     again: bool,
+    /// Whether `-c` has asked already whether the file there is complete.
+    checked_complete: bool,
 }
 
 impl Downloader {
@@ -120,6 +123,7 @@ impl Downloader {
             validator: None,
             facts: Facts::default(),
             again: false,
+            checked_complete: false,
         };
         let result = tokio::select! {
             result = async {
@@ -135,7 +139,8 @@ impl Downloader {
             () = self.cancel.triggered() => Err(FetchError::Interrupted),
         };
         let mut facts = attempts.facts;
-        if matches!(&result, Err(err) if !err.spoils_part()) {
+        if matches!(&result, Err(err) if !err.spoils_part() && !matches!(err, FetchError::Busy { .. }))
+        {
             facts.partial = attempts
                 .name
                 .as_deref()

@@ -20,6 +20,9 @@ const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
 /// A body that receives nothing for this long has what it buffered written out (a busy body
 /// keeps writing in large blocks).
 pub(crate) const IDLE_FLUSH_AFTER: Duration = Duration::from_millis(50);
+/// A body that keeps receiving has what it buffered written out at least this often, so a
+/// slow, steady body (never quiet for [`IDLE_FLUSH_AFTER`]) is on disk too.
+pub(crate) const WRITE_OUT_EVERY: Duration = Duration::from_millis(250);
 
 /// How downloads behave when things go wrong, and what they check.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

@@ -2,19 +2,24 @@
 //! each written at its offset into the preallocated `.part` file (positional writes), each
 //! resumed on its own after a fault.
 //!
-//! Bytes land out of order, so the `.part` file's length says nothing about what it holds. If a
-//! segmented download does not complete (a final error, Ctrl-C), the `.part` is cut back to
-//! the bytes known good from its start, so that a later `-c` resumes from there safely.
+//! Bytes land out of order, so the `.part` file's length says nothing about what it holds: its
+//! record ([`super::record`]) lists the ranges written, updated (after a sync) at most every
+//! [`RECORD_EVERY`] while bytes flow and whenever the network goes quiet, so a killed process
+//! leaves a `.part` whose record claims no byte that is not there. If a segmented download
+//! does not complete (a final error, Ctrl-C), the `.part` is cut back to the bytes known good
+//! from its start, so that a later `-c` resumes from there.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
 use reqwest::header::{self, HeaderValue};
 use reqwest::{Client, Response, StatusCode};
 
-use super::headers::content_range;
-use super::output::Preallocated;
-use super::policy::{IDLE_FLUSH_AFTER, Policy, SpeedMeter};
+use super::headers::content_range_of;
+use super::output::{OutputDir, Preallocated};
+use super::policy::{IDLE_FLUSH_AFTER, Policy, SpeedMeter, WRITE_OUT_EVERY};
 use super::throttle::Throttle;
 use crate::error::FetchError;
 use crate::model::Target;
@@ -22,6 +27,9 @@ use crate::progress::Tracker;
 
 /// Bytes a segment gathers before one positional write.
 const SEGMENT_BUFFER: usize = 256 * 1024;
+/// While bytes flow, the record is brought up to date (a sync and a rename) at most this
+/// often: what a killed process can cost a later `-c` of a busy download.
+pub const RECORD_EVERY: Duration = Duration::from_secs(1);
 
 /// One range of the file: `[start, end)`, and how much of it is on disk.
 struct Segment {
@@ -40,8 +48,19 @@ impl Segment {
 /// prefix (this also runs when the download is cancelled and its future dropped).
 struct Layout<'a> {
     part: &'a Preallocated,
+    output: &'a OutputDir,
+    name: &'a str,
     segments: Vec<Segment>,
     complete: bool,
+}
+
+/// The ranges of `segments` on disk.
+fn written(segments: &[Segment]) -> Vec<(u64, u64)> {
+    segments
+        .iter()
+        .map(|segment| (segment.start, segment.position()))
+        .filter(|(start, end)| end > start)
+        .collect()
 }
 
 impl Layout<'_> {
@@ -61,8 +80,10 @@ impl Layout<'_> {
 impl Drop for Layout<'_> {
     fn drop(&mut self) {
         if !self.complete {
-            // Best effort: if even this fails, -c will find the length wrong and start over.
-            let _ = self.part.keep_first(self.good_prefix());
+            // Best effort: if even this fails, the record still proves no more than is there.
+            let _ = self
+                .part
+                .keep_first(self.output, self.name, self.good_prefix());
         }
     }
 }
@@ -75,15 +96,41 @@ pub struct Transfer<'a> {
     pub client: &'a Client,
     pub target: &'a Target,
     pub tracker: &'a Tracker,
+    /// Where the file is, and its name there (for its record).
+    pub output: &'a OutputDir,
+    pub name: &'a str,
 }
 
 /// What every segment of one download shares.
 struct Shared<'a> {
     transfer: &'a Transfer<'a>,
     part: &'a Preallocated,
+    segments: &'a [Segment],
     validator: Option<HeaderValue>,
     received: AtomicU64,
     retries: AtomicU32,
+    /// When the record was last brought up to date.
+    recorded: Mutex<Instant>,
+}
+
+impl Shared<'_> {
+    /// Brings the record up to date with the ranges on disk: now if `now`, else if it is
+    /// [`RECORD_EVERY`] old.
+    fn record(&self, now: bool) -> Result<(), FetchError> {
+        let mut recorded = crate::sync::lock(&self.recorded);
+        if !now && recorded.elapsed() < RECORD_EVERY {
+            return Ok(());
+        }
+        self.part
+            .record(
+                self.transfer.output,
+                self.transfer.name,
+                written(self.segments),
+            )
+            .map_err(|source| FetchError::write(self.part.path.clone(), source))?;
+        *recorded = Instant::now();
+        Ok(())
+    }
 }
 
 /// What a segmented download fetched, for its [`crate::model::Outcome`].
@@ -97,12 +144,14 @@ pub struct Fetched {
 pub async fn download(
     transfer: &Transfer<'_>,
     first: Response,
-    part: Preallocated,
+    part: &Preallocated,
     count: u64,
 ) -> (Result<(), FetchError>, Fetched) {
     let total = part.len;
     let mut layout = Layout {
-        part: &part,
+        part,
+        output: transfer.output,
+        name: transfer.name,
         segments: (0..count)
             .map(|k| Segment {
                 start: total * k / count,
@@ -114,10 +163,12 @@ pub async fn download(
     };
     let shared = Shared {
         transfer,
-        part: &part,
+        part,
+        segments: &layout.segments,
         validator: super::headers::validator(first.headers()),
         received: AtomicU64::new(0),
         retries: AtomicU32::new(0),
+        recorded: Mutex::new(Instant::now()),
     };
     transfer.tracker.set_length(Some(total));
     let mut first = Some(first);
@@ -129,11 +180,12 @@ pub async fn download(
     )
     .await
     .map(|_| ());
-    layout.complete = result.is_ok();
     let fetched = Fetched {
         received: shared.received.load(Ordering::Relaxed),
         retries: shared.retries.load(Ordering::Relaxed),
     };
+    drop(shared);
+    layout.complete = result.is_ok();
     (result, fetched)
 }
 
@@ -193,10 +245,19 @@ async fn request_and_stream(shared: &Shared<'_>, segment: &Segment) -> Result<()
             false => super::headers::http_error(&response),
         });
     }
-    match content_range(response.headers()) {
-        Some((first, _)) if first == from => stream(shared, segment, response).await,
-        range => Err(FetchError::BadResume(format!(
-            "an unexpected range {range:?}"
+    let asked = format!("bytes {from}-{}", segment.end - 1);
+    match content_range_of(response.headers()) {
+        Some(range) if range.first == from && range.consistent_with(response.content_length()) => {
+            stream(shared, segment, response).await
+        }
+        Some(range) => Err(FetchError::BadRange(format!(
+            "asked for {asked}, the server sent {range}{}",
+            response
+                .content_length()
+                .map_or(String::new(), |len| format!(" in {len} bytes"))
+        ))),
+        None => Err(FetchError::BadRange(format!(
+            "asked for {asked}, the server answered 206 without a usable Content-Range"
         ))),
     }
 }
@@ -213,22 +274,36 @@ async fn stream(
     };
     let mut buffer = Vec::with_capacity(SEGMENT_BUFFER);
     let mut meter = SpeedMeter::new(shared.transfer.policy);
-    let flush = |buffer: &mut Vec<u8>| -> Result<(), FetchError> {
+    // Written to the file, then (`record`: now, else when due) in the record.
+    let flush = |buffer: &mut Vec<u8>, now: bool| -> Result<(), FetchError> {
         crate::platform::write_all_at(&shared.part.file, buffer, segment.position())
             .map_err(write_error)?;
         segment
             .written
             .fetch_add(buffer.len() as u64, Ordering::Relaxed);
+        let changed = !buffer.is_empty();
         buffer.clear();
+        if changed || now {
+            shared.record(now)?;
+        }
         Ok(())
+    };
+    let mut written_out = Instant::now();
+    let (first, expected) = (segment.position(), segment.end - segment.position());
+    // The segment's own count, for a message about it (not its offsets in the file).
+    let short = |cause| FetchError::ShortBody {
+        got: segment.position() - first,
+        expected,
+        cause: Some(cause),
     };
     while segment.position() + (buffer.len() as u64) < segment.end {
         let waiting = shared.transfer.policy.next_chunk(&mut response, &mut meter);
         let chunk = match tokio::time::timeout(IDLE_FLUSH_AFTER, waiting).await {
             Ok(chunk) => chunk?,
             Err(_) => {
-                // The network went quiet: what arrived goes to disk now.
-                flush(&mut buffer)?;
+                // The network went quiet: what arrived goes to disk and its record now.
+                flush(&mut buffer, true)?;
+                written_out = Instant::now();
                 shared
                     .transfer
                     .policy
@@ -239,21 +314,23 @@ async fn stream(
         let chunk = match chunk {
             Ok(Some(chunk)) => chunk,
             Ok(None) => {
-                flush(&mut buffer)?;
-                return Err(FetchError::ShortBody {
-                    got: segment.position(),
-                    expected: segment.end,
-                    cause: None,
-                });
+                flush(&mut buffer, true)?;
+                return Err(short(format!(
+                    "of the range from byte {first} to {}",
+                    segment.end - 1
+                )));
             }
             Err(err) => {
                 // Keep what arrived: the retry asks for the rest.
-                flush(&mut buffer)?;
-                return Err(FetchError::from_body_error(
-                    err,
-                    segment.position(),
-                    segment.end,
-                ));
+                flush(&mut buffer, true)?;
+                return Err(match FetchError::from_body_error(err, 0, 0) {
+                    FetchError::ShortBody { cause, .. } => short(format!(
+                        "of the range from byte {first} to {}{}",
+                        segment.end - 1,
+                        cause.map_or(String::new(), |c| format!(": {c}"))
+                    )),
+                    other => other,
+                });
             }
         };
         // The first segment's response runs to the end of the file; take only its share.
@@ -263,11 +340,12 @@ async fn stream(
         buffer.extend_from_slice(&chunk[..take]);
         shared.received.fetch_add(take as u64, Ordering::Relaxed);
         shared.transfer.tracker.advance(take as u64);
-        if buffer.len() >= SEGMENT_BUFFER {
-            flush(&mut buffer)?;
+        if buffer.len() >= SEGMENT_BUFFER || written_out.elapsed() >= WRITE_OUT_EVERY {
+            flush(&mut buffer, false)?;
+            written_out = Instant::now();
         }
     }
-    flush(&mut buffer)
+    flush(&mut buffer, false)
 }
 
 #[cfg(test)]
@@ -280,9 +358,14 @@ mod tests {
             file: tempfile::tempfile().unwrap(),
             path: "unused".into(),
             len: 30,
+            validator: None,
         };
+        let dir = tempfile::tempdir().unwrap();
+        let output = OutputDir::prepare(dir.path()).unwrap();
         let layout = Layout {
             part: &part,
+            output: &output,
+            name: "unused",
             segments: [(0, 10, 10), (10, 20, 4), (20, 30, 10)]
                 .into_iter()
                 .map(|(start, end, written)| Segment {

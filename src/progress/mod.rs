@@ -406,11 +406,9 @@ fn outcome_line(outcome: &Outcome) -> String {
             human_bytes(outcome.bytes),
             human_duration(outcome.elapsed)
         ),
-        Status::Skipped { path } => format!(
-            "{} {}: already exists (--no-clobber)",
-            word("skipped"),
-            path.display()
-        ),
+        Status::Skipped { path, why } => {
+            format!("{} {}: {}", word("skipped"), path.display(), why.reason())
+        }
         Status::Failed(err) => {
             format!("{}  {}: {err}{kept}{retries}", word("FAILED"), outcome.url)
         }

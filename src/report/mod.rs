@@ -298,7 +298,7 @@ fn table_row(outcome: &Outcome) -> Vec<String> {
             Some(part) => format!("{err} (partial kept: {})", part.display()),
             None => err.to_string(),
         },
-        Status::Skipped { .. } => "already exists (--no-clobber)".to_owned(),
+        Status::Skipped { why, .. } => why.reason().to_owned(),
         Status::Saved { .. } => String::new(),
     };
     vec![

@@ -1,4 +1,5 @@
 mod bench;
+mod crashes;
 mod download;
 mod failures;
 mod faults;

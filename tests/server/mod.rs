@@ -298,6 +298,12 @@ fn param<T: std::str::FromStr>(params: &Params, key: &str) -> Option<T> {
 /// - `short=K`: the body ends cleanly after K bytes despite its Content-Length;
 /// - `stall_after=K`: after K bytes, nothing more, ever;
 /// - `etag_change=1`: the ETag changes with every request (the file "changed");
+/// - `v=V`: version V of the file: `body("{name}@{V}", N)`, ETag `"{name}-{V}"` (a file
+///   changed between two runs);
+/// - `rate=B`: at most B body bytes per second (per response), in chunks of `chunk=N` bytes
+///   (default 16 KiB);
+/// - `range_short=K&range_short_times=T`: the first T answers to a range request send only
+///   K bytes, with a Content-Range and Content-Length that say so (a 206 short of the end);
 /// - `cd=VALUE`: a Content-Disposition header.
 async fn fault(
     State(counters): State<Arc<Counters>>,
@@ -337,9 +343,14 @@ async fn fault(
         }
     }
     let size = size(&params);
-    let data = body(&name, size);
-    let etag = match param::<u8>(&params, "etag_change") {
-        Some(1) => format!("\"{name}-v{seen}\""),
+    let version = params.get("v");
+    let data = match version {
+        Some(v) => body(&format!("{name}@{v}"), size),
+        None => body(&name, size),
+    };
+    let etag = match (param::<u8>(&params, "etag_change"), version) {
+        (Some(1), _) => format!("\"{name}-v{seen}\""),
+        (_, Some(v)) => format!("\"{name}-{v}\""),
         _ => format!("\"{name}-stable\""),
     };
     let if_range_ok = headers
@@ -361,7 +372,12 @@ async fn fault(
         })
         .filter(|_| if_range_ok && params.get("no_range").is_none());
     let range_start = range.map(|(a, _)| a);
-    let range_end = range.map_or(size, |(_, last)| (last + 1).min(size));
+    let mut range_end = range.map_or(size, |(_, last)| (last + 1).min(size));
+    if let (Some(start), Some(k)) = (range_start, param::<usize>(&params, "range_short")) {
+        if seen < param(&params, "range_short_times").unwrap_or(1) {
+            range_end = range_end.min(start + k);
+        }
+    }
     if range_start.is_some_and(|start| start >= size) {
         let range = format!("bytes */{size}");
         return (
@@ -394,12 +410,21 @@ async fn fault(
         (range_end, End::Whole)
     };
     let end_at = end_at.clamp(start, range_end);
+    let chunk = param::<usize>(&params, "chunk").unwrap_or(16 * 1024);
     let sent: Vec<Result<Bytes, std::io::Error>> = data[start..end_at]
-        .chunks(16 * 1024)
+        .chunks(chunk)
         .map(|c| Ok(Bytes::copy_from_slice(c)))
         .collect();
     let counted = Arc::clone(&counters);
-    let sent = stream::iter(sent).inspect(move |chunk| {
+    let pause = param::<u64>(&params, "rate")
+        .map(|rate| Duration::from_secs_f64(chunk as f64 / rate as f64));
+    let sent = stream::iter(sent).then(move |chunk| async move {
+        if let Some(pause) = pause {
+            tokio::time::sleep(pause).await;
+        }
+        chunk
+    });
+    let sent = sent.inspect(move |chunk| {
         if let Ok(chunk) = chunk {
             counted
                 .body_bytes

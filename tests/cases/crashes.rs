@@ -1,0 +1,231 @@
+//! What a crash, a changed file or a lying server leaves, and what `-c` makes of it: every
+//! file ends byte-exact or starts over, never with holes, from two versions, or short.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tempfile::tempdir;
+
+use crate::server::{TestServer, body};
+use crate::util::{children_of, fetchbench, listing, read, send_signal, wait_until_sent};
+
+const MIB: usize = 1 << 20;
+
+/// Starts `args` + `url` into `dir`, SIGKILLs the process (or, with `child`, its worker
+/// process) `settle` after the server has sent `kill_after` body bytes, and waits for the
+/// parent.
+fn kill_mid_download(
+    server: &TestServer,
+    dir: &std::path::Path,
+    args: &[&str],
+    url: &str,
+    (kill_after, settle): (u64, Duration),
+    child: bool,
+) {
+    let mut run = Command::new(env!("CARGO_BIN_EXE_fetchbench"))
+        .args(args)
+        .args(["-q", "--retries", "0", "-o"])
+        .arg(dir)
+        .arg(url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until_sent(server, kill_after);
+    std::thread::sleep(settle);
+    let victim = if child {
+        let children = children_of(run.id());
+        assert_eq!(children.len(), 1, "{children:?}");
+        children[0]
+    } else {
+        run.id()
+    };
+    send_signal(victim, "KILL");
+    let _ = run.wait();
+}
+
+/// Whatever a SIGKILL of a segmented download leaves, `-c` turns into the exact file (and
+/// never lands one early: a 416 to a preallocated `.part` with holes is no proof).
+fn killed_then_continued(args: &[&str], child: bool) {
+    let size = 4 * MIB;
+    let expected = body("k.bin", size);
+    // Four segments at 2 MiB/s each: about half a second in all, killed at several points.
+    for kill_after in [300_000, 1_500_000, 3_000_000, 3_900_000] {
+        let server = TestServer::http();
+        let dir = tempdir().unwrap();
+        let url = server.url(&format!("/fault/k.bin?size={size}&rate=2000000"));
+        kill_mid_download(
+            &server,
+            dir.path(),
+            args,
+            &url,
+            (kill_after, Duration::ZERO),
+            child,
+        );
+        assert!(
+            !dir.path().join("k.bin").exists(),
+            "{args:?} killed at {kill_after}: a final name before the end"
+        );
+        fetchbench()
+            .args(["-c", "-q", "-s", "4", "-o"])
+            .arg(dir.path())
+            .arg(server.url(&format!("/fault/k.bin?size={size}")))
+            .assert()
+            .code(0);
+        assert_eq!(listing(dir.path()), ["k.bin"], "{args:?} {kill_after}");
+        assert!(
+            read(dir.path(), "k.bin") == expected,
+            "{args:?} killed at {kill_after}: the resumed file differs"
+        );
+    }
+}
+
+#[test]
+fn a_segmented_download_killed_at_any_point_is_completed_byte_exact_by_continue() {
+    killed_then_continued(&["-s", "4"], false);
+}
+
+#[test]
+fn a_procs_worker_killed_mid_segmented_download_leaves_what_continue_completes() {
+    killed_then_continued(&["-s", "4", "--mode", "procs", "-j", "1"], true);
+}
+
+#[test]
+fn continue_after_the_file_changed_starts_over_instead_of_mixing_versions() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    let size = 400_000;
+    let url = |v: u32| {
+        server.url(&format!(
+            "/fault/c.bin?size={size}&v={v}&stall_after=100000"
+        ))
+    };
+    // Killed during the pause, which has written out what arrived.
+    let settle = Duration::from_millis(300);
+    kill_mid_download(&server, dir.path(), &[], &url(1), (100_000, settle), false);
+    let part = dir.path().join("c.bin.part");
+    assert_eq!(
+        std::fs::metadata(&part).map(|m| m.len()).ok(),
+        Some(100_000)
+    );
+
+    // Version 2 is on the server now: If-Range with version 1's ETag gets the whole new file.
+    fetchbench()
+        .args(["-c", "-q", "-o"])
+        .arg(dir.path())
+        .arg(server.url(&format!("/fault/c.bin?size={size}&v=2")))
+        .assert()
+        .code(0);
+    let (range, if_range) = server.ranges().last().cloned().unwrap();
+    assert_eq!(
+        (range.as_str(), if_range.as_str()),
+        ("bytes=100000-", "\"c.bin-1\"")
+    );
+    assert!(
+        read(dir.path(), "c.bin") == body("c.bin@2", size),
+        "mixed versions"
+    );
+    assert_eq!(listing(dir.path()), ["c.bin"]);
+}
+
+#[test]
+fn a_206_short_of_its_total_is_never_a_complete_file() {
+    let server = TestServer::http();
+    let size = 1000;
+    let expected = body("s.bin", size);
+    for retries in ["0", "3"] {
+        let dir = tempdir().unwrap();
+        std::fs::write(dir.path().join("s.bin.part"), &expected[..100]).unwrap();
+        // Asked for bytes 100-, the server sends 100-199 of 1000 (consistent, but short).
+        let run = fetchbench()
+            .args(["-c", "--retry-delay", "10ms", "--retries", retries, "-o"])
+            .arg(dir.path())
+            .arg(server.url(&format!(
+                "/fault/s.bin?size={size}&range_short=100&range_short_times=1000"
+            )))
+            .assert();
+        if retries == "0" {
+            let run = run.code(1);
+            let stderr = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+            assert!(
+                stderr.contains("body ended after 200 of 1000 bytes"),
+                "{stderr}"
+            );
+            assert!(!dir.path().join("s.bin").exists());
+            assert_eq!(read(dir.path(), "s.bin.part"), &expected[..200]);
+        } else {
+            // Each retry resumes where the last 206 ended; four 100-byte answers are not
+            // the whole file either.
+            run.code(1);
+            assert!(!dir.path().join("s.bin").exists());
+        }
+    }
+    // A server that sends the rest when asked again completes the file exactly.
+    let dir = tempdir().unwrap();
+    std::fs::write(dir.path().join("s.bin.part"), &expected[..100]).unwrap();
+    fetchbench()
+        .args(["-c", "--retry-delay", "10ms", "-o"])
+        .arg(dir.path())
+        .arg(server.url(&format!("/fault/s.bin?size={size}&range_short=100")))
+        .assert()
+        .code(0);
+    assert!(read(dir.path(), "s.bin") == expected);
+}
+
+#[test]
+fn a_trickle_killed_mid_body_keeps_what_arrived_before_the_last_quarter_second() {
+    // 200 KB/s never pauses for 50 ms, and the body began in an unnamed file.
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    let size = 400_000;
+    let url = server.url(&format!("/fault/t.bin?size={size}&rate=200000&chunk=1000"));
+    kill_mid_download(
+        &server,
+        dir.path(),
+        &[],
+        &url,
+        (120_000, Duration::ZERO),
+        false,
+    );
+    let kept = std::fs::metadata(dir.path().join("t.bin.part")).map_or(0, |m| m.len());
+    // Sent by the kill: at least 120 KB; on disk: all but the last 250 ms (50 KB) and a
+    // chunk in flight.
+    assert!(kept >= 50_000, "only {kept} bytes kept");
+    assert!(read(dir.path(), "t.bin.part") == body("t.bin", size)[..kept as usize]);
+    fetchbench()
+        .args(["-c", "-q", "-o"])
+        .arg(dir.path())
+        .arg(server.url(&format!("/fault/t.bin?size={size}")))
+        .assert()
+        .code(0);
+    assert!(read(dir.path(), "t.bin") == body("t.bin", size));
+}
+
+#[test]
+fn a_large_body_that_pauses_is_on_disk_whole_before_a_kill() {
+    // Over 8 MiB a writer thread does the writes; a pause writes out its buffer too.
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    let (size, pause_at) = (12 * MIB, 9 * MIB);
+    let mut run = Command::new(env!("CARGO_BIN_EXE_fetchbench"))
+        .args(["-q", "-o"])
+        .arg(dir.path())
+        .arg(server.url(&format!("/fault/p.bin?size={size}&stall_after={pause_at}")))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until_sent(&server, pause_at as u64);
+    let part = dir.path().join("p.bin.part");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::fs::metadata(&part).map_or(0, |m| m.len()) < pause_at as u64 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bytes before the pause never reached the disk"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    send_signal(run.id(), "KILL");
+    let _ = run.wait();
+    assert!(read(dir.path(), "p.bin.part") == body("p.bin", size)[..pause_at]);
+}
