@@ -229,3 +229,97 @@ fn a_large_body_that_pauses_is_on_disk_whole_before_a_kill() {
     let _ = run.wait();
     assert!(read(dir.path(), "p.bin.part") == body("p.bin", size)[..pause_at]);
 }
+
+#[test]
+fn a_second_run_into_the_same_directory_leaves_a_download_in_progress_alone() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    let size = 2 * MIB;
+    let url = server.url(&format!("/fault/shared.bin?size={size}&rate=2000000"));
+    let start = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_fetchbench"))
+            .args(args)
+            .args(["--retries", "0", "-o"])
+            .arg(dir.path())
+            .arg(&url)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // The final name is never seen holding anything but the whole file.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watch = {
+        let (stop, path) = (stop.clone(), dir.path().join("shared.bin"));
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Ok(meta) = std::fs::metadata(&path) {
+                    assert_eq!(meta.len(), size as u64, "a final name with partial bytes");
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let first = start(&[]);
+    wait_until_sent(&server, 300_000);
+    for second in [&[][..], &["-c"][..]] {
+        let output = start(second).wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(1), "{second:?}: {stderr}");
+        assert!(
+            stderr.contains("being downloaded by another run into the same directory"),
+            "{second:?}: {stderr}"
+        );
+        assert!(!stderr.contains("cannot write"), "{second:?}: {stderr}");
+    }
+    let output = first.wait_with_output().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    watch.join().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(read(dir.path(), "shared.bin") == body("shared.bin", size));
+    assert_eq!(listing(dir.path()), ["shared.bin"]);
+}
+
+#[test]
+fn continue_over_complete_files_skips_them_without_downloading_again() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    let urls: Vec<String> = ["a.bin", "b.bin"]
+        .iter()
+        .map(|name| server.url(&format!("/fault/{name}?size=300000")))
+        .collect();
+    fetchbench()
+        .args(["-q", "-o"])
+        .arg(dir.path())
+        .args(&urls)
+        .assert()
+        .code(0);
+    // b.bin was cut short since: it is not complete, and is fetched again whole.
+    let b = dir.path().join("b.bin");
+    std::fs::write(&b, &body("b.bin", 300_000)[..1000]).unwrap();
+    let sent = server.body_bytes();
+    let run = fetchbench()
+        .args(["-c", "--json", "-j", "1", "-o"])
+        .arg(dir.path())
+        .args(&urls)
+        .assert()
+        .code(0);
+    let stderr = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains(&format!(
+            "skipped {}: already complete (-c)",
+            dir.path().join("a.bin").display()
+        )),
+        "{stderr}"
+    );
+    let lines = crate::util::json_lines(&run.get_output().stdout);
+    assert_eq!(lines[0]["status"], "skipped", "{lines:?}");
+    assert_eq!(lines[1]["status"], "ok", "{lines:?}");
+    assert!(read(dir.path(), "a.bin") == body("a.bin", 300_000));
+    assert!(read(dir.path(), "b.bin") == body("b.bin", 300_000));
+    // a.bin: one question, no body; b.bin: the question, then the whole file.
+    let asked: Vec<String> = server.ranges()[2..].iter().map(|r| r.0.clone()).collect();
+    assert_eq!(asked, ["bytes=300000-", "bytes=1000-", "-"]);
+    assert!(server.body_bytes() - sent >= 300_000);
+}
