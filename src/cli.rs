@@ -173,9 +173,16 @@ pub struct DownloadArgs {
     #[arg(long, value_name = "DUR", value_parser = units::parse_duration, help_heading = "Concurrency")]
     pub wait: Option<Duration>,
 
-    /// Extra request header, e.g. "Authorization: Bearer x" (repeatable)
+    /// Extra request header, e.g. "X-Api-Key: x" (repeatable)
+    ///
+    /// Sent to the origin of each URL given (and its redirects within that origin); a
+    /// redirect to another origin goes without them, unless --location-trusted.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = parse_header, help_heading = "Network")]
     pub headers: Vec<(String, String)>,
+
+    /// Send -H headers on redirects to other origins too (as curl's --location-trusted)
+    #[arg(long, help_heading = "Network")]
+    pub location_trusted: bool,
 
     /// User-Agent header
     #[arg(short = 'A', long, value_name = "TEXT", help_heading = "Network")]

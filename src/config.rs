@@ -60,6 +60,7 @@ impl Config {
             referer: args.referer.clone(),
             compressed: args.compressed,
             max_redirects: args.max_redirs,
+            location_trusted: args.location_trusted,
         })?;
         let policy = Policy {
             retries: args.retries,
@@ -79,6 +80,9 @@ impl Config {
                 netrc: read_netrc(args)?,
             },
             ranges: !args.compressed,
+            headers: args.headers.clone(),
+            location_trusted: args.location_trusted,
+            max_redirects: args.max_redirs,
         };
         let output = OutputDir::prepare(&args.output)?;
         let display = if args.quiet {

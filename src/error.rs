@@ -138,7 +138,11 @@ impl FetchError {
             .find(|e| e.is_builder());
         if let Some(builder) = builder {
             return FetchError::Refused(match builder.url() {
-                Some(url) => format!("redirect refused: {} ({url})", root_cause(builder)),
+                Some(url) => format!(
+                    "redirect refused: {} ({})",
+                    root_cause(builder),
+                    crate::secret::url(url)
+                ),
                 None => error_chain(builder),
             });
         }
@@ -154,7 +158,7 @@ impl FetchError {
         if err.is_connect() {
             return FetchError::Network(format!("cannot connect: {}", root_cause(&err)));
         }
-        FetchError::Network(error_chain(&err.without_url()))
+        FetchError::Network(crate::secret::text(&error_chain(&err.without_url())))
     }
 
     /// Whether another attempt may succeed: network faults, timeouts, cut bodies, and the

@@ -79,7 +79,10 @@ impl Input {
         for (n, text) in urls.iter().enumerate() {
             match parse_url(text) {
                 Ok(url) => args.push(Entry::plain(url)),
-                Err(why) => problems.push(format!("  argument {}: {text:?}: {why}", n + 1)),
+                Err(why) => problems.push(crate::secret::text(&format!(
+                    "  argument {}: {text:?}: {why}",
+                    n + 1
+                ))),
             }
         }
         if !problems.is_empty() {
@@ -136,7 +139,7 @@ impl Input {
                 match line {
                     Line::Entry(entry) => entries.push(*entry),
                     Line::Bad { origin, text, why } => {
-                        problems.push(format!("  {origin}: {text:?}: {why}"));
+                        problems.push(crate::secret::text(&format!("  {origin}: {text:?}: {why}")));
                     }
                 }
             }

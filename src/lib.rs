@@ -19,6 +19,7 @@ pub mod procs;
 pub mod progress;
 pub mod report;
 pub mod results;
+pub mod secret;
 pub mod server;
 pub mod sync;
 pub mod units;

@@ -63,23 +63,25 @@ impl Downloader {
             .filter(|&len| len > 0 && !attempts.checked_complete)
             .filter(|_| !output.holds_part(&target.planned));
 
-        let mut request = self.policy.request(client, &target.url);
-        if let Some(len) = complete_check {
-            request = request.header(header::RANGE, format!("bytes={len}-"));
-        } else if ranges && offset > 0 {
-            request = request.header(header::RANGE, format!("bytes={offset}-"));
-            if let Some(validator) = &attempts.validator {
-                request = request.header(header::IF_RANGE, validator.clone());
+        let stored = attempts.validator.clone();
+        let segmented = self.policy.segments.wanted();
+        let ask = |request: reqwest::RequestBuilder| {
+            if let Some(len) = complete_check {
+                request.header(header::RANGE, format!("bytes={len}-"))
+            } else if ranges && offset > 0 {
+                let request = request.header(header::RANGE, format!("bytes={offset}-"));
+                match &stored {
+                    Some(validator) => request.header(header::IF_RANGE, validator.clone()),
+                    None => request,
+                }
+            } else if ranges && segmented {
+                // A 206 answer says the server serves ranges, and gives the size to split.
+                request.header(header::RANGE, "bytes=0-")
+            } else {
+                request
             }
-        } else if ranges && self.policy.segments.wanted() {
-            // A 206 answer says the server serves ranges, and gives the size to split.
-            request = request.header(header::RANGE, "bytes=0-");
-        }
-        let response = self
-            .policy
-            .or_header_timeout(request.send())
-            .await?
-            .map_err(FetchError::from_reqwest)?;
+        };
+        let response = self.policy.send(client, &target.url, ask).await?;
         let status = response.status();
         attempts.facts.http_status = Some(status.as_u16());
 

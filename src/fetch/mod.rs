@@ -159,14 +159,20 @@ impl Downloader {
         elapsed: Duration,
         facts: Facts,
     ) -> Outcome {
-        let outcome = Outcome::new(target.index, target.url.to_string(), status, elapsed, facts);
+        let url = crate::secret::url(&target.url);
+        let outcome = Outcome::new(target.index, url, status, elapsed, facts);
         tracker.finish(&outcome);
         outcome
     }
 
     /// The outcome of a download that failed before it could start.
     pub fn failed_early(&self, target: &Target, why: FetchError) -> Outcome {
-        self.rejected(target.index, target.url.to_string(), &target.planned, why)
+        self.rejected(
+            target.index,
+            crate::secret::url(&target.url),
+            &target.planned,
+            why,
+        )
     }
 
     /// The outcome of input number `index` (`url` as given, shown as `label`) that never
@@ -192,7 +198,7 @@ impl Downloader {
         if name != wanted && self.output.holds(&wanted) {
             self.progress.println(&format!(
                 "renamed {}: {wanted} is already in {}, so it is saved as {name}",
-                target.url,
+                crate::secret::url(&target.url),
                 self.output.path().display()
             ));
         }

@@ -57,6 +57,19 @@ pub struct Policy {
     /// Whether `Range` requests may be sent (resume, segments). Not with `--compressed`: the
     /// ranges of an encoded body are not the file's.
     pub ranges: bool,
+    /// `-H` headers (checked), sent to the origin of the URL given only.
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// `--location-trusted`: the `-H` headers follow redirects to other origins too.
+    #[serde(default)]
+    pub location_trusted: bool,
+    /// `--max-redirs`, for the redirects [`Policy::send`] follows itself.
+    #[serde(default = "default_max_redirects")]
+    pub max_redirects: usize,
+}
+
+fn default_max_redirects() -> usize {
+    crate::http::MAX_REDIRECTS
 }
 
 impl Default for Policy {
@@ -76,6 +89,9 @@ impl Default for Policy {
             speed_time: DEFAULT_SPEED_TIME,
             auth: Auth::default(),
             ranges: true,
+            headers: Vec::new(),
+            location_trusted: false,
+            max_redirects: crate::http::MAX_REDIRECTS,
         }
     }
 }
@@ -139,13 +155,54 @@ impl Policy {
         }
     }
 
-    /// A GET of `url`, a URL given, with its credentials (`-u`, `--netrc`) if it has any.
+    /// A GET of `url`, a URL given, with its `-H` headers and its credentials (`-u`,
+    /// `--netrc`) if it has any.
     pub(crate) fn request(&self, client: &Client, url: &Url) -> reqwest::RequestBuilder {
-        let request = client.get(url.clone());
+        let mut request = client.get(url.clone());
+        for (name, value) in &self.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
         match self.auth.for_url(url) {
             Some(credentials) => request.basic_auth(credentials.user, credentials.password),
             None => request,
         }
+    }
+
+    /// Sends the GET of `url` (a URL given) that `with` completes (a `Range`, say), within
+    /// the header timeout. A redirect to another origin that the client hands back (`-H`
+    /// headers given, no `--location-trusted`) is followed here, by requests without those
+    /// headers and without credentials, as curl does.
+    pub(crate) async fn send(
+        &self,
+        client: &Client,
+        url: &Url,
+        with: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> Result<Response, FetchError> {
+        let send = |request: reqwest::RequestBuilder| async {
+            self.or_header_timeout(with(request).send())
+                .await?
+                .map_err(FetchError::from_reqwest)
+        };
+        let mut response = send(self.request(client, url)).await?;
+        let mut followed = 0;
+        while response.status().is_redirection() && !self.headers.is_empty() {
+            let Some(next) = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|location| location.to_str().ok())
+                .and_then(|location| response.url().join(location).ok())
+            else {
+                break;
+            };
+            followed += 1;
+            if followed > self.max_redirects {
+                return Err(FetchError::TooManyRedirects {
+                    max: Some(self.max_redirects),
+                });
+            }
+            response = send(client.get(next)).await?;
+        }
+        Ok(response)
     }
 
     /// Fails with [`FetchError::Stalled`] if `work` takes longer than the stall timeout.

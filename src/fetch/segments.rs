@@ -223,20 +223,18 @@ async fn fetch_segment(
 /// Asks for the rest of `segment` and streams it.
 async fn request_and_stream(shared: &Shared<'_>, segment: &Segment) -> Result<(), FetchError> {
     let from = segment.position();
-    let mut request = shared
-        .transfer
+    let ask = |request: reqwest::RequestBuilder| {
+        let request = request.header(header::RANGE, format!("bytes={from}-{}", segment.end - 1));
+        match &shared.validator {
+            Some(validator) => request.header(header::IF_RANGE, validator.clone()),
+            None => request,
+        }
+    };
+    let transfer = shared.transfer;
+    let response = transfer
         .policy
-        .request(shared.transfer.client, &shared.transfer.target.url)
-        .header(header::RANGE, format!("bytes={from}-{}", segment.end - 1));
-    if let Some(validator) = &shared.validator {
-        request = request.header(header::IF_RANGE, validator.clone());
-    }
-    let response = shared
-        .transfer
-        .policy
-        .or_header_timeout(request.send())
-        .await?
-        .map_err(FetchError::from_reqwest)?;
+        .send(transfer.client, &transfer.target.url, ask)
+        .await?;
     let status = response.status();
     if status != StatusCode::PARTIAL_CONTENT {
         return Err(match status.is_success() {

@@ -11,5 +11,6 @@ mod output;
 mod pipeline;
 mod procs;
 mod requests;
+mod secrets;
 mod segments;
 mod tls;
