@@ -299,7 +299,10 @@ default login anonymous password guest@
         assert!(err.contains("before any `machine`"), "{err}");
         // Named by its line, not echoed: a stray word may be a password's second half.
         let err = Netrc::parse("machine a\npassword two words").unwrap_err();
-        assert!(err.contains("line 2") && err.contains("unexpected word"), "{err}");
+        assert!(
+            err.contains("line 2") && err.contains("unexpected word"),
+            "{err}"
+        );
         assert!(!err.contains("words"), "{err}");
         let err = Netrc::parse("machine a password \"open").unwrap_err();
         assert!(err.contains("unterminated quote"), "{err}");

@@ -153,7 +153,7 @@ impl FetchError {
             return FetchError::Network("timed out".to_owned());
         }
         if let Some(tls) = find_source::<rustls::Error>(&err) {
-            return FetchError::Tls(tls.to_string());
+            return FetchError::Tls(crate::tls::describe(tls));
         }
         if err.is_connect() {
             return FetchError::Network(format!("cannot connect: {}", root_cause(&err)));

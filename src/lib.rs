@@ -22,6 +22,7 @@ pub mod results;
 pub mod secret;
 pub mod server;
 pub mod sync;
+pub mod tls;
 pub mod units;
 
 use std::io::{self, Write};

@@ -42,6 +42,19 @@ pub fn body(name: &str, size: usize) -> Vec<u8> {
 
 pub const CERT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cert.pem");
 const KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/key.pem");
+/// Made with the one-liner everyone uses (`openssl req -x509 -newkey rsa:2048 -nodes -subj
+/// /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost -days 36500`), which marks
+/// the certificate a CA (CA:TRUE); and one like it for another name only.
+pub const ONELINER_CERT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/oneliner-cert.pem"
+);
+pub const ONELINER_KEY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/oneliner-key.pem"
+);
+pub const OTHER_CERT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/other-cert.pem");
+pub const OTHER_KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/other-key.pem");
 
 #[derive(Default)]
 struct Counters {
@@ -94,11 +107,16 @@ impl TestServer {
     }
 
     pub fn https() -> Self {
-        let certs = rustls::pki_types::CertificateDer::pem_file_iter(CERT)
+        Self::https_with(CERT, KEY)
+    }
+
+    /// HTTPS with the certificate and key in these PEM files.
+    pub fn https_with(cert: &str, key: &str) -> Self {
+        let certs = rustls::pki_types::CertificateDer::pem_file_iter(cert)
             .unwrap()
             .collect::<Result<Vec<_>, _>>()
             .unwrap();
-        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(KEY).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(key).unwrap();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
