@@ -323,3 +323,44 @@ fn continue_over_complete_files_skips_them_without_downloading_again() {
     assert_eq!(asked, ["bytes=300000-", "bytes=1000-", "-"]);
     assert!(server.body_bytes() - sent >= 300_000);
 }
+
+#[test]
+fn a_resume_answered_from_byte_zero_is_taken_as_the_whole_file() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    let size = 5000;
+    std::fs::write(dir.path().join("z.bin.part"), &body("z.bin", size)[..1000]).unwrap();
+    let run = fetchbench()
+        .args(["-c", "--retries", "0", "-o"])
+        .arg(dir.path())
+        .arg(server.url(&format!("/fault/z.bin?size={size}&range_from_zero=1")))
+        .assert()
+        .code(0);
+    let stderr = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+    assert!(!stderr.contains("unexpected range"), "{stderr}");
+    assert!(read(dir.path(), "z.bin") == body("z.bin", size));
+    assert_eq!(listing(dir.path()), ["z.bin"]);
+}
+
+#[test]
+fn a_content_range_that_lies_about_the_size_is_refused_in_words() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    // A 64 KiB body whose Content-Range claims a file of 1 TiB.
+    let run = fetchbench()
+        .args(["-s", "4", "--retries", "0", "-o"])
+        .arg(dir.path())
+        .arg(server.url("/fault/liar.bin?size=65536&lie_total=1099511627776"))
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains(
+            "the server's Content-Range (bytes 0-1099511627775 of 1099511627776) does not \
+             hold together with its Content-Length of 65536 bytes"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("824633851904"), "{stderr}");
+    assert_eq!(listing(dir.path()), Vec::<String>::new());
+}

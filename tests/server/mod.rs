@@ -322,6 +322,8 @@ fn param<T: std::str::FromStr>(params: &Params, key: &str) -> Option<T> {
 ///   (default 16 KiB);
 /// - `range_short=K&range_short_times=T`: the first T answers to a range request send only
 ///   K bytes, with a Content-Range and Content-Length that say so (a 206 short of the end);
+/// - `range_from_zero=1`: a range request gets the whole file as a 206 (`bytes 0-…`);
+/// - `lie_total=T`: a range's Content-Range claims a file of T bytes (the body is the real one);
 /// - `cd=VALUE`: a Content-Disposition header.
 async fn fault(
     State(counters): State<Arc<Counters>>,
@@ -389,6 +391,10 @@ async fn fault(
             Some((a.parse::<usize>().ok()?, last))
         })
         .filter(|_| if_range_ok && params.get("no_range").is_none());
+    let range = match range {
+        Some(_) if params.get("range_from_zero").is_some() => Some((0, size - 1)),
+        range => range,
+    };
     let range_start = range.map(|(a, _)| a);
     let mut range_end = range.map_or(size, |(_, last)| (last + 1).min(size));
     if let (Some(start), Some(k)) = (range_start, param::<usize>(&params, "range_short")) {
@@ -472,7 +478,10 @@ async fn fault(
     }
     if range_start.is_some() {
         *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-        let range = format!("bytes {start}-{}/{size}", range_end - 1);
+        let range = match param::<u64>(&params, "lie_total") {
+            Some(total) => format!("bytes {start}-{}/{total}", total - 1),
+            None => format!("bytes {start}-{}/{size}", range_end - 1),
+        };
         response
             .headers_mut()
             .insert(header::CONTENT_RANGE, range.parse().unwrap());
