@@ -292,6 +292,10 @@ pub struct DownloadArgs {
     pub speed_time: Duration,
 
     /// Resume `.part` files left by an earlier, interrupted run
+    ///
+    /// Only what the `.part`'s record (`NAME.part.fbstate`) proves is kept, and `If-Range`
+    /// makes a file changed on the server start over. A file already complete (the server has
+    /// no bytes after its end) is skipped, as wget -c does.
     #[arg(short = 'c', long = "continue", help_heading = "Reliability")]
     pub resume: bool,
 

@@ -2,7 +2,7 @@
 //! its response checked, and the body streamed to disk (or split into segments), then given
 //! its final name.
 
-use std::io::{self, Read};
+use std::io;
 use std::time::Instant;
 
 use reqwest::header::{self, HeaderValue};
@@ -156,12 +156,11 @@ impl Downloader {
             }
             _ => 1,
         };
+        let file = output.file_for(&name);
         let path = if segments > 1 {
             let total = total.unwrap_or_default();
             let stored = attempts.validator.as_ref().and_then(validator_text);
-            let part = output
-                .preallocate(&name, total, stored)
-                .map_err(|source| FetchError::write(output.part(&name), source))?;
+            let part = file.preallocate(total, stored)?;
             let transfer = Transfer {
                 policy: &self.policy,
                 throttle: &self.throttle,
@@ -179,11 +178,11 @@ impl Downloader {
                 .digest_part(target, &name, total)?
                 .map(|hasher| check_digest(target, hasher))
                 .transpose()?;
-            output.land_part(&name, &part.file)
+            file.land_held(&part.file)?
         } else {
             if start == 0 && offset > 0 {
                 // The server sent the whole body to a resume request: the `.part` is of no use.
-                output.discard_part(&name);
+                file.discard();
             }
             let body = Body {
                 start,
@@ -191,9 +190,8 @@ impl Downloader {
                 partial: range.is_some(),
             };
             let written = self.stream(attempts, response, &name, body).await?;
-            output.land(&name, written)
+            file.land(written)?
         };
-        let path = path.map_err(|source| FetchError::write(output.file(&name), source))?;
         Ok(Status::Saved { path })
     }
 
@@ -300,19 +298,13 @@ impl Downloader {
             }));
         }
         attempts.name = Some(name.clone());
-        let part = self.output.part(&name);
-        let held = self
-            .output
-            .hold_part(&name)
-            .map_err(|source| FetchError::write(part, source))?;
+        let file = self.output.file_for(&name);
+        let held = file.hold()?;
         attempts.facts.sha256 = self
             .digest_part(target, &name, offset)?
             .map(|hasher| check_digest(target, hasher))
             .transpose()?;
-        let path = self
-            .output
-            .land_part(&name, &held)
-            .map_err(|source| FetchError::write(self.output.file(&name), source))?;
+        let path = file.land_held(&held)?;
         Ok(Status::Saved { path })
     }
 
@@ -349,12 +341,9 @@ impl Downloader {
         if len == 0 {
             return Ok(Some(hasher));
         }
-        let read_error = |source| FetchError::Read {
-            path: self.output.part(name),
-            source,
-        };
-        let file = self.output.read_part(name).map_err(read_error)?;
-        io::copy(&mut file.take(len), &mut hasher).map_err(read_error)?;
+        let file = self.output.file_for(name);
+        let mut part = file.read(len)?;
+        io::copy(&mut part, &mut hasher).map_err(|source| file.read_error(source))?;
         Ok(Some(hasher))
     }
 
@@ -375,12 +364,12 @@ impl Downloader {
         let expected = response.content_length().map(|len| start + len);
         tracker.set_length(body.total.or(expected));
         tracker.set_position(start);
+        let file = self.output.file_for(name);
         let part_path = self.output.part(name);
         let write_error = |source| FetchError::write(part_path.clone(), source);
         let mut hasher = self.digest_part(target, name, start)?;
         let body_len = expected.map(|e| e - start);
-        let file = self.output.open(name, start, body_len);
-        let mut out = Sink::new(file.map_err(write_error)?, body_len).map_err(write_error)?;
+        let mut out = Sink::new(file.open(start, body_len)?, body_len).map_err(write_error)?;
         // What the `.part` holds, beside it once it has its name: a crash then leaves what
         // `-c` needs to resume this version only.
         let stored = attempts.validator.as_ref().and_then(validator_text);
@@ -389,9 +378,7 @@ impl Downloader {
         let mut save_record = |out: &Sink| -> Result<(), FetchError> {
             if out.is_named() {
                 if let Some(record) = record.take() {
-                    self.output
-                        .save_record(name, &record)
-                        .map_err(write_error)?;
+                    file.save_record(&record)?;
                 }
             }
             Ok(())

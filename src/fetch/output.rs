@@ -32,6 +32,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::record::{MAX_RECORD, Record};
+use crate::error::FetchError;
 use crate::platform;
 use crate::sync::lock;
 
@@ -119,6 +120,8 @@ impl OutputDir {
         }
         let _ = std::fs::remove_file(&part);
         self.remove_record(name);
+        // And a temporary record a killed process may have left.
+        let _ = std::fs::remove_file(self.record_temp(name));
     }
 
     /// Where `name`'s record is kept.
@@ -157,11 +160,9 @@ impl OutputDir {
         rename(&temp, &path)
     }
 
-    /// Removes `name`'s record, and a temporary one a killed process left (best effort:
-    /// without its `.part` a record is ignored).
+    /// Removes `name`'s record (best effort: without its `.part` a record is ignored).
     pub fn remove_record(&self, name: &str) {
         let _ = std::fs::remove_file(self.record_path(name));
-        let _ = std::fs::remove_file(self.record_temp(name));
     }
 
     fn record_temp(&self, name: &str) -> PathBuf {
@@ -283,6 +284,106 @@ impl OutputDir {
     /// a 416 said it is complete).
     pub fn hold_part(&self, name: &str) -> io::Result<File> {
         open_part(&self.part(name), None)
+    }
+}
+
+impl OutputDir {
+    /// The object for `name`'s file: its `.part`, its record and its final name, with the
+    /// errors of each step said as a download's ([`FetchError`]: which file, read or write).
+    pub fn file_for<'a>(&'a self, name: &'a str) -> FileFor<'a> {
+        FileFor { dir: self, name }
+    }
+}
+
+/// One name's file in the output directory, for one download's life: where it may resume,
+/// its opening (fresh, resumed, preallocated) and record, and its landing or discarding.
+pub struct FileFor<'a> {
+    dir: &'a OutputDir,
+    name: &'a str,
+}
+
+impl FileFor<'_> {
+    fn write_error(&self, path: PathBuf) -> impl FnOnce(io::Error) -> FetchError {
+        move |source| FetchError::write(path, source)
+    }
+
+    /// What a download may resume from ([`OutputDir::resume_point`]).
+    pub fn resume_point(&self) -> Resume {
+        self.dir.resume_point(self.name)
+    }
+
+    /// The file for the body from byte `start` ([`OutputDir::open`]).
+    pub fn open(&self, start: u64, len: Option<u64>) -> Result<Part, FetchError> {
+        let part = self.dir.part(self.name);
+        self.dir
+            .open(self.name, start, len)
+            .map_err(self.write_error(part))
+    }
+
+    /// A fresh, preallocated `.part` for segments ([`OutputDir::preallocate`]).
+    pub fn preallocate(
+        &self,
+        len: u64,
+        validator: Option<String>,
+    ) -> Result<Preallocated, FetchError> {
+        let part = self.dir.part(self.name);
+        self.dir
+            .preallocate(self.name, len, validator)
+            .map_err(self.write_error(part))
+    }
+
+    /// The `.part` as it is, locked, to land it ([`OutputDir::hold_part`]).
+    pub fn hold(&self) -> Result<File, FetchError> {
+        let part = self.dir.part(self.name);
+        self.dir
+            .hold_part(self.name)
+            .map_err(self.write_error(part))
+    }
+
+    /// Replaces the record ([`OutputDir::save_record`]).
+    pub fn save_record(&self, record: &Record) -> Result<(), FetchError> {
+        let path = self.dir.record_path(self.name);
+        self.dir
+            .save_record(self.name, record)
+            .map_err(self.write_error(path))
+    }
+
+    /// The `.part`'s first `len` bytes, to take a digest of.
+    pub fn read(&self, len: u64) -> Result<io::Take<File>, FetchError> {
+        let path = self.dir.part(self.name);
+        match self.dir.read_part(self.name) {
+            Ok(file) => Ok(file.take(len)),
+            Err(source) => Err(FetchError::Read { path, source }),
+        }
+    }
+
+    /// A read error of the `.part`.
+    pub fn read_error(&self, source: io::Error) -> FetchError {
+        FetchError::Read {
+            path: self.dir.part(self.name),
+            source,
+        }
+    }
+
+    /// Removes the `.part` and its record ([`OutputDir::discard_part`]).
+    pub fn discard(&self) {
+        self.dir.discard_part(self.name);
+    }
+
+    /// Gives the complete `part` its final name.
+    pub fn land(&self, part: Part) -> Result<PathBuf, FetchError> {
+        let path = self.dir.file(self.name);
+        self.dir
+            .land(self.name, part)
+            .map_err(self.write_error(path))
+    }
+
+    /// Gives the `.part`, complete and `held`, its final name.
+    pub fn land_held(&self, held: &File) -> Result<PathBuf, FetchError> {
+        let path = self.dir.file(self.name);
+        self.dir
+            .land_part(self.name, held)
+            .map_err(self.write_error(path))
     }
 }
 
