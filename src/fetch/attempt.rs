@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::headers::{ContentRange, content_range_of, http_error, validator};
 use super::naming;
-use super::output::{Part, Resume};
+use super::output::{FileFor, Part, Resume};
 use super::policy::{IDLE_FLUSH_AFTER, SpeedMeter, WRITE_OUT_EVERY};
 use super::record::Record;
 use super::segments::{self, Transfer};
@@ -369,21 +369,17 @@ impl Downloader {
         let write_error = |source| FetchError::write(part_path.clone(), source);
         let mut hasher = self.digest_part(target, name, start)?;
         let body_len = expected.map(|e| e - start);
-        let mut out = Sink::new(file.open(start, body_len)?, body_len).map_err(write_error)?;
-        // What the `.part` holds, beside it once it has its name: a crash then leaves what
-        // `-c` needs to resume this version only.
+        // What the `.part` holds, beside it: written when the body first goes to disk (a
+        // pause, or every WRITE_OUT_EVERY), or when the download stops without landing, so a
+        // crash leaves what `-c` needs to resume this version only; a body that lands at
+        // once never writes one. Declared before the sink, so that it is dropped after it.
         let stored = attempts.validator.as_ref().and_then(validator_text);
-        let mut record = (stored.is_some() || body.total.is_some())
-            .then(|| Record::in_order(stored, body.total));
-        let mut save_record = |out: &Sink| -> Result<(), FetchError> {
-            if out.is_named() {
-                if let Some(record) = record.take() {
-                    file.save_record(&record)?;
-                }
-            }
-            Ok(())
+        let mut pending = PendingRecord {
+            file: &file,
+            record: (stored.is_some() || body.total.is_some())
+                .then(|| Record::in_order(stored, body.total)),
         };
-        save_record(&out)?;
+        let mut out = Sink::new(file.open(start, body_len)?, body_len).map_err(write_error)?;
         let mut written = start;
         let mut meter = SpeedMeter::new(&self.policy);
         let mut written_out = Instant::now();
@@ -395,6 +391,7 @@ impl Downloader {
                     // The network went quiet: what arrived goes to disk now, so that a
                     // process killed while waiting keeps it for -c.
                     out.flush_buffer().await.map_err(write_error)?;
+                    pending.save(&out)?;
                     written_out = Instant::now();
                     self.policy.next_chunk(&mut response, &mut meter).await
                 }
@@ -430,17 +427,17 @@ impl Downloader {
             if first_read && expected.is_some_and(|expected| written < expected) {
                 // More than one read: worth a name that a crash cannot take away.
                 out.name_part().map_err(write_error)?;
-                save_record(&out)?;
             }
             if written_out.elapsed() >= WRITE_OUT_EVERY {
                 // A slow but steady body never goes quiet: written out on time as well.
                 out.flush_buffer().await.map_err(write_error)?;
+                pending.save(&out)?;
                 written_out = Instant::now();
             }
             attempts.facts.bytes += len;
             tracker.advance(len);
         }
-        let file = out.finish().await.map_err(write_error)?;
+        let done = out.finish().await.map_err(write_error)?;
         match expected {
             Some(expected) if written < expected => Err(FetchError::ShortBody {
                 got: written,
@@ -450,7 +447,7 @@ impl Downloader {
             Some(expected) if written > expected => Err(FetchError::LongBody { expected }),
             // A 206 is complete only at the end of the file: the rest is another request's.
             _ if body.partial && body.total.is_some_and(|total| written < total) => {
-                drop(file);
+                drop(done);
                 Err(FetchError::ShortBody {
                     got: written,
                     expected: body.total.unwrap_or_default(),
@@ -459,7 +456,41 @@ impl Downloader {
             }
             _ => {
                 attempts.facts.sha256 = hasher.map(|h| check_digest(target, h)).transpose()?;
-                Ok(file)
+                // Complete: it lands now, and needs no record.
+                pending.record = None;
+                Ok(done)
+            }
+        }
+    }
+}
+
+/// The record of a body written in order, until it is on disk.
+struct PendingRecord<'a> {
+    file: &'a FileFor<'a>,
+    /// `None` once written (or when there is nothing worth recording).
+    record: Option<Record>,
+}
+
+impl PendingRecord<'_> {
+    /// Writes the record if the body's file has its `.part` name.
+    fn save(&mut self, out: &Sink) -> Result<(), FetchError> {
+        if out.is_named() {
+            if let Some(record) = self.record.take() {
+                self.file.save_record(&record)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PendingRecord<'_> {
+    fn drop(&mut self) {
+        // Stopped before landing (a fault, a final error, Ctrl-C): the `.part` it leaves
+        // gets its record. Nowhere to report a failure from here: without it, `-c` trusts
+        // the `.part` as bytes in order, without If-Range.
+        if let Some(record) = self.record.take() {
+            if self.file.has_part() {
+                let _ = self.file.save_record(&record);
             }
         }
     }

@@ -223,7 +223,12 @@ impl OutputDir {
         if fresh {
             Part::fresh(&self.dir, &part, len)
         } else {
-            open_part(&part, Some(start)).map(Part::Named)
+            let file = open_part(&part, Some(start)).map(Part::Named)?;
+            if start == 0 {
+                // Started over: an old record describes nothing that is there now.
+                self.remove_record(name);
+            }
+            Ok(file)
         }
     }
 
@@ -363,6 +368,11 @@ impl FileFor<'_> {
             path: self.dir.part(self.name),
             source,
         }
+    }
+
+    /// Whether a `.part` of this download's own is there (with any bytes).
+    pub fn has_part(&self) -> bool {
+        self.dir.part_len(self.name).is_some_and(|len| len > 0)
     }
 
     /// Removes the `.part` and its record ([`OutputDir::discard_part`]).
