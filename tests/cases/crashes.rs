@@ -364,3 +364,41 @@ fn a_content_range_that_lies_about_the_size_is_refused_in_words() {
     assert!(!stderr.contains("824633851904"), "{stderr}");
     assert_eq!(listing(dir.path()), Vec::<String>::new());
 }
+
+#[test]
+fn a_record_that_is_a_link_is_never_followed_or_trusted() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    let outside = tempdir().unwrap();
+    let target = outside.path().join("precious");
+    std::fs::write(&target, "keep me").unwrap();
+    let size = 300_000;
+    // A `.part` with a link where its record would be: not read, not written through.
+    std::fs::write(dir.path().join("l.bin.part"), &body("l.bin", size)[..1000]).unwrap();
+    std::os::unix::fs::symlink(&target, dir.path().join("l.bin.part.fbstate")).unwrap();
+    fetchbench()
+        .args(["-c", "-q", "-o"])
+        .arg(dir.path())
+        .arg(server.url(&format!("/fault/l.bin?size={size}&stall_after=200000")))
+        .args(["--retries", "0", "--stall-timeout", "1s"])
+        .assert()
+        .code(1);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+    // Started over (the link proves nothing), and the record now beside it is a file.
+    assert_eq!(server.ranges()[0].0, "-");
+    let record = dir.path().join("l.bin.part.fbstate");
+    assert!(record.symlink_metadata().unwrap().file_type().is_file());
+    assert_eq!(
+        read(dir.path(), "l.bin.part"),
+        &body("l.bin", size)[..200_000]
+    );
+    fetchbench()
+        .args(["-c", "-q", "-o"])
+        .arg(dir.path())
+        .arg(server.url(&format!("/fault/l.bin?size={size}")))
+        .assert()
+        .code(0);
+    assert!(read(dir.path(), "l.bin") == body("l.bin", size));
+    assert_eq!(server.ranges()[1].0, "bytes=200000-");
+    assert_eq!(listing(dir.path()), ["l.bin"]);
+}
