@@ -245,7 +245,11 @@ impl Downloader {
         let target = attempts.target;
         let status = response.status();
         let range = content_range_of(response.headers());
+        // The answer is about the file there only if no redirect named another one.
+        let same_file = target.name.is_some()
+            || naming::is_reserved_for(target, &naming::name_from_url(response.url()));
         if status == StatusCode::RANGE_NOT_SATISFIABLE
+            && same_file
             && range.is_some_and(|r| r.last.is_none() && r.total == Some(len))
         {
             attempts.name = Some(target.planned.clone());
