@@ -52,8 +52,12 @@ impl Downloader {
             _ => Resume::default(),
         };
         let offset = resume.offset;
-        if let Some(stored) = resume.record.as_ref().and_then(|r| r.validator.as_deref()) {
-            attempts.validator = HeaderValue::from_str(stored).ok();
+        if let Some(record) = &resume.record {
+            // The version the `.part` holds, as its record says (none: no If-Range).
+            attempts.validator = record
+                .validator
+                .as_deref()
+                .and_then(|stored| HeaderValue::from_str(stored).ok());
         }
         // `-c` over a complete file: asked for the bytes after its end, a server that has no
         // more says so (416, Content-Range `*/SIZE`), as wget -c asks.
