@@ -59,6 +59,14 @@ impl Downloader {
                 .as_deref()
                 .and_then(|stored| HeaderValue::from_str(stored).ok());
         }
+        if let Some(name) = resumable
+            .as_deref()
+            .filter(|_| ranges && self.policy.segments.wanted())
+        {
+            if let Some(done) = self.resume_segments(attempts, name, &resume).await {
+                return done;
+            }
+        }
         // `-c` over a complete file: asked for the bytes after its end, a server that has no
         // more says so (416, Content-Range `*/SIZE`), as wget -c asks.
         let complete_check = (known && self.policy.resume && ranges && offset == 0)
@@ -197,6 +205,55 @@ impl Downloader {
             file.land(written)?
         };
         Ok(Status::Saved { path })
+    }
+
+    /// With `-s`, a preallocated `.part` whose record lists its segments (a segmented
+    /// download stopped, or killed): each segment resumed where the record says it stopped,
+    /// with `If-Range`. `None` when the record does not allow that (no validator, not a
+    /// segmented one, a `.part` of another size): the download resumes in order instead.
+    async fn resume_segments(
+        &self,
+        attempts: &mut Attempts<'_>,
+        name: &str,
+        resume: &Resume,
+    ) -> Option<Result<Status, FetchError>> {
+        let record = resume.record.as_ref().filter(|_| !resume.complete)?;
+        let (ranges, total) = (record.ranges.as_deref()?, record.total?);
+        let stored = record.validator.clone()?;
+        let validator = HeaderValue::from_str(&stored).ok()?;
+        let layout = segments::from_record(ranges, total)?;
+        if self.output.part_len(name) != Some(total) {
+            return None;
+        }
+        attempts.name = Some(name.to_owned());
+        let target = attempts.target;
+        let file = self.output.file_for(name);
+        Some(
+            async {
+                let part = file.reopen_preallocated(total, stored)?;
+                let transfer = Transfer {
+                    policy: &self.policy,
+                    throttle: &self.throttle,
+                    client: attempts.client,
+                    target,
+                    tracker: attempts.tracker,
+                    output: &self.output,
+                    name,
+                };
+                let (result, fetched) = segments::resume(&transfer, &part, layout, validator).await;
+                attempts.facts.bytes += fetched.received;
+                attempts.facts.retries += fetched.retries;
+                result?;
+                attempts.facts.http_status = Some(StatusCode::PARTIAL_CONTENT.as_u16());
+                attempts.facts.sha256 = self
+                    .digest_part(target, name, total)?
+                    .map(|hasher| check_digest(target, hasher))
+                    .transpose()?;
+                let path = file.land_held(&part.file)?;
+                Ok(Status::Saved { path })
+            }
+            .await,
+        )
     }
 
     /// The Content-Range of a 206 answer, when it holds together and is of this file; else

@@ -337,6 +337,29 @@ impl FileFor<'_> {
             .map_err(self.write_error(part))
     }
 
+    /// The preallocated `.part` of `len` bytes a segmented download left, as it is (locked),
+    /// to go on with it; its record says what it holds.
+    pub fn reopen_preallocated(
+        &self,
+        len: u64,
+        validator: String,
+    ) -> Result<Preallocated, FetchError> {
+        let path = self.dir.part(self.name);
+        let file = self.hold()?;
+        match file.metadata() {
+            Ok(meta) if meta.len() == len => Ok(Preallocated {
+                file,
+                path,
+                len,
+                validator: Some(validator),
+            }),
+            Ok(_) => Err(FetchError::BadResume(
+                "a .part of another length than its record".to_owned(),
+            )),
+            Err(source) => Err(FetchError::Read { path, source }),
+        }
+    }
+
     /// The `.part` as it is, locked, to land it ([`OutputDir::hold_part`]).
     pub fn hold(&self) -> Result<File, FetchError> {
         let part = self.dir.part(self.name);

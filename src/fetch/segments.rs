@@ -54,13 +54,28 @@ struct Layout<'a> {
     complete: bool,
 }
 
-/// The ranges of `segments` on disk.
+/// The ranges of `segments` on disk, one per segment (an empty one too: a later `-c` finds
+/// each segment's start in them).
 fn written(segments: &[Segment]) -> Vec<(u64, u64)> {
     segments
         .iter()
         .map(|segment| (segment.start, segment.position()))
-        .filter(|(start, end)| end > start)
         .collect()
+}
+
+/// The segments a record of `ranges` describes in a file of `total` bytes: each from its
+/// start to the next one's (the last to the end), with what was written; `None` when the
+/// ranges do not describe segments of that file (unordered, overlapping, out of bounds).
+pub fn from_record(ranges: &[(u64, u64)], total: u64) -> Option<Vec<(u64, u64, u64)>> {
+    let mut layout = Vec::with_capacity(ranges.len());
+    for (k, &(start, written_to)) in ranges.iter().enumerate() {
+        let end = ranges.get(k + 1).map_or(total, |next| next.0);
+        if start >= end || written_to < start || written_to > end {
+            return None;
+        }
+        layout.push((start, end, written_to - start));
+    }
+    (layout.first().is_some_and(|first| first.0 == 0)).then_some(layout)
 }
 
 impl Layout<'_> {
@@ -148,15 +163,44 @@ pub async fn download(
     count: u64,
 ) -> (Result<(), FetchError>, Fetched) {
     let total = part.len;
+    let layout = (0..count)
+        .map(|k| (total * k / count, total * (k + 1) / count, 0))
+        .collect();
+    let validator = super::headers::validator(first.headers());
+    run(transfer, Some(first), part, layout, validator).await
+}
+
+/// Resumes a segmented download from its record: each segment where it stopped (`layout`:
+/// start, end, bytes written), with `If-Range` carrying `validator`, so that a changed file
+/// fails with [`FetchError::Changed`] instead of mixing.
+pub async fn resume(
+    transfer: &Transfer<'_>,
+    part: &Preallocated,
+    layout: Vec<(u64, u64, u64)>,
+    validator: HeaderValue,
+) -> (Result<(), FetchError>, Fetched) {
+    run(transfer, None, part, layout, Some(validator)).await
+}
+
+/// Downloads the segments of `layout` into `part`; `first` (when given) serves the first.
+async fn run(
+    transfer: &Transfer<'_>,
+    first: Option<Response>,
+    part: &Preallocated,
+    layout: Vec<(u64, u64, u64)>,
+    validator: Option<HeaderValue>,
+) -> (Result<(), FetchError>, Fetched) {
+    let total = part.len;
     let mut layout = Layout {
         part,
         output: transfer.output,
         name: transfer.name,
-        segments: (0..count)
-            .map(|k| Segment {
-                start: total * k / count,
-                end: total * (k + 1) / count,
-                written: AtomicU64::new(0),
+        segments: layout
+            .into_iter()
+            .map(|(start, end, written)| Segment {
+                start,
+                end,
+                written: AtomicU64::new(written),
             })
             .collect(),
         complete: false,
@@ -165,13 +209,19 @@ pub async fn download(
         transfer,
         part,
         segments: &layout.segments,
-        validator: super::headers::validator(first.headers()),
+        validator,
         received: AtomicU64::new(0),
         retries: AtomicU32::new(0),
         recorded: Mutex::new(Instant::now()),
     };
     transfer.tracker.set_length(Some(total));
-    let mut first = Some(first);
+    let already: u64 = layout
+        .segments
+        .iter()
+        .map(|s| s.written.load(Ordering::Relaxed))
+        .sum();
+    transfer.tracker.set_position(already);
+    let mut first = first;
     let result = try_join_all(
         layout
             .segments
@@ -197,6 +247,10 @@ async fn fetch_segment(
 ) -> Result<(), FetchError> {
     let mut retries = 0;
     loop {
+        if response.is_none() && segment.position() >= segment.end {
+            // Complete already (a resumed download).
+            return Ok(());
+        }
         let result = match response.take() {
             Some(response) => stream(shared, segment, response).await,
             None => request_and_stream(shared, segment).await,
@@ -349,6 +403,20 @@ async fn stream(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_gives_back_its_segments_or_nothing() {
+        assert_eq!(
+            from_record(&[(0, 10), (20, 20), (30, 35)], 40),
+            Some(vec![(0, 20, 10), (20, 30, 0), (30, 40, 5)])
+        );
+        // Unordered, overlapping, past the end, not from 0: not segments of that file.
+        assert_eq!(from_record(&[(20, 25), (0, 10)], 40), None);
+        assert_eq!(from_record(&[(0, 25), (20, 30)], 40), None);
+        assert_eq!(from_record(&[(0, 50)], 40), None);
+        assert_eq!(from_record(&[(5, 10)], 40), None);
+        assert_eq!(from_record(&[], 40), None);
+    }
 
     #[test]
     fn the_good_prefix_stops_at_the_first_gap() {

@@ -402,3 +402,33 @@ fn a_record_that_is_a_link_is_never_followed_or_trusted() {
     assert_eq!(server.ranges()[1].0, "bytes=200000-");
     assert_eq!(listing(dir.path()), ["l.bin"]);
 }
+
+#[test]
+fn segments_resumed_after_the_file_changed_start_over_instead_of_mixing() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    let size = 4000;
+    let old = body("m.bin@1", size);
+    let mut part = vec![0u8; size];
+    part[..1000].copy_from_slice(&old[..1000]);
+    part[2000..2500].copy_from_slice(&old[2000..2500]);
+    std::fs::write(dir.path().join("m.bin.part"), &part).unwrap();
+    let record = serde_json::json!({
+        "format": "fetchbench-part-1",
+        "validator": "\"m.bin-1\"",
+        "total": size,
+        "ranges": [[0, 1000], [2000, 2500]],
+    });
+    std::fs::write(dir.path().join("m.bin.part.fbstate"), record.to_string()).unwrap();
+    fetchbench()
+        .args(["-c", "-q", "-s", "4", "--retry-delay", "10ms", "-o"])
+        .arg(dir.path())
+        .arg(server.url(&format!("/fault/m.bin?size={size}&v=2")))
+        .assert()
+        .code(0);
+    assert!(
+        read(dir.path(), "m.bin") == body("m.bin@2", size),
+        "mixed versions"
+    );
+    assert_eq!(listing(dir.path()), ["m.bin"]);
+}

@@ -483,6 +483,38 @@ fn continue_resumes_a_preallocated_part_only_from_what_its_record_proves() {
     assert!(read(dir.path(), "holes.bin") == good);
     assert_eq!(listing(dir.path()), ["holes.bin"]);
 
+    // With -s, each segment goes on where the record says it stopped (an empty one too).
+    std::fs::remove_file(dir.path().join("holes.bin")).unwrap();
+    std::fs::write(dir.path().join("holes.bin.part"), &part).unwrap();
+    let segments: &[(u64, u64)] = &[(0, 700), (1000, 1500), (2000, 2000), (3000, 3900)];
+    std::fs::write(
+        dir.path().join("holes.bin.part.fbstate"),
+        record(Some("\"holes.bin-stable\""), size as u64, Some(segments)),
+    )
+    .unwrap();
+    let before = server.ranges().len();
+    fetchbench()
+        .args(["-c", "-s", "4", "-o"])
+        .arg(dir.path())
+        .arg(server.url(&format!("/fault/holes.bin?size={size}")))
+        .assert()
+        .code(0);
+    let mut asked: Vec<(String, String)> = server.ranges()[before..].to_vec();
+    asked.sort();
+    let tag = "\"holes.bin-stable\"".to_owned();
+    assert_eq!(
+        asked,
+        [
+            "bytes=1500-1999",
+            "bytes=2000-2999",
+            "bytes=3900-3999",
+            "bytes=700-999"
+        ]
+        .map(|r| (r.to_owned(), tag.clone()))
+    );
+    assert!(read(dir.path(), "holes.bin") == good);
+    assert_eq!(listing(dir.path()), ["holes.bin"]);
+
     // A record that is not one proves nothing: started over, never trusted.
     std::fs::remove_file(dir.path().join("holes.bin")).unwrap();
     std::fs::write(dir.path().join("holes.bin.part"), &part).unwrap();
