@@ -136,7 +136,13 @@ impl Netrc {
                         _ => {}
                     }
                 }
-                other => return Err(format!("line {line}: unexpected {other:?}")),
+                // Not echoed: a stray word may be part of a password.
+                _ => {
+                    return Err(format!(
+                        "line {line}: unexpected word (expected machine, default, login, \
+                         password, account or macdef)"
+                    ));
+                }
             }
         }
         Ok(Netrc { entries })
@@ -291,8 +297,13 @@ default login anonymous password guest@
         );
         let err = Netrc::parse("login u").unwrap_err();
         assert!(err.contains("before any `machine`"), "{err}");
-        let err = Netrc::parse("machine a\nbogus x").unwrap_err();
-        assert!(err.contains("line 2") && err.contains("\"bogus\""), "{err}");
+        // Named by its line, not echoed: a stray word may be a password's second half.
+        let err = Netrc::parse("machine a\npassword two words").unwrap_err();
+        assert!(
+            err.contains("line 2") && err.contains("unexpected word"),
+            "{err}"
+        );
+        assert!(!err.contains("words"), "{err}");
         let err = Netrc::parse("machine a password \"open").unwrap_err();
         assert!(err.contains("unterminated quote"), "{err}");
     }

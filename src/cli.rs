@@ -212,9 +212,16 @@ pub struct DownloadArgs {
     #[arg(long, value_name = "DUR", value_parser = units::parse_duration, help_heading = "Concurrency")]
     pub wait: Option<Duration>,
 
-    /// Extra request header, e.g. "Authorization: Bearer x" (repeatable)
+    /// Extra request header, e.g. "X-Api-Key: x" (repeatable)
+    ///
+    /// Sent to the origin of each URL given (and its redirects within that origin); a
+    /// redirect to another origin goes without them, unless --location-trusted.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = parse_header, help_heading = "Network")]
     pub headers: Vec<(String, String)>,
+
+    /// Send -H headers on redirects to other origins too (as curl's --location-trusted)
+    #[arg(long, help_heading = "Network")]
+    pub location_trusted: bool,
 
     /// User-Agent header
     #[arg(short = 'A', long, value_name = "TEXT", help_heading = "Network")]
@@ -362,6 +369,10 @@ pub struct DownloadArgs {
     pub speed_time: Duration,
 
     /// Resume `.part` files left by an earlier, interrupted run
+    ///
+    /// Only what the `.part`'s record (`NAME.part.fbstate`) proves is kept, and `If-Range`
+    /// makes a file changed on the server start over. A file already complete (the server has
+    /// no bytes after its end) is skipped, as wget -c does.
     #[arg(short = 'c', long = "continue", help_heading = "Reliability")]
     pub resume: bool,
 

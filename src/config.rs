@@ -71,6 +71,7 @@ impl Config {
                 (_, true) => Some(IpVersion::V6),
                 _ => None,
             },
+            location_trusted: args.location_trusted,
         })?;
         let policy = Policy {
             retries: args.retries,
@@ -93,6 +94,9 @@ impl Config {
             verbose: args.verbose.then(|| verbose(&http)),
             server_timestamps: !args.no_use_server_timestamps,
             timestamping: args.timestamping,
+            headers: args.headers.clone(),
+            location_trusted: args.location_trusted,
+            max_redirects: args.max_redirs,
         };
         let output = OutputDir::prepare(&args.output)?;
         let display = if args.quiet {

@@ -62,6 +62,14 @@ pub enum FetchError {
     Changed,
     #[error("cannot write {}: {source}", .path.display())]
     Write { path: PathBuf, source: io::Error },
+    #[error("cannot read {}: {source}", .path.display())]
+    Read { path: PathBuf, source: io::Error },
+    /// Another run (or process) holds the `.part`: it is left alone, and this download with it.
+    #[error("{} is being downloaded by another run into the same directory; left alone", .path.display())]
+    Busy { path: PathBuf },
+    /// A response whose range does not hold together, or is not the one asked for.
+    #[error("{0}")]
+    BadRange(String),
     #[error("SHA-256 mismatch: expected {expected}, got {actual}")]
     Checksum { expected: String, actual: String },
     /// The download could not even start (no runtime, no thread).
@@ -111,6 +119,15 @@ impl FetchError {
         }
     }
 
+    /// A failed write to `path` (a `.part` another run holds is [`FetchError::Busy`]).
+    pub(crate) fn write(path: PathBuf, source: io::Error) -> Self {
+        if source.kind() == io::ErrorKind::ResourceBusy {
+            FetchError::Busy { path }
+        } else {
+            FetchError::Write { path, source }
+        }
+    }
+
     /// A readable account of a reqwest error, without the URL (the caller names it).
     pub(crate) fn from_reqwest(err: reqwest::Error) -> Self {
         if err.is_redirect() {
@@ -127,7 +144,11 @@ impl FetchError {
             .find(|e| e.is_builder());
         if let Some(builder) = builder {
             return FetchError::Refused(match builder.url() {
-                Some(url) => format!("redirect refused: {} ({url})", root_cause(builder)),
+                Some(url) => format!(
+                    "redirect refused: {} ({})",
+                    root_cause(builder),
+                    crate::secret::url(url)
+                ),
                 None => error_chain(builder),
             });
         }
@@ -138,7 +159,7 @@ impl FetchError {
             return FetchError::Network("timed out".to_owned());
         }
         if let Some(tls) = find_source::<rustls::Error>(&err) {
-            return FetchError::Tls(tls.to_string());
+            return FetchError::Tls(crate::tls::describe(tls));
         }
         if find_source::<h2::Error>(&err).and_then(h2::Error::reason)
             == Some(h2::Reason::REFUSED_STREAM)
@@ -148,7 +169,7 @@ impl FetchError {
         if err.is_connect() {
             return FetchError::Connect(root_cause(&err));
         }
-        FetchError::Network(error_chain(&err.without_url()))
+        FetchError::Network(crate::secret::text(&error_chain(&err.without_url())))
     }
 
     /// Whether another attempt may succeed: network faults, timeouts, cut bodies, and the
@@ -169,6 +190,7 @@ impl FetchError {
             | FetchError::TooSlow { .. }
             | FetchError::ShortBody { .. }
             | FetchError::BadResume(_)
+            | FetchError::BadRange(_)
             | FetchError::Changed => true,
             FetchError::TooManyRedirects { .. }
             | FetchError::Refused(_)
@@ -177,6 +199,8 @@ impl FetchError {
             | FetchError::Tls(_)
             | FetchError::LongBody { .. }
             | FetchError::Write { .. }
+            | FetchError::Read { .. }
+            | FetchError::Busy { .. }
             | FetchError::Checksum { .. }
             | FetchError::Setup(_)
             | FetchError::Child(_)

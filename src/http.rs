@@ -47,13 +47,22 @@ impl std::fmt::Display for TooManyRedirects {
 impl std::error::Error for TooManyRedirects {}
 
 /// Follows at most `max` redirects (0: none; the first fails). Like reqwest's
-/// `Policy::limited`, with the limit in the error. reqwest drops `Authorization` on a redirect
-/// to another origin whatever the policy.
-fn redirect_policy(max: usize) -> redirect::Policy {
+/// `Policy::limited`, with the limit in the error. reqwest drops `Authorization` and cookies
+/// on a redirect to another origin whatever the policy, but keeps every other header of the
+/// request: with `stop_cross_origin` (`-H` headers given, no `--location-trusted`), a
+/// redirect to another origin is not followed here but handed back, for
+/// [`crate::fetch::policy::Policy::send`] to follow without those headers.
+fn redirect_policy(max: usize, stop_cross_origin: bool) -> redirect::Policy {
     redirect::Policy::custom(move |attempt| {
         // The first of `previous` is the URL asked for, not a redirect.
+        let leaves_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() != attempt.url().origin());
         if attempt.previous().len() > max {
             attempt.error(TooManyRedirects { max })
+        } else if stop_cross_origin && leaves_origin {
+            attempt.stop()
         } else {
             attempt.follow()
         }
@@ -108,6 +117,9 @@ pub struct HttpOptions {
     /// `-4`/`-6`: connect over this IP version only.
     #[serde(default)]
     pub ip_version: Option<IpVersion>,
+    /// `--location-trusted`: `-H` headers follow a redirect to another origin too.
+    #[serde(default)]
+    pub location_trusted: bool,
 }
 
 /// Which IP version connections use (`-4`, `-6`).
@@ -177,6 +189,7 @@ impl Default for HttpOptions {
             save_cookies: None,
             resolve: Vec::new(),
             ip_version: None,
+            location_trusted: false,
         }
     }
 }
@@ -215,12 +228,13 @@ impl Default for HttpSettings {
 impl HttpSettings {
     /// Checks `options`: headers, proxy URLs, and the certificates of `--cacert`.
     pub fn new(options: HttpOptions) -> Result<Self> {
+        // `-H` headers are checked here, and sent by each request to its own origin
+        // ([`crate::fetch::policy::Policy::request`]), not as the client's defaults.
         let mut headers = HeaderMap::new();
         for (name, value) in &options.headers {
             let bad = || format!("invalid header {name:?}: {value:?}");
-            let name = HeaderName::from_bytes(name.as_bytes()).with_context(bad)?;
-            let value = HeaderValue::from_str(value).with_context(bad)?;
-            headers.append(name, value);
+            HeaderName::from_bytes(name.as_bytes()).with_context(bad)?;
+            HeaderValue::from_str(value).with_context(bad)?;
         }
         // Checked here, so that a bad value is a usage error rather than a failure of every
         // download (a CR or LF would otherwise split the request's head).
@@ -278,7 +292,10 @@ impl HttpSettings {
             .tls_backend_preconfigured(tls.clone())
             .user_agent(options.user_agent.as_str())
             .default_headers(self.headers.clone())
-            .redirect(redirect_policy(options.max_redirects))
+            .redirect(redirect_policy(
+                options.max_redirects,
+                !options.headers.is_empty() && !options.location_trusted,
+            ))
             // The decoders are built in; without `--compressed`, no Accept-Encoding is sent and
             // nothing is decoded.
             .gzip(options.compressed)
@@ -351,7 +368,7 @@ fn proxies(options: &HttpOptions) -> Result<Vec<Proxy>> {
         Some(list) => NoProxy::from_string(list),
         None => NoProxy::from_env(),
     };
-    let bad = |url: &str| format!("invalid proxy URL {url:?}");
+    let bad = |url: &str| crate::secret::text(&format!("invalid proxy URL {url:?}"));
     if options.noproxy.as_deref().map(str::trim) == Some("*") {
         return Ok(Vec::new());
     }
@@ -458,13 +475,21 @@ impl ServerCertVerifier for SystemRoots {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.verifier().verify_server_cert(
+        let verdict = self.verifier().verify_server_cert(
             end_entity,
             intermediates,
             server_name,
             ocsp_response,
             now,
-        )
+        );
+        match verdict {
+            // The server's own certificate, given with --cacert (see crate::tls).
+            Err(_) if self.extra_roots.iter().any(|root| root == end_entity) => {
+                crate::tls::check_own_certificate(end_entity, server_name, now)
+                    .map(|()| ServerCertVerified::assertion())
+            }
+            verdict => verdict,
+        }
     }
 
     fn verify_tls12_signature(

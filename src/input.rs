@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
@@ -84,7 +84,11 @@ impl Input {
         for (n, text) in urls.iter().enumerate() {
             match parse_url(text) {
                 Ok(url) => args.push(Entry::plain(url)),
-                Err(why) => problems.push(format!("  argument {}: {text:?}: {why}", n + 1)),
+                Err(why) => problems.push(crate::secret::text(&format!(
+                    "  argument {}: {:?}: {why}",
+                    n + 1,
+                    shorten(text)
+                ))),
             }
         }
         if !problems.is_empty() {
@@ -163,7 +167,7 @@ impl Input {
                     Line::Entry(entry) if shard.is_some_and(|s| !s.holds(entry.url.as_str())) => {}
                     Line::Entry(entry) => entries.push(*entry),
                     Line::Bad { origin, text, why } => {
-                        problems.push(format!("  {origin}: {text:?}: {why}"));
+                        problems.push(crate::secret::text(&format!("  {origin}: {text:?}: {why}")));
                     }
                 }
             }
@@ -392,9 +396,9 @@ fn lines(list: List) -> impl Iterator<Item = (Line, bool)> {
                 label: Arc::clone(&label),
                 line: number,
             };
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) => return None,
-                Ok(_) => {}
+            let long = match read_line(&mut reader, &mut buf) {
+                Ok(None) => return None,
+                Ok(Some(len)) => (len > MAX_LINE).then_some(len),
                 Err(err) => {
                     failed = true;
                     let bad = Line::Bad {
@@ -404,7 +408,7 @@ fn lines(list: List) -> impl Iterator<Item = (Line, bool)> {
                     };
                     return Some((bad, false));
                 }
-            }
+            };
             let mut bytes = buf.as_slice();
             if number == 1 {
                 bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
@@ -413,18 +417,30 @@ fn lines(list: List) -> impl Iterator<Item = (Line, bool)> {
             if bytes.is_empty() || bytes.starts_with(b"#") {
                 continue;
             }
+            if let Some(len) = long {
+                // Only its first MAX_LINE bytes were kept: echoed shortened, and failed alone.
+                let bad = Line::Bad {
+                    origin,
+                    text: shorten(&String::from_utf8_lossy(bytes)),
+                    why: format!(
+                        "line of {len} bytes, longer than the {} KiB a list line may have",
+                        MAX_LINE / 1024
+                    ),
+                };
+                return Some((bad, reader.buffer().contains(&b'\n')));
+            }
             let line = match std::str::from_utf8(bytes) {
                 Ok(text) => match parse_list_line(text) {
                     Ok(entry) => Line::Entry(Box::new(entry)),
                     Err(why) => Line::Bad {
                         origin,
-                        text: text.to_owned(),
+                        text: shorten(text),
                         why,
                     },
                 },
                 Err(_) => Line::Bad {
                     origin,
-                    text: String::from_utf8_lossy(bytes).into_owned(),
+                    text: shorten(&String::from_utf8_lossy(bytes)),
                     why: "not UTF-8 text".to_owned(),
                 },
             };
@@ -432,6 +448,48 @@ fn lines(list: List) -> impl Iterator<Item = (Line, bool)> {
             return Some((line, reader.buffer().contains(&b'\n')));
         }
     })
+}
+
+/// The longest line of a URL list (without its line end); a longer one fails alone, and only
+/// this much of it is ever held in memory.
+pub const MAX_LINE: usize = 64 * 1024;
+/// How much of a bad line or argument is echoed in messages.
+const ECHO: usize = 200;
+
+/// Reads the next line into `buf` (its line end included), keeping at most [`MAX_LINE`] + 1
+/// bytes of it and skipping the rest; `None` at the end of the input, else the line's whole
+/// length without its line end.
+fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Option<usize>> {
+    let (mut len, mut any) = (0, false);
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(available) => available,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        if available.is_empty() {
+            return Ok(any.then_some(len));
+        }
+        any = true;
+        let end = available.iter().position(|&b| b == b'\n');
+        let chunk = &available[..end.map_or(available.len(), |i| i + 1)];
+        let room = (MAX_LINE + 1).saturating_sub(buf.len());
+        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let taken = chunk.len();
+        len += taken - usize::from(end.is_some());
+        reader.consume(taken);
+        if end.is_some() {
+            return Ok(Some(len));
+        }
+    }
+}
+
+/// `text` cut to its first [`ECHO`] characters (then `…`).
+pub(crate) fn shorten(text: &str) -> String {
+    match text.char_indices().nth(ECHO) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
 }
 
 /// `URL [sha256=HEX] [out=NAME]`, or `URL [sha256=HEX]<TAB>NAME` (a name with spaces).
@@ -473,11 +531,20 @@ pub(crate) fn parse_list_line(line: &str) -> Result<Entry, String> {
     }
 }
 
+/// The longest URL sent (hyper's limit on a request target).
+const MAX_URL: usize = 65_534;
+
 pub(crate) fn parse_url(text: &str) -> Result<Url, String> {
     if text.split_whitespace().nth(1).is_some() {
         return Err("expected one URL, found spaces (encode them as %20)".to_owned());
     }
     let url = Url::parse(text).map_err(|e| e.to_string())?;
+    if url.as_str().len() > MAX_URL {
+        return Err(format!(
+            "a URL of {} bytes, longer than the {MAX_URL} an HTTP request can carry",
+            url.as_str().len()
+        ));
+    }
     match url.scheme() {
         "http" | "https" => Ok(url),
         other => Err(format!(
@@ -489,6 +556,29 @@ pub(crate) fn parse_url(text: &str) -> Result<Url, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_are_read_with_bounded_memory() {
+        let exact = "a".repeat(MAX_LINE);
+        let over = "b".repeat(3 * MAX_LINE);
+        let input = format!("{exact}\n{over}\nlast");
+        let mut reader = BufReader::with_capacity(1000, input.as_bytes());
+        let mut buf = Vec::new();
+        assert_eq!(read_line(&mut reader, &mut buf).unwrap(), Some(MAX_LINE));
+        assert_eq!(buf.len(), MAX_LINE + 1);
+        buf.clear();
+        assert_eq!(
+            read_line(&mut reader, &mut buf).unwrap(),
+            Some(3 * MAX_LINE)
+        );
+        assert!(buf.len() <= MAX_LINE + 1, "kept {}", buf.len());
+        buf.clear();
+        assert_eq!(read_line(&mut reader, &mut buf).unwrap(), Some(4));
+        assert_eq!(buf, b"last");
+        buf.clear();
+        assert_eq!(read_line(&mut reader, &mut buf).unwrap(), None);
+        assert_eq!(shorten(&"é".repeat(300)).chars().count(), ECHO + 1);
+    }
 
     /// Every item of `args` then `list` (read as stdin), through a real [`Source`].
     fn items(args: &[&str], list: &'static [u8]) -> Result<Vec<Item>> {

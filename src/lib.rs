@@ -20,8 +20,10 @@ pub mod procs;
 pub mod progress;
 pub mod report;
 pub mod results;
+pub mod secret;
 pub mod server;
 pub mod sync;
+pub mod tls;
 pub mod units;
 pub mod width;
 

@@ -32,11 +32,35 @@ pub enum Status {
     Saved {
         path: PathBuf,
     },
-    /// `--no-clobber` and the file was already there; it was left untouched.
+    /// The file was already there, and left untouched: `--no-clobber`, or `-c` and it is
+    /// complete.
     Skipped {
         path: PathBuf,
+        why: Skip,
     },
     Failed(FetchError),
+}
+
+/// Why a download was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Skip {
+    /// `--no-clobber`: a file of that name was there.
+    Exists,
+    /// `-c`: the file there is complete (the server's size is its size).
+    Complete,
+    /// `-N`: the server's copy is no newer than the file there (304 Not Modified).
+    NotModified,
+}
+
+impl Skip {
+    /// What the end table and the plain lines say.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Skip::Exists => "already exists (--no-clobber)",
+            Skip::Complete => "already complete (-c)",
+            Skip::NotModified => "not modified on the server (-N)",
+        }
+    }
 }
 
 /// The result of one download, reported in input order.
@@ -122,7 +146,7 @@ impl Outcome {
     /// Where the file is (saved, or already there), if anywhere.
     pub fn path(&self) -> Option<&Path> {
         match &self.status {
-            Status::Saved { path } | Status::Skipped { path } => Some(path),
+            Status::Saved { path } | Status::Skipped { path, .. } => Some(path),
             Status::Failed(_) => None,
         }
     }

@@ -218,6 +218,46 @@ pub fn link_unnamed(file: &File, path: &Path) -> io::Result<()> {
     }
 }
 
+/// Takes an exclusive advisory lock on `file` without waiting (`flock(LOCK_EX | LOCK_NB)` on
+/// Unix: held until every descriptor of that open file is closed, so a killed process lets
+/// go at once); `Ok(false)` when another open file holds it. Elsewhere (Windows) no lock is
+/// taken and it always succeeds: two runs into one directory there are not kept apart.
+pub fn try_lock(file: &File) -> io::Result<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: flock on a descriptor this `File` owns for the duration of the call.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(true);
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            Ok(false)
+        } else {
+            Err(err)
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        Ok(true)
+    }
+}
+
+/// Whether two metadata describe one file (device and inode on Unix; elsewhere, where that
+/// is not at hand, the same length and kind).
+pub fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        (a.dev(), a.ino()) == (b.dev(), b.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        a.is_file() == b.is_file() && a.len() == b.len()
+    }
+}
+
 /// Whether the file `meta` describes has other names too (hard links), where that is known.
 pub fn has_other_links(meta: &std::fs::Metadata) -> bool {
     #[cfg(unix)]

@@ -49,12 +49,10 @@ impl Work {
                     });
                 }
                 Item::Bad { index, text, why } => {
-                    let outcome = self.downloader.rejected(
-                        index,
-                        text.clone(),
-                        &text,
-                        FetchError::BadInput(why),
-                    );
+                    // The line may hold a URL with its password: never shown.
+                    let text = crate::secret::text(&text);
+                    let why = FetchError::BadInput(crate::secret::text(&why));
+                    let outcome = self.downloader.rejected(index, text.clone(), &text, why);
                     (self.results)(outcome);
                 }
             }

@@ -2,82 +2,131 @@
 //! its response checked, and the body streamed to disk (or split into segments), then given
 //! its final name.
 
-use std::io::{self, Read};
+use std::io;
+use std::time::Instant;
 
-use reqwest::header;
+use reqwest::header::{self, HeaderValue};
 use reqwest::{Response, StatusCode};
 use sha2::{Digest, Sha256};
 
-use super::headers::{content_range, http_error, last_modified, validator};
+use super::headers::{ContentRange, content_range_of, http_error, last_modified, validator};
 use super::naming;
-use super::output::Part;
-use super::policy::{IDLE_FLUSH_AFTER, SpeedMeter};
+use super::output::{FileFor, Part, Resume};
+use super::policy::{IDLE_FLUSH_AFTER, SpeedMeter, WRITE_OUT_EVERY};
+use super::record::Record;
 use super::segments::{self, Transfer};
 use super::sink::Sink;
 use super::{Attempts, Downloader};
 use crate::error::FetchError;
-use crate::model::{Sha256Digest, Status, Target, hex};
+use crate::model::{Sha256Digest, Skip, Status, Target, hex};
 
 impl Downloader {
     /// One request: resumes the `.part` file where there is one to resume.
     pub(super) async fn attempt(&self, attempts: &mut Attempts<'_>) -> Result<Status, FetchError> {
-        let (client, target, tracker) = (attempts.client, attempts.target, attempts.tracker);
+        let (client, target) = (attempts.client, attempts.target);
         let output = &self.output;
-        // A retry resumes its own `.part`; a first attempt only with `-c`.
-        if attempts.name.is_none()
-            && self.policy.no_clobber
-            && (target.name.is_some() || !self.policy.content_disposition)
-            && output.holds(&target.planned)
-        {
-            // The name is known before asking (the input's, or the URL's): a file already
-            // there is kept without a request, as wget's --no-clobber does.
+        // The name is known before asking (the input's, or the URL's) on a first attempt.
+        let known =
+            attempts.name.is_none() && (target.name.is_some() || !self.policy.content_disposition);
+        if known && self.policy.no_clobber && output.holds(&target.planned) {
+            // A file already there is kept without a request, as wget's --no-clobber does.
             let path = output.file(&target.planned);
-            return Ok(Status::Skipped { path });
+            return Ok(Status::Skipped {
+                path,
+                why: Skip::Exists,
+            });
         }
+        // A retry resumes its own `.part`; a first attempt only with `-c`.
         let mut resumable = match &attempts.name {
             Some(name) => Some(name.clone()),
             None if self.policy.resume => Some(target.planned.clone()),
             None => None,
         };
-        // Only a regular file of our own is resumed: a link or a FIFO counts as absent.
-        let offset = resumable
-            .as_deref()
-            .and_then(|name| output.part_len(name))
-            .unwrap_or(0);
 
-        let mut request = self.policy.request(client, &target.url);
-        // -N: a file already there (under the name known before asking) is fetched only if
-        // the server's copy is newer.
-        let known_name = target.name.is_some() || !self.policy.content_disposition;
-        let since = (self.policy.timestamping && offset == 0 && known_name)
-            .then(|| output.modified(&target.planned))
-            .flatten();
-        if let Some(since) = since {
-            request = request.header(header::IF_MODIFIED_SINCE, httpdate::fmt_http_date(since));
-        }
         // Without ranges (`--compressed`), the whole body every time: a `.part` left by an
         // earlier attempt is replaced, as when a server ignores a range.
         let ranges = self.policy.ranges;
-        if ranges && offset > 0 {
-            request = request.header(header::RANGE, format!("bytes={offset}-"));
-            if let Some(validator) = &attempts.validator {
-                request = request.header(header::IF_RANGE, validator.clone());
-            }
-        } else if ranges && self.policy.segments.wanted() {
-            // A 206 answer says the server serves ranges, and gives the size to split.
-            request = request.header(header::RANGE, "bytes=0-");
+        // Only what the `.part`'s record proves (a regular file of our own: a link or a FIFO
+        // counts as absent).
+        let resume = match &resumable {
+            Some(name) if ranges => output.resume_point(name),
+            _ => Resume::default(),
+        };
+        let offset = resume.offset;
+        if let Some(record) = &resume.record {
+            // The version the `.part` holds, as its record says (none: no If-Range).
+            attempts.validator = record
+                .validator
+                .as_deref()
+                .and_then(|stored| HeaderValue::from_str(stored).ok());
         }
-        let response = self.policy.send(&target.url, request, tracker).await?;
+        if let Some(name) = resumable
+            .as_deref()
+            .filter(|_| ranges && self.policy.segments.wanted())
+        {
+            if let Some(done) = self.resume_segments(attempts, name, &resume).await {
+                return done;
+            }
+        }
+        // `-c` over a complete file: asked for the bytes after its end, a server that has no
+        // more says so (416, Content-Range `*/SIZE`), as wget -c asks.
+        let complete_check = (known && self.policy.resume && ranges && offset == 0)
+            .then(|| output.file_len(&target.planned))
+            .flatten()
+            .filter(|&len| len > 0 && !attempts.checked_complete)
+            .filter(|_| !output.holds_part(&target.planned));
+        // -N: a file already there (under the name known before asking) is fetched only if
+        // the server's copy is newer.
+        let since = (self.policy.timestamping && offset == 0 && known && complete_check.is_none())
+            .then(|| output.modified(&target.planned))
+            .flatten();
+
+        let stored = attempts.validator.clone();
+        let segmented = self.policy.segments.wanted();
+        let ask = |request: reqwest::RequestBuilder| {
+            let request = match since {
+                Some(since) => {
+                    request.header(header::IF_MODIFIED_SINCE, httpdate::fmt_http_date(since))
+                }
+                None => request,
+            };
+            if let Some(len) = complete_check {
+                request.header(header::RANGE, format!("bytes={len}-"))
+            } else if ranges && offset > 0 {
+                let request = request.header(header::RANGE, format!("bytes={offset}-"));
+                match &stored {
+                    Some(validator) => request.header(header::IF_RANGE, validator.clone()),
+                    None => request,
+                }
+            } else if ranges && segmented {
+                // A 206 answer says the server serves ranges, and gives the size to split.
+                request.header(header::RANGE, "bytes=0-")
+            } else {
+                request
+            }
+        };
+        let response = self
+            .policy
+            .send(client, &target.url, ask, attempts.tracker)
+            .await?;
         let status = response.status();
         attempts.facts.http_status = Some(status.as_u16());
         self.width().responded(response.version());
 
         if status == StatusCode::NOT_MODIFIED && since.is_some() {
             let path = output.file(&target.planned);
-            return Ok(Status::Skipped { path });
+            return Ok(Status::Skipped {
+                path,
+                why: Skip::NotModified,
+            });
+        }
+        if let Some(len) = complete_check {
+            if let Some(done) = self.after_complete_check(attempts, &response, len) {
+                return done;
+            }
         }
         if status == StatusCode::RANGE_NOT_SATISFIABLE && offset > 0 {
-            return self.after_refused_range(attempts, &response, resumable, offset);
+            return self.after_refused_range(attempts, &response, resumable, &resume);
         }
         if !status.is_success() {
             return Err(http_error(&response));
@@ -90,12 +139,15 @@ impl Downloader {
                 attempts.name = Some(name.clone());
                 if self.policy.no_clobber && output.holds(&name) {
                     let path = output.file(&name);
-                    return Ok(Status::Skipped { path });
+                    return Ok(Status::Skipped {
+                        path,
+                        why: Skip::Exists,
+                    });
                 }
                 if self.policy.resume && resumable.as_deref() != Some(&*name) {
                     // The response names another file than the one this request resumed
                     // (a redirect, Content-Disposition): `-c` resumes that file's `.part`.
-                    let own = output.part_len(&name).unwrap_or(0);
+                    let own = output.resume_point(&name).offset;
                     if own != offset {
                         attempts.again = true;
                         return Err(FetchError::BadResume(format!("resuming {name} instead")));
@@ -105,24 +157,25 @@ impl Downloader {
                 name
             }
         };
-        let range =
-            (status == StatusCode::PARTIAL_CONTENT).then(|| content_range(response.headers()));
+        let len = response.content_length();
+        let range = if status == StatusCode::PARTIAL_CONTENT {
+            Some(self.checked_range(&response, &name, offset, &resume)?)
+        } else {
+            None
+        };
         let (start, total) = match range {
             // A whole body: no range asked, the server ignored it, or the file changed.
-            None => (0, response.content_length()),
-            Some(Some((first, total)))
-                if first == offset && (offset == 0 || resumable.as_deref() == Some(&*name)) =>
+            None => (0, len),
+            Some(range)
+                if range.first == offset
+                    && (offset == 0 || resumable.as_deref() == Some(&*name)) =>
             {
-                (offset, total)
+                (offset, range.total)
             }
-            Some(range) => {
-                output.discard_part(&name);
-                return Err(FetchError::BadResume(format!(
-                    "an unexpected range {range:?}"
-                )));
-            }
+            // The file from its start, as a 200 would send it.
+            Some(range) => (0, range.total),
         };
-        let size = total.or_else(|| response.content_length().map(|len| start + len));
+        let size = total.or_else(|| len.map(|len| start + len));
         if let (Some(limit), Some(size)) = (self.policy.max_filesize, size) {
             if size > limit {
                 return Err(FetchError::TooLarge { limit });
@@ -136,26 +189,29 @@ impl Downloader {
             .server_timestamps
             .then(|| last_modified(response.headers()))
             .flatten();
+        // Split only a response that runs from the start to the end of the file.
         let segments = match (range, total) {
-            (Some(_), Some(total)) if start == 0 => self.policy.segments.count(total),
+            (Some(range), Some(total)) if start == 0 && range.end() == Some(total) => {
+                self.policy.segments.count(total)
+            }
             _ => 1,
         };
-        let write_error = |source| FetchError::Write {
-            path: output.part(&name),
-            source,
-        };
-        let landed = if segments > 1 {
+        let file = output.file_for(&name);
+        let path = if segments > 1 {
             let total = total.unwrap_or_default();
-            let part = output.preallocate(&name, total).map_err(write_error)?;
+            let stored = attempts.validator.as_ref().and_then(validator_text);
+            let part = file.preallocate(total, stored)?;
             let transfer = Transfer {
                 policy: &self.policy,
                 throttle: &self.throttle,
-                client,
+                client: attempts.client,
                 http: self.http(),
                 target,
-                tracker,
+                tracker: attempts.tracker,
+                output,
+                name: &name,
             };
-            let (result, fetched) = segments::download(&transfer, response, part, segments).await;
+            let (result, fetched) = segments::download(&transfer, response, &part, segments).await;
             attempts.facts.bytes += fetched.received;
             attempts.facts.retries += fetched.retries;
             result?;
@@ -163,19 +219,20 @@ impl Downloader {
                 .digest_part(target, &name, total)?
                 .map(|hasher| check_digest(target, hasher))
                 .transpose()?;
-            output.land_part(&name)
+            file.land_held(&part.file)?
         } else {
             if start == 0 && offset > 0 {
                 // The server sent the whole body to a resume request: the `.part` is of no use.
-                output.discard_part(&name);
+                file.discard();
             }
-            let written = self.stream(attempts, response, &name, start).await?;
-            output.land(&name, written)
+            let body = Body {
+                start,
+                total: size,
+                partial: range.is_some(),
+            };
+            let written = self.stream(attempts, response, &name, body).await?;
+            file.land(written)?
         };
-        let path = landed.map_err(|source| FetchError::Write {
-            path: output.file(&name),
-            source,
-        })?;
         if let Some(modified) = modified {
             // Best effort, as wget: the bytes are saved whatever the filesystem allows.
             let _ = output.set_modified(&name, modified);
@@ -183,38 +240,170 @@ impl Downloader {
         Ok(Status::Saved { path })
     }
 
+    /// With `-s`, a preallocated `.part` whose record lists its segments (a segmented
+    /// download stopped, or killed): each segment resumed where the record says it stopped,
+    /// with `If-Range`. `None` when the record does not allow that (no validator, not a
+    /// segmented one, a `.part` of another size): the download resumes in order instead.
+    async fn resume_segments(
+        &self,
+        attempts: &mut Attempts<'_>,
+        name: &str,
+        resume: &Resume,
+    ) -> Option<Result<Status, FetchError>> {
+        let record = resume.record.as_ref().filter(|_| !resume.complete)?;
+        let (ranges, total) = (record.ranges.as_deref()?, record.total?);
+        let stored = record.validator.clone()?;
+        let validator = HeaderValue::from_str(&stored).ok()?;
+        let layout = segments::from_record(ranges, total)?;
+        if self.output.part_len(name) != Some(total) {
+            return None;
+        }
+        attempts.name = Some(name.to_owned());
+        let target = attempts.target;
+        let file = self.output.file_for(name);
+        Some(
+            async {
+                let part = file.reopen_preallocated(total, stored)?;
+                let transfer = Transfer {
+                    policy: &self.policy,
+                    throttle: &self.throttle,
+                    client: attempts.client,
+                    http: self.http(),
+                    target,
+                    tracker: attempts.tracker,
+                    output: &self.output,
+                    name,
+                };
+                let (result, fetched) = segments::resume(&transfer, &part, layout, validator).await;
+                attempts.facts.bytes += fetched.received;
+                attempts.facts.retries += fetched.retries;
+                result?;
+                attempts.facts.http_status = Some(StatusCode::PARTIAL_CONTENT.as_u16());
+                attempts.facts.sha256 = self
+                    .digest_part(target, name, total)?
+                    .map(|hasher| check_digest(target, hasher))
+                    .transpose()?;
+                let path = file.land_held(&part.file)?;
+                Ok(Status::Saved { path })
+            }
+            .await,
+        )
+    }
+
+    /// The Content-Range of a 206 answer, when it holds together and is of this file; else
+    /// why not, with the `.part` gone when its bytes cannot be trusted any more.
+    fn checked_range(
+        &self,
+        response: &Response,
+        name: &str,
+        offset: u64,
+        resume: &Resume,
+    ) -> Result<ContentRange, FetchError> {
+        let len = response.content_length();
+        let Some(range) = content_range_of(response.headers()) else {
+            return Err(FetchError::BadRange(
+                "a 206 answer without a usable Content-Range".to_owned(),
+            ));
+        };
+        if !range.consistent_with(len) {
+            return Err(FetchError::BadRange(format!(
+                "the server's Content-Range ({range}) does not hold together{}",
+                len.map_or(String::new(), |len| format!(
+                    " with its Content-Length of {len} bytes"
+                ))
+            )));
+        }
+        if range.first != offset && range.first != 0 {
+            self.output.discard_part(name);
+            return Err(FetchError::BadRange(format!(
+                "asked for the bytes from {offset} on, the server sent {range}; starting over"
+            )));
+        }
+        let recorded = resume.record.as_ref().and_then(|record| record.total);
+        if range.first == offset && offset > 0 && recorded.is_some() && range.total != recorded {
+            // Without a validator to send, the size is the only sign of another version.
+            self.output.discard_part(name);
+            return Err(FetchError::Changed);
+        }
+        Ok(range)
+    }
+
+    /// The answer to `-c`'s question whether the file of `len` bytes already there is
+    /// complete: `Some` when it settles the attempt (skipped, or asked again without the
+    /// question), `None` to take the response as a whole body.
+    fn after_complete_check(
+        &self,
+        attempts: &mut Attempts<'_>,
+        response: &Response,
+        len: u64,
+    ) -> Option<Result<Status, FetchError>> {
+        let target = attempts.target;
+        let status = response.status();
+        let range = content_range_of(response.headers());
+        // The answer is about the file there only if no redirect named another one.
+        let same_file = target.name.is_some()
+            || naming::is_reserved_for(target, &naming::name_from_url(response.url()));
+        if status == StatusCode::RANGE_NOT_SATISFIABLE
+            && same_file
+            && range.is_some_and(|r| r.last.is_none() && r.total == Some(len))
+        {
+            attempts.name = Some(target.planned.clone());
+            return Some(Ok(Status::Skipped {
+                path: self.output.file(&target.planned),
+                why: Skip::Complete,
+            }));
+        }
+        if status == StatusCode::OK {
+            // A server without ranges: its whole body replaces the file.
+            return None;
+        }
+        // A larger file now (206), or a 416 of another size: fetched afresh, without the
+        // question.
+        attempts.checked_complete = true;
+        attempts.again = true;
+        Some(Err(FetchError::BadResume(
+            "the file there is not the server's".to_owned(),
+        )))
+    }
+
     /// 416 to a resume request: the `.part` may already be whole (a run stopped before its
-    /// rename); otherwise it is of no use and the download starts over.
+    /// rename), but only when its record proves every byte of the size the server gives;
+    /// otherwise it is of no use and the download starts over.
     fn after_refused_range(
         &self,
         attempts: &mut Attempts<'_>,
         response: &Response,
         resumable: Option<String>,
-        offset: u64,
+        resume: &Resume,
     ) -> Result<Status, FetchError> {
         let target = attempts.target;
         let Some(name) = resumable else {
-            return Err(FetchError::BadResume("416".to_owned()));
+            return Err(FetchError::BadRange("416 Range Not Satisfiable".to_owned()));
         };
-        let total = content_range(response.headers()).map(|(_, total)| total);
-        if total != Some(Some(offset)) {
+        let total = content_range_of(response.headers()).and_then(|range| range.total);
+        let offset = resume.offset;
+        if !(resume.complete && total == Some(offset)) {
             self.output.discard_part(&name);
-            return Err(FetchError::BadResume(
-                "416 Range Not Satisfiable".to_owned(),
-            ));
+            let size = total.map_or("an unknown size".to_owned(), |t| format!("{t} bytes"));
+            return Err(FetchError::BadRange(match &resume.record {
+                Some(_) => format!(
+                    "the server has no bytes from {offset} on (the file has {size}), and the \
+                     .part is not complete; starting over"
+                ),
+                None => format!(
+                    "the server has no bytes from {offset} on (the file has {size}), and \
+                     without its record the .part cannot be proven complete; starting over"
+                ),
+            }));
         }
         attempts.name = Some(name.clone());
+        let file = self.output.file_for(&name);
+        let held = file.hold()?;
         attempts.facts.sha256 = self
             .digest_part(target, &name, offset)?
             .map(|hasher| check_digest(target, hasher))
             .transpose()?;
-        let path = self
-            .output
-            .land_part(&name)
-            .map_err(|source| FetchError::Write {
-                path: self.output.file(&name),
-                source,
-            })?;
+        let path = file.land_held(&held)?;
         Ok(Status::Saved { path })
     }
 
@@ -251,41 +440,48 @@ impl Downloader {
         if len == 0 {
             return Ok(Some(hasher));
         }
-        let read_error = |source| FetchError::Write {
-            path: self.output.part(name),
-            source,
-        };
-        let file = self.output.read_part(name).map_err(read_error)?;
-        io::copy(&mut file.take(len), &mut hasher).map_err(read_error)?;
+        let file = self.output.file_for(name);
+        let mut part = file.read(len)?;
+        io::copy(&mut part, &mut hasher).map_err(|source| file.read_error(source))?;
         Ok(Some(hasher))
     }
 
-    /// Streams the body into `name`'s file from byte `start`, then checks its length (and
-    /// digest, kept in `attempts`). Returns the file, complete, to land under its final name.
+    /// Streams the body into `name`'s file from byte `body.start`, then checks its length
+    /// (and digest, kept in `attempts`). Returns the file, complete, to land under its final
+    /// name.
     async fn stream(
         &self,
         attempts: &mut Attempts<'_>,
         mut response: Response,
         name: &str,
-        start: u64,
+        body: Body,
     ) -> Result<Part, FetchError> {
-        let (target, tracker) = (attempts.target, attempts.tracker);
+        let (target, tracker, start) = (attempts.target, attempts.tracker, body.start);
         // The length of the body as read: a body that reqwest decodes (`--compressed` and a
         // Content-Encoding it knows) has none, so the Content-Length of the encoded bytes is
         // never compared with the decoded ones; an unencoded body is still checked.
         let expected = response.content_length().map(|len| start + len);
-        tracker.set_length(expected);
+        tracker.set_length(body.total.or(expected));
         tracker.set_position(start);
-        let write_error = |source| FetchError::Write {
-            path: self.output.part(name),
-            source,
-        };
+        let file = self.output.file_for(name);
+        let part_path = self.output.part(name);
+        let write_error = |source| FetchError::write(part_path.clone(), source);
         let mut hasher = self.digest_part(target, name, start)?;
         let body_len = expected.map(|e| e - start);
-        let file = self.output.open(name, start, body_len);
-        let mut out = Sink::new(file.map_err(write_error)?, body_len).map_err(write_error)?;
+        // What the `.part` holds, beside it: written when the body first goes to disk (a
+        // pause, or every WRITE_OUT_EVERY), or when the download stops without landing, so a
+        // crash leaves what `-c` needs to resume this version only; a body that lands at
+        // once never writes one. Declared before the sink, so that it is dropped after it.
+        let stored = attempts.validator.as_ref().and_then(validator_text);
+        let mut pending = PendingRecord {
+            file: &file,
+            record: (stored.is_some() || body.total.is_some())
+                .then(|| Record::in_order(stored, body.total)),
+        };
+        let mut out = Sink::new(file.open(start, body_len)?, body_len).map_err(write_error)?;
         let mut written = start;
         let mut meter = SpeedMeter::new(&self.policy);
+        let mut written_out = Instant::now();
         loop {
             let waiting = self.policy.next_chunk(&mut response, &mut meter);
             let next = match tokio::time::timeout(IDLE_FLUSH_AFTER, waiting).await {
@@ -293,7 +489,9 @@ impl Downloader {
                 Err(_) => {
                     // The network went quiet: what arrived goes to disk now, so that a
                     // process killed while waiting keeps it for -c.
-                    out.flush_buffer().map_err(write_error)?;
+                    out.flush_buffer().await.map_err(write_error)?;
+                    pending.save(&out)?;
+                    written_out = Instant::now();
                     self.policy.next_chunk(&mut response, &mut meter).await
                 }
             };
@@ -329,10 +527,16 @@ impl Downloader {
                 // More than one read: worth a name that a crash cannot take away.
                 out.name_part().map_err(write_error)?;
             }
+            if written_out.elapsed() >= WRITE_OUT_EVERY {
+                // A slow but steady body never goes quiet: written out on time as well.
+                out.flush_buffer().await.map_err(write_error)?;
+                pending.save(&out)?;
+                written_out = Instant::now();
+            }
             attempts.facts.bytes += len;
             tracker.advance(len);
         }
-        let file = out.finish().await.map_err(write_error)?;
+        let done = out.finish().await.map_err(write_error)?;
         match expected {
             Some(expected) if written < expected => Err(FetchError::ShortBody {
                 got: written,
@@ -340,12 +544,70 @@ impl Downloader {
                 cause: None,
             }),
             Some(expected) if written > expected => Err(FetchError::LongBody { expected }),
+            // A 206 is complete only at the end of the file: the rest is another request's.
+            _ if body.partial && body.total.is_some_and(|total| written < total) => {
+                drop(done);
+                Err(FetchError::ShortBody {
+                    got: written,
+                    expected: body.total.unwrap_or_default(),
+                    cause: Some("the server's range ended before the file's end".to_owned()),
+                })
+            }
             _ => {
                 attempts.facts.sha256 = hasher.map(|h| check_digest(target, h)).transpose()?;
-                Ok(file)
+                // Complete: it lands now, and needs no record.
+                pending.record = None;
+                Ok(done)
             }
         }
     }
+}
+
+/// The record of a body written in order, until it is on disk.
+struct PendingRecord<'a> {
+    file: &'a FileFor<'a>,
+    /// `None` once written (or when there is nothing worth recording).
+    record: Option<Record>,
+}
+
+impl PendingRecord<'_> {
+    /// Writes the record if the body's file has its `.part` name.
+    fn save(&mut self, out: &Sink) -> Result<(), FetchError> {
+        if out.is_named() {
+            if let Some(record) = self.record.take() {
+                self.file.save_record(&record)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PendingRecord<'_> {
+    fn drop(&mut self) {
+        // Stopped before landing (a fault, a final error, Ctrl-C): the `.part` it leaves
+        // gets its record. Nowhere to report a failure from here: without it, `-c` trusts
+        // the `.part` as bytes in order, without If-Range.
+        if let Some(record) = self.record.take() {
+            if self.file.has_part() {
+                let _ = self.file.save_record(&record);
+            }
+        }
+    }
+}
+
+/// What a response's body is of the file.
+struct Body {
+    /// Its first byte's offset in the file.
+    start: u64,
+    /// The file's size, when known.
+    total: Option<u64>,
+    /// Whether it is a 206's range (complete only when it reaches `total`).
+    partial: bool,
+}
+
+/// A validator as text, to keep in a record.
+fn validator_text(value: &HeaderValue) -> Option<String> {
+    value.to_str().ok().map(str::to_owned)
 }
 
 /// The digest, or a mismatch error when the target's expected digest differs.

@@ -47,6 +47,61 @@ pub fn validator(headers: &HeaderMap) -> Option<HeaderValue> {
     etag.or_else(|| headers.get(header::LAST_MODIFIED)).cloned()
 }
 
+/// A `Content-Range` as sent: `bytes first-last/total` (`total` may be `*`), or
+/// `bytes */total` (a 416's: `last` is `None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentRange {
+    pub first: u64,
+    pub last: Option<u64>,
+    pub total: Option<u64>,
+}
+
+impl ContentRange {
+    /// The byte after the last one sent.
+    pub fn end(&self) -> Option<u64> {
+        self.last.and_then(|last| last.checked_add(1))
+    }
+
+    /// Whether it holds together: `first <= last < total`, and as many bytes as the
+    /// Content-Length `len` says, when given.
+    pub fn consistent_with(&self, len: Option<u64>) -> bool {
+        let Some(last) = self.last else {
+            return false;
+        };
+        last >= self.first
+            && self.total.is_none_or(|total| last < total)
+            && len.is_none_or(|len| Some(len) == (last - self.first).checked_add(1))
+    }
+}
+
+impl std::fmt::Display for ContentRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let total = self.total.map_or("*".to_owned(), |t| t.to_string());
+        match self.last {
+            Some(last) => write!(f, "bytes {}-{last} of {total}", self.first),
+            None => write!(f, "no bytes of {total}"),
+        }
+    }
+}
+
+/// The response's `Content-Range`, when it has one that parses.
+pub fn content_range_of(headers: &HeaderMap) -> Option<ContentRange> {
+    let value = headers.get(header::CONTENT_RANGE)?.to_str().ok()?;
+    let (range, total) = value.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let total = match total.trim() {
+        "*" => None,
+        n => Some(n.parse().ok()?),
+    };
+    let (first, last) = match range.trim() {
+        "*" => (0, None),
+        range => {
+            let (first, last) = range.split_once('-')?;
+            (first.trim().parse().ok()?, Some(last.trim().parse().ok()?))
+        }
+    };
+    Some(ContentRange { first, last, total })
+}
+
 /// `Content-Range: bytes first-last/total` → (first, total); `bytes */total` → (0, total).
 pub fn content_range(headers: &HeaderMap) -> Option<(u64, Option<u64>)> {
     let value = headers.get(header::CONTENT_RANGE)?.to_str().ok()?;
@@ -85,6 +140,19 @@ mod tests {
         assert_eq!(content_range(&h("bytes 5-9/*")), Some((5, None)));
         assert_eq!(content_range(&h("bytes */1000")), Some((0, Some(1000))));
         assert_eq!(content_range(&h("items 1-2/3")), None);
+    }
+
+    #[test]
+    fn whole_content_ranges_parse_and_are_checked() {
+        let h = |v| content_range_of(&headers(&[(header::CONTENT_RANGE, v)])).unwrap();
+        let range = h("bytes 0-65535/1099511627776");
+        assert_eq!(range.end(), Some(65536));
+        assert!(range.consistent_with(Some(65536)));
+        assert!(!range.consistent_with(Some(1 << 40)));
+        assert!(!h("bytes 10-5/100").consistent_with(None));
+        assert!(!h("bytes 0-100/100").consistent_with(None));
+        assert!(!h("bytes */100").consistent_with(None));
+        assert_eq!(h("bytes 5-9/*").to_string(), "bytes 5-9 of *");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod headers;
 pub mod naming;
 pub mod output;
 pub mod policy;
+pub mod record;
 pub mod segments;
 pub mod sink;
 pub mod throttle;
@@ -78,6 +79,8 @@ struct Attempts<'a> {
     /// Set when an attempt ends only to start the download again at once under the name its
     /// response gave (`-c`): not a fault, not counted as a retry.
     again: bool,
+    /// Whether `-c` has asked already whether the file there is complete.
+    checked_complete: bool,
 }
 
 impl Downloader {
@@ -144,6 +147,7 @@ impl Downloader {
             validator: None,
             facts: Facts::default(),
             again: false,
+            checked_complete: false,
         };
         let result = tokio::select! {
             result = async {
@@ -159,7 +163,8 @@ impl Downloader {
             () = self.cancel.triggered() => Err(FetchError::Interrupted),
         };
         let mut facts = attempts.facts;
-        if matches!(&result, Err(err) if !err.spoils_part()) {
+        if matches!(&result, Err(err) if !err.spoils_part() && !matches!(err, FetchError::Busy { .. }))
+        {
             facts.partial = attempts
                 .name
                 .as_deref()
@@ -178,14 +183,20 @@ impl Downloader {
         elapsed: Duration,
         facts: Facts,
     ) -> Outcome {
-        let outcome = Outcome::new(target.index, target.url.to_string(), status, elapsed, facts);
+        let url = crate::secret::url(&target.url);
+        let outcome = Outcome::new(target.index, url, status, elapsed, facts);
         tracker.finish(&outcome);
         outcome
     }
 
     /// The outcome of a download that failed before it could start.
     pub fn failed_early(&self, target: &Target, why: FetchError) -> Outcome {
-        self.rejected(target.index, target.url.to_string(), &target.planned, why)
+        self.rejected(
+            target.index,
+            crate::secret::url(&target.url),
+            &target.planned,
+            why,
+        )
     }
 
     /// The outcome of input number `index` (`url` as given, shown as `label`) that never
@@ -211,7 +222,7 @@ impl Downloader {
         if name != wanted && self.output.holds(&wanted) {
             self.progress.println(&format!(
                 "renamed {}: {wanted} is already in {}, so it is saved as {name}",
-                target.url,
+                crate::secret::url(&target.url),
                 self.output.path().display()
             ));
         }

@@ -13,6 +13,12 @@
 //! on a FIFO, and a `.part` that is not a regular file of our own counts as absent (its entry
 //! is replaced, never its target).
 //!
+//! Each `.part` has its crash-safe record beside it ([`super::record`], `NAME.part.fbstate`),
+//! and belongs to one process at a time: whoever writes it holds an advisory lock on it
+//! ([`platform::try_lock`]), taken when it is opened and kept until it lands or is closed.
+//! Another run finds it busy and leaves it alone (never writes, resumes, renames or removes
+//! it).
+//!
 //! Creating and renaming files in one directory from many threads at once makes them spin on
 //! the directory's lock in the kernel (measured on ext4: twice the CPU of doing it in turn), so
 //! those calls take turns here; linking an unnamed file is brief enough not to.
@@ -26,11 +32,15 @@ use std::time::SystemTime;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::record::{MAX_RECORD, Record};
+use crate::error::FetchError;
 use crate::platform;
 use crate::sync::lock;
 
 /// What a download's file is called until it is complete.
 pub const PART_SUFFIX: &str = ".part";
+/// What follows a `.part`'s name for its record.
+pub const RECORD_SUFFIX: &str = ".fbstate";
 /// From this size on a body is large: it starts as a named `.part` (it needs many reads, and
 /// would be named at its second anyway), and its sink may give it a writer thread.
 pub const LARGE_BODY: u64 = 8 << 20;
@@ -84,6 +94,12 @@ impl OutputDir {
         self.file(name).symlink_metadata().is_ok()
     }
 
+    /// The length of the regular file at `name` (never through a link).
+    pub fn file_len(&self, name: &str) -> Option<u64> {
+        let meta = self.file(name).symlink_metadata().ok()?;
+        meta.file_type().is_file().then_some(meta.len())
+    }
+
     /// Whether anything is at `name`'s `.part`.
     pub fn holds_part(&self, name: &str) -> bool {
         self.part(name).symlink_metadata().is_ok()
@@ -94,20 +110,107 @@ impl OutputDir {
         part_len(&self.part(name))
     }
 
-    /// Removes `name`'s `.part`, of no use any more (best effort: a retry replaces it anyway).
+    /// Removes `name`'s `.part` and its record, of no use any more (best effort: a retry
+    /// replaces them anyway). A `.part` another run holds is left alone.
     pub fn discard_part(&self, name: &str) {
-        let _ = std::fs::remove_file(self.part(name));
+        let part = self.part(name);
+        if let Ok(file) = open_no_follow(&part, File::options().read(true)) {
+            if !matches!(platform::try_lock(&file), Ok(true)) {
+                return;
+            }
+        }
+        let _ = std::fs::remove_file(&part);
+        self.remove_record(name);
+        // And a temporary record a killed process may have left.
+        let _ = std::fs::remove_file(self.record_temp(name));
+    }
+
+    /// Where `name`'s record is kept.
+    pub fn record_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}{PART_SUFFIX}{RECORD_SUFFIX}"))
+    }
+
+    /// `name`'s record: `Ok(None)` when there is none, `Err(())` when there is something
+    /// at its place that is not a record (it proves nothing).
+    fn record(&self, name: &str) -> Result<Option<Record>, ()> {
+        let path = self.record_path(name);
+        let file = match open_no_follow(&path, File::options().read(true)) {
+            Ok(file) => file,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(_) => return Err(()),
+        };
+        let mut text = Vec::new();
+        if file.take(MAX_RECORD + 1).read_to_end(&mut text).is_err() {
+            return Err(());
+        }
+        Record::parse(&text).map(Some).ok_or(())
+    }
+
+    /// Replaces `name`'s record with `record`, atomically (a temporary file, then a rename;
+    /// neither followed through a link). The caller holds the `.part` (its lock).
+    pub fn save_record(&self, name: &str, record: &Record) -> io::Result<()> {
+        let path = self.record_path(name);
+        let temp = self.record_temp(name);
+        let mut file = create_new(&temp)?;
+        file.write_all(&record.to_bytes())?;
+        if record.ranges.is_some() {
+            // What it claims of a preallocated `.part` must outlive a power cut too.
+            file.sync_data()?;
+        }
+        drop(file);
+        rename(&temp, &path)
+    }
+
+    /// Removes `name`'s record (best effort: without its `.part` a record is ignored).
+    pub fn remove_record(&self, name: &str) {
+        let _ = std::fs::remove_file(self.record_path(name));
+    }
+
+    fn record_temp(&self, name: &str) -> PathBuf {
+        self.dir
+            .join(format!("{name}{PART_SUFFIX}{RECORD_SUFFIX}.tmp"))
+    }
+
+    /// Where a download of `name` may resume: the bytes of its `.part` that its record
+    /// proves (see [`Resume`]). A `.part` whose record is unreadable is of no use and goes;
+    /// a record without its `.part` too.
+    pub fn resume_point(&self, name: &str) -> Resume {
+        let Some(len) = self.part_len(name) else {
+            if self.record_path(name).symlink_metadata().is_ok() {
+                self.remove_record(name);
+            }
+            return Resume::default();
+        };
+        match self.record(name) {
+            Ok(Some(record)) => Resume {
+                offset: record.proven(len),
+                complete: record.complete(len),
+                record: Some(record),
+            },
+            // Without a record, bytes written in order (an earlier version, another tool,
+            // a body that never had a validator or size): its length, as wget trusts it.
+            Ok(None) => Resume {
+                offset: len,
+                complete: false,
+                record: None,
+            },
+            Err(()) => {
+                self.discard_part(name);
+                Resume::default()
+            }
+        }
     }
 
     /// The `.part` a download that did not complete leaves for `-c`, if it holds any bytes
     /// (an empty one is removed).
     pub fn leftover_part(&self, name: &str) -> Option<PathBuf> {
         let part = self.part(name);
-        match part_len(&part)? {
-            0 => {
-                let _ = std::fs::remove_file(&part);
+        match self.resume_point(name).offset {
+            0 if self.part_len(name).is_some() => {
+                self.discard_part(name);
                 None
             }
+            0 => None,
             _ => Some(part),
         }
     }
@@ -121,16 +224,34 @@ impl OutputDir {
         if fresh {
             Part::fresh(&self.dir, &part, len)
         } else {
-            open_part(&part, start).map(Part::Named)
+            let file = open_part(&part, Some(start)).map(Part::Named)?;
+            if start == 0 {
+                // Started over: an old record describes nothing that is there now.
+                self.remove_record(name);
+            }
+            Ok(file)
         }
     }
 
     /// A fresh `.part` for `name` of `len` bytes, to be written at any offset (segments).
-    pub fn preallocate(&self, name: &str, len: u64) -> io::Result<Preallocated> {
+    /// Its record is written first (nothing written yet), so that a preallocated `.part`
+    /// never exists without one.
+    pub fn preallocate(
+        &self,
+        name: &str,
+        len: u64,
+        validator: Option<String>,
+    ) -> io::Result<Preallocated> {
         let path = self.part(name);
-        let file = open_part(&path, 0)?;
+        let file = open_part(&path, Some(0))?;
+        self.save_record(name, &Record::segmented(validator.clone(), len, Vec::new()))?;
         file.set_len(len)?;
-        Ok(Preallocated { file, path, len })
+        Ok(Preallocated {
+            file,
+            path,
+            len,
+            validator,
+        })
     }
 
     /// Reads `name`'s `.part`, never through a link.
@@ -141,7 +262,11 @@ impl OutputDir {
     /// Gives the complete `part` of `name` its final name; returns that path.
     pub fn land(&self, name: &str, part: Part) -> io::Result<PathBuf> {
         let path = self.file(name);
+        let had_name = part.is_named();
         part.land(&self.part(name), &path)?;
+        if had_name {
+            self.remove_record(name);
+        }
         Ok(path)
     }
 
@@ -158,11 +283,154 @@ impl OutputDir {
         open_no_follow(&self.file(name), File::options().write(true))?.set_modified(time)
     }
 
-    /// Gives `name`'s `.part`, complete and closed, its final name; returns that path.
-    pub fn land_part(&self, name: &str) -> io::Result<PathBuf> {
+    /// Gives `name`'s `.part`, complete, its final name; returns that path. `held` is the
+    /// `.part` open and locked by this download.
+    pub fn land_part(&self, name: &str, held: &File) -> io::Result<PathBuf> {
         let path = self.file(name);
-        rename(&self.part(name), &path)?;
+        let part = self.part(name);
+        if !still_at(held, &part) {
+            return Err(io::Error::other(format!(
+                "{} was replaced by another program before its rename",
+                part.display()
+            )));
+        }
+        rename(&part, &path)?;
+        self.remove_record(name);
         Ok(path)
+    }
+
+    /// `name`'s `.part` as it is, open and locked by this download (to land it whole, after
+    /// a 416 said it is complete).
+    pub fn hold_part(&self, name: &str) -> io::Result<File> {
+        open_part(&self.part(name), None)
+    }
+}
+
+impl OutputDir {
+    /// The object for `name`'s file: its `.part`, its record and its final name, with the
+    /// errors of each step said as a download's ([`FetchError`]: which file, read or write).
+    pub fn file_for<'a>(&'a self, name: &'a str) -> FileFor<'a> {
+        FileFor { dir: self, name }
+    }
+}
+
+/// One name's file in the output directory, for one download's life: where it may resume,
+/// its opening (fresh, resumed, preallocated) and record, and its landing or discarding.
+pub struct FileFor<'a> {
+    dir: &'a OutputDir,
+    name: &'a str,
+}
+
+impl FileFor<'_> {
+    fn write_error(&self, path: PathBuf) -> impl FnOnce(io::Error) -> FetchError {
+        move |source| FetchError::write(path, source)
+    }
+
+    /// What a download may resume from ([`OutputDir::resume_point`]).
+    pub fn resume_point(&self) -> Resume {
+        self.dir.resume_point(self.name)
+    }
+
+    /// The file for the body from byte `start` ([`OutputDir::open`]).
+    pub fn open(&self, start: u64, len: Option<u64>) -> Result<Part, FetchError> {
+        let part = self.dir.part(self.name);
+        self.dir
+            .open(self.name, start, len)
+            .map_err(self.write_error(part))
+    }
+
+    /// A fresh, preallocated `.part` for segments ([`OutputDir::preallocate`]).
+    pub fn preallocate(
+        &self,
+        len: u64,
+        validator: Option<String>,
+    ) -> Result<Preallocated, FetchError> {
+        let part = self.dir.part(self.name);
+        self.dir
+            .preallocate(self.name, len, validator)
+            .map_err(self.write_error(part))
+    }
+
+    /// The preallocated `.part` of `len` bytes a segmented download left, as it is (locked),
+    /// to go on with it; its record says what it holds.
+    pub fn reopen_preallocated(
+        &self,
+        len: u64,
+        validator: String,
+    ) -> Result<Preallocated, FetchError> {
+        let path = self.dir.part(self.name);
+        let file = self.hold()?;
+        match file.metadata() {
+            Ok(meta) if meta.len() == len => Ok(Preallocated {
+                file,
+                path,
+                len,
+                validator: Some(validator),
+            }),
+            Ok(_) => Err(FetchError::BadResume(
+                "a .part of another length than its record".to_owned(),
+            )),
+            Err(source) => Err(FetchError::Read { path, source }),
+        }
+    }
+
+    /// The `.part` as it is, locked, to land it ([`OutputDir::hold_part`]).
+    pub fn hold(&self) -> Result<File, FetchError> {
+        let part = self.dir.part(self.name);
+        self.dir
+            .hold_part(self.name)
+            .map_err(self.write_error(part))
+    }
+
+    /// Replaces the record ([`OutputDir::save_record`]).
+    pub fn save_record(&self, record: &Record) -> Result<(), FetchError> {
+        let path = self.dir.record_path(self.name);
+        self.dir
+            .save_record(self.name, record)
+            .map_err(self.write_error(path))
+    }
+
+    /// The `.part`'s first `len` bytes, to take a digest of.
+    pub fn read(&self, len: u64) -> Result<io::Take<File>, FetchError> {
+        let path = self.dir.part(self.name);
+        match self.dir.read_part(self.name) {
+            Ok(file) => Ok(file.take(len)),
+            Err(source) => Err(FetchError::Read { path, source }),
+        }
+    }
+
+    /// A read error of the `.part`.
+    pub fn read_error(&self, source: io::Error) -> FetchError {
+        FetchError::Read {
+            path: self.dir.part(self.name),
+            source,
+        }
+    }
+
+    /// Whether a `.part` of this download's own is there (with any bytes).
+    pub fn has_part(&self) -> bool {
+        self.dir.part_len(self.name).is_some_and(|len| len > 0)
+    }
+
+    /// Removes the `.part` and its record ([`OutputDir::discard_part`]).
+    pub fn discard(&self) {
+        self.dir.discard_part(self.name);
+    }
+
+    /// Gives the complete `part` its final name.
+    pub fn land(&self, part: Part) -> Result<PathBuf, FetchError> {
+        let path = self.dir.file(self.name);
+        self.dir
+            .land(self.name, part)
+            .map_err(self.write_error(path))
+    }
+
+    /// Gives the `.part`, complete and `held`, its final name.
+    pub fn land_held(&self, held: &File) -> Result<PathBuf, FetchError> {
+        let path = self.dir.file(self.name);
+        self.dir
+            .land_part(self.name, held)
+            .map_err(self.write_error(path))
     }
 }
 
@@ -171,14 +439,47 @@ pub struct Preallocated {
     pub file: File,
     pub path: PathBuf,
     pub len: u64,
+    /// The validator of the body, kept in its record.
+    pub validator: Option<String>,
 }
 
 impl Preallocated {
     /// Keeps the first `len` bytes only (all that is known good when a segmented download
-    /// stops), so that a later `-c` resumes from there safely.
-    pub fn keep_first(&self, len: u64) -> io::Result<()> {
-        self.file.set_len(len)
+    /// stops), then records them as written in order, so that a later `-c` resumes from
+    /// there safely. In that order: should it stop in between, the old record's ranges
+    /// still prove no more than the cut file holds.
+    pub fn keep_first(&self, output: &OutputDir, name: &str, len: u64) -> io::Result<()> {
+        self.file.set_len(len)?;
+        output.save_record(
+            name,
+            &Record::in_order(self.validator.clone(), Some(self.len)),
+        )
     }
+
+    /// Records `ranges` as written: they are on the file (synced first, so that the record
+    /// never claims bytes a power cut could take).
+    pub fn record(
+        &self,
+        output: &OutputDir,
+        name: &str,
+        ranges: Vec<(u64, u64)>,
+    ) -> io::Result<()> {
+        self.file.sync_data()?;
+        output.save_record(
+            name,
+            &Record::segmented(self.validator.clone(), self.len, ranges),
+        )
+    }
+}
+
+/// What a download may resume from, by what [`OutputDir::resume_point`] found.
+#[derive(Debug, Default)]
+pub struct Resume {
+    /// The bytes from the start known good (0: start over).
+    pub offset: u64,
+    /// Whether the record proves the `.part` whole (the file's total size, every byte).
+    pub complete: bool,
+    pub record: Option<Record>,
 }
 
 /// Creates a probe file in `dir` and removes it. Created exclusively, never through a link; a
@@ -243,23 +544,89 @@ fn part_len(path: &Path) -> Option<u64> {
     meta.file_type().is_file().then_some(meta.len())
 }
 
-/// Opens `path` for writing from byte `start`: a new file when `start` is 0 (whatever was at
-/// `path` is unlinked first, never written through: a link, a FIFO, or an old `.part`), else
-/// the existing regular file cut to `start` bytes (what a resumed download keeps).
-fn open_part(path: &Path, start: u64) -> io::Result<File> {
+/// Opens `path` for writing from byte `start` (`None`: as it is, to land it), locked by this
+/// process: an existing regular file of its own is taken over (cut to `start`: 0 for a fresh
+/// body, the bytes a resumed download keeps); anything else at `path` (a link, a FIFO, a file
+/// with other names) is unlinked first, never written through. A `.part` another process
+/// holds is refused with [`io::ErrorKind::ResourceBusy`] ([`busy`]), and left alone.
+fn open_part(path: &Path, start: Option<u64>) -> io::Result<File> {
     let mut file = {
         let _turn = directory_turn();
-        if start == 0 {
-            create_new(path)?
-        } else {
-            open_no_follow(path, OpenOptions::new().write(true))?
-        }
+        take_over(path, start.is_some_and(|start| start == 0))?
     };
-    if start > 0 {
+    if let Some(start) = start {
         file.set_len(start)?;
         file.seek(SeekFrom::Start(start))?;
     }
     Ok(file)
+}
+
+/// The `.part` at `path`, opened (created when `create` and absent) and locked; see
+/// [`open_part`].
+fn take_over(path: &Path, create: bool) -> io::Result<File> {
+    for _ in 0..4 {
+        let mut options = OpenOptions::new();
+        // Readable too, so that a digest can be taken through the same descriptor.
+        options.read(true).write(true).create(create);
+        let file = match platform::no_follow_no_block(&mut options).open(path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(err),
+            Err(err) if !create => return Err(err),
+            // A symlink (ELOOP), a FIFO without a reader (ENXIO), ...: not ours; its entry
+            // goes (never its target).
+            Err(_) => {
+                remove_entry(path)?;
+                continue;
+            }
+        };
+        let meta = file.metadata()?;
+        if !meta.is_file() || platform::has_other_links(&meta) {
+            if !create {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{} is not a regular file of its own", path.display()),
+                ));
+            }
+            drop(file);
+            remove_entry(path)?;
+            continue;
+        }
+        if !platform::try_lock(&file)? {
+            return Err(busy(path));
+        }
+        // Locked, but is it still the file at `path` (not renamed away or replaced since)?
+        if still_at(&file, path) {
+            return Ok(file);
+        }
+    }
+    Err(io::Error::other(format!(
+        "{} keeps changing under this run",
+        path.display()
+    )))
+}
+
+/// The error for a `.part` another process holds.
+pub fn busy(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ResourceBusy,
+        format!("{} is held by another download", path.display()),
+    )
+}
+
+/// Whether `file` is (still) the file at `path`.
+fn still_at(file: &File, path: &Path) -> bool {
+    match (file.metadata(), path.symlink_metadata()) {
+        (Ok(open), Ok(named)) => platform::same_file(&open, &named),
+        _ => false,
+    }
+}
+
+/// Removes the entry at `path` (a missing one is fine).
+fn remove_entry(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
+        _ => Ok(()),
+    }
 }
 
 /// Creates `path` afresh: removes the entry there (the entry itself: a symlink's target is
@@ -301,6 +668,8 @@ impl Part {
     fn fresh(dir: &Path, part: &Path, len: Option<u64>) -> io::Result<Part> {
         if len.is_some_and(|len| len < LARGE_BODY) {
             if let Some(file) = platform::unnamed_file(dir) {
+                // Locked from the start: when it takes its `.part` name, that `.part` is ours.
+                platform::try_lock(&file)?;
                 return Ok(Part::Unnamed(Unnamed {
                     file,
                     part: part.to_owned(),
@@ -310,17 +679,31 @@ impl Part {
                 }));
             }
         }
-        open_part(part, 0).map(Part::Named)
+        open_part(part, Some(0)).map(Part::Named)
     }
 
-    /// Gives the complete file its final name `path`; its `.part` name was `part`.
+    /// Gives the complete file its final name `path`; its `.part` name was `part`. A named
+    /// one is renamed while still open (and locked), so no other run can have taken it.
     fn land(self, part: &Path, path: &Path) -> io::Result<()> {
         match self {
             Part::Named(file) => {
-                drop(file);
+                if !still_at(&file, part) {
+                    return Err(io::Error::other(format!(
+                        "{} was replaced by another program before its rename",
+                        part.display()
+                    )));
+                }
                 rename(part, path)
             }
             Part::Unnamed(unnamed) => unnamed.land(path),
+        }
+    }
+
+    /// Whether the file has its `.part` name (and so, maybe, a record beside it).
+    pub fn is_named(&self) -> bool {
+        match self {
+            Part::Named(_) => true,
+            Part::Unnamed(unnamed) => unnamed.as_part,
         }
     }
 }
@@ -376,13 +759,22 @@ impl Unnamed {
         }
         let linked = match platform::link_unnamed(&self.file, &self.part) {
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
-                std::fs::remove_file(&self.part)?;
+                // A stale `.part` gives way; one another run holds does not, and this body
+                // stays unnamed (it lands whole all the same, but a crash takes it).
+                match open_no_follow(&self.part, File::options().read(true)) {
+                    Ok(other) if !platform::try_lock(&other)? => return Ok(()),
+                    _ => {}
+                }
+                remove_entry(&self.part)?;
                 platform::link_unnamed(&self.file, &self.part)
             }
             linked => linked,
         };
         if linked.is_err() {
-            let mut named = open_part(&self.part, 0)?;
+            let mut named = match open_part(&self.part, Some(0)) {
+                Err(err) if err.kind() == io::ErrorKind::ResourceBusy => return Ok(()),
+                named => named?,
+            };
             self.file.seek(SeekFrom::Start(0))?;
             io::copy(&mut (&self.file).take(self.written), &mut named)?;
             self.file = named;
@@ -404,9 +796,25 @@ impl Unnamed {
             // The name is taken (replace the old file atomically, as a rename would), or
             // linking is refused: through the `.part`.
             self.link_as_part()?;
+            if !self.as_part {
+                // Another run holds the `.part`: through a name of this process's own.
+                let own = private_name(path);
+                platform::link_unnamed(&self.file, &own)?;
+                return rename(&own, path);
+            }
         }
         rename(&self.part, path)
     }
+}
+
+/// A name beside `path` no other process uses: `.NAME.fbtmp-PID-N`.
+fn private_name(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .map_or_else(Default::default, |n| n.to_string_lossy());
+    path.with_file_name(format!(".{name}.fbtmp-{}-{n}", std::process::id()))
 }
 
 impl Drop for Unnamed {
@@ -541,7 +949,8 @@ mod tests {
         assert_eq!(output.part_len("link"), None);
         assert_eq!(output.leftover_part("link"), None);
         assert!(output.holds_part("link"));
-        let path = output.land_part("half").unwrap();
+        let held = output.hold_part("half").unwrap();
+        let path = output.land_part("half", &held).unwrap();
         assert_eq!(path, dir.path().join("half"));
         assert_eq!(std::fs::read(path).unwrap(), b"abc");
         assert!(!output.holds_part("half"));
@@ -552,7 +961,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.part");
         std::fs::write(&path, b"0123456789").unwrap();
-        let mut file = open_part(&path, 4).unwrap();
+        let mut file = open_part(&path, Some(4)).unwrap();
         file.write_all(b"xy").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"0123xy");
     }

@@ -21,6 +21,9 @@ const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
 /// A body that receives nothing for this long has what it buffered written out (a busy body
 /// keeps writing in large blocks).
 pub(crate) const IDLE_FLUSH_AFTER: Duration = Duration::from_millis(50);
+/// A body that keeps receiving has what it buffered written out at least this often, so a
+/// slow, steady body (never quiet for [`IDLE_FLUSH_AFTER`]) is on disk too.
+pub(crate) const WRITE_OUT_EVERY: Duration = Duration::from_millis(250);
 
 /// How downloads behave when things go wrong, and what they check.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -63,6 +66,19 @@ pub struct Policy {
     /// `-N`: a file already there is asked for with If-Modified-Since its mtime, and kept on
     /// 304 Not Modified.
     pub timestamping: bool,
+    /// `-H` headers (checked), sent to the origin of the URL given only.
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// `--location-trusted`: the `-H` headers follow redirects to other origins too.
+    #[serde(default)]
+    pub location_trusted: bool,
+    /// `--max-redirs`, for the redirects [`Policy::send`] follows itself.
+    #[serde(default = "default_max_redirects")]
+    pub max_redirects: usize,
+}
+
+fn default_max_redirects() -> usize {
+    crate::http::MAX_REDIRECTS
 }
 
 impl Default for Policy {
@@ -85,6 +101,9 @@ impl Default for Policy {
             verbose: None,
             server_timestamps: true,
             timestamping: false,
+            headers: Vec::new(),
+            location_trusted: false,
+            max_redirects: crate::http::MAX_REDIRECTS,
         }
     }
 }
@@ -150,7 +169,7 @@ impl Policy {
 
     /// Sends `request` (for `asked`, the URL given) and waits for its response head within
     /// the header timeout; with `-v`, shows both heads on `tracker`.
-    pub(crate) async fn send(
+    async fn exchange(
         &self,
         asked: &Url,
         request: RequestBuilder,
@@ -174,13 +193,51 @@ impl Policy {
         Ok(response)
     }
 
-    /// A GET of `url`, a URL given, with its credentials (`-u`, `--netrc`) if it has any.
+    /// A GET of `url`, a URL given, with its `-H` headers and its credentials (`-u`,
+    /// `--netrc`) if it has any.
     pub(crate) fn request(&self, client: &Client, url: &Url) -> reqwest::RequestBuilder {
-        let request = client.get(url.clone());
+        let mut request = client.get(url.clone());
+        for (name, value) in &self.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
         match self.auth.for_url(url) {
             Some(credentials) => request.basic_auth(credentials.user, credentials.password),
             None => request,
         }
+    }
+
+    /// Sends the GET of `url` (a URL given) that `with` completes (a `Range`, say), within
+    /// the header timeout (with `-v`, each head shown on `tracker`). A redirect to another
+    /// origin that the client hands back (`-H` headers given, no `--location-trusted`) is
+    /// followed here, by requests without those headers and without credentials, as curl does.
+    pub(crate) async fn send(
+        &self,
+        client: &Client,
+        url: &Url,
+        with: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+        tracker: &Tracker,
+    ) -> Result<Response, FetchError> {
+        let send = |request: reqwest::RequestBuilder| self.exchange(url, with(request), tracker);
+        let mut response = send(self.request(client, url)).await?;
+        let mut followed = 0;
+        while response.status().is_redirection() && !self.headers.is_empty() {
+            let Some(next) = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|location| location.to_str().ok())
+                .and_then(|location| response.url().join(location).ok())
+            else {
+                break;
+            };
+            followed += 1;
+            if followed > self.max_redirects {
+                return Err(FetchError::TooManyRedirects {
+                    max: Some(self.max_redirects),
+                });
+            }
+            response = send(client.get(next)).await?;
+        }
+        Ok(response)
     }
 
     /// Fails with [`FetchError::Stalled`] if `work` takes longer than the stall timeout.

@@ -2,19 +2,24 @@
 //! each written at its offset into the preallocated `.part` file (positional writes), each
 //! resumed on its own after a fault.
 //!
-//! Bytes land out of order, so the `.part` file's length says nothing about what it holds. If a
-//! segmented download does not complete (a final error, Ctrl-C), the `.part` is cut back to
-//! the bytes known good from its start, so that a later `-c` resumes from there safely.
+//! Bytes land out of order, so the `.part` file's length says nothing about what it holds: its
+//! record ([`super::record`]) lists the ranges written, updated (after a sync) at most every
+//! [`RECORD_EVERY`] while bytes flow and whenever the network goes quiet, so a killed process
+//! leaves a `.part` whose record claims no byte that is not there. If a segmented download
+//! does not complete (a final error, Ctrl-C), the `.part` is cut back to the bytes known good
+//! from its start, so that a later `-c` resumes from there.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
 use reqwest::header::{self, HeaderValue};
 use reqwest::{Client, Response, StatusCode};
 
-use super::headers::content_range;
-use super::output::Preallocated;
-use super::policy::{IDLE_FLUSH_AFTER, Policy, SpeedMeter};
+use super::headers::content_range_of;
+use super::output::{OutputDir, Preallocated};
+use super::policy::{IDLE_FLUSH_AFTER, Policy, SpeedMeter, WRITE_OUT_EVERY};
 use super::throttle::Throttle;
 use crate::error::FetchError;
 use crate::http::HttpSettings;
@@ -23,6 +28,9 @@ use crate::progress::Tracker;
 
 /// Bytes a segment gathers before one positional write.
 const SEGMENT_BUFFER: usize = 256 * 1024;
+/// While bytes flow, the record is brought up to date (a sync and a rename) at most this
+/// often: what a killed process can cost a later `-c` of a busy download.
+pub const RECORD_EVERY: Duration = Duration::from_secs(1);
 
 /// One range of the file: `[start, end)`, and how much of it is on disk.
 struct Segment {
@@ -41,8 +49,34 @@ impl Segment {
 /// prefix (this also runs when the download is cancelled and its future dropped).
 struct Layout<'a> {
     part: &'a Preallocated,
+    output: &'a OutputDir,
+    name: &'a str,
     segments: Vec<Segment>,
     complete: bool,
+}
+
+/// The ranges of `segments` on disk, one per segment (an empty one too: a later `-c` finds
+/// each segment's start in them).
+fn written(segments: &[Segment]) -> Vec<(u64, u64)> {
+    segments
+        .iter()
+        .map(|segment| (segment.start, segment.position()))
+        .collect()
+}
+
+/// The segments a record of `ranges` describes in a file of `total` bytes: each from its
+/// start to the next one's (the last to the end), with what was written; `None` when the
+/// ranges do not describe segments of that file (unordered, overlapping, out of bounds).
+pub fn from_record(ranges: &[(u64, u64)], total: u64) -> Option<Vec<(u64, u64, u64)>> {
+    let mut layout = Vec::with_capacity(ranges.len());
+    for (k, &(start, written_to)) in ranges.iter().enumerate() {
+        let end = ranges.get(k + 1).map_or(total, |next| next.0);
+        if start >= end || written_to < start || written_to > end {
+            return None;
+        }
+        layout.push((start, end, written_to - start));
+    }
+    (layout.first().is_some_and(|first| first.0 == 0)).then_some(layout)
 }
 
 impl Layout<'_> {
@@ -62,8 +96,10 @@ impl Layout<'_> {
 impl Drop for Layout<'_> {
     fn drop(&mut self) {
         if !self.complete {
-            // Best effort: if even this fails, -c will find the length wrong and start over.
-            let _ = self.part.keep_first(self.good_prefix());
+            // Best effort: if even this fails, the record still proves no more than is there.
+            let _ = self
+                .part
+                .keep_first(self.output, self.name, self.good_prefix());
         }
     }
 }
@@ -80,15 +116,41 @@ pub struct Transfer<'a> {
     pub http: &'a HttpSettings,
     pub target: &'a Target,
     pub tracker: &'a Tracker,
+    /// Where the file is, and its name there (for its record).
+    pub output: &'a OutputDir,
+    pub name: &'a str,
 }
 
 /// What every segment of one download shares.
 struct Shared<'a> {
     transfer: &'a Transfer<'a>,
     part: &'a Preallocated,
+    segments: &'a [Segment],
     validator: Option<HeaderValue>,
     received: AtomicU64,
     retries: AtomicU32,
+    /// When the record was last brought up to date.
+    recorded: Mutex<Instant>,
+}
+
+impl Shared<'_> {
+    /// Brings the record up to date with the ranges on disk: now if `now`, else if it is
+    /// [`RECORD_EVERY`] old.
+    fn record(&self, now: bool) -> Result<(), FetchError> {
+        let mut recorded = crate::sync::lock(&self.recorded);
+        if !now && recorded.elapsed() < RECORD_EVERY {
+            return Ok(());
+        }
+        self.part
+            .record(
+                self.transfer.output,
+                self.transfer.name,
+                written(self.segments),
+            )
+            .map_err(|source| FetchError::write(self.part.path.clone(), source))?;
+        *recorded = Instant::now();
+        Ok(())
+    }
 }
 
 /// What a segmented download fetched, for its [`crate::model::Outcome`].
@@ -102,30 +164,69 @@ pub struct Fetched {
 pub async fn download(
     transfer: &Transfer<'_>,
     first: Response,
-    part: Preallocated,
+    part: &Preallocated,
     count: u64,
 ) -> (Result<(), FetchError>, Fetched) {
     let total = part.len;
+    let layout = (0..count)
+        .map(|k| (total * k / count, total * (k + 1) / count, 0))
+        .collect();
+    let validator = super::headers::validator(first.headers());
+    run(transfer, Some(first), part, layout, validator).await
+}
+
+/// Resumes a segmented download from its record: each segment where it stopped (`layout`:
+/// start, end, bytes written), with `If-Range` carrying `validator`, so that a changed file
+/// fails with [`FetchError::Changed`] instead of mixing.
+pub async fn resume(
+    transfer: &Transfer<'_>,
+    part: &Preallocated,
+    layout: Vec<(u64, u64, u64)>,
+    validator: HeaderValue,
+) -> (Result<(), FetchError>, Fetched) {
+    run(transfer, None, part, layout, Some(validator)).await
+}
+
+/// Downloads the segments of `layout` into `part`; `first` (when given) serves the first.
+async fn run(
+    transfer: &Transfer<'_>,
+    first: Option<Response>,
+    part: &Preallocated,
+    layout: Vec<(u64, u64, u64)>,
+    validator: Option<HeaderValue>,
+) -> (Result<(), FetchError>, Fetched) {
+    let total = part.len;
     let mut layout = Layout {
-        part: &part,
-        segments: (0..count)
-            .map(|k| Segment {
-                start: total * k / count,
-                end: total * (k + 1) / count,
-                written: AtomicU64::new(0),
+        part,
+        output: transfer.output,
+        name: transfer.name,
+        segments: layout
+            .into_iter()
+            .map(|(start, end, written)| Segment {
+                start,
+                end,
+                written: AtomicU64::new(written),
             })
             .collect(),
         complete: false,
     };
     let shared = Shared {
         transfer,
-        part: &part,
-        validator: super::headers::validator(first.headers()),
+        part,
+        segments: &layout.segments,
+        validator,
         received: AtomicU64::new(0),
         retries: AtomicU32::new(0),
+        recorded: Mutex::new(Instant::now()),
     };
     transfer.tracker.set_length(Some(total));
-    let mut first = Some(first);
+    let already: u64 = layout
+        .segments
+        .iter()
+        .map(|s| s.written.load(Ordering::Relaxed))
+        .sum();
+    transfer.tracker.set_position(already);
+    let mut first = first;
     let result = try_join_all(
         layout
             .segments
@@ -134,11 +235,12 @@ pub async fn download(
     )
     .await
     .map(|_| ());
-    layout.complete = result.is_ok();
     let fetched = Fetched {
         received: shared.received.load(Ordering::Relaxed),
         retries: shared.retries.load(Ordering::Relaxed),
     };
+    drop(shared);
+    layout.complete = result.is_ok();
     (result, fetched)
 }
 
@@ -162,6 +264,10 @@ async fn fetch_segment(
     };
     let client = own.as_ref().unwrap_or(shared.transfer.client);
     loop {
+        if response.is_none() && segment.position() >= segment.end {
+            // Complete already (a resumed download).
+            return Ok(());
+        }
         let result = match response.take() {
             Some(response) => stream(shared, segment, response).await,
             None => request_and_stream(shared, segment, client).await,
@@ -192,18 +298,17 @@ async fn request_and_stream(
     client: &Client,
 ) -> Result<(), FetchError> {
     let from = segment.position();
-    let mut request = shared
-        .transfer
-        .policy
-        .request(client, &shared.transfer.target.url)
-        .header(header::RANGE, format!("bytes={from}-{}", segment.end - 1));
-    if let Some(validator) = &shared.validator {
-        request = request.header(header::IF_RANGE, validator.clone());
-    }
-    let transfer = &shared.transfer;
+    let ask = |request: reqwest::RequestBuilder| {
+        let request = request.header(header::RANGE, format!("bytes={from}-{}", segment.end - 1));
+        match &shared.validator {
+            Some(validator) => request.header(header::IF_RANGE, validator.clone()),
+            None => request,
+        }
+    };
+    let transfer = shared.transfer;
     let response = transfer
         .policy
-        .send(&transfer.target.url, request, transfer.tracker)
+        .send(client, &transfer.target.url, ask, transfer.tracker)
         .await?;
     let status = response.status();
     if status != StatusCode::PARTIAL_CONTENT {
@@ -213,10 +318,19 @@ async fn request_and_stream(
             false => super::headers::http_error(&response),
         });
     }
-    match content_range(response.headers()) {
-        Some((first, _)) if first == from => stream(shared, segment, response).await,
-        range => Err(FetchError::BadResume(format!(
-            "an unexpected range {range:?}"
+    let asked = format!("bytes {from}-{}", segment.end - 1);
+    match content_range_of(response.headers()) {
+        Some(range) if range.first == from && range.consistent_with(response.content_length()) => {
+            stream(shared, segment, response).await
+        }
+        Some(range) => Err(FetchError::BadRange(format!(
+            "asked for {asked}, the server sent {range}{}",
+            response
+                .content_length()
+                .map_or(String::new(), |len| format!(" in {len} bytes"))
+        ))),
+        None => Err(FetchError::BadRange(format!(
+            "asked for {asked}, the server answered 206 without a usable Content-Range"
         ))),
     }
 }
@@ -233,22 +347,36 @@ async fn stream(
     };
     let mut buffer = Vec::with_capacity(SEGMENT_BUFFER);
     let mut meter = SpeedMeter::new(shared.transfer.policy);
-    let flush = |buffer: &mut Vec<u8>| -> Result<(), FetchError> {
+    // Written to the file, then (`record`: now, else when due) in the record.
+    let flush = |buffer: &mut Vec<u8>, now: bool| -> Result<(), FetchError> {
         crate::platform::write_all_at(&shared.part.file, buffer, segment.position())
             .map_err(write_error)?;
         segment
             .written
             .fetch_add(buffer.len() as u64, Ordering::Relaxed);
+        let changed = !buffer.is_empty();
         buffer.clear();
+        if changed || now {
+            shared.record(now)?;
+        }
         Ok(())
+    };
+    let mut written_out = Instant::now();
+    let (first, expected) = (segment.position(), segment.end - segment.position());
+    // The segment's own count, for a message about it (not its offsets in the file).
+    let short = |cause| FetchError::ShortBody {
+        got: segment.position() - first,
+        expected,
+        cause: Some(cause),
     };
     while segment.position() + (buffer.len() as u64) < segment.end {
         let waiting = shared.transfer.policy.next_chunk(&mut response, &mut meter);
         let chunk = match tokio::time::timeout(IDLE_FLUSH_AFTER, waiting).await {
             Ok(chunk) => chunk?,
             Err(_) => {
-                // The network went quiet: what arrived goes to disk now.
-                flush(&mut buffer)?;
+                // The network went quiet: what arrived goes to disk and its record now.
+                flush(&mut buffer, true)?;
+                written_out = Instant::now();
                 shared
                     .transfer
                     .policy
@@ -259,21 +387,23 @@ async fn stream(
         let chunk = match chunk {
             Ok(Some(chunk)) => chunk,
             Ok(None) => {
-                flush(&mut buffer)?;
-                return Err(FetchError::ShortBody {
-                    got: segment.position(),
-                    expected: segment.end,
-                    cause: None,
-                });
+                flush(&mut buffer, true)?;
+                return Err(short(format!(
+                    "of the range from byte {first} to {}",
+                    segment.end - 1
+                )));
             }
             Err(err) => {
                 // Keep what arrived: the retry asks for the rest.
-                flush(&mut buffer)?;
-                return Err(FetchError::from_body_error(
-                    err,
-                    segment.position(),
-                    segment.end,
-                ));
+                flush(&mut buffer, true)?;
+                return Err(match FetchError::from_body_error(err, 0, 0) {
+                    FetchError::ShortBody { cause, .. } => short(format!(
+                        "of the range from byte {first} to {}{}",
+                        segment.end - 1,
+                        cause.map_or(String::new(), |c| format!(": {c}"))
+                    )),
+                    other => other,
+                });
             }
         };
         // The first segment's response runs to the end of the file; take only its share.
@@ -283,11 +413,12 @@ async fn stream(
         buffer.extend_from_slice(&chunk[..take]);
         shared.received.fetch_add(take as u64, Ordering::Relaxed);
         shared.transfer.tracker.advance(take as u64);
-        if buffer.len() >= SEGMENT_BUFFER {
-            flush(&mut buffer)?;
+        if buffer.len() >= SEGMENT_BUFFER || written_out.elapsed() >= WRITE_OUT_EVERY {
+            flush(&mut buffer, false)?;
+            written_out = Instant::now();
         }
     }
-    flush(&mut buffer)
+    flush(&mut buffer, false)
 }
 
 #[cfg(test)]
@@ -295,14 +426,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_record_gives_back_its_segments_or_nothing() {
+        assert_eq!(
+            from_record(&[(0, 10), (20, 20), (30, 35)], 40),
+            Some(vec![(0, 20, 10), (20, 30, 0), (30, 40, 5)])
+        );
+        // Unordered, overlapping, past the end, not from 0: not segments of that file.
+        assert_eq!(from_record(&[(20, 25), (0, 10)], 40), None);
+        assert_eq!(from_record(&[(0, 25), (20, 30)], 40), None);
+        assert_eq!(from_record(&[(0, 50)], 40), None);
+        assert_eq!(from_record(&[(5, 10)], 40), None);
+        assert_eq!(from_record(&[], 40), None);
+    }
+
+    #[test]
     fn the_good_prefix_stops_at_the_first_gap() {
         let part = Preallocated {
             file: tempfile::tempfile().unwrap(),
             path: "unused".into(),
             len: 30,
+            validator: None,
         };
+        let dir = tempfile::tempdir().unwrap();
+        let output = OutputDir::prepare(dir.path()).unwrap();
         let layout = Layout {
             part: &part,
+            output: &output,
+            name: "unused",
             segments: [(0, 10, 10), (10, 20, 4), (20, 30, 10)]
                 .into_iter()
                 .map(|(start, end, written)| Segment {

@@ -81,8 +81,13 @@ impl Sink {
                 let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
                 let written = (|| {
                     // Ends when the download drops its sender: finished, failed or cancelled.
+                    // An empty chunk asks for what is buffered to be written out.
                     while let Some(chunk) = received.blocking_recv() {
-                        out.write_all(&chunk)?;
+                        if chunk.is_empty() {
+                            out.flush()?;
+                        } else {
+                            out.write_all(&chunk)?;
+                        }
                     }
                     out.into_inner().map_err(io::IntoInnerError::into_error)
                 })();
@@ -98,6 +103,13 @@ impl Sink {
 
     /// Writes `chunk` (a threaded sink waits while its channel is full).
     pub async fn write(&mut self, chunk: Bytes) -> io::Result<()> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        self.send(chunk).await
+    }
+
+    async fn send(&mut self, chunk: Bytes) -> io::Result<()> {
         match self {
             Sink::Inline(out) => out.write_all(&chunk),
             Sink::Threaded { chunks, done } => match chunks.send(chunk).await {
@@ -111,11 +123,20 @@ impl Sink {
         }
     }
 
-    /// Writes out what an inline sink has buffered (a threaded one writes as chunks come).
-    pub fn flush_buffer(&mut self) -> io::Result<()> {
+    /// Writes out what is buffered (a threaded sink: its writer does, once it has written
+    /// the chunks sent before).
+    pub async fn flush_buffer(&mut self) -> io::Result<()> {
         match self {
             Sink::Inline(out) => out.flush(),
-            Sink::Threaded { .. } => Ok(()),
+            Sink::Threaded { .. } => self.send(Bytes::new()).await,
+        }
+    }
+
+    /// Whether the file has its `.part` name.
+    pub fn is_named(&self) -> bool {
+        match self {
+            Sink::Inline(out) => out.get_ref().is_named(),
+            Sink::Threaded { .. } => true,
         }
     }
 
@@ -160,7 +181,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let output = OutputDir::prepare(dir.path()).unwrap();
         let mut sink = if len >= THREADED_FROM {
-            threaded(output.preallocate("f", 0).unwrap().file)
+            threaded(output.preallocate("f", 0, None).unwrap().file)
         } else {
             Sink::new(output.open("f", 0, Some(len)).unwrap(), Some(len)).unwrap()
         };

@@ -146,7 +146,10 @@ fn target(job: Job) -> (Target, Option<String>) {
             let stand_in = Url::parse("http://invalid.invalid/").expect("a valid URL");
             (
                 stand_in,
-                Some(format!("bad URL in the job: {}: {err}", job.url)),
+                Some(format!(
+                    "bad URL in the job: {}: {err}",
+                    crate::secret::text(&job.url)
+                )),
             )
         }
     };

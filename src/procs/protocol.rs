@@ -118,9 +118,16 @@ pub struct Done {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DoneStatus {
-    Saved { path: PathBuf },
-    Skipped { path: PathBuf },
-    Failed { error: String },
+    Saved {
+        path: PathBuf,
+    },
+    Skipped {
+        path: PathBuf,
+        why: crate::model::Skip,
+    },
+    Failed {
+        error: String,
+    },
     Interrupted,
 }
 
@@ -128,7 +135,10 @@ impl From<&Outcome> for Done {
     fn from(outcome: &Outcome) -> Self {
         let status = match &outcome.status {
             Status::Saved { path } => DoneStatus::Saved { path: path.clone() },
-            Status::Skipped { path } => DoneStatus::Skipped { path: path.clone() },
+            Status::Skipped { path, why } => DoneStatus::Skipped {
+                path: path.clone(),
+                why: *why,
+            },
             Status::Failed(_) if outcome.is_interrupted() => DoneStatus::Interrupted,
             Status::Failed(err) => DoneStatus::Failed {
                 error: err.to_string(),

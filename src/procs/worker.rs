@@ -373,7 +373,7 @@ fn rebuild(done: Done, held: &mut Held) -> Status {
     };
     match done.status {
         DoneStatus::Saved { path } => Status::Saved { path },
-        DoneStatus::Skipped { path } => Status::Skipped { path },
+        DoneStatus::Skipped { path, why } => Status::Skipped { path, why },
         DoneStatus::Interrupted => Status::Failed(FetchError::Interrupted),
         DoneStatus::Failed { error } => Status::Failed(FetchError::Child(error)),
     }

@@ -332,10 +332,10 @@ impl Tracker {
 
     /// Another attempt starts after `wait`, because of `err`.
     pub fn retrying(&self, retry: u32, retries: u32, err: &FetchError, wait: Duration) {
-        let note = format!(
+        let note = crate::secret::text(&format!(
             "retry {retry}/{retries} in {} after {err}",
             human_duration(wait)
-        );
+        ));
         self.show_retry(note);
     }
 
@@ -450,12 +450,11 @@ fn outcome_line(outcome: &Outcome) -> String {
             human_bytes(outcome.bytes),
             human_duration(outcome.elapsed)
         ),
-        Status::Skipped { path } => format!(
-            "{} {}: already exists (--no-clobber)",
-            word("skipped"),
-            path.display()
-        ),
+        Status::Skipped { path, why } => {
+            format!("{} {}: {}", word("skipped"), path.display(), why.reason())
+        }
         Status::Failed(err) => {
+            let err = crate::secret::text(&err.to_string());
             format!("{}  {}: {err}{kept}{retries}", word("FAILED"), outcome.url)
         }
     }

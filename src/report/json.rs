@@ -50,7 +50,8 @@ impl<'a> From<&'a Outcome> for DownloadRecord<'a> {
             sha256: outcome.sha256.as_ref().map(hex),
             partial: outcome.partial.as_ref().map(|p| p.display().to_string()),
             error: match &outcome.status {
-                Status::Failed(err) => Some(err.to_string()),
+                // Whatever quoted a URL, never its password.
+                Status::Failed(err) => Some(crate::secret::text(&err.to_string())),
                 _ => None,
             },
         }

@@ -314,11 +314,11 @@ fn table_row(outcome: &Outcome) -> Vec<String> {
         None => outcome.url.clone(),
     };
     let detail = match &outcome.status {
-        Status::Failed(err) => match &outcome.partial {
+        Status::Failed(err) => crate::secret::text(&match &outcome.partial {
             Some(part) => format!("{err} (partial kept: {})", part.display()),
             None => err.to_string(),
-        },
-        Status::Skipped { .. } => "already exists (--no-clobber)".to_owned(),
+        }),
+        Status::Skipped { why, .. } => why.reason().to_owned(),
         Status::Saved { .. } => String::new(),
     };
     vec![

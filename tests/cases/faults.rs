@@ -377,7 +377,7 @@ fn ctrl_c_keeps_the_part_and_continue_completes_it_with_a_range() {
         } else {
             &[]
         };
-        let mut expected = [other, &["slow.bin.part"]].concat();
+        let mut expected = [other, &["slow.bin.part", "slow.bin.part.fbstate"]].concat();
         assert_eq!(listing(dir.path()), expected, "{mode}");
         assert_eq!(
             read(dir.path(), "slow.bin.part"),
@@ -394,30 +394,140 @@ fn ctrl_c_keeps_the_part_and_continue_completes_it_with_a_range() {
             read(dir.path(), "slow.bin") == body("slow.bin", 400_000),
             "{mode}"
         );
-        *expected.last_mut().unwrap() = "slow.bin";
+        expected.truncate(expected.len() - 2);
+        expected.push("slow.bin");
         assert_eq!(listing(dir.path()), expected, "{mode}");
         assert_eq!(server.ranges().last().unwrap().0, "bytes=100000-", "{mode}");
     }
 }
 
+/// A record as fetchbench writes it beside `NAME.part`.
+fn record(validator: Option<&str>, total: u64, ranges: Option<&[(u64, u64)]>) -> String {
+    serde_json::json!({
+        "format": "fetchbench-part-1",
+        "validator": validator,
+        "total": total,
+        "ranges": ranges,
+    })
+    .to_string()
+}
+
 #[test]
-fn continue_finishes_a_part_that_was_already_whole() {
+fn continue_lands_a_whole_part_only_when_its_record_proves_it() {
     let server = TestServer::http();
     let dir = tempdir().unwrap();
-    std::fs::write(dir.path().join("w.bin.part"), body("w.bin", 1000)).unwrap();
+    let (whole, proven) = (body("w.bin", 1000), body("r.bin", 1000));
+    // Without a record, a `.part` as long as the file proves nothing (it could be a
+    // preallocated one with holes): fetched again.
+    std::fs::write(dir.path().join("w.bin.part"), &whole).unwrap();
+    // Its record says it was written in order and is of this version: landed as it is.
+    std::fs::write(dir.path().join("r.bin.part"), &proven).unwrap();
+    std::fs::write(
+        dir.path().join("r.bin.part.fbstate"),
+        record(Some("\"r.bin-stable\""), 1000, None),
+    )
+    .unwrap();
     fetchbench()
-        .args(["-c", "-o"])
+        .args(["-c", "-j", "1", "-o"])
         .arg(dir.path())
         .arg(server.url("/fault/w.bin?size=1000"))
+        .arg(server.url("/fault/r.bin?size=1000"))
         .assert()
         .code(0);
     assert_eq!(
         server.ranges(),
-        [("bytes=1000-".to_owned(), "-".to_owned())]
+        [
+            ("bytes=1000-".to_owned(), "-".to_owned()),
+            ("-".to_owned(), "-".to_owned()),
+            ("bytes=1000-".to_owned(), "\"r.bin-stable\"".to_owned()),
+        ]
     );
-    assert_eq!(server.body_bytes(), 0);
-    assert_eq!(listing(dir.path()), ["w.bin"]);
-    assert!(read(dir.path(), "w.bin") == body("w.bin", 1000));
+    assert_eq!(server.body_bytes(), 1000, "only w.bin again");
+    assert_eq!(listing(dir.path()), ["r.bin", "w.bin"]);
+    assert!(read(dir.path(), "w.bin") == whole);
+    assert!(read(dir.path(), "r.bin") == proven);
+}
+
+#[test]
+fn continue_resumes_a_preallocated_part_only_from_what_its_record_proves() {
+    let server = TestServer::http();
+    let dir = tempdir().unwrap();
+    let size = 4000;
+    let good = body("holes.bin", size);
+    // What a killed `-s 4` run leaves: a preallocated `.part` with zeros where segments had
+    // not written yet, and a record of the ranges that were.
+    let mut part = vec![0u8; size];
+    for (start, end) in [(0, 700), (1000, 1500), (3000, 3900)] {
+        part[start..end].copy_from_slice(&good[start..end]);
+    }
+    std::fs::write(dir.path().join("holes.bin.part"), &part).unwrap();
+    std::fs::write(
+        dir.path().join("holes.bin.part.fbstate"),
+        record(
+            Some("\"holes.bin-stable\""),
+            size as u64,
+            Some(&[(0, 700), (1000, 1500), (3000, 3900)]),
+        ),
+    )
+    .unwrap();
+    fetchbench()
+        .args(["-c", "-o"])
+        .arg(dir.path())
+        .arg(server.url(&format!("/fault/holes.bin?size={size}")))
+        .assert()
+        .code(0);
+    assert_eq!(
+        server.ranges(),
+        [("bytes=700-".to_owned(), "\"holes.bin-stable\"".to_owned())]
+    );
+    assert!(read(dir.path(), "holes.bin") == good);
+    assert_eq!(listing(dir.path()), ["holes.bin"]);
+
+    // With -s, each segment goes on where the record says it stopped (an empty one too).
+    std::fs::remove_file(dir.path().join("holes.bin")).unwrap();
+    std::fs::write(dir.path().join("holes.bin.part"), &part).unwrap();
+    let segments: &[(u64, u64)] = &[(0, 700), (1000, 1500), (2000, 2000), (3000, 3900)];
+    std::fs::write(
+        dir.path().join("holes.bin.part.fbstate"),
+        record(Some("\"holes.bin-stable\""), size as u64, Some(segments)),
+    )
+    .unwrap();
+    let before = server.ranges().len();
+    fetchbench()
+        .args(["-c", "-s", "4", "-o"])
+        .arg(dir.path())
+        .arg(server.url(&format!("/fault/holes.bin?size={size}")))
+        .assert()
+        .code(0);
+    let mut asked: Vec<(String, String)> = server.ranges()[before..].to_vec();
+    asked.sort();
+    let tag = "\"holes.bin-stable\"".to_owned();
+    assert_eq!(
+        asked,
+        [
+            "bytes=1500-1999",
+            "bytes=2000-2999",
+            "bytes=3900-3999",
+            "bytes=700-999"
+        ]
+        .map(|r| (r.to_owned(), tag.clone()))
+    );
+    assert!(read(dir.path(), "holes.bin") == good);
+    assert_eq!(listing(dir.path()), ["holes.bin"]);
+
+    // A record that is not one proves nothing: started over, never trusted.
+    std::fs::remove_file(dir.path().join("holes.bin")).unwrap();
+    std::fs::write(dir.path().join("holes.bin.part"), &part).unwrap();
+    std::fs::write(dir.path().join("holes.bin.part.fbstate"), "{garbage").unwrap();
+    fetchbench()
+        .args(["-c", "-o"])
+        .arg(dir.path())
+        .arg(server.url(&format!("/fault/holes.bin?size={size}")))
+        .assert()
+        .code(0);
+    assert_eq!(server.ranges().last().unwrap().0, "-");
+    assert!(read(dir.path(), "holes.bin") == good);
+    assert_eq!(listing(dir.path()), ["holes.bin"]);
 }
 
 #[test]

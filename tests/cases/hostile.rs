@@ -348,7 +348,11 @@ fn sigterm_exits_143_and_keeps_the_part() {
         let stderr = stderr_of(&out);
         assert_eq!(out.status.code(), Some(143), "{mode}: {stderr}");
         assert!(stderr.contains("INTERRUPTED"), "{mode}: {stderr}");
-        assert_eq!(listing(dir.path()), ["t.bin.part"], "{mode}");
+        assert_eq!(
+            listing(dir.path()),
+            ["t.bin.part", "t.bin.part.fbstate"],
+            "{mode}"
+        );
         assert_eq!(
             read(dir.path(), "t.bin.part"),
             body("t.bin", 400_000)[..100_000],
@@ -489,7 +493,7 @@ fn max_time_bounds_a_download_across_its_attempts() {
     assert!(stderr.contains("--max-time"), "{stderr}");
     assert!(took < Duration::from_secs(5), "{took:?}");
     // What arrived is kept for -c.
-    assert_eq!(listing(dir.path()), ["mt.bin.part"]);
+    assert_eq!(listing(dir.path()), ["mt.bin.part", "mt.bin.part.fbstate"]);
 }
 
 #[test]

@@ -151,3 +151,48 @@ fn help_shows_examples_and_exit_codes() {
         .code(0)
         .stdout(predicates::str::contains(env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn an_over_long_list_line_fails_alone_with_its_place_and_a_short_echo() {
+    let server = crate::server::TestServer::http();
+    let dir = tempfile::tempdir().unwrap();
+    let long = format!("{}{}", server.url("/files/"), "x".repeat(10 << 20));
+    let list = format!(
+        "{}\n{long}\n{}\n",
+        server.url("/files/a?size=10"),
+        server.url("/files/b?size=20")
+    );
+    let run = crate::util::fetchbench()
+        .args(["--json", "-i", "-", "-o"])
+        .arg(dir.path())
+        .write_stdin(list)
+        .assert()
+        .code(1);
+    let out = run.get_output();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    // Echoed shortened, in both outputs: not 10 MiB of it.
+    assert!(
+        out.stdout.len() < 4000,
+        "{} bytes of JSON",
+        out.stdout.len()
+    );
+    assert!(stderr.len() < 4000, "{} bytes of stderr", stderr.len());
+    let len = long.len();
+    assert!(
+        stderr.contains(&format!(
+            "xxx…: stdin:2: line of {len} bytes, longer than the 64 KiB a list line may have"
+        )),
+        "{stderr}"
+    );
+    let lines = crate::util::json_lines(&out.stdout);
+    let statuses: Vec<&str> = lines[..3]
+        .iter()
+        .map(|l| l["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "ok").count(),
+        2,
+        "{lines:?}"
+    );
+    assert!(crate::util::read(dir.path(), "b") == crate::server::body("b", 20));
+}

@@ -1,5 +1,6 @@
 mod bench;
 mod cookies;
+mod crashes;
 mod documented;
 mod download;
 mod failures;
@@ -15,6 +16,7 @@ mod procs;
 mod rehearsal;
 mod requests;
 mod resolve;
+mod secrets;
 mod segments;
 mod shard;
 mod timestamps;

@@ -11,21 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tempfile::tempdir;
 
 use crate::server::{TestServer, body};
-use crate::util::{fetchbench, listing, read, send_signal, wait_until_sent};
-
-/// The pids of `parent`'s children, from /proc.
-fn children_of(parent: u32) -> Vec<u32> {
-    let mut children = Vec::new();
-    for task in std::fs::read_dir(format!("/proc/{parent}/task")).unwrap() {
-        let path = task.unwrap().path().join("children");
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        children.extend(
-            text.split_whitespace()
-                .map(|pid| pid.parse::<u32>().unwrap()),
-        );
-    }
-    children
-}
+use crate::util::{children_of, fetchbench, listing, read, send_signal, wait_until_sent};
 
 /// Waits (at most 10 s) until the download's `.part` has its name and holds `len` bytes (sent
 /// is not yet received: the bytes cross loopback, the file is named after its first read, and
@@ -98,7 +84,13 @@ fn a_killed_child_fails_its_download_and_the_others_complete() {
     // What the killed child had received is kept for -c, never under the final name.
     assert_eq!(
         listing(dir.path()),
-        ["a.bin", "b.bin", "c.bin", "victim.bin.part"]
+        [
+            "a.bin",
+            "b.bin",
+            "c.bin",
+            "victim.bin.part",
+            "victim.bin.part.fbstate"
+        ]
     );
     assert_eq!(
         std::fs::metadata(dir.path().join("victim.bin.part"))
@@ -411,7 +403,13 @@ fn a_sigkilled_worker_fails_only_its_download_and_is_replaced() {
         }
         assert_eq!(
             listing(dir.path()),
-            ["a.bin", "b.bin", "c.bin", "victim.bin.part"],
+            [
+                "a.bin",
+                "b.bin",
+                "c.bin",
+                "victim.bin.part",
+                "victim.bin.part.fbstate"
+            ],
             "{mode}"
         );
         assert!(!is_worker(victim) || is_zombie(victim), "{mode}");
@@ -456,7 +454,14 @@ fn ctrl_c_and_sigterm_reach_every_worker_and_leave_no_process() {
             }
             assert_eq!(
                 listing(dir.path()),
-                ["s0.bin.part", "s1.bin.part", "s2.bin.part"],
+                [
+                    "s0.bin.part",
+                    "s0.bin.part.fbstate",
+                    "s1.bin.part",
+                    "s1.bin.part.fbstate",
+                    "s2.bin.part",
+                    "s2.bin.part.fbstate"
+                ],
                 "{what}"
             );
         }

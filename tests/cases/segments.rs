@@ -82,7 +82,7 @@ fn a_failed_segmented_download_keeps_only_its_good_prefix_for_continue() {
         .assert()
         .code(1)
         .stderr(predicates::str::contains("stall timeout"));
-    assert_eq!(listing(dir.path()), ["p.bin.part"]);
+    assert_eq!(listing(dir.path()), ["p.bin.part", "p.bin.part.fbstate"]);
     let part = read(dir.path(), "p.bin.part");
     assert_eq!(
         part.len(),

@@ -2,7 +2,7 @@
 
 use tempfile::tempdir;
 
-use crate::server::{CERT, TestServer, body};
+use crate::server::{CERT, ONELINER_CERT, ONELINER_KEY, OTHER_CERT, OTHER_KEY, TestServer, body};
 use crate::util::{fetchbench, read};
 
 #[test]
@@ -34,7 +34,14 @@ fn https_refuses_an_untrusted_certificate() {
         .assert()
         .code(1);
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-    assert!(stderr.contains("TLS: invalid peer certificate"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "TLS: the server's certificate is not signed by a trusted authority (self-signed? \
+             use --cacert FILE with it)"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Other("), "no Debug text: {stderr}");
     assert!(
         !stderr.contains("retry"),
         "a certificate error is not transient: {stderr}"
@@ -52,4 +59,51 @@ fn a_missing_cacert_file_is_a_usage_error() {
         .stderr(predicates::str::contains(
             "cannot read CA certificate /nonexistent/ca.pem",
         ));
+}
+
+#[test]
+fn the_one_liner_self_signed_certificate_is_trusted_with_cacert() {
+    let server = TestServer::https_with(ONELINER_CERT, ONELINER_KEY);
+    for mode in ["pool", "procs"] {
+        let dir = tempdir().unwrap();
+        fetchbench()
+            .args(["--mode", mode, "--cacert", ONELINER_CERT, "-o"])
+            .arg(dir.path())
+            .arg(server.url("/files/own.bin?size=5000"))
+            .assert()
+            .code(0);
+        assert!(
+            read(dir.path(), "own.bin") == body("own.bin", 5000),
+            "{mode}"
+        );
+    }
+    // Without it: refused, in words.
+    let dir = tempdir().unwrap();
+    let out = fetchbench()
+        .arg("-o")
+        .arg(dir.path())
+        .arg(server.url("/files/own.bin?size=5000"))
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("use --cacert"), "{stderr}");
+    assert!(!stderr.contains("CaUsedAsEndEntity"), "{stderr}");
+}
+
+#[test]
+fn a_trusted_certificate_for_another_name_is_still_refused() {
+    let server = TestServer::https_with(OTHER_CERT, OTHER_KEY);
+    let dir = tempdir().unwrap();
+    let out = fetchbench()
+        .args(["--cacert", OTHER_CERT, "-o"])
+        .arg(dir.path())
+        .arg(server.url("/files/own.bin?size=5000"))
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("TLS: the server's certificate is for another name than the URL's host"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }

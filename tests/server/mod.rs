@@ -42,6 +42,19 @@ pub fn body(name: &str, size: usize) -> Vec<u8> {
 
 pub const CERT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cert.pem");
 const KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/key.pem");
+/// Made with the one-liner everyone uses (`openssl req -x509 -newkey rsa:2048 -nodes -subj
+/// /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost -days 36500`), which marks
+/// the certificate a CA (CA:TRUE); and one like it for another name only.
+pub const ONELINER_CERT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/oneliner-cert.pem"
+);
+pub const ONELINER_KEY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/oneliner-key.pem"
+);
+pub const OTHER_CERT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/other-cert.pem");
+pub const OTHER_KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/other-key.pem");
 
 #[derive(Default)]
 struct Counters {
@@ -96,11 +109,16 @@ impl TestServer {
     }
 
     pub fn https() -> Self {
-        let certs = rustls::pki_types::CertificateDer::pem_file_iter(CERT)
+        Self::https_with(CERT, KEY)
+    }
+
+    /// HTTPS with the certificate and key in these PEM files.
+    pub fn https_with(cert: &str, key: &str) -> Self {
+        let certs = rustls::pki_types::CertificateDer::pem_file_iter(cert)
             .unwrap()
             .collect::<Result<Vec<_>, _>>()
             .unwrap();
-        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(KEY).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(key).unwrap();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -308,6 +326,14 @@ fn param<T: std::str::FromStr>(params: &Params, key: &str) -> Option<T> {
 /// - `short=K`: the body ends cleanly after K bytes despite its Content-Length;
 /// - `stall_after=K`: after K bytes, nothing more, ever;
 /// - `etag_change=1`: the ETag changes with every request (the file "changed");
+/// - `v=V`: version V of the file: `body("{name}@{V}", N)`, ETag `"{name}-{V}"` (a file
+///   changed between two runs);
+/// - `rate=B`: at most B body bytes per second (per response), in chunks of `chunk=N` bytes
+///   (default 16 KiB);
+/// - `range_short=K&range_short_times=T`: the first T answers to a range request send only
+///   K bytes, with a Content-Range and Content-Length that say so (a 206 short of the end);
+/// - `range_from_zero=1`: a range request gets the whole file as a 206 (`bytes 0-…`);
+/// - `lie_total=T`: a range's Content-Range claims a file of T bytes (the body is the real one);
 /// - `cd=VALUE`: a Content-Disposition header.
 async fn fault(
     State(counters): State<Arc<Counters>>,
@@ -347,9 +373,14 @@ async fn fault(
         }
     }
     let size = size(&params);
-    let data = body(&name, size);
-    let etag = match param::<u8>(&params, "etag_change") {
-        Some(1) => format!("\"{name}-v{seen}\""),
+    let version = params.get("v");
+    let data = match version {
+        Some(v) => body(&format!("{name}@{v}"), size),
+        None => body(&name, size),
+    };
+    let etag = match (param::<u8>(&params, "etag_change"), version) {
+        (Some(1), _) => format!("\"{name}-v{seen}\""),
+        (_, Some(v)) => format!("\"{name}-{v}\""),
         _ => format!("\"{name}-stable\""),
     };
     let if_range_ok = headers
@@ -370,8 +401,17 @@ async fn fault(
             Some((a.parse::<usize>().ok()?, last))
         })
         .filter(|_| if_range_ok && params.get("no_range").is_none());
+    let range = match range {
+        Some(_) if params.get("range_from_zero").is_some() => Some((0, size - 1)),
+        range => range,
+    };
     let range_start = range.map(|(a, _)| a);
-    let range_end = range.map_or(size, |(_, last)| (last + 1).min(size));
+    let mut range_end = range.map_or(size, |(_, last)| (last + 1).min(size));
+    if let (Some(start), Some(k)) = (range_start, param::<usize>(&params, "range_short")) {
+        if seen < param(&params, "range_short_times").unwrap_or(1) {
+            range_end = range_end.min(start + k);
+        }
+    }
     if range_start.is_some_and(|start| start >= size) {
         let range = format!("bytes */{size}");
         return (
@@ -404,12 +444,21 @@ async fn fault(
         (range_end, End::Whole)
     };
     let end_at = end_at.clamp(start, range_end);
+    let chunk = param::<usize>(&params, "chunk").unwrap_or(16 * 1024);
     let sent: Vec<Result<Bytes, std::io::Error>> = data[start..end_at]
-        .chunks(16 * 1024)
+        .chunks(chunk)
         .map(|c| Ok(Bytes::copy_from_slice(c)))
         .collect();
     let counted = Arc::clone(&counters);
-    let sent = stream::iter(sent).inspect(move |chunk| {
+    let pause = param::<u64>(&params, "rate")
+        .map(|rate| Duration::from_secs_f64(chunk as f64 / rate as f64));
+    let sent = stream::iter(sent).then(move |chunk| async move {
+        if let Some(pause) = pause {
+            tokio::time::sleep(pause).await;
+        }
+        chunk
+    });
+    let sent = sent.inspect(move |chunk| {
         if let Ok(chunk) = chunk {
             counted
                 .body_bytes
@@ -439,7 +488,10 @@ async fn fault(
     }
     if range_start.is_some() {
         *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-        let range = format!("bytes {start}-{}/{size}", range_end - 1);
+        let range = match param::<u64>(&params, "lie_total") {
+            Some(total) => format!("bytes {start}-{}/{total}", total - 1),
+            None => format!("bytes {start}-{}/{size}", range_end - 1),
+        };
         response
             .headers_mut()
             .insert(header::CONTENT_RANGE, range.parse().unwrap());
