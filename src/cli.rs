@@ -117,9 +117,18 @@ pub struct DownloadArgs {
     )]
     pub output: PathBuf,
 
-    /// No progress and no human summary on stderr
-    #[arg(short, long, help_heading = "Output")]
-    pub quiet: bool,
+    /// No progress and no summary on stderr, only one line per failed download; -qq: nothing
+    /// at all
+    ///
+    /// -q is curl's -sS and wget's -nv: each failure still gets one line on stderr (its URL
+    /// and why), so a script's log says what went wrong; the exit status says it too. -qq (or
+    /// --silent) prints nothing on stderr but usage errors, as curl's -s and wget's -q.
+    #[arg(short, long, action = clap::ArgAction::Count, help_heading = "Output")]
+    pub quiet: u8,
+
+    /// The same as -qq: nothing on stderr but usage errors
+    #[arg(long, help_heading = "Output")]
+    pub silent: bool,
 
     /// Print one JSON object per download, then a summary object, on stdout
     #[arg(long, help_heading = "Output")]

@@ -40,6 +40,12 @@ pub struct Config {
 impl Config {
     /// Checks `args`; `-i -` will read `stdin`.
     pub fn from_args(args: &DownloadArgs, stdin: Box<dyn Read + Send>) -> Result<Config> {
+        if args.compressed && !crate::platform::COMPRESSED {
+            bail!(
+                "--compressed: this fetchbench was built without its decoders (build it with the \
+                 `compressed` feature, which is on by default)"
+            );
+        }
         let input = Input::open(&args.urls, args.input.as_deref(), stdin)?;
         let http = HttpSettings::new(HttpOptions {
             headers: args.headers.clone(),
@@ -81,8 +87,10 @@ impl Config {
             ranges: !args.compressed,
         };
         let output = OutputDir::prepare(&args.output)?;
-        let display = if args.quiet {
+        let display = if args.silent || args.quiet >= 2 {
             Drawing::Silent
+        } else if args.quiet == 1 {
+            Drawing::Failures
         } else if io::stderr().is_terminal() {
             Drawing::Bars
         } else {
@@ -101,7 +109,7 @@ impl Config {
                 keep_order: args.keep_order,
                 rows: args.table,
             },
-            summary: !args.quiet,
+            summary: args.quiet == 0 && !args.silent,
             color: match args.color {
                 ColorChoice::Always => true,
                 ColorChoice::Never => false,

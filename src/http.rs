@@ -172,16 +172,12 @@ impl HttpSettings {
         let tls = self
             .tls
             .get_or_init(|| tls_config(&self.extra_roots, options.insecure, options.version));
-        let mut builder = Client::builder()
+        // Without `--compressed`, no Accept-Encoding is sent and nothing is decoded.
+        let mut builder = crate::platform::decoders(Client::builder(), options.compressed)
             .tls_backend_preconfigured(tls.clone())
             .user_agent(options.user_agent.as_str())
             .default_headers(self.headers.clone())
             .redirect(redirect_policy(options.max_redirects))
-            // The decoders are built in; without `--compressed`, no Accept-Encoding is sent and
-            // nothing is decoded.
-            .gzip(options.compressed)
-            .brotli(options.compressed)
-            .zstd(options.compressed)
             // reqwest would send the previous URL, query included, to the next host; curl,
             // wget2 and aria2c send none.
             .referer(false)

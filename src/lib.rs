@@ -90,17 +90,15 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     let cancel = Cancel::default();
     let progress = Progress::new(config.display);
     let shown = progress.clone();
-    cancel.on_signals(
-        config
-            .summary
-            .then(|| Box::new(move |line: &str| shown.interrupted(line)) as cancel::Notice),
-    )?;
+    cancel.on_signals(config.summary.then(|| {
+        Box::new(move |line: &str, typed| shown.interrupted(line, typed)) as cancel::Notice
+    }))?;
     let names = Arc::new(match config.policy.no_clobber {
         // A name taken on disk is then skipped, not renamed.
         true => NameRegistry::default(),
         false => NameRegistry::default().keeping_existing(&config.output, config.policy.resume),
     });
-    let (results, printer) = Printer::start(config.printing, io::stdout());
+    let (results, printer) = Printer::start(config.printing, progress.stdout());
     let work = Work {
         source: Arc::new(Source::start(
             config.input,

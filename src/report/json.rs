@@ -60,7 +60,8 @@ impl<'a> From<&'a Outcome> for DownloadRecord<'a> {
 struct SummaryRecord {
     r#type: &'static str,
     mode: Mode,
-    jobs: usize,
+    /// `-j`, for the modes it sets the width of; null for `seq` and `threads`.
+    jobs: Option<usize>,
     files: usize,
     ok: usize,
     failed: usize,
@@ -87,7 +88,7 @@ impl From<&Summary> for SummaryRecord {
         SummaryRecord {
             r#type: "summary",
             mode: summary.mode,
-            jobs: summary.jobs,
+            jobs: summary.mode.uses_jobs().then_some(summary.jobs),
             files: summary.tally.files,
             ok: counts.ok,
             failed: counts.failed,

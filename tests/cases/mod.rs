@@ -11,4 +11,5 @@ mod pipeline;
 mod procs;
 mod requests;
 mod segments;
+mod terminal;
 mod tls;

@@ -76,7 +76,7 @@ fn stderr_gets_plain_lines_and_a_summary_when_not_a_terminal() {
 }
 
 #[test]
-fn quiet_prints_nothing_on_stderr() {
+fn quiet_prints_nothing_on_stderr_when_all_goes_well() {
     let server = TestServer::http();
     let dir = tempdir().unwrap();
     fetchbench()
@@ -86,6 +86,65 @@ fn quiet_prints_nothing_on_stderr() {
         .assert()
         .code(0)
         .stderr("");
+}
+
+/// `-q` is curl's `-sS`: one line per failure, naming its URL and why, nothing else; `-qq` and
+/// `--silent` are curl's `-s`: nothing at all.
+#[test]
+fn quiet_names_each_failure_and_qq_nothing() {
+    let server = TestServer::http();
+    let good = server.url("/files/good.bin?size=10");
+    let bad = server.url("/status/404");
+    let dir = tempdir().unwrap();
+    let out = fetchbench()
+        .args(["-q", "--retries", "0", "-o"])
+        .arg(dir.path())
+        .args([&good, &bad])
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert_eq!(stderr, format!("fetchbench: {bad}: HTTP 404 Not Found\n"));
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert_eq!(
+        stdout,
+        format!("{}\n", dir.path().join("good.bin").display())
+    );
+    for silent in [&["-qq"][..], &["--silent"], &["-q", "-q"]] {
+        let dir = tempdir().unwrap();
+        fetchbench()
+            .args(silent)
+            .args(["--retries", "0", "-o"])
+            .arg(dir.path())
+            .args([&good, &bad])
+            .assert()
+            .code(1)
+            .stderr("");
+    }
+}
+
+/// `seq` and `threads` do not take `-j`: the total line does not claim a width for them, nor
+/// the JSON summary.
+#[test]
+fn seq_and_threads_claim_no_width() {
+    let server = TestServer::http();
+    for (mode, label, jobs) in [
+        ("seq", "seq: 1 ok", Value::Null),
+        ("threads", "threads: 1 ok", Value::Null),
+        ("async", "async, 3 jobs: 1 ok", 3.into()),
+    ] {
+        let dir = tempdir().unwrap();
+        let out = fetchbench()
+            .args(["--json", "-j", "3", "--mode", mode, "-o"])
+            .arg(dir.path())
+            .arg(server.url("/files/w.bin?size=10"))
+            .assert()
+            .code(0);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(stderr.contains(label), "{mode}: {stderr}");
+        assert!(!stderr.contains(&format!("{mode}, 3 jobs")) || jobs != Value::Null);
+        let summary = json_lines(&out.get_output().stdout).pop().unwrap();
+        assert_eq!(summary["jobs"], jobs, "{mode}");
+    }
 }
 
 #[test]

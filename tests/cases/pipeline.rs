@@ -180,6 +180,24 @@ fn ctrl_c_says_what_was_done_in_flight_and_not_started_and_json_agrees() {
         !stderr.contains("later0"),
         "a row for a URL never started: {stderr}"
     );
+    // Stopped, not failed: the plain line, the table and the total line say so.
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("INTERRUPTED http") && l.contains("slow.bin")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("FAILED"), "{stderr}");
+    assert!(
+        stderr.contains("pool, 1 job: 1 ok, 0 failed, 1 interrupted"),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("slow.bin ") && l.contains("interrupted")),
+        "the row names the file: {stderr}"
+    );
     let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
