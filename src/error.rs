@@ -24,6 +24,10 @@ pub enum FetchError {
     TooManyRedirects { max: Option<usize> },
     #[error("{0}")]
     Network(String),
+    /// Nothing listens at the address (a wrong port, a server down): retried only with
+    /// `--retry-connrefused`, as curl and wget.
+    #[error("{0}")]
+    ConnectionRefused(String),
     /// A TLS handshake failure (an untrusted certificate, say): retrying will not help.
     #[error("TLS: {0}")]
     Tls(String),
@@ -135,7 +139,13 @@ impl FetchError {
             return FetchError::Tls(tls.to_string());
         }
         if err.is_connect() {
-            return FetchError::Network(format!("cannot connect: {}", root_cause(&err)));
+            let what = format!("cannot connect: {}", root_cause(&err));
+            let refused = find_source::<io::Error>(&err)
+                .is_some_and(|e| e.kind() == io::ErrorKind::ConnectionRefused);
+            return match refused {
+                true => FetchError::ConnectionRefused(what),
+                false => FetchError::Network(what),
+            };
         }
         FetchError::Network(error_chain(&err.without_url()))
     }
@@ -151,6 +161,7 @@ impl FetchError {
                     || *status == StatusCode::TOO_MANY_REQUESTS
             }
             FetchError::Network(_)
+            | FetchError::ConnectionRefused(_)
             | FetchError::Stalled(_)
             | FetchError::HeaderTimeout(_)
             | FetchError::TooSlow { .. }
@@ -183,6 +194,11 @@ impl FetchError {
                 | FetchError::Checksum { .. }
                 | FetchError::TooLarge { .. }
         )
+    }
+
+    /// A refused connection: transient, but retried only when asked (`--retry-connrefused`).
+    pub fn is_connection_refused(&self) -> bool {
+        matches!(self, FetchError::ConnectionRefused(_))
     }
 
     pub(crate) fn is_interruption(&self) -> bool {

@@ -2,6 +2,7 @@ mod bench;
 mod download;
 mod failures;
 mod faults;
+mod habits;
 mod hostile;
 mod input;
 mod names;

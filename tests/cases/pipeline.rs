@@ -60,7 +60,7 @@ fn a_slow_producer_sees_each_result_before_writing_the_next_url() {
             }
 
             // A bad line in the middle of the stream fails alone.
-            writeln!(stdin, "no-scheme.example/x").unwrap();
+            writeln!(stdin, "ftp://127.0.0.1/x").unwrap();
             writeln!(stdin, "{}", server.url("/files/second.bin?size=2000")).unwrap();
             drop(stdin);
             let rest: Vec<String> = lines.iter().collect();
