@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::auth::Credentials;
 use crate::fetch::policy::Segments;
 use crate::http::MAX_REDIRECTS;
+use crate::man::Page;
 use crate::model::Mode;
 use crate::procs::CHILD_COMMAND;
 use crate::report::TableRows;
@@ -105,10 +106,13 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff)
+    /// Print a man page (roff)
     ///
-    /// E.g. `fetchbench man > fetchbench.1`.
-    Man,
+    /// E.g. `fetchbench man > fetchbench.1`, `fetchbench man bench > fetchbench-bench.1`.
+    Man {
+        #[arg(value_enum, default_value_t = Page::Fetchbench)]
+        page: Page,
+    },
     /// Internal to `--mode procs` and `spawn`: a worker process, driven by the parent over pipes.
     #[command(name = CHILD_COMMAND, hide = true)]
     Child,

@@ -13,6 +13,7 @@ pub mod error;
 pub mod fetch;
 pub mod http;
 pub mod input;
+pub mod man;
 pub mod model;
 pub mod platform;
 pub mod procs;
@@ -58,12 +59,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             print_all(&script).context("cannot write the completion script")?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Man) => {
-            let mut page = Vec::new();
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut page)
-                .context("cannot render the man page")?;
-            print_all(&page).context("cannot write the man page")?;
+        Some(Command::Man { page }) => {
+            let page = man::render(&Cli::command(), page);
+            print_all(page.as_bytes()).context("cannot write the man page")?;
             Ok(ExitCode::SUCCESS)
         }
         None => download(&cli.download),

@@ -206,3 +206,57 @@ fn help_fits_80_columns_and_h_is_short() {
         );
     }
 }
+
+/// `fetchbench man [bench|serve]`: every page has its sections; where `man` is installed,
+/// each renders at 80 columns without a warning or a line too wide.
+#[test]
+fn man_pages_have_their_sections_and_render_cleanly() {
+    let man_here = std::process::Command::new("man")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    for (page, sections) in [
+        (
+            "fetchbench",
+            &[
+                "SYNOPSIS",
+                "OPTIONS",
+                "COMMANDS",
+                "EXIT STATUS",
+                "ENVIRONMENT",
+            ][..],
+        ),
+        ("bench", &["SYNOPSIS", "OPTIONS", "EXIT STATUS", "SEE ALSO"]),
+        ("serve", &["SYNOPSIS", "OPTIONS", "EXIT STATUS", "SEE ALSO"]),
+    ] {
+        let out = fetchbench().args(["man", page]).assert().code(0);
+        let roff = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+        for section in sections {
+            assert!(
+                roff.contains(&format!(".SH \"{section}\"")),
+                "{page}: {section}"
+            );
+        }
+        if !man_here {
+            continue;
+        }
+        let dir = tempdir().unwrap();
+        let file = dir.path().join(format!("{page}.1"));
+        std::fs::write(&file, &roff).unwrap();
+        let shown = std::process::Command::new("man")
+            .env("MANWIDTH", "80")
+            .args(["--warnings", "-l"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let warnings = String::from_utf8_lossy(&shown.stderr);
+        assert!(
+            shown.status.success() && warnings.trim().is_empty(),
+            "{page}: {warnings}"
+        );
+        let text = String::from_utf8_lossy(&shown.stdout);
+        assert!(text.contains("EXIT STATUS"), "{page}: {text}");
+        let wide: Vec<&str> = text.lines().filter(|l| l.chars().count() > 80).collect();
+        assert!(wide.is_empty(), "{page}: {wide:#?}");
+    }
+}
