@@ -44,6 +44,35 @@ fn json_lines_match_the_schema() {
     );
 }
 
+/// The README's example of `--json` output is what a real run would print: every line of it
+/// passes the schema.
+#[test]
+fn the_readme_json_example_matches_the_schema() {
+    let readme = include_str!("../../README.md");
+    let schema: Value = serde_json::from_str(SCHEMA).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let block = readme
+        .split("```json\n")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("```").map(|(block, _)| block))
+        .find(|block| block.contains(r#""type":"summary""#))
+        .expect("the README shows the --json output");
+    let lines: Vec<&str> = block
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(lines.len(), 3, "{block}");
+    for line in lines {
+        let value: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{line}: {errors:?}");
+    }
+}
+
 #[test]
 fn the_schema_rejects_a_wrong_shape() {
     let schema: Value = serde_json::from_str(SCHEMA).unwrap();
@@ -231,10 +260,7 @@ fn completions_and_man_page_come_from_the_cli_definition() {
     }
     let out = fetchbench().arg("man").assert().code(0);
     let page = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
-    assert!(
-        page.starts_with(".ie") && page.contains(".TH fetchbench 1"),
-        "{page:.200}"
-    );
+    assert!(page.starts_with(".TH FETCHBENCH 1 "), "{page:.200}");
     assert!(page.contains("limit\\-rate"), "options are documented");
 }
 
