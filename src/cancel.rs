@@ -86,8 +86,9 @@ impl Cancel {
     }
 }
 
-/// Where the first signal's notice goes.
-pub type Notice = Box<dyn Fn(&str) + Send>;
+/// Where the first signal's notice goes: its text, and whether the signal is SIGINT (as a
+/// rule a Ctrl-C typed at the terminal, which the terminal may have echoed).
+pub type Notice = Box<dyn Fn(&str, bool) + Send>;
 
 fn watch_signals(
     cancel: Cancel,
@@ -122,10 +123,11 @@ fn watch_signals(
                 std::process::exit(code.into());
             }
             if let Some(notice) = &notice {
-                notice(match code {
+                let line = match code {
                     EXIT_TERMINATED => "terminated: stopping downloads (partial files kept)",
                     _ => "interrupted: stopping downloads (partial files kept; Ctrl-C again to quit now)",
-                });
+                };
+                notice(line, code == EXIT_INTERRUPTED);
             }
             cancel.inner.signal_exit.store(code, Ordering::SeqCst);
             cancel.trigger();

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::auth::Credentials;
 use crate::fetch::policy::Segments;
 use crate::http::{MAX_REDIRECTS, Resolve};
+use crate::man::Page;
 use crate::model::{Mode, Shard};
 use crate::procs::CHILD_COMMAND;
 use crate::report::TableRows;
@@ -54,10 +55,19 @@ Exit status:
   0    every download succeeded
   1    at least one download (or URL list line) failed (the others still completed), or the
        results could not be written to stdout (the files are saved)
-  2    usage or setup error (bad URL argument, unusable output directory); nothing was
-       downloaded
+  2    usage or setup error (bad URL argument, unusable output directory, -o naming a
+       file); nothing was downloaded
   130  interrupted by Ctrl-C (SIGINT)
   143  terminated by SIGTERM";
+
+/// `-h`'s after-help: the pointer to the rest.
+const SHORT_AFTER_HELP: &str = "\
+Examples:
+  fetchbench https://example.com/a.iso https://example.com/b.iso -o downloads
+  fetchbench -i urls.txt -o out --mode async -j 16
+  fetchbench bench                 # compare the modes on the built-in server
+
+--help tells more: pipelines, URL list syntax, Ctrl-C, exit status.";
 
 /// `-i`'s long help (`--help`): the syntax of a URL list line.
 const INPUT_LONG_HELP: &str = "\
@@ -74,8 +84,9 @@ They combine: `URL sha256=HEX out=NAME`, or `URL sha256=HEX<TAB>NAME`.";
 
 /// Download many files at once, and measure what each concurrency model buys you.
 #[derive(Parser, Debug)]
-#[command(name = "fetchbench", version, after_help = AFTER_HELP)]
+#[command(name = "fetchbench", version, after_help = SHORT_AFTER_HELP, after_long_help = AFTER_HELP)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -86,17 +97,28 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Compare the modes side by side (on the built-in server unless URLs are given).
+    /// Compare the modes side by side
+    ///
+    /// On the built-in server unless URLs are given.
     Bench(BenchArgs),
-    /// Serve deterministic synthetic files on 127.0.0.1 (with optional latency and bandwidth).
+    /// Serve synthetic files on 127.0.0.1
+    ///
+    /// Deterministic files, with optional latency and bandwidth.
     Serve(ServeArgs),
-    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    /// Print a shell completion script
+    ///
+    /// For bash, zsh, fish, powershell or elvish.
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff), e.g. `fetchbench man > fetchbench.1`.
-    Man,
+    /// Print a man page (roff)
+    ///
+    /// E.g. `fetchbench man > fetchbench.1`, `fetchbench man bench > fetchbench-bench.1`.
+    Man {
+        #[arg(value_enum, default_value_t = Page::Fetchbench)]
+        page: Page,
+    },
     /// Internal to `--mode procs` and `spawn`: a worker process, driven by the parent over pipes.
     #[command(name = CHILD_COMMAND, hide = true)]
     Child,
@@ -105,15 +127,17 @@ pub enum Command {
 /// Downloading: the default command.
 #[derive(Args, Debug, Clone)]
 pub struct DownloadArgs {
-    /// URLs to download (http or https)
+    /// URLs to download (http or https; `host/path` means http://host/path)
     #[arg(value_name = "URL")]
     pub urls: Vec<String>,
 
-    /// Read URLs from FILE, one per line (`-` for stdin; blank lines and `#` comments skipped)
+    /// Read URLs from FILE, one per line (`-`: stdin)
     #[arg(short, long, value_name = "FILE", long_help = INPUT_LONG_HELP)]
     pub input: Option<PathBuf>,
 
-    /// Take only shard K of N (0-based: 0/N .. N-1/N) of the URLs, split by a hash of each URL
+    /// Take only shard K of N (0-based) of the URLs
+    ///
+    /// Split by a hash of each URL.
     ///
     /// Every URL (argument or list line) is in exactly one of the N shards, whatever the order
     /// or the other lines of the list: run `--shard 0/4` to `--shard 3/4` on four machines (or
@@ -123,21 +147,38 @@ pub struct DownloadArgs {
     #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
     pub shard: Option<Shard>,
 
-    /// Directory to save files in (created if missing)
+    /// Directory to save files in
+    ///
+    /// Created if missing. Always a directory (as wget's -P and aria2c's -d): an existing file there is a usage
+    /// error. To name the file of one URL, use -O NAME (curl's -o, wget's -O), or `URL
+    /// out=NAME` in a list.
     #[arg(
         short,
         long,
+        visible_short_alias = 'P',
         value_name = "DIR",
         default_value = ".",
         help_heading = "Output"
     )]
     pub output: PathBuf,
 
-    /// No progress and no human summary on stderr
-    #[arg(short, long, help_heading = "Output")]
-    pub quiet: bool,
+    /// Save the one URL given as FILE (curl's -o)
+    ///
+    /// FILE may have a directory (`-O out/latest.iso`), which then works as -o. It takes
+    /// exactly one URL argument (no -i); `-` (stdout) is not supported: files are written
+    /// whole or not at all.
+    #[arg(
+        short = 'O',
+        long = "output-document",
+        value_name = "FILE",
+        conflicts_with_all = ["input", "output"],
+        help_heading = "Output"
+    )]
+    pub output_document: Option<PathBuf>,
 
-    /// Show each request and response head on stderr (as curl -v), credentials as ***
+    /// Request and response heads on stderr (curl -v)
+    ///
+    /// Credentials show as ***.
     ///
     /// `> GET /path HTTP/1.1` and `> Name: value` for what is sent (the method, the URL and
     /// the headers fetchbench sets; reqwest does not expose the bytes on the wire), `<
@@ -147,61 +188,90 @@ pub struct DownloadArgs {
     #[arg(short, long, help_heading = "Output")]
     pub verbose: bool,
 
-    /// Print one JSON object per download, then a summary object, on stdout
+    /// Only failures on stderr; -qq: nothing
+    ///
+    /// -q is curl's -sS and wget's -nv: no progress and no summary, but each failure still
+    /// gets one line on stderr (its URL and why), so a script's log says what went wrong; the
+    /// exit status says it too. -qq (or --silent) prints nothing on stderr but usage errors,
+    /// as curl's -s and wget's -q.
+    #[arg(short, long, action = clap::ArgAction::Count, help_heading = "Output")]
+    pub quiet: u8,
+
+    /// The same as -qq: nothing on stderr but usage errors
+    #[arg(long, hide_short_help = true, help_heading = "Output")]
+    pub silent: bool,
+
+    /// JSON lines on stdout (downloads, a summary)
     #[arg(long, help_heading = "Output")]
     pub json: bool,
 
-    /// Print results (paths or JSON lines) in input order, not as downloads end; only results
-    /// that arrive early are held back
+    /// Results in input order, not as they end
+    ///
+    /// Paths or JSON lines; only results that arrive before an earlier one are held back.
     #[arg(long, help_heading = "Output")]
     pub keep_order: bool,
 
-    /// The table at the end: `short` lists the failures and the 5 slowest downloads, `full`
-    /// every download (kept in memory until the end)
-    #[arg(long, value_name = "ROWS", value_enum, default_value_t = TableRows::Short, help_heading = "Output")]
+    /// The table at the end: `short` or `full`
+    ///
+    /// `short` lists the failures and the 5 slowest downloads, `full` every download (kept in
+    /// memory until the end).
+    #[arg(long, value_name = "ROWS", value_enum, default_value_t = TableRows::Short, hide_short_help = true, help_heading = "Output")]
     pub table: TableRows,
 
-    /// Keep existing files: skip (and report) URLs whose file is already there
+    /// Keep existing files: skip their URLs, and say so
     #[arg(long, help_heading = "Output")]
     pub no_clobber: bool,
 
-    /// Fetch a file that is already there only if the server's copy is newer (If-Modified-Since
-    /// its mtime); 304 Not Modified keeps it, reported as skipped (as wget -N)
+    /// Skip unless the server's copy is newer (wget -N)
+    ///
+    /// Asks with If-Modified-Since the file's mtime; 304 Not Modified keeps it, reported as
+    /// skipped.
     #[arg(short = 'N', long, help_heading = "Output")]
     pub timestamping: bool,
 
     /// Leave a saved file's mtime at the time of download, not the server's Last-Modified
     /// (which it is by default, as wget; curl -R)
-    #[arg(long, help_heading = "Output")]
+    #[arg(long, hide_short_help = true, help_heading = "Output")]
     pub no_use_server_timestamps: bool,
 
-    /// Name files as the server's Content-Disposition header suggests (made safe)
-    #[arg(long, help_heading = "Output")]
+    /// Name files as the server's Content-Disposition suggests
+    ///
+    /// The name is made safe like any other, and never replaces a file that was in the output
+    /// directory before.
+    #[arg(long, hide_short_help = true, help_heading = "Output")]
     pub content_disposition: bool,
 
-    /// Colors on stderr (`auto`: on a terminal, unless NO_COLOR is set)
-    #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorChoice::Auto, help_heading = "Output")]
+    /// Colors on stderr
+    ///
+    /// `auto`: on a terminal, unless NO_COLOR is set.
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorChoice::Auto, hide_short_help = true, help_heading = "Output")]
     pub color: ColorChoice,
 
     /// How downloads are scheduled
     #[arg(short, long, value_enum, default_value_t = Mode::Async, help_heading = "Concurrency")]
     pub mode: Mode,
 
-    /// Downloads at once in `pool`, `async`, `procs` and `spawn` modes; `auto` finds the width
-    /// from what the run measures (wider while files/s or bytes/s rise, narrower when they fall
-    /// or the server pushes back; at most 32 connections over HTTP/1.1, 256 streams over
-    /// HTTP/2; procs and spawn: 8 processes)
+    /// Downloads at once: N, or auto
+    ///
+    /// For pool, async, procs and spawn. `auto` finds the width from what the run measures:
+    /// wider while files/s or bytes/s rise, narrower when they fall or the server pushes back (429, 503, refused streams and
+    /// connections); at most 32 connections over HTTP/1.1 and 256 streams over HTTP/2; procs
+    /// and spawn run 8 processes. A number is exact (to compare modes like for like). `seq`
+    /// runs one at a time and `threads` one thread per URL, whatever -j says.
     #[arg(short, long, value_name = "N|auto", default_value = "auto", value_parser = Jobs::parse, help_heading = "Concurrency")]
     pub jobs: Jobs,
 
-    /// Fetch each file as N ranges over N connections at once, when the server serves ranges
-    /// and the file is large enough (segments of at least 1 MiB; `auto`: one per 8 MiB, at
-    /// most 8)
+    /// Fetch each file as N ranges at once
+    ///
+    /// N ranges over N connections, when the server serves ranges and the file is large
+    /// enough (segments of at least 1 MiB; `auto`: one per 8 MiB, at most 8).
     #[arg(short, long, value_name = "N|auto", default_value = "1", value_parser = Segments::parse, help_heading = "Concurrency")]
     pub segments: Segments,
 
-    /// At most N connections to one host at once (`-j` stays the overall cap)
-    #[arg(long, value_name = "N", value_parser = parse_at_least_one, help_heading = "Concurrency")]
+    /// At most N connections to one host at once
+    ///
+    /// -j stays the overall cap.
+    #[arg(long, value_name = "N", value_parser = parse_at_least_one, help_heading = "Concurrency", hide_short_help = true)]
     pub max_per_host: Option<usize>,
 
     /// Cap the whole run's download rate, e.g. 2MiB/s
@@ -209,49 +279,82 @@ pub struct DownloadArgs {
     pub limit_rate: Option<u64>,
 
     /// Wait DUR between the starts of two downloads, e.g. 200ms
-    #[arg(long, value_name = "DUR", value_parser = units::parse_duration, help_heading = "Concurrency")]
+    #[arg(long, value_name = "DUR", value_parser = units::parse_duration, hide_short_help = true, help_heading = "Concurrency")]
     pub wait: Option<Duration>,
 
-    /// Extra request header, e.g. "X-Api-Key: x" (repeatable)
+    /// Extra request header (repeatable)
     ///
-    /// Sent to the origin of each URL given (and its redirects within that origin); a
-    /// redirect to another origin goes without them, unless --location-trusted.
+    /// E.g. -H "X-Api-Key: x". Sent to the origin of each URL given (and its redirects within
+    /// that origin); a redirect to another origin goes without them, unless
+    /// --location-trusted.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = parse_header, help_heading = "Network")]
     pub headers: Vec<(String, String)>,
 
     /// Send -H headers on redirects to other origins too (as curl's --location-trusted)
-    #[arg(long, help_heading = "Network")]
+    #[arg(long, help_heading = "Network", hide_short_help = true)]
     pub location_trusted: bool,
 
     /// User-Agent header
-    #[arg(short = 'A', long, value_name = "TEXT", help_heading = "Network")]
+    #[arg(
+        short = 'A',
+        long,
+        value_name = "TEXT",
+        hide_short_help = true,
+        help_heading = "Network"
+    )]
     pub user_agent: Option<String>,
 
-    /// Send `Referer: URL` (default: no Referer at all, not even on redirects)
-    #[arg(short = 'e', long, value_name = "URL", help_heading = "Network")]
+    /// Send `Referer: URL` (default: no Referer at all)
+    ///
+    /// Without it, no Referer is sent, not even on redirects.
+    #[arg(
+        short = 'e',
+        long,
+        value_name = "URL",
+        hide_short_help = true,
+        help_heading = "Network"
+    )]
     pub referer: Option<String>,
 
-    /// Send every request through this proxy (default: HTTP_PROXY, HTTPS_PROXY, ALL_PROXY)
+    /// Send every request through this proxy
+    ///
+    /// Default: HTTP_PROXY, HTTPS_PROXY, ALL_PROXY (and NO_PROXY) from the environment.
     #[arg(long, value_name = "URL", help_heading = "Network")]
     pub proxy: Option<String>,
 
-    /// Hosts to reach without the proxy, comma-separated (`*` for all); overrides NO_PROXY
-    #[arg(long, value_name = "LIST", help_heading = "Network")]
+    /// Hosts to reach without the proxy (overrides NO_PROXY)
+    ///
+    /// Comma-separated; `*` for all.
+    #[arg(
+        long,
+        value_name = "LIST",
+        hide_short_help = true,
+        help_heading = "Network"
+    )]
     pub noproxy: Option<String>,
 
-    /// Do not check TLS certificates (said loudly in the summary)
+    /// Do not check TLS certificates (said loudly)
+    ///
+    /// The summary ends with a warning that the certificates were not checked.
     #[arg(short = 'k', long, help_heading = "Network")]
     pub insecure: bool,
 
     /// Speak HTTP/1.1 only
-    #[arg(long = "http1.1", conflicts_with = "http2", help_heading = "Network")]
+    #[arg(
+        long = "http1.1",
+        conflicts_with = "http2",
+        hide_short_help = true,
+        help_heading = "Network"
+    )]
     pub http1_1: bool,
 
     /// Speak HTTP/2 with prior knowledge, also over plain http://
-    #[arg(long, help_heading = "Network")]
+    #[arg(long, hide_short_help = true, help_heading = "Network")]
     pub http2: bool,
 
-    /// Also trust the PEM certificate(s) in FILE (e.g. a self-signed server's)
+    /// Also trust the PEM certificate(s) in FILE
+    ///
+    /// E.g. a self-signed server's.
     #[arg(long, value_name = "FILE", help_heading = "Network")]
     pub cacert: Vec<PathBuf>,
 
@@ -260,7 +363,7 @@ pub struct DownloadArgs {
     /// `HOST:PORT:ADDR[,ADDR...]`, an IPv6 ADDR in brackets (`example.com:443:[::1]`). The
     /// Host header, TLS name and certificate check stay HOST's. reqwest resolves names without
     /// ports, so the addresses serve HOST at any port (the URL's port is used).
-    #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = Resolve::parse, help_heading = "Network")]
+    #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = Resolve::parse, help_heading = "Network", hide_short_help = true)]
     pub resolve: Vec<Resolve>,
 
     /// Connect over IPv4 only
@@ -268,24 +371,30 @@ pub struct DownloadArgs {
         short = '4',
         long = "ipv4",
         conflicts_with = "ipv6",
-        help_heading = "Network"
+        help_heading = "Network",
+        hide_short_help = true
     )]
     pub ipv4: bool,
 
     /// Connect over IPv6 only
-    #[arg(short = '6', long = "ipv6", help_heading = "Network")]
+    #[arg(
+        short = '6',
+        long = "ipv6",
+        help_heading = "Network",
+        hide_short_help = true
+    )]
     pub ipv6: bool,
 
     /// Give up connecting after DUR
-    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = units::parse_positive_duration, help_heading = "Network")]
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = units::parse_positive_duration, hide_short_help = true, help_heading = "Network")]
     pub connect_timeout: Duration,
 
     // Credentials, compression, redirects: -u, --netrc, --netrc-file, --compressed, --max-redirs.
-    /// Basic auth for the hosts of the URLs given, e.g. -u alice:s3cret
+    /// Basic auth for the hosts of the URLs given
     ///
-    /// Sent to the host of each URL given (and on redirects within its origin); a redirect to
-    /// another host, port or scheme drops it. Wins over --netrc; credentials in a URL
-    /// (https://user:pass@host/) win over both.
+    /// E.g. -u alice:s3cret. Sent to the host of each URL given (and on redirects within its
+    /// origin); a redirect to another host, port or scheme drops it. Wins over --netrc;
+    /// credentials in a URL (https://user:pass@host/) win over both.
     #[arg(short = 'u', long = "user", value_name = "USER:PASS", value_parser = Credentials::parse, help_heading = "Network")]
     pub user: Option<Credentials>,
 
@@ -298,25 +407,36 @@ pub struct DownloadArgs {
     pub netrc: bool,
 
     /// Like --netrc, from FILE
-    #[arg(long, value_name = "FILE", help_heading = "Network")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        hide_short_help = true,
+        help_heading = "Network"
+    )]
     pub netrc_file: Option<PathBuf>,
 
-    /// Ask for gzip, br or zstd and save the body decoded (no Range requests)
+    /// Ask for gzip, br or zstd and save the body decoded
     ///
     /// Sends Accept-Encoding: zstd,gzip,br and decodes what comes; a decoded body is not
     /// checked against the Content-Length of its encoded bytes. No Range requests then (an
     /// encoded body's ranges are not the file's): -s has no effect, and a retry or -c starts
-    /// the file over. Without this flag nothing is asked for or decoded.
+    /// the file over. Without this flag nothing is asked for or decoded. Needs the
+    /// `compressed` cargo feature (on by default).
     #[arg(long, help_heading = "Network")]
     pub compressed: bool,
 
     /// Send cookies from FILE (the Netscape cookie-jar format of curl -b/-c, wget, aria2c)
     ///
     /// Each request gets the cookies whose domain, path and secure flag match its URL (also
-    /// after redirects); cookies servers set are kept for the rest of the run. Lines are
-    /// `domain<TAB>subdomains<TAB>path<TAB>secure<TAB>expiry<TAB>name<TAB>value`
+    /// after redirects); cookies servers set are kept for the rest of the run. A line holds
+    /// seven fields apart by TABs: domain, subdomains, path, secure, expiry, name, value
     /// (`#HttpOnly_` before the domain included); expired cookies are dropped.
-    #[arg(long, value_name = "FILE", help_heading = "Network")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Network",
+        hide_short_help = true
+    )]
     pub load_cookies: Option<PathBuf>,
 
     /// Write the cookies (loaded and set by servers) to FILE at the end, in the same format
@@ -324,15 +444,24 @@ pub struct DownloadArgs {
     /// Written atomically (a complete new file replaces the old one), session cookies
     /// included with expiry 0 (as curl -c). In --mode procs and spawn, cookies a server sets
     /// reach the file but not the other workers during the run.
-    #[arg(long, value_name = "FILE", help_heading = "Network")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Network",
+        hide_short_help = true
+    )]
     pub save_cookies: Option<PathBuf>,
 
-    /// Follow at most N redirects (0: none, a redirect fails the download)
-    #[arg(long, value_name = "N", default_value_t = MAX_REDIRECTS, help_heading = "Network")]
+    /// Follow at most N redirects (0: none)
+    ///
+    /// With 0, a redirect fails the download.
+    #[arg(long, value_name = "N", default_value_t = MAX_REDIRECTS, hide_short_help = true, help_heading = "Network")]
     pub max_redirs: usize,
 
-    /// Retries per URL on transient faults (connection errors, timeouts, 408, 429, 5xx,
-    /// bodies cut short)
+    /// Retries per URL on transient faults
+    ///
+    /// Connection errors, timeouts, 408, 429, 5xx, bodies cut short. A refused connection
+    /// only with --retry-connrefused.
     #[arg(
         long,
         value_name = "N",
@@ -341,34 +470,50 @@ pub struct DownloadArgs {
     )]
     pub retries: u32,
 
-    /// First backoff between attempts; doubles each retry, with jitter
-    #[arg(long, value_name = "DUR", default_value = "500ms", value_parser = units::parse_duration, help_heading = "Reliability")]
+    /// Retry a refused connection too
+    ///
+    /// A connection refused (nothing listens: a wrong port, a server down) fails at once by
+    /// default, as in curl and wget, which retry it only with this same flag.
+    #[arg(long, hide_short_help = true, help_heading = "Reliability")]
+    pub retry_connrefused: bool,
+
+    /// First backoff between attempts; doubles each retry
+    ///
+    /// With jitter.
+    #[arg(long, value_name = "DUR", default_value = "500ms", value_parser = units::parse_duration, hide_short_help = true, help_heading = "Reliability")]
     pub retry_delay: Duration,
 
-    /// Fail (or retry) a download that receives no byte for DUR (also the longest wait for a
-    /// response head: a header timeout)
-    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = units::parse_positive_duration, help_heading = "Reliability")]
+    /// Fail (or retry) a download silent for DUR
+    ///
+    /// A download that receives no byte for DUR; also the longest wait for a response head (a
+    /// header timeout).
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = units::parse_positive_duration, hide_short_help = true, help_heading = "Reliability")]
     pub stall_timeout: Duration,
 
-    /// Give up on one download after DUR, all its attempts together (default: no limit)
+    /// Give up on one download after DUR, retries included
+    ///
+    /// All its attempts together (default: no limit).
     #[arg(long, value_name = "DUR", value_parser = units::parse_positive_duration, help_heading = "Reliability")]
     pub max_time: Option<Duration>,
 
-    /// Refuse a file larger than SIZE (before its body when the size is announced; cut and
-    /// failed when it grows past it) (default: no limit)
-    #[arg(long, value_name = "SIZE", value_parser = units::parse_size, help_heading = "Reliability")]
+    /// Refuse a file larger than SIZE
+    ///
+    /// Before its body when the size is announced; cut and failed when it grows past it
+    /// (default: no limit).
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_size, hide_short_help = true, help_heading = "Reliability")]
     pub max_filesize: Option<u64>,
 
-    /// Fail (or retry) a download slower than RATE over --speed-time, e.g. 1KiB/s (default:
-    /// no minimum)
-    #[arg(short = 'Y', long, value_name = "RATE", value_parser = units::parse_rate, help_heading = "Reliability")]
+    /// Fail (or retry) a download slower than RATE
+    ///
+    /// Measured over --speed-time, e.g. 1KiB/s (default: no minimum).
+    #[arg(short = 'Y', long, value_name = "RATE", value_parser = units::parse_rate, hide_short_help = true, help_heading = "Reliability")]
     pub speed_limit: Option<u64>,
 
     /// The window --speed-limit is measured over
-    #[arg(short = 'y', long, value_name = "DUR", default_value = "30s", value_parser = units::parse_positive_duration, help_heading = "Reliability")]
+    #[arg(short = 'y', long, value_name = "DUR", default_value = "30s", value_parser = units::parse_positive_duration, hide_short_help = true, help_heading = "Reliability")]
     pub speed_time: Duration,
 
-    /// Resume `.part` files left by an earlier, interrupted run
+    /// Resume `.part` files left by an earlier run
     ///
     /// Only what the `.part`'s record (`NAME.part.fbstate`) proves is kept, and `If-Range`
     /// makes a file changed on the server start over. A file already complete (the server has
@@ -376,9 +521,10 @@ pub struct DownloadArgs {
     #[arg(short = 'c', long = "continue", help_heading = "Reliability")]
     pub resume: bool,
 
-    /// Compute each file's SHA-256 and show it in the summary and JSON (URL lists may also
-    /// give `URL sha256=HEX` to verify)
-    #[arg(long, help_heading = "Reliability")]
+    /// Show each file's SHA-256 in the summary and JSON
+    ///
+    /// URL lists may also give `URL sha256=HEX` to verify.
+    #[arg(long, help_heading = "Reliability", hide_short_help = true)]
     pub print_sha256: bool,
 }
 

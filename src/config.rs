@@ -2,7 +2,8 @@
 //! usable, the display decided. Nothing past this module sees clap types, and nothing is
 //! downloaded until all of it holds (the lines of a URL list are checked as they are read).
 
-use std::io::{self, IsTerminal, Read};
+use std::io::{self, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
@@ -43,7 +44,17 @@ pub struct Config {
 impl Config {
     /// Checks `args`; `-i -` will read `stdin`.
     pub fn from_args(args: &DownloadArgs, stdin: Box<dyn Read + Send>) -> Result<Config> {
-        let input = Input::open(&args.urls, args.input.as_deref(), stdin)?.sharded(args.shard);
+        if args.compressed && !crate::platform::COMPRESSED {
+            bail!(
+                "--compressed: this fetchbench was built without its decoders (build it with the \
+                 `compressed` feature, which is on by default)"
+            );
+        }
+        let (dir, file) = output_place(args)?;
+        let mut input = Input::open(&args.urls, args.input.as_deref(), stdin)?.sharded(args.shard);
+        if let Some(file) = &file {
+            input = input.naming_the_only_url(file)?;
+        }
         let http = HttpSettings::new(HttpOptions {
             headers: args.headers.clone(),
             user_agent: args
@@ -75,6 +86,7 @@ impl Config {
         })?;
         let policy = Policy {
             retries: args.retries,
+            retry_connrefused: args.retry_connrefused,
             retry_delay: args.retry_delay,
             stall_timeout: args.stall_timeout,
             resume: args.resume,
@@ -98,9 +110,22 @@ impl Config {
             location_trusted: args.location_trusted,
             max_redirects: args.max_redirs,
         };
-        let output = OutputDir::prepare(&args.output)?;
-        let display = if args.quiet {
+        let created = !dir.exists();
+        let output = OutputDir::prepare(&dir)?;
+        if created && file.is_none() && dir.extension().is_some() && args.quiet == 0 && !args.silent
+        {
+            // `-o file.bin` from a curl user: say what happened, and what they may have meant.
+            let _ = writeln!(
+                io::stderr().lock(),
+                "fetchbench: created directory {} to save in (-o names a directory; to name the \
+                 file of one URL, use -O FILE)",
+                dir.display()
+            );
+        }
+        let display = if args.silent || args.quiet >= 2 {
             Drawing::Silent
+        } else if args.quiet == 1 {
+            Drawing::Failures
         } else if io::stderr().is_terminal() {
             Drawing::Bars
         } else {
@@ -120,7 +145,7 @@ impl Config {
                 keep_order: args.keep_order,
                 rows: args.table,
             },
-            summary: !args.quiet,
+            summary: args.quiet == 0 && !args.silent,
             color: match args.color {
                 ColorChoice::Always => true,
                 ColorChoice::Never => false,
@@ -155,6 +180,39 @@ fn verbose(http: &HttpSettings) -> Verbose {
         http2: options.version == HttpVersion::Http2,
         cookies: http.cookies().cloned(),
     }
+}
+
+/// Where files go: `-o DIR`, or `-O FILE`'s directory and file name. `-` (stdout) is refused
+/// for both, and `-o` naming something that is not a directory too.
+fn output_place(args: &DownloadArgs) -> Result<(PathBuf, Option<String>)> {
+    if let Some(document) = &args.output_document {
+        if document == Path::new("-") {
+            bail!(
+                "-O -: writing a download to stdout is not supported (files are written whole or not at all); give a file name"
+            );
+        }
+        let Some(name) = document.file_name() else {
+            bail!("-O {}: not a file name", document.display());
+        };
+        let dir = match document.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        return Ok((dir, Some(name.to_string_lossy().into_owned())));
+    }
+    let dir = &args.output;
+    if dir == Path::new("-") {
+        bail!(
+            "-o -: -o names a directory, and writing downloads to stdout is not supported (the paths of saved files go there)"
+        );
+    }
+    if dir.exists() && !dir.is_dir() {
+        bail!(
+            "-o {}: is a file, not a directory (-o names the directory to save in; -O FILE names the file of one URL)",
+            dir.display()
+        );
+    }
+    Ok((dir.clone(), None))
 }
 
 /// The netrc file of `--netrc-file` (which must be readable), or `~/.netrc` with `--netrc`

@@ -24,9 +24,13 @@ pub enum FetchError {
     TooManyRedirects { max: Option<usize> },
     #[error("{0}")]
     Network(String),
-    /// No connection could be made (refused, unreachable, timed out).
+    /// No connection could be made (unreachable, timed out): the server may be overloaded.
     #[error("cannot connect: {0}")]
     Connect(String),
+    /// Nothing listens at the address (a wrong port, a server down): retried only with
+    /// `--retry-connrefused`, as curl and wget.
+    #[error("{0}")]
+    ConnectionRefused(String),
     /// An HTTP/2 server refused a stream (`REFUSED_STREAM`): too many at once.
     #[error("the server refused the request stream (HTTP/2 REFUSED_STREAM)")]
     StreamRefused,
@@ -167,7 +171,14 @@ impl FetchError {
             return FetchError::StreamRefused;
         }
         if err.is_connect() {
-            return FetchError::Connect(root_cause(&err));
+            let refused = find_source::<io::Error>(&err)
+                .is_some_and(|e| e.kind() == io::ErrorKind::ConnectionRefused);
+            return match refused {
+                true => {
+                    FetchError::ConnectionRefused(format!("cannot connect: {}", root_cause(&err)))
+                }
+                false => FetchError::Connect(root_cause(&err)),
+            };
         }
         FetchError::Network(crate::secret::text(&error_chain(&err.without_url())))
     }
@@ -185,6 +196,7 @@ impl FetchError {
             FetchError::Network(_)
             | FetchError::Connect(_)
             | FetchError::StreamRefused
+            | FetchError::ConnectionRefused(_)
             | FetchError::Stalled(_)
             | FetchError::HeaderTimeout(_)
             | FetchError::TooSlow { .. }
@@ -219,7 +231,9 @@ impl FetchError {
                 *status == StatusCode::TOO_MANY_REQUESTS
                     || *status == StatusCode::SERVICE_UNAVAILABLE
             }
-            FetchError::Connect(_) | FetchError::StreamRefused => true,
+            FetchError::Connect(_)
+            | FetchError::ConnectionRefused(_)
+            | FetchError::StreamRefused => true,
             _ => false,
         }
     }
@@ -233,6 +247,11 @@ impl FetchError {
                 | FetchError::Checksum { .. }
                 | FetchError::TooLarge { .. }
         )
+    }
+
+    /// A refused connection: transient, but retried only when asked (`--retry-connrefused`).
+    pub fn is_connection_refused(&self) -> bool {
+        matches!(self, FetchError::ConnectionRefused(_))
     }
 
     pub(crate) fn is_interruption(&self) -> bool {

@@ -288,7 +288,8 @@ impl HttpSettings {
         let tls = self
             .tls
             .get_or_init(|| tls_config(&self.extra_roots, options.insecure, options.version));
-        let mut builder = Client::builder()
+        // Without `--compressed`, no Accept-Encoding is sent and nothing is decoded.
+        let mut builder = crate::platform::decoders(Client::builder(), options.compressed)
             .tls_backend_preconfigured(tls.clone())
             .user_agent(options.user_agent.as_str())
             .default_headers(self.headers.clone())
@@ -296,11 +297,6 @@ impl HttpSettings {
                 options.max_redirects,
                 !options.headers.is_empty() && !options.location_trusted,
             ))
-            // The decoders are built in; without `--compressed`, no Accept-Encoding is sent and
-            // nothing is decoded.
-            .gzip(options.compressed)
-            .brotli(options.compressed)
-            .zstd(options.compressed)
             // reqwest would send the previous URL, query included, to the next host; curl,
             // wget2 and aria2c send none.
             .referer(false)

@@ -141,6 +141,18 @@ impl Input {
         self
     }
 
+    /// `-O FILE`: the one URL argument is saved as `name` (made safe as a list's `out=NAME`).
+    /// Any other input is a usage error.
+    pub fn naming_the_only_url(mut self, name: &str) -> Result<Input> {
+        match (self.args.as_mut_slice(), &self.list) {
+            ([entry], None) => {
+                entry.name = Some(sanitize(name));
+                Ok(self)
+            }
+            _ => bail!("-O names the file of one URL: give exactly one URL (or use -o DIR)"),
+        }
+    }
+
     /// Input that is already in memory (a benchmark's workload, run after run).
     pub fn from_entries(entries: Vec<Entry>) -> Input {
         Input {
@@ -533,12 +545,31 @@ pub(crate) fn parse_list_line(line: &str) -> Result<Entry, String> {
 
 /// The longest URL sent (hyper's limit on a request target).
 const MAX_URL: usize = 65_534;
+/// Whether `text` starts with a scheme (`https:`, `mailto:`), not a host and its port
+/// (`localhost:8000`).
+fn has_scheme(text: &str) -> bool {
+    let Some((scheme, rest)) = text.split_once(':') else {
+        return false;
+    };
+    let named = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    let port = rest.split(['/', '?', '#']).next().unwrap_or("");
+    named
+        && (rest.starts_with("//") || port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()))
+}
 
 pub(crate) fn parse_url(text: &str) -> Result<Url, String> {
     if text.split_whitespace().nth(1).is_some() {
         return Err("expected one URL, found spaces (encode them as %20)".to_owned());
     }
-    let url = Url::parse(text).map_err(|e| e.to_string())?;
+    let url = match has_scheme(text) {
+        true => Url::parse(text),
+        // `example.com/a.iso`, `localhost:8000/a`: http, as curl, wget and xh assume.
+        false => Url::parse(&format!("http://{text}")),
+    }
+    .map_err(|e| e.to_string())?;
     if url.as_str().len() > MAX_URL {
         return Err(format!(
             "a URL of {} bytes, longer than the {MAX_URL} an HTTP request can carry",
@@ -617,13 +648,39 @@ mod tests {
     }
 
     #[test]
+    fn a_url_without_a_scheme_is_http() {
+        let url = |text| parse_url(text).map(|u| u.to_string());
+        assert_eq!(
+            url("example.com/a.iso").as_deref(),
+            Ok("http://example.com/a.iso")
+        );
+        assert_eq!(
+            url("localhost:8000/a").as_deref(),
+            Ok("http://localhost:8000/a")
+        );
+        assert_eq!(
+            url("https://example.com/").as_deref(),
+            Ok("https://example.com/")
+        );
+        assert!(url("ftp://example.com/").is_err());
+        assert!(url("mailto:someone@example.com").is_err());
+        assert_eq!(
+            url("127.0.0.1:8000/x").as_deref(),
+            Ok("http://127.0.0.1:8000/x")
+        );
+    }
+
+    #[test]
     fn a_bad_argument_is_a_usage_error_naming_it() {
-        let err = items(&["http://ok/", "nope"], b"").unwrap_err().to_string();
+        // (A bare `nope` is a host now: http://nope/, as curl takes it.)
+        let err = items(&["http://ok/", "http://[nope"], b"")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with("1 invalid URL on the command line"),
             "{err}"
         );
-        assert!(err.contains("argument 2: \"nope\""), "{err}");
+        assert!(err.contains("argument 2: \"http://[nope\""), "{err}");
     }
 
     #[test]

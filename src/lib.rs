@@ -14,6 +14,7 @@ pub mod error;
 pub mod fetch;
 pub mod http;
 pub mod input;
+pub mod man;
 pub mod model;
 pub mod platform;
 pub mod procs;
@@ -62,12 +63,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             print_all(&script).context("cannot write the completion script")?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Man) => {
-            let mut page = Vec::new();
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut page)
-                .context("cannot render the man page")?;
-            print_all(&page).context("cannot write the man page")?;
+        Some(Command::Man { page }) => {
+            let page = man::render(&Cli::command(), page);
+            print_all(page.as_bytes()).context("cannot write the man page")?;
             Ok(ExitCode::SUCCESS)
         }
         None => download(&cli.download),
@@ -94,17 +92,15 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     let cancel = Cancel::default();
     let progress = Progress::new(config.display);
     let shown = progress.clone();
-    cancel.on_signals(
-        config
-            .summary
-            .then(|| Box::new(move |line: &str| shown.interrupted(line)) as cancel::Notice),
-    )?;
+    cancel.on_signals(config.summary.then(|| {
+        Box::new(move |line: &str, typed| shown.interrupted(line, typed)) as cancel::Notice
+    }))?;
     let names = Arc::new(match config.policy.no_clobber {
         // A name taken on disk is then skipped, not renamed.
         true => NameRegistry::default(),
         false => NameRegistry::default().keeping_existing(&config.output, config.policy.resume),
     });
-    let (results, printer) = Printer::start(config.printing, io::stdout());
+    let (results, printer) = Printer::start(config.printing, progress.stdout());
     let segments = config.policy.segments.most();
     let (width, notice) = engine::width(config.mode, config.jobs, segments, progress.received());
     if let Some(notice) = notice {

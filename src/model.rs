@@ -211,6 +211,28 @@ impl Mode {
         }
     }
 
+    /// Whether `-j` sets this mode's width (`seq` runs one download at a time, `threads` one
+    /// thread per URL, whatever `-j` says).
+    pub fn uses_jobs(self) -> bool {
+        match self {
+            Mode::Seq | Mode::Threads => false,
+            Mode::Pool | Mode::Async | Mode::Procs | Mode::Spawn => true,
+        }
+    }
+
+    /// The mode as a total line or a settings line names it, with its width `jobs` as shown
+    /// (`8`, or whatever a width says of itself) where `-j` sets it: `pool, 8 jobs`, `seq`,
+    /// `threads`.
+    pub fn label(self, jobs: impl std::fmt::Display) -> String {
+        match self.uses_jobs() {
+            true => match jobs.to_string().as_str() {
+                "1" => format!("{self}, 1 job"),
+                jobs => format!("{self}, {jobs} jobs"),
+            },
+            false => self.name().to_owned(),
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Mode::Seq => "seq",
@@ -339,5 +361,16 @@ mod tests {
             .map(|url| shard_of(url, 4))
             .collect();
         assert_eq!(shards, [2, 1, 3, 2]);
+    }
+
+    #[test]
+    fn a_mode_names_its_width_only_where_jobs_sets_it() {
+        assert_eq!(Mode::Seq.label(8), "seq");
+        assert_eq!(Mode::Threads.label(8), "threads");
+        assert_eq!(Mode::Pool.label(8), "pool, 8 jobs");
+        assert_eq!(Mode::Async.label(1), "async, 1 job");
+        assert_eq!(Mode::Spawn.label("auto (4)"), "spawn, auto (4) jobs");
+        assert_eq!(Mode::Seq.concurrency(10, 8), 1);
+        assert_eq!(Mode::Threads.concurrency(10, 8), 10);
     }
 }

@@ -1,7 +1,8 @@
 //! What differs between operating systems, in one place (no `cfg` outside this file): stop
 //! signals, opening files without following links, unnamed files, positioned writes, worker
 //! processes, limits on threads, CPU time, where netrc lives. Unix has them all (Linux adds
-//! unnamed files and per-thread CPU time); elsewhere (Windows) each has a plain stand-in.
+//! unnamed files and per-thread CPU time); elsewhere (Windows) each has a plain stand-in. The
+//! one build option (the `compressed` feature) is decided here too.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -272,6 +273,22 @@ pub fn has_other_links(meta: &std::fs::Metadata) -> bool {
     }
 }
 
+/// Whether the terminal on stderr echoes a typed Ctrl-C as `^C` (its `ECHO` and `ECHOCTL`
+/// modes, the default): the echo moves the cursor a line down under the bars.
+pub fn echoes_ctrl_c() -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: tcgetattr only fills in the struct it is given; a zeroed termios is valid.
+        let mut modes: libc::termios = unsafe { std::mem::zeroed() };
+        let got = unsafe { libc::tcgetattr(libc::STDERR_FILENO, &mut modes) } == 0;
+        got && modes.c_lflag & libc::ECHO != 0 && modes.c_lflag & libc::ECHOCTL != 0
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
 /// The default netrc file: `~/.netrc` (`%USERPROFILE%\_netrc` on Windows, as curl).
 pub fn default_netrc() -> Option<PathBuf> {
     #[cfg(unix)]
@@ -394,4 +411,20 @@ pub fn threads_cpu_time(prefix: &str) -> (Duration, Duration) {
         let _ = prefix;
         (Duration::ZERO, Duration::ZERO)
     }
+}
+
+/// Whether this build has `--compressed`'s decoders (the `compressed` cargo feature, on by
+/// default).
+pub const COMPRESSED: bool = cfg!(feature = "compressed");
+
+/// `builder` asking for and decoding gzip, brotli and zstd when `on` (`--compressed`).
+#[cfg(feature = "compressed")]
+pub fn decoders(builder: reqwest::ClientBuilder, on: bool) -> reqwest::ClientBuilder {
+    builder.gzip(on).brotli(on).zstd(on)
+}
+
+/// Built without the decoders: `--compressed` is refused before any client is built.
+#[cfg(not(feature = "compressed"))]
+pub fn decoders(builder: reqwest::ClientBuilder, _on: bool) -> reqwest::ClientBuilder {
+    builder
 }

@@ -23,7 +23,6 @@
 //! capped too, and the run says so once.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -106,13 +105,21 @@ pub struct Width {
     state: Mutex<State>,
     changed: Condvar,
     /// Bytes received by the whole run so far, for bytes/s.
-    received: Arc<AtomicU64>,
+    received: Received,
     /// Told each new width (the live display).
     watcher: OnceLock<Watcher>,
 }
 
 /// What is told each new width.
 pub type Watcher = Box<dyn Fn(usize) + Send + Sync>;
+
+/// Reads the bytes the whole run has received so far.
+pub type Received = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// A count that stays at nothing: for widths that measure no bytes.
+pub fn nothing_received() -> Received {
+    Arc::new(|| 0)
+}
 
 struct State {
     running: usize,
@@ -129,10 +136,10 @@ struct State {
 
 impl Width {
     /// A width of exactly `jobs` downloads (`Auto` climbs), never above `caps.limit`.
-    pub fn new(jobs: Jobs, caps: Caps, received: Arc<AtomicU64>) -> Width {
+    pub fn new(jobs: Jobs, caps: Caps, received: Received) -> Width {
         let (width, climb) = match jobs {
             Jobs::Fixed(n) => (n.clamp(1, caps.limit.max(1)), None),
-            Jobs::Auto => (1, Some(Climb::new(caps, received.load(Ordering::Relaxed)))),
+            Jobs::Auto => (1, Some(Climb::new(caps, received()))),
         };
         Width {
             jobs,
@@ -153,7 +160,7 @@ impl Width {
     /// A fixed width that measures nothing: for tests, and for the parts of a run with a width
     /// of their own.
     pub fn fixed(n: usize) -> Width {
-        Width::new(Jobs::Fixed(n), Caps::unlimited(), Arc::default())
+        Width::new(Jobs::Fixed(n), Caps::unlimited(), nothing_received())
     }
 
     /// Tells `watcher` the width now and each time it changes (once per width).
@@ -328,7 +335,7 @@ impl Width {
         let width = state.width;
         let running = state.running;
         if let Some(climb) = &mut state.climb {
-            let received = self.received.load(Ordering::Relaxed);
+            let received = (self.received)();
             let next = climb.tick(width, running, received, Instant::now());
             self.set(state, next);
         }
@@ -665,7 +672,11 @@ mod tests {
     use super::*;
 
     fn auto() -> Arc<Width> {
-        Arc::new(Width::new(Jobs::Auto, Caps::unlimited(), Arc::default()))
+        Arc::new(Width::new(
+            Jobs::Auto,
+            Caps::unlimited(),
+            nothing_received(),
+        ))
     }
 
     fn taken(width: &Arc<Width>) -> Slot {
@@ -707,7 +718,7 @@ mod tests {
             limit: 240,
             ..Caps::unlimited()
         };
-        let width = Width::new(Jobs::Fixed(100_000), caps, Arc::default());
+        let width = Width::new(Jobs::Fixed(100_000), caps, nothing_received());
         assert_eq!(width.current(), 240);
         assert_eq!(Width::fixed(8).current(), 8);
     }
@@ -814,7 +825,7 @@ mod tests {
             limit: 20,
             ..Caps::unlimited()
         };
-        let width = Arc::new(Width::new(Jobs::Auto, caps, Arc::default()));
+        let width = Arc::new(Width::new(Jobs::Auto, caps, nothing_received()));
         width.responded(Version::HTTP_2);
         assert_eq!(width.current(), 20);
     }

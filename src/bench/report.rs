@@ -522,11 +522,9 @@ impl BenchReport {
 
     /// The command line that runs `mode` as this benchmark did, hyperfine's `command`.
     fn command(&self, mode: Mode) -> String {
-        match mode {
-            Mode::Pool | Mode::Async | Mode::Procs | Mode::Spawn => {
-                format!("fetchbench --mode {mode} -j {}", self.jobs)
-            }
-            Mode::Seq | Mode::Threads => format!("fetchbench --mode {mode}"),
+        match mode.uses_jobs() {
+            true => format!("fetchbench --mode {mode} -j {}", self.jobs),
+            false => format!("fetchbench --mode {mode}"),
         }
     }
 
@@ -670,7 +668,7 @@ fn settings(modes: &[Mode], jobs: usize, runs: usize, warmup: usize) -> String {
     };
     let with_jobs: Vec<&str> = modes
         .iter()
-        .filter(|m| matches!(m, Mode::Pool | Mode::Async | Mode::Procs))
+        .filter(|m| m.uses_jobs())
         .map(|m| m.name())
         .collect();
     let jobs = match with_jobs.as_slice() {
@@ -838,6 +836,10 @@ mod tests {
         assert_eq!(
             settings(&[Mode::Async], 1, 2, 1),
             "1 job (async), 2 runs per mode after 1 warmup run"
+        );
+        assert_eq!(
+            settings(&[Mode::Pool, Mode::Spawn], 4, 1, 0),
+            "4 jobs (pool, spawn), 1 run per mode after 0 warmup runs, modes interleaved"
         );
     }
 

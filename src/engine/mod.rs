@@ -10,13 +10,11 @@ mod tasks;
 mod threads;
 mod work;
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use crate::model::Mode;
 use crate::procs::Lifetime;
-use crate::width::{Caps, Jobs, MAX_H1, MAX_H2, Width};
+use crate::width::{Caps, Jobs, MAX_H1, MAX_H2, Received, Width};
 
 pub use work::{Claim, Work};
 
@@ -48,7 +46,7 @@ pub fn width(
     mode: Mode,
     jobs: Jobs,
     segments: usize,
-    received: Arc<AtomicU64>,
+    received: Received,
 ) -> (Width, Option<String>) {
     let extra = 2 * segments.saturating_sub(1) as u64;
     let per_download = match mode {

@@ -30,6 +30,8 @@ pub(crate) const WRITE_OUT_EVERY: Duration = Duration::from_millis(250);
 pub struct Policy {
     /// Attempts after the first, on transient faults only.
     pub retries: u32,
+    /// Whether a refused connection is retried too (`--retry-connrefused`).
+    pub retry_connrefused: bool,
     /// The first backoff; each retry doubles it (with jitter).
     pub retry_delay: Duration,
     /// How long a download may go without receiving a byte.
@@ -85,6 +87,7 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             retries: 3,
+            retry_connrefused: false,
             retry_delay: Duration::from_millis(500),
             stall_timeout: Duration::from_secs(30),
             resume: false,
@@ -120,7 +123,8 @@ impl Policy {
         retries: &mut u32,
         tracker: &Tracker,
     ) -> bool {
-        if !err.is_transient() || *retries >= self.retries {
+        let refused = err.is_connection_refused() && !self.retry_connrefused;
+        if !err.is_transient() || refused || *retries >= self.retries {
             return false;
         }
         *retries += 1;

@@ -139,22 +139,10 @@ impl Layout {
             .clamp(8, 40);
         let bar_line = format!("{{msg:{name}!}}{} {numbers}", bar_part(bar));
         let spinner = format!("{{msg:{name}!}} {{spinner}} {{bytes:>11}} {{rate:>13}}");
-        // The overall line: `total [====   ] 12345/20000 files, 1023.99 MiB, 1m 02s +N more`:
-        // 5 + 3 + bar + 39 columns of counts, and up to 14 for the hidden bars' count.
-        let overall_bar = width.saturating_sub(5 + 3 + 39 + 14).min(40);
-        let overall_bar = if overall_bar >= 10 { overall_bar } else { 0 };
-        let overall = format!(
-            "{{prefix:.bold}}{} {{pos}}/{{len}} files, {{all_bytes}}, {{elapsed}} {{msg}}",
-            bar_part(overall_bar)
-        );
-        let reading = if width >= 72 {
-            " (reading the list)"
-        } else {
-            ""
-        };
-        let overall_streaming = format!(
-            "{{prefix:.bold}} {{spinner}} {{pos}} files, {{all_bytes}}, {{elapsed}}{reading} {{msg}}"
-        );
+        // The overall line: `total ` then its `{totals}` (see `OverallKey`), which fits the
+        // counts, rate, ETA and bar into what is left (`overall_room`).
+        let overall = "{prefix:.bold} {totals}".to_owned();
+        let overall_streaming = "{prefix:.bold} {spinner} {totals}".to_owned();
         Layout {
             width,
             name,
@@ -163,6 +151,15 @@ impl Layout {
             overall,
             overall_streaming,
         }
+    }
+}
+
+impl Layout {
+    /// Columns the overall line's `{totals}` may take: all after `total ` (and the spinner
+    /// while the list is being read).
+    pub fn overall_room(&self, counted: bool) -> usize {
+        let before = if counted { 6 } else { 8 };
+        self.width.saturating_sub(before)
     }
 }
 

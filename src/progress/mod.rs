@@ -1,24 +1,28 @@
 //! Live progress on stderr: indicatif bars on a terminal, one plain line per finished download
-//! otherwise, nothing when quiet. The policy is decided once ([`Drawing`]); downloads only call
-//! [`Progress::start`] and the [`Tracker`] it returns.
+//! otherwise, only the failures with `-q`, nothing with `-qq`. The policy is decided once
+//! ([`Drawing`]); downloads only call [`Progress::start`] and the [`Tracker`] it returns.
+//! Results for stdout go through [`Progress::stdout`], so that on a terminal they never land
+//! on a bar.
 
 mod layout;
+mod overall;
 mod rate;
 
 pub use layout::{elide_middle, stderr_width, stdout_width, wrap};
 
-use std::io::Write as _;
+use std::io::{self, IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use console::Style;
-use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::error::FetchError;
 use crate::model::{Outcome, Status};
 use crate::units::{human_bytes, human_duration};
 use layout::Layout;
+use overall::{OverallKey, Totals};
 use rate::{Shows, WindowKey};
 
 /// How progress is shown, decided once from the terminal and the flags.
@@ -28,7 +32,9 @@ pub enum Drawing {
     Bars,
     /// One line per finished download (stderr is a file or a pipe: no escape codes in logs).
     Lines,
-    /// Nothing (`--quiet`, or a benchmark's inner runs).
+    /// One line per failed download, nothing else (`-q`, as curl's `-sS` and wget's `-nv`).
+    Failures,
+    /// Nothing (`-qq`, or a benchmark's inner runs).
     Silent,
     /// JSON lines on stdout for a parent process to draw (a `procs` or `spawn` worker).
     Pipe,
@@ -68,12 +74,10 @@ struct Inner {
     pipe: Option<PipeSink>,
     multi: MultiProgress,
     overall: ProgressBar,
-    /// Bytes received by all downloads, read by the overall bar's `all_bytes` key.
-    all_bytes: Arc<AtomicU64>,
+    /// What the overall line adds up: bytes, sizes, downloads without a bar.
+    totals: Arc<Totals>,
     /// Downloads running now, with a bar or without.
     running: AtomicUsize,
-    /// The run's width, shown on the overall line (0: not shown).
-    width: AtomicUsize,
     /// Parsed once, cloned for each bar.
     styles: Styles,
 }
@@ -91,7 +95,7 @@ impl Progress {
             Drawing::Bars => {
                 Progress::drawn_on(display, ProgressDrawTarget::stderr(), stderr_width(), None)
             }
-            Drawing::Lines | Drawing::Silent | Drawing::Pipe => {
+            Drawing::Lines | Drawing::Failures | Drawing::Silent | Drawing::Pipe => {
                 Progress::drawn_on(display, ProgressDrawTarget::hidden(), None, None)
             }
         }
@@ -115,12 +119,13 @@ impl Progress {
         pipe: Option<PipeSink>,
     ) -> Self {
         let multi = MultiProgress::with_draw_target(target);
-        let all_bytes = Arc::new(AtomicU64::new(0));
+        let totals = Arc::new(Totals::default());
         let layout = Layout::for_width(width);
         let overall = multi.add(ProgressBar::no_length());
         overall.set_style(overall_style(
             &layout.overall_streaming,
-            Arc::clone(&all_bytes),
+            &totals,
+            layout.overall_room(false),
         ));
         overall.set_prefix("total");
         if display == Drawing::Bars {
@@ -133,9 +138,8 @@ impl Progress {
                 pipe,
                 multi,
                 overall,
-                all_bytes,
+                totals,
                 running: AtomicUsize::new(0),
-                width: AtomicUsize::new(0),
                 styles: Styles {
                     bar: bar_style(&layout.bar),
                     spinner: spinner_style(&layout.spinner),
@@ -146,8 +150,9 @@ impl Progress {
     }
 
     /// The count of bytes received by every download so far (what `-j auto` measures by).
-    pub fn received(&self) -> Arc<AtomicU64> {
-        Arc::clone(&self.inner.all_bytes)
+    pub fn received(&self) -> crate::width::Received {
+        let totals = Arc::clone(&self.inner.totals);
+        Arc::new(move || totals.bytes.load(Ordering::Relaxed))
     }
 
     /// A display that shows nothing.
@@ -161,16 +166,33 @@ impl Progress {
         let overall = &self.inner.overall;
         overall.set_length(files as u64);
         if self.inner.display == Drawing::Bars {
+            let layout = &self.inner.styles.layout;
             overall.set_style(overall_style(
-                &self.inner.styles.layout.overall,
-                Arc::clone(&self.inner.all_bytes),
+                &layout.overall,
+                &self.inner.totals,
+                layout.overall_room(true),
             ));
         }
     }
 
-    /// Whether this display shows nothing at all.
+    /// Whether this display shows no progress (nothing at all, or only the failures).
     pub fn is_silent(&self) -> bool {
-        self.inner.display == Drawing::Silent
+        matches!(self.inner.display, Drawing::Silent | Drawing::Failures)
+    }
+
+    /// Where results for stdout are written. When the bars are drawn on a terminal and stdout
+    /// is a terminal too (as a rule the same one), each batch of lines goes through the bars:
+    /// they are cleared, the lines written, and the bars drawn again below them, so that a path
+    /// or a JSON line never lands on a bar and no bar is left behind. Otherwise, stdout itself.
+    pub fn stdout(&self) -> Box<dyn Write + Send> {
+        if self.inner.display == Drawing::Bars && io::stdout().is_terminal() {
+            Box::new(AboveBars {
+                multi: self.inner.multi.clone(),
+                pending: Vec::new(),
+            })
+        } else {
+            Box::new(io::stdout())
+        }
     }
 
     /// Starts tracking one download, labelled `label`.
@@ -192,6 +214,7 @@ impl Progress {
             bar,
             label: label.to_owned(),
             position: AtomicU64::new(0),
+            length: AtomicU64::new(UNKNOWN),
             started: Instant::now(),
             reported_at: AtomicU64::new(0),
             received: AtomicU64::new(0),
@@ -200,29 +223,23 @@ impl Progress {
 
     /// Shows the run's width (how many downloads may run at once) on the overall line.
     pub fn show_width(&self, width: usize) {
-        self.inner.width.store(width, Ordering::Relaxed);
-        self.show_hidden();
+        self.inner.totals.width.store(width, Ordering::Relaxed);
     }
 
-    /// The width, and `+N more` while downloads run without a bar, on the overall line.
+    /// `+N more` on the overall line while downloads run without a bar.
     fn show_hidden(&self) {
         let inner = &self.inner;
         if inner.display != Drawing::Bars {
             return;
         }
-        let width = match inner.width.load(Ordering::Relaxed) {
-            0 => String::new(),
-            n => format!("{n} at once"),
-        };
         let hidden = inner
             .running
             .load(Ordering::Relaxed)
             .saturating_sub(MAX_VISIBLE_BARS);
-        inner.overall.set_message(match hidden {
-            0 => width,
-            n if width.is_empty() => format!("+{n} more"),
-            n => format!("{width} +{n} more"),
-        });
+        if inner.totals.hidden.swap(hidden, Ordering::Relaxed) != hidden {
+            // Not in the template (`{totals}` shows the count); setting it redraws the line now.
+            inner.overall.set_message(hidden.to_string());
+        }
     }
 
     /// Removes the bars once every download is done.
@@ -233,10 +250,18 @@ impl Progress {
     }
 
     /// The run was interrupted: the bars go away for good (downloads still stopping would
-    /// only redraw them), and `notice` says what happens now.
-    pub fn interrupted(&self, notice: &str) {
+    /// only redraw them), and `notice` says what happens now. `typed`: by a Ctrl-C at the
+    /// terminal, as a SIGINT is taken to be.
+    pub fn interrupted(&self, notice: &str, typed: bool) {
         let inner = &self.inner;
         if inner.display == Drawing::Bars {
+            if typed && crate::platform::echoes_ctrl_c() {
+                // The terminal echoed `^C` where the bars left the cursor, at the end of their
+                // last line: on a line of its own below them. Clearing from there would leave
+                // the top bar on the screen; from one line up, every bar goes (also when they
+                // were redrawn, one line lower, after the echo).
+                let _ = io::stderr().lock().write_all(b"\r\x1b[2K\x1b[1A");
+            }
             let _ = inner.multi.clear();
             inner.multi.set_draw_target(ProgressDrawTarget::hidden());
             write_line(notice);
@@ -254,7 +279,7 @@ impl Progress {
                 let width = self.inner.styles.layout.width.max(1);
                 let _ = self.inner.multi.println(layout::cut_to_width(lines, width));
             }
-            Drawing::Lines | Drawing::Silent => write_line(lines),
+            Drawing::Lines | Drawing::Failures | Drawing::Silent => write_line(lines),
             Drawing::Pipe => {
                 if let Some(pipe) = &self.inner.pipe {
                     pipe(PipeEvent::Trace(lines.to_owned()));
@@ -273,7 +298,43 @@ impl Progress {
                 let _ = self.inner.multi.println(layout::wrap(line, width));
             }
             Drawing::Lines => write_line(line),
-            Drawing::Silent | Drawing::Pipe => {}
+            Drawing::Failures | Drawing::Silent | Drawing::Pipe => {}
+        }
+    }
+}
+
+/// stdout under the bars' redraw ([`Progress::stdout`]): lines wait for a flush, then are
+/// written while the bars are off the screen.
+struct AboveBars {
+    multi: MultiProgress,
+    pending: Vec<u8>,
+}
+
+impl Write for AboveBars {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // Whole lines only: a line cut in two would have a bar drawn into its middle.
+        let Some(end) = self.pending.iter().rposition(|&b| b == b'\n') else {
+            return Ok(());
+        };
+        let lines: Vec<u8> = self.pending.drain(..=end).collect();
+        self.multi.suspend(|| {
+            let mut out = io::stdout().lock();
+            out.write_all(&lines).and_then(|()| out.flush())
+        })
+    }
+}
+
+impl Drop for AboveBars {
+    fn drop(&mut self) {
+        if !self.pending.is_empty() {
+            self.pending.push(b'\n');
+            // Nobody is left to tell: the printer flushed and checked its writes before.
+            let _ = self.flush();
         }
     }
 }
@@ -295,6 +356,8 @@ pub struct Tracker {
     label: String,
     /// Bytes in the file so far.
     position: AtomicU64,
+    /// The body's size, once known ([`UNKNOWN`] before).
+    length: AtomicU64,
     started: Instant,
     /// Milliseconds after `started` of the last pipe report.
     reported_at: AtomicU64,
@@ -315,6 +378,9 @@ impl Tracker {
     pub fn set_length(&self, length: Option<u64>) {
         if let Some(length) = length {
             self.send(PipeEvent::Length(length));
+            let before = self.length.swap(length, Ordering::Relaxed);
+            let position = self.position.load(Ordering::Relaxed);
+            self.progress.inner.totals.sized(before, length, position);
         }
         if let (Some(length), Some(bar)) = (length, &self.bar) {
             bar.set_length(length);
@@ -324,7 +390,11 @@ impl Tracker {
 
     /// A resumed download starts at `position` bytes.
     pub fn set_position(&self, position: u64) {
-        self.position.store(position, Ordering::Relaxed);
+        let before = self.position.swap(position, Ordering::Relaxed);
+        if self.length.load(Ordering::Relaxed) != UNKNOWN {
+            let totals = &self.progress.inner.totals;
+            totals.moved(before, position);
+        }
         if let Some(bar) = &self.bar {
             bar.set_position(position);
         }
@@ -355,7 +425,7 @@ impl Tracker {
             }
             Drawing::Lines => write_line(&format!("retry   {}: {note}", self.label)),
             Drawing::Pipe => self.send(PipeEvent::Retry(note)),
-            Drawing::Silent => {}
+            Drawing::Failures | Drawing::Silent => {}
         }
     }
 
@@ -364,7 +434,7 @@ impl Tracker {
     pub fn sync(&self, position: u64, received: u64) {
         self.set_position(position);
         let before = self.received.swap(received, Ordering::Relaxed);
-        let all = &self.progress.inner.all_bytes;
+        let all = &self.progress.inner.totals.bytes;
         all.fetch_add(received.saturating_sub(before), Ordering::Relaxed);
     }
 
@@ -383,14 +453,15 @@ impl Tracker {
 
     /// `n` more bytes arrived.
     pub fn advance(&self, n: u64) {
-        self.position.fetch_add(n, Ordering::Relaxed);
+        let before = self.position.fetch_add(n, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
             bar.inc(n);
         }
-        self.progress
-            .inner
-            .all_bytes
-            .fetch_add(n, Ordering::Relaxed);
+        let totals = &self.progress.inner.totals;
+        totals.bytes.fetch_add(n, Ordering::Relaxed);
+        if self.length.load(Ordering::Relaxed) != UNKNOWN {
+            totals.moved(before, before + n);
+        }
         if self.progress.inner.pipe.is_some() {
             self.received.fetch_add(n, Ordering::Relaxed);
             self.report_position();
@@ -400,6 +471,12 @@ impl Tracker {
     /// The download ended: removes its bar and reports it.
     pub fn finish(self, outcome: &Outcome) {
         let inner = &self.progress.inner;
+        let length = self.length.load(Ordering::Relaxed);
+        if length != UNKNOWN {
+            inner
+                .totals
+                .ended(length, self.position.load(Ordering::Relaxed));
+        }
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
             inner.multi.remove(bar);
@@ -413,8 +490,13 @@ impl Tracker {
             (Drawing::Bars, Status::Saved { .. }) | (Drawing::Silent | Drawing::Pipe, _) => {}
             // Counted in the summary's "not started".
             _ if outcome.never_started() => {}
-            // On a terminal, the end's "interrupted: ..." line says it for all of them.
-            (Drawing::Bars, _) if outcome.is_interrupted() => {}
+            // On a terminal, the end's "interrupted: ..." line says it for all of them; with
+            // -q, the interruption is the user's own doing.
+            (Drawing::Bars | Drawing::Failures, _) if outcome.is_interrupted() => {}
+            (Drawing::Failures, Status::Failed(err)) => {
+                write_line(&format!("fetchbench: {}: {err}", outcome.url));
+            }
+            (Drawing::Failures, _) => {}
             _ => self.progress.println(&outcome_line(outcome)),
         }
     }
@@ -453,6 +535,9 @@ fn outcome_line(outcome: &Outcome) -> String {
         Status::Skipped { path, why } => {
             format!("{} {}: {}", word("skipped"), path.display(), why.reason())
         }
+        Status::Failed(err) if outcome.is_interrupted() => {
+            format!("{} {}: {err}{kept}", word("INTERRUPTED"), outcome.url)
+        }
         Status::Failed(err) => {
             let err = crate::secret::text(&err.to_string());
             format!("{}  {}: {err}{kept}{retries}", word("FAILED"), outcome.url)
@@ -474,17 +559,16 @@ fn spinner_style(template: &str) -> ProgressStyle {
         .with_key("rate", WindowKey::new(Shows::Rate))
 }
 
-fn overall_style(template: &str, all_bytes: Arc<AtomicU64>) -> ProgressStyle {
+/// The overall line: its `{totals}` key lays out the counts, rate, ETA and bar in `room`
+/// columns.
+fn overall_style(template: &str, totals: &Arc<Totals>, room: usize) -> ProgressStyle {
     ProgressStyle::with_template(template)
         .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ")
-        .with_key(
-            "all_bytes",
-            move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                let _ = write!(w, "{}", HumanBytes(all_bytes.load(Ordering::Relaxed)));
-            },
-        )
+        .with_key("totals", OverallKey::new(Arc::clone(totals), room))
 }
+
+/// A tracker's length before the response head says it.
+const UNKNOWN: u64 = u64::MAX;
 
 #[cfg(test)]
 mod tests {

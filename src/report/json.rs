@@ -62,7 +62,9 @@ impl<'a> From<&'a Outcome> for DownloadRecord<'a> {
 struct SummaryRecord {
     r#type: &'static str,
     mode: Mode,
-    jobs: usize,
+    /// `-j`, for the modes it sets the width of (under `auto`, the most at once); null for
+    /// `seq` and `threads`.
+    jobs: Option<usize>,
     width: WidthRecord,
     shard: Option<Shard>,
     files: usize,
@@ -102,10 +104,13 @@ impl From<&Summary> for SummaryRecord {
         SummaryRecord {
             r#type: "summary",
             mode: summary.mode,
-            jobs: match summary.width.jobs {
-                Jobs::Fixed(n) => n,
-                Jobs::Auto => summary.width.peak,
-            },
+            jobs: summary
+                .mode
+                .uses_jobs()
+                .then_some(match summary.width.jobs {
+                    Jobs::Fixed(n) => n,
+                    Jobs::Auto => summary.width.peak,
+                }),
             width: WidthRecord {
                 setting: summary.width.jobs.to_string(),
                 peak: summary.width.peak,

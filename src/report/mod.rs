@@ -6,6 +6,7 @@ pub mod json;
 pub mod table;
 
 use std::io::{self, Write};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -14,8 +15,9 @@ use console::style;
 use self::table::Align::{Left, Right};
 use self::table::{Narrow, fit_table};
 use crate::cancel::EXIT_INTERRUPTED;
+use crate::fetch::naming::name_from_url;
 use crate::model::{Counts, Mode, Outcome, Shard, Status, hex};
-use crate::progress::paint;
+use crate::progress::{paint, wrap};
 use crate::units::{human_bytes, human_duration};
 use crate::width::{Jobs, WidthReport};
 
@@ -173,25 +175,36 @@ impl Summary {
         )
     }
 
-    /// How the run was scheduled: `seq`, `threads, 40 at once`, `pool, 8 jobs`,
+    /// How the run was scheduled: `seq`, `threads`, `pool, 8 jobs`,
     /// `async, auto (up to 128 at once)`.
     pub fn schedule(&self) -> String {
-        let WidthReport { jobs, peak, .. } = self.width;
-        match (self.mode, jobs) {
-            (Mode::Seq, _) => "seq".to_owned(),
-            (Mode::Threads, _) => format!("threads, {peak} at once"),
-            (mode, Jobs::Auto) => format!("{mode}, auto (up to {peak} at once)"),
-            (mode, Jobs::Fixed(n)) => format!("{mode}, {n} jobs"),
+        match self.width.jobs {
+            Jobs::Auto if self.mode.uses_jobs() => {
+                format!("{}, auto (up to {} at once)", self.mode, self.width.peak)
+            }
+            Jobs::Auto => self.mode.name().to_owned(),
+            Jobs::Fixed(n) => self.mode.label(n),
         }
     }
 
     /// `pool, 8 jobs: 19 ok, 1 failed, 4.75 MiB in 1.23s (3.86 MiB/s)` (`pool, 8 jobs, shard
-    /// 2/4: ...` with `--shard`)
+    /// 2/4: ...` with `--shard`); after Ctrl-C, `INTERRUPTED: pool, 8 jobs: 12 ok, 0 failed,
+    /// 3 interrupted, ...` (the interrupted ones are not called failed).
     pub fn total_line(&self) -> String {
         let counts = self.counts();
         let shard = match self.shard {
             Some(shard) => format!(", shard {shard}"),
             None => String::new(),
+        };
+        // Stopped by the run's Ctrl-C: not failures. (A download interrupted on its own, its
+        // worker sent a SIGINT alone, failed: it counts as such, and in the exit code.)
+        let stopped = match self.interrupted {
+            true => counts.interrupted,
+            false => 0,
+        };
+        let interrupted = match stopped {
+            0 => String::new(),
+            n => format!(", {n} interrupted"),
         };
         let skipped = match counts.skipped {
             0 => String::new(),
@@ -203,7 +216,7 @@ impl Summary {
             n => format!(", {n} retries"),
         };
         format!(
-            "{}{}{shard}: {} ok, {} failed{skipped}{retries}, {} in {} ({}/s)",
+            "{}{}{shard}: {} ok, {} failed{interrupted}{skipped}{retries}, {} in {} ({}/s)",
             if self.interrupted {
                 style("INTERRUPTED: ")
                     .for_stderr()
@@ -215,7 +228,7 @@ impl Summary {
             },
             self.schedule(),
             counts.ok,
-            counts.failed,
+            counts.failed - stopped,
             human_bytes(self.bytes()),
             human_duration(self.elapsed),
             human_bytes(self.throughput() as u64),
@@ -250,7 +263,7 @@ pub fn write_table(
 ) -> io::Result<()> {
     let tally = &summary.tally;
     let mut header = vec![
-        "file", "status", "bytes", "time", "rate", "retries", "sha256", "",
+        "file", "status", "bytes", "time", "rate", "retries", "sha256", "error",
     ];
     let mut align = vec![Left, Left, Right, Right, Right, Right, Left, Left];
     let digests = tally.digests;
@@ -258,7 +271,7 @@ pub fn write_table(
         header.remove(6);
         align.remove(6);
     }
-    let table = |title: &str, rows: &mut dyn Iterator<Item = &Vec<String>>| {
+    let table = |title: &str, last: &str, rows: &mut dyn Iterator<Item = &Vec<String>>| {
         let rows: Vec<Vec<String>> = rows
             .map(|row| {
                 let mut row = row.clone();
@@ -268,6 +281,18 @@ pub fn write_table(
                 row
             })
             .collect();
+        let (mut header, mut align, mut rows) = (header.clone(), align.clone(), rows);
+        // The last column: the errors (or notes) when any row has one, else nothing.
+        if rows
+            .iter()
+            .all(|row| row.last().is_some_and(String::is_empty))
+        {
+            header.pop();
+            align.pop();
+            rows.iter_mut().for_each(|row| drop(row.pop()));
+        } else if let Some(heading) = header.last_mut() {
+            *heading = last;
+        }
         match rows.is_empty() {
             true => String::new(),
             false => format!(
@@ -277,9 +302,14 @@ pub fn write_table(
         }
     };
     if let Some(all) = &tally.all {
-        write!(out, "{}", table("", &mut all.iter()).trim_start())?;
+        write!(out, "{}", table("", "note", &mut all.iter()).trim_start())?;
     } else {
-        let failed = table("failed:", &mut tally.failures.iter());
+        let title = match (tally.counts.interrupted, tally.counts.failed) {
+            (0, _) => "failed:",
+            (stopped, all) if stopped == all => "interrupted:",
+            _ => "failed or interrupted:",
+        };
+        let failed = table(title, "error", &mut tally.failures.iter());
         write!(out, "{failed}")?;
         if tally.more_failures > 0 {
             writeln!(
@@ -295,27 +325,58 @@ pub fn write_table(
         write!(
             out,
             "{}",
-            table(slowest, &mut tally.slowest.iter().map(|(_, row)| row))
+            table(slowest, "", &mut tally.slowest.iter().map(|(_, row)| row))
         )?;
     }
+    // Broken between words, not by the terminal, when too long for it.
+    let fit = |line: String| match width {
+        Some(width) => wrap(&line, width.saturating_sub(1)),
+        None => line,
+    };
     if summary.interrupted {
-        writeln!(out, "{}", summary.interrupted_line())?;
+        writeln!(out, "{}", fit(summary.interrupted_line()))?;
     }
-    writeln!(out, "{}", summary.total_line())?;
+    writeln!(out, "{}", fit(summary.total_line()))?;
     out.flush()
 }
 
-fn table_row(outcome: &Outcome) -> Vec<String> {
-    let file = match outcome.path() {
-        Some(path) => path.file_name().map_or_else(
+/// The file a row is about: the saved (or kept) file's name; for a failure, the name its
+/// `.part` has, or the name its URL gives; the text itself for a list line that is no URL.
+fn file_of(outcome: &Outcome) -> String {
+    let name = |path: &Path| {
+        path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into(),
-        ),
-        None => outcome.url.clone(),
+        )
+    };
+    if let Some(path) = outcome.path() {
+        return name(path);
+    }
+    if let Some(part) = &outcome.partial {
+        let part = name(part);
+        return part
+            .strip_suffix(".part")
+            .map_or(part.clone(), str::to_owned);
+    }
+    match reqwest::Url::parse(&outcome.url) {
+        Ok(url) => name_from_url(&url),
+        Err(_) => outcome.url.clone(),
+    }
+}
+
+fn table_row(outcome: &Outcome) -> Vec<String> {
+    let file = file_of(outcome);
+    // The `.part` by its name: the directory is -o's.
+    let kept = |part: &Path| {
+        let name = part.file_name().map_or(part.as_os_str(), |n| n);
+        format!("kept {} for -c", name.to_string_lossy())
     };
     let detail = match &outcome.status {
+        Status::Failed(_) if outcome.is_interrupted() => {
+            outcome.partial.as_deref().map_or_else(String::new, kept)
+        }
         Status::Failed(err) => crate::secret::text(&match &outcome.partial {
-            Some(part) => format!("{err} (partial kept: {})", part.display()),
+            Some(part) => format!("{err}; {}", kept(part)),
             None => err.to_string(),
         }),
         Status::Skipped { why, .. } => why.reason().to_owned(),

@@ -44,6 +44,35 @@ fn json_lines_match_the_schema() {
     );
 }
 
+/// The README's example of `--json` output is what a real run would print: every line of it
+/// passes the schema.
+#[test]
+fn the_readme_json_example_matches_the_schema() {
+    let readme = include_str!("../../README.md");
+    let schema: Value = serde_json::from_str(SCHEMA).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let block = readme
+        .split("```json\n")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("```").map(|(block, _)| block))
+        .find(|block| block.contains(r#""type":"summary""#))
+        .expect("the README shows the --json output");
+    let lines: Vec<&str> = block
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(lines.len(), 3, "{block}");
+    for line in lines {
+        let value: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{line}: {errors:?}");
+    }
+}
+
 #[test]
 fn the_schema_rejects_a_wrong_shape() {
     let schema: Value = serde_json::from_str(SCHEMA).unwrap();
@@ -76,7 +105,7 @@ fn stderr_gets_plain_lines_and_a_summary_when_not_a_terminal() {
 }
 
 #[test]
-fn quiet_prints_nothing_on_stderr() {
+fn quiet_prints_nothing_on_stderr_when_all_goes_well() {
     let server = TestServer::http();
     let dir = tempdir().unwrap();
     fetchbench()
@@ -86,6 +115,65 @@ fn quiet_prints_nothing_on_stderr() {
         .assert()
         .code(0)
         .stderr("");
+}
+
+/// `-q` is curl's `-sS`: one line per failure, naming its URL and why, nothing else; `-qq` and
+/// `--silent` are curl's `-s`: nothing at all.
+#[test]
+fn quiet_names_each_failure_and_qq_nothing() {
+    let server = TestServer::http();
+    let good = server.url("/files/good.bin?size=10");
+    let bad = server.url("/status/404");
+    let dir = tempdir().unwrap();
+    let out = fetchbench()
+        .args(["-q", "--retries", "0", "-o"])
+        .arg(dir.path())
+        .args([&good, &bad])
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert_eq!(stderr, format!("fetchbench: {bad}: HTTP 404 Not Found\n"));
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert_eq!(
+        stdout,
+        format!("{}\n", dir.path().join("good.bin").display())
+    );
+    for silent in [&["-qq"][..], &["--silent"], &["-q", "-q"]] {
+        let dir = tempdir().unwrap();
+        fetchbench()
+            .args(silent)
+            .args(["--retries", "0", "-o"])
+            .arg(dir.path())
+            .args([&good, &bad])
+            .assert()
+            .code(1)
+            .stderr("");
+    }
+}
+
+/// `seq` and `threads` do not take `-j`: the total line does not claim a width for them, nor
+/// the JSON summary.
+#[test]
+fn seq_and_threads_claim_no_width() {
+    let server = TestServer::http();
+    for (mode, label, jobs) in [
+        ("seq", "seq: 1 ok", Value::Null),
+        ("threads", "threads: 1 ok", Value::Null),
+        ("async", "async, 3 jobs: 1 ok", 3.into()),
+    ] {
+        let dir = tempdir().unwrap();
+        let out = fetchbench()
+            .args(["--json", "-j", "3", "--mode", mode, "-o"])
+            .arg(dir.path())
+            .arg(server.url("/files/w.bin?size=10"))
+            .assert()
+            .code(0);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(stderr.contains(label), "{mode}: {stderr}");
+        assert!(!stderr.contains(&format!("{mode}, 3 jobs")) || jobs != Value::Null);
+        let summary = json_lines(&out.get_output().stdout).pop().unwrap();
+        assert_eq!(summary["jobs"], jobs, "{mode}");
+    }
 }
 
 #[test]
@@ -172,10 +260,7 @@ fn completions_and_man_page_come_from_the_cli_definition() {
     }
     let out = fetchbench().arg("man").assert().code(0);
     let page = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
-    assert!(
-        page.starts_with(".ie") && page.contains(".TH fetchbench 1"),
-        "{page:.200}"
-    );
+    assert!(page.starts_with(".TH FETCHBENCH 1 "), "{page:.200}");
     assert!(page.contains("limit\\-rate"), "options are documented");
 }
 

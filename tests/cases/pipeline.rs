@@ -60,7 +60,7 @@ fn a_slow_producer_sees_each_result_before_writing_the_next_url() {
             }
 
             // A bad line in the middle of the stream fails alone.
-            writeln!(stdin, "no-scheme.example/x").unwrap();
+            writeln!(stdin, "ftp://127.0.0.1/x").unwrap();
             writeln!(stdin, "{}", server.url("/files/second.bin?size=2000")).unwrap();
             drop(stdin);
             let rest: Vec<String> = lines.iter().collect();
@@ -179,6 +179,24 @@ fn ctrl_c_says_what_was_done_in_flight_and_not_started_and_json_agrees() {
     assert!(
         !stderr.contains("later0"),
         "a row for a URL never started: {stderr}"
+    );
+    // Stopped, not failed: the plain line, the table and the total line say so.
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("INTERRUPTED http") && l.contains("slow.bin")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("FAILED"), "{stderr}");
+    assert!(
+        stderr.contains("async, 1 job: 1 ok, 0 failed, 1 interrupted"),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("slow.bin ") && l.contains("interrupted")),
+        "the row names the file: {stderr}"
     );
     let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
         .lines()
