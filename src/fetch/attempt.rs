@@ -21,6 +21,20 @@ use crate::error::FetchError;
 use crate::model::{Sha256Digest, Skip, Status, Target, hex};
 
 impl Downloader {
+    /// What the segments of `attempts`' download into `name` run with.
+    fn transfer<'a>(&'a self, attempts: &Attempts<'a>, name: &'a str) -> Transfer<'a> {
+        Transfer {
+            policy: &self.policy,
+            throttle: &self.throttle,
+            client: attempts.client,
+            http: self.http(),
+            target: attempts.target,
+            tracker: attempts.tracker,
+            output: &self.output,
+            name,
+        }
+    }
+
     /// One request: resumes the `.part` file where there is one to resume.
     pub(super) async fn attempt(&self, attempts: &mut Attempts<'_>) -> Result<Status, FetchError> {
         let (client, target) = (attempts.client, attempts.target);
@@ -201,16 +215,7 @@ impl Downloader {
             let total = total.unwrap_or_default();
             let stored = attempts.validator.as_ref().and_then(validator_text);
             let part = file.preallocate(total, stored)?;
-            let transfer = Transfer {
-                policy: &self.policy,
-                throttle: &self.throttle,
-                client: attempts.client,
-                http: self.http(),
-                target,
-                tracker: attempts.tracker,
-                output,
-                name: &name,
-            };
+            let transfer = self.transfer(attempts, &name);
             let (result, fetched) = segments::download(&transfer, response, &part, segments).await;
             attempts.facts.bytes += fetched.received;
             attempts.facts.retries += fetched.retries;
@@ -264,16 +269,7 @@ impl Downloader {
         Some(
             async {
                 let part = file.reopen_preallocated(total, stored)?;
-                let transfer = Transfer {
-                    policy: &self.policy,
-                    throttle: &self.throttle,
-                    client: attempts.client,
-                    http: self.http(),
-                    target,
-                    tracker: attempts.tracker,
-                    output: &self.output,
-                    name,
-                };
+                let transfer = self.transfer(attempts, name);
                 let (result, fetched) = segments::resume(&transfer, &part, layout, validator).await;
                 attempts.facts.bytes += fetched.received;
                 attempts.facts.retries += fetched.retries;
