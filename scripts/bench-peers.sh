@@ -654,7 +654,7 @@ def wan_bound(wl, nbytes):
     if wl in ("6", "9"):
         return 2 * rtt + math.ceil(wan_small / wan_streams) * rtt, f"2 handshake RTTs + ceil({wan_small}/{wan_streams}) request RTTs"
     if wl == "7":
-        return 2 * rtt + math.ceil(wan_small / 32) * rtt, f"2 handshake RTTs + ceil({wan_small}/32) request RTTs (32 connections)"
+        return 2 * rtt + math.ceil(wan_small / 64) * rtt, f"2 handshake RTTs + ceil({wan_small}/64) request RTTs (64 connections, fetchbench's cap)"
     if wl == "8":
         return 2 * rtt + math.ceil(wan_small / 16) * rtt, f"2 handshake RTTs + ceil({wan_small}/16) request RTTs"
     if wl == "11":

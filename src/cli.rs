@@ -255,7 +255,7 @@ pub struct DownloadArgs {
     ///
     /// For pool, async, procs and spawn. `auto` finds the width from what the run measures:
     /// wider while files/s or bytes/s rise, narrower when they fall or the server pushes back (429, 503, refused streams and
-    /// connections); at most 32 connections over HTTP/1.1 and 256 streams over HTTP/2; procs
+    /// connections); at most 64 connections over HTTP/1.1 and 256 streams over HTTP/2; procs
     /// and spawn run 8 processes. A number is exact (to compare modes like for like). `seq`
     /// runs one at a time and `threads` one thread per URL, whatever -j says.
     #[arg(short, long, value_name = "N|auto", default_value = "auto", value_parser = Jobs::parse, help_heading = "Concurrency")]

@@ -35,10 +35,11 @@ use crate::sync::lock;
 /// they wait on the connection, at no cost to it.
 pub const START_H2: usize = 128;
 /// Width of the first round after the probe, over HTTP/1.1 (a connection each).
-pub const START_H1: usize = 8;
+pub const START_H1: usize = 16;
 /// Downloads at once over HTTP/1.1 under `auto`: each is a connection to the host (curl
-/// `--parallel` opens up to 50; browsers 6 per host).
-pub const MAX_H1: usize = 32;
+/// `--parallel` opens up to 50, wget2 5, browsers 6 per host). At 32, 1000 small files over a
+/// 50 ms path took 2.2 s where curl's 50 took 1.8 s.
+pub const MAX_H1: usize = 64;
 /// Downloads at once over HTTP/2 under `auto`: streams, mostly on one connection per host.
 pub const MAX_H2: usize = 256;
 /// A rise in files/s or bytes/s that counts as a gain.
