@@ -40,6 +40,10 @@ impl Work {
             match item {
                 Item::Target(target) => {
                     slot.take();
+                    let width = self.downloader.width();
+                    if let Some(version) = self.downloader.http().foreseen_version(&target.url) {
+                        width.responded(version);
+                    }
                     return Some(Claim {
                         target,
                         downloader: Arc::clone(&self.downloader),
