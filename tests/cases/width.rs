@@ -25,6 +25,22 @@ fn url_list(
     list.to_string_lossy().into_owned()
 }
 
+/// Runs fetchbench with `args` over the URL list `list` into `out`, and insists that it succeeds.
+fn run_list(args: &[&str], list: &str, out: &std::path::Path) -> std::process::Output {
+    let done = fetchbench()
+        .args(args)
+        .args(["-i", list, "-o"])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    done
+}
+
 fn summary(stdout: &[u8]) -> serde_json::Value {
     json_lines(stdout)
         .into_iter()
@@ -40,16 +56,7 @@ fn auto_is_the_default_and_climbs_well_above_8_over_http1() {
     let list = url_list(dir.path(), &server, 300, |i| {
         format!("/slow/f{i}.bin?ms=100&size=200")
     });
-    let done = fetchbench()
-        .args(["-q", "--json", "-i", &list, "-o"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        done.status.success(),
-        "{}",
-        String::from_utf8_lossy(&done.stderr)
-    );
+    let done = run_list(&["-q", "--json"], &list, &out);
     assert_eq!(listing(&out).len(), 300);
     assert_eq!(read(&out, "f7.bin"), body("f7.bin", 200));
     let summary = summary(&done.stdout);
@@ -70,16 +77,7 @@ fn auto_over_http2_runs_streams_on_one_connection_past_the_http1_cap() {
     let list = url_list(dir.path(), &server, 400, |i| {
         format!("/slow/f{i}.bin?ms=100&size=200")
     });
-    let done = fetchbench()
-        .args(["-q", "--json", "--cacert", CERT, "-i", &list, "-o"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        done.status.success(),
-        "{}",
-        String::from_utf8_lossy(&done.stderr)
-    );
+    let done = run_list(&["-q", "--json", "--cacert", CERT], &list, &out);
     assert_eq!(listing(&out).len(), 400);
     let most = server.most_in_flight();
     assert!(
@@ -106,16 +104,7 @@ fn auto_backs_off_when_the_server_refuses() {
     let list = url_list(dir.path(), &server, 120, |i| {
         format!("/busy/f{i}.bin?max=6&ms=60&size=100")
     });
-    let done = fetchbench()
-        .args(["-q", "--json", "--retries", "10", "-i", &list, "-o"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        done.status.success(),
-        "{}",
-        String::from_utf8_lossy(&done.stderr)
-    );
+    let done = run_list(&["-q", "--json", "--retries", "10"], &list, &out);
     assert_eq!(listing(&out).len(), 120);
     let summary = summary(&done.stdout);
     let last = summary["width"]["last"].as_u64().unwrap();
