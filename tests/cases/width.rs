@@ -77,7 +77,7 @@ fn auto_over_http2_runs_streams_on_one_connection_past_the_http1_cap() {
     let list = url_list(dir.path(), &server, 400, |i| {
         format!("/slow/f{i}.bin?ms=100&size=200")
     });
-    let done = run_list(&["-q", "--json", "--cacert", CERT], &list, &out);
+    run_list(&["-q", "--json", "--cacert", CERT], &list, &out);
     assert_eq!(listing(&out).len(), 400);
     let most = server.most_in_flight();
     assert!(
