@@ -70,3 +70,27 @@ pub fn children_of(parent: u32) -> Vec<u32> {
     }
     children
 }
+
+/// Runs fetchbench with `args` over the URL list `list` into `out`, and insists that it succeeds.
+pub fn run_list(args: &[&str], list: &str, out: &std::path::Path) -> std::process::Output {
+    let done = fetchbench()
+        .args(args)
+        .args(["-i", list, "-o"])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    done
+}
+
+/// The summary line of a `--json` run's stdout.
+pub fn json_summary(stdout: &[u8]) -> serde_json::Value {
+    json_lines(stdout)
+        .into_iter()
+        .find(|line| line["type"] == "summary")
+        .expect("a summary line")
+}

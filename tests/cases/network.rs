@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tempfile::tempdir;
 
-use crate::util::{fetchbench, send_signal};
+use crate::util::{fetchbench, json_summary, run_list, send_signal};
 
 /// A `fetchbench serve` process: its base URL, its certificate with `--tls`, and what it says
 /// when stopped.
@@ -325,32 +325,17 @@ fn list_of(served: &Served, dir: &std::path::Path, n: usize, query: &str) -> Pat
     list
 }
 
-fn json_summary(stdout: &[u8]) -> Value {
-    crate::util::json_lines(stdout)
-        .into_iter()
-        .find(|line| line["type"] == "summary")
-        .expect("a summary line")
-}
-
 #[test]
 fn auto_climbs_well_above_8_over_a_50ms_tls_path_on_one_connection() {
     let served = Served::start(&["--rtt", "50ms", "--tls"]);
     let dir = tempdir().unwrap();
     let list = list_of(&served, dir.path(), 600, "size=512");
     let out = dir.path().join("out");
-    let done = fetchbench()
-        .args(["-q", "--json", "--cacert"])
-        .arg(served.cert.clone().unwrap())
-        .arg("-i")
-        .arg(&list)
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        done.status.success(),
-        "{}",
-        String::from_utf8_lossy(&done.stderr)
+    let cert = served.cert.clone().unwrap();
+    let done = run_list(
+        &["-q", "--json", "--cacert", &cert.to_string_lossy()],
+        &list.to_string_lossy(),
+        &out,
     );
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 600);
     fetchbench::server::verify_file(&out.join("f599.bin"), "f599.bin", 512).unwrap();
@@ -374,19 +359,18 @@ fn auto_backs_off_where_the_built_in_server_refuses() {
     let dir = tempdir().unwrap();
     let list = list_of(&served, dir.path(), 300, "size=512&latency=40ms");
     let out = dir.path().join("out");
-    let done = fetchbench()
-        .args(["-q", "--json", "--retries", "10", "--cacert"])
-        .arg(served.cert.clone().unwrap())
-        .arg("-i")
-        .arg(&list)
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        done.status.success(),
-        "{}",
-        String::from_utf8_lossy(&done.stderr)
+    let cert = served.cert.clone().unwrap();
+    let done = run_list(
+        &[
+            "-q",
+            "--json",
+            "--retries",
+            "10",
+            "--cacert",
+            &cert.to_string_lossy(),
+        ],
+        &list.to_string_lossy(),
+        &out,
     );
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 300);
     let summary = json_summary(&done.stdout);

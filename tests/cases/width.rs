@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tempfile::tempdir;
 
 use crate::server::{CERT, TestServer, body};
-use crate::util::{fetchbench, json_lines, listing, read};
+use crate::util::{fetchbench, json_summary, listing, read, run_list};
 
 /// A list of `n` URLs of `server` made by `path(i)`, written into `dir`.
 fn url_list(
@@ -25,29 +25,6 @@ fn url_list(
     list.to_string_lossy().into_owned()
 }
 
-/// Runs fetchbench with `args` over the URL list `list` into `out`, and insists that it succeeds.
-fn run_list(args: &[&str], list: &str, out: &std::path::Path) -> std::process::Output {
-    let done = fetchbench()
-        .args(args)
-        .args(["-i", list, "-o"])
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(
-        done.status.success(),
-        "{}",
-        String::from_utf8_lossy(&done.stderr)
-    );
-    done
-}
-
-fn summary(stdout: &[u8]) -> serde_json::Value {
-    json_lines(stdout)
-        .into_iter()
-        .find(|line| line["type"] == "summary")
-        .expect("a summary line")
-}
-
 #[test]
 fn auto_is_the_default_and_climbs_well_above_8_over_http1() {
     let server = TestServer::http();
@@ -59,7 +36,7 @@ fn auto_is_the_default_and_climbs_well_above_8_over_http1() {
     let done = run_list(&["-q", "--json"], &list, &out);
     assert_eq!(listing(&out).len(), 300);
     assert_eq!(read(&out, "f7.bin"), body("f7.bin", 200));
-    let summary = summary(&done.stdout);
+    let summary = json_summary(&done.stdout);
     assert_eq!(summary["mode"], "async");
     assert_eq!(summary["width"]["setting"], "auto");
     let peak = summary["width"]["peak"].as_u64().unwrap();
@@ -106,7 +83,7 @@ fn auto_backs_off_when_the_server_refuses() {
     });
     let done = run_list(&["-q", "--json", "--retries", "10"], &list, &out);
     assert_eq!(listing(&out).len(), 120);
-    let summary = summary(&done.stdout);
+    let summary = json_summary(&done.stdout);
     let last = summary["width"]["last"].as_u64().unwrap();
     assert!(
         last <= 8,
@@ -135,7 +112,7 @@ fn a_fixed_width_is_exact() {
             .output()
             .unwrap();
         assert!(done.status.success());
-        let summary = summary(&done.stdout);
+        let summary = json_summary(&done.stdout);
         assert_eq!(summary["jobs"], 5);
         assert_eq!(summary["width"]["setting"], "5");
     }
