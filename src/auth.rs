@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 
 /// A user name and password for HTTP basic auth.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Credentials {
-    pub user: String,
-    pub password: Option<String>,
+pub(crate) struct Credentials {
+    pub(crate) user: String,
+    pub(crate) password: Option<String>,
 }
 
 /// Never prints the password (a `Config` is debug-printed in places).
@@ -30,7 +30,7 @@ impl fmt::Debug for Credentials {
 
 impl Credentials {
     /// `USER:PASS` (split at the first colon; `USER:` is an empty password).
-    pub fn parse(text: &str) -> Result<Credentials, String> {
+    pub(crate) fn parse(text: &str) -> Result<Credentials, String> {
         match text.split_once(':') {
             Some((user, password)) if !user.is_empty() => Ok(Credentials {
                 user: user.to_owned(),
@@ -43,17 +43,17 @@ impl Credentials {
 
 /// Where credentials come from for a run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Auth {
+pub(crate) struct Auth {
     /// `-u`: for every URL given.
-    pub user: Option<Credentials>,
+    pub(crate) user: Option<Credentials>,
     /// `--netrc`/`--netrc-file`: for the URLs whose host has an entry (or `default`).
-    pub netrc: Option<Netrc>,
+    pub(crate) netrc: Option<Netrc>,
 }
 
 impl Auth {
     /// The credentials for a URL given: none when the URL carries its own (`user:pass@`,
     /// which reqwest sends), else `-u`, else the `.netrc` entry for its host.
-    pub fn for_url(&self, url: &Url) -> Option<Credentials> {
+    pub(crate) fn for_url(&self, url: &Url) -> Option<Credentials> {
         if !url.username().is_empty() {
             return None;
         }
@@ -75,7 +75,7 @@ struct Entry {
 
 /// A parsed `.netrc` file.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Netrc {
+pub(crate) struct Netrc {
     entries: Vec<Entry>,
 }
 
@@ -95,7 +95,7 @@ impl fmt::Debug for Netrc {
 
 impl Netrc {
     /// Reads and parses `path`.
-    pub fn read(path: &Path) -> Result<Netrc> {
+    pub(crate) fn read(path: &Path) -> Result<Netrc> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read netrc file {}", path.display()))?;
         Netrc::parse(&text).map_err(|why| anyhow::anyhow!("{}: {why}", path.display()))
@@ -105,7 +105,7 @@ impl Netrc {
     /// (`"quoted"` with `\"`, `\\`, `\n`, `\r`, `\t` escapes), `machine NAME`, `default`,
     /// `login`, `password`; `account` is skipped, `macdef` up to the next empty line; a token
     /// starting with `#` comments out the rest of its line.
-    pub fn parse(text: &str) -> Result<Netrc, String> {
+    pub(crate) fn parse(text: &str) -> Result<Netrc, String> {
         let tokens = tokenize(text)?;
         let mut entries: Vec<Entry> = Vec::new();
         let mut tokens = tokens.into_iter();
@@ -150,7 +150,7 @@ impl Netrc {
 
     /// The credentials for `host`: its `machine` entry (compared without case), else the
     /// `default` entry; an entry without `login` gives none.
-    pub fn lookup(&self, host: &str) -> Option<Credentials> {
+    pub(crate) fn lookup(&self, host: &str) -> Option<Credentials> {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let entry = self
             .entries

@@ -11,13 +11,13 @@ use tokio::sync::watch;
 use crate::platform::{Stop, StopSignals};
 
 /// Exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
-pub const EXIT_INTERRUPTED: u8 = 130;
+pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 /// Exit status of a run stopped by SIGTERM (128 + 15).
-pub const EXIT_TERMINATED: u8 = 143;
+pub(crate) const EXIT_TERMINATED: u8 = 143;
 
 /// A cancellation flag shared by every thread, runtime and task of a run.
 #[derive(Clone)]
-pub struct Cancel {
+pub(crate) struct Cancel {
     inner: Arc<Inner>,
 }
 
@@ -42,18 +42,18 @@ impl Default for Cancel {
 
 impl Cancel {
     /// Cancels the run; idempotent.
-    pub fn trigger(&self) {
+    pub(crate) fn trigger(&self) {
         self.inner.flag.store(true, Ordering::SeqCst);
         self.inner.wake.send_replace(true);
     }
 
-    pub fn is_triggered(&self) -> bool {
+    pub(crate) fn is_triggered(&self) -> bool {
         self.inner.flag.load(Ordering::SeqCst)
     }
 
     /// The exit status the run's first signal calls for (130 for SIGINT, 143 for SIGTERM), if
     /// a signal cancelled it.
-    pub fn signal_exit(&self) -> Option<u8> {
+    pub(crate) fn signal_exit(&self) -> Option<u8> {
         match self.inner.signal_exit.load(Ordering::SeqCst) {
             0 => None,
             code => Some(code),
@@ -61,7 +61,7 @@ impl Cancel {
     }
 
     /// Completes once the run is cancelled; works on any runtime.
-    pub async fn triggered(&self) {
+    pub(crate) async fn triggered(&self) {
         let mut woken = self.inner.wake.subscribe();
         // The sender lives as long as `self`, so waiting can only end by a trigger.
         let _ = woken.wait_for(|cancelled| *cancelled).await;
@@ -73,7 +73,7 @@ impl Cancel {
     ///
     /// `notice` shows what the first signal did (the run's progress display, which prints it
     /// above its bars so that it stays visible); `None` keeps quiet.
-    pub fn on_signals(&self, notice: Option<Notice>) -> Result<()> {
+    pub(crate) fn on_signals(&self, notice: Option<Notice>) -> Result<()> {
         let (ready, installed) = std::sync::mpsc::channel();
         let cancel = self.clone();
         std::thread::Builder::new()
@@ -88,7 +88,7 @@ impl Cancel {
 
 /// Where the first signal's notice goes: its text, and whether the signal is SIGINT (as a
 /// rule a Ctrl-C typed at the terminal, which the terminal may have echoed).
-pub type Notice = Box<dyn Fn(&str, bool) + Send>;
+pub(crate) type Notice = Box<dyn Fn(&str, bool) + Send>;
 
 fn watch_signals(
     cancel: Cancel,

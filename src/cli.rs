@@ -89,14 +89,14 @@ They combine: `URL sha256=HEX out=NAME`, or `URL sha256=HEX<TAB>NAME`.";
 #[command(propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub(crate) command: Option<Command>,
 
     #[command(flatten)]
-    pub download: DownloadArgs,
+    pub(crate) download: DownloadArgs,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Compare the modes side by side
     ///
     /// On the built-in server unless URLs are given.
@@ -126,14 +126,14 @@ pub enum Command {
 
 /// Downloading: the default command.
 #[derive(Args, Debug, Clone)]
-pub struct DownloadArgs {
+pub(crate) struct DownloadArgs {
     /// URLs to download (http or https; `host/path` means http://host/path)
     #[arg(value_name = "URL")]
-    pub urls: Vec<String>,
+    pub(crate) urls: Vec<String>,
 
     /// Read URLs from FILE, one per line (`-`: stdin)
     #[arg(short, long, value_name = "FILE", long_help = INPUT_LONG_HELP)]
-    pub input: Option<PathBuf>,
+    pub(crate) input: Option<PathBuf>,
 
     /// Take only shard K of N (0-based) of the URLs
     ///
@@ -145,7 +145,7 @@ pub struct DownloadArgs {
     /// own -o, and each file is fetched once; a re-run with -c resumes only its shard's files.
     /// The list is still read as a stream (the other shards' lines are skipped).
     #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
-    pub shard: Option<Shard>,
+    pub(crate) shard: Option<Shard>,
 
     /// Directory to save files in
     ///
@@ -160,7 +160,7 @@ pub struct DownloadArgs {
         default_value = ".",
         help_heading = "Output"
     )]
-    pub output: PathBuf,
+    pub(crate) output: PathBuf,
 
     /// Save the one URL given as FILE (curl's -o)
     ///
@@ -174,7 +174,7 @@ pub struct DownloadArgs {
         conflicts_with_all = ["input", "output"],
         help_heading = "Output"
     )]
-    pub output_document: Option<PathBuf>,
+    pub(crate) output_document: Option<PathBuf>,
 
     /// Request and response heads on stderr (curl -v)
     ///
@@ -186,7 +186,7 @@ pub struct DownloadArgs {
     /// after redirects). Authorization, Proxy-Authorization, Cookie and Set-Cookie values and a
     /// URL's password show as ***. Shown above the progress bars, and also with -q.
     #[arg(short, long, help_heading = "Output")]
-    pub verbose: bool,
+    pub(crate) verbose: bool,
 
     /// Only failures on stderr; -qq: nothing
     ///
@@ -195,61 +195,61 @@ pub struct DownloadArgs {
     /// exit status says it too. -qq (or --silent) prints nothing on stderr but usage errors,
     /// as curl's -s and wget's -q.
     #[arg(short, long, action = clap::ArgAction::Count, help_heading = "Output")]
-    pub quiet: u8,
+    pub(crate) quiet: u8,
 
     /// The same as -qq: nothing on stderr but usage errors
     #[arg(long, hide_short_help = true, help_heading = "Output")]
-    pub silent: bool,
+    pub(crate) silent: bool,
 
     /// JSON lines on stdout (downloads, a summary)
     #[arg(long, help_heading = "Output")]
-    pub json: bool,
+    pub(crate) json: bool,
 
     /// Results in input order, not as they end
     ///
     /// Paths or JSON lines; only results that arrive before an earlier one are held back.
     #[arg(long, help_heading = "Output")]
-    pub keep_order: bool,
+    pub(crate) keep_order: bool,
 
     /// The table at the end: `short` or `full`
     ///
     /// `short` lists the failures and the 5 slowest downloads, `full` every download (kept in
     /// memory until the end).
     #[arg(long, value_name = "ROWS", value_enum, default_value_t = TableRows::Short, hide_short_help = true, help_heading = "Output")]
-    pub table: TableRows,
+    pub(crate) table: TableRows,
 
     /// Keep existing files: skip their URLs, and say so
     #[arg(long, help_heading = "Output")]
-    pub no_clobber: bool,
+    pub(crate) no_clobber: bool,
 
     /// Skip unless the server's copy is newer (wget -N)
     ///
     /// Asks with If-Modified-Since the file's mtime; 304 Not Modified keeps it, reported as
     /// skipped.
     #[arg(short = 'N', long, help_heading = "Output")]
-    pub timestamping: bool,
+    pub(crate) timestamping: bool,
 
     /// Leave a saved file's mtime at the time of download, not the server's Last-Modified
     /// (which it is by default, as wget; curl -R)
     #[arg(long, hide_short_help = true, help_heading = "Output")]
-    pub no_use_server_timestamps: bool,
+    pub(crate) no_use_server_timestamps: bool,
 
     /// Name files as the server's Content-Disposition suggests
     ///
     /// The name is made safe like any other, and never replaces a file that was in the output
     /// directory before.
     #[arg(long, hide_short_help = true, help_heading = "Output")]
-    pub content_disposition: bool,
+    pub(crate) content_disposition: bool,
 
     /// Colors on stderr
     ///
     /// `auto`: on a terminal, unless NO_COLOR is set.
     #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorChoice::Auto, hide_short_help = true, help_heading = "Output")]
-    pub color: ColorChoice,
+    pub(crate) color: ColorChoice,
 
     /// How downloads are scheduled
     #[arg(short, long, value_enum, default_value_t = Mode::Async, help_heading = "Concurrency")]
-    pub mode: Mode,
+    pub(crate) mode: Mode,
 
     /// Downloads at once: N, or auto
     ///
@@ -259,28 +259,28 @@ pub struct DownloadArgs {
     /// and spawn run 8 processes. A number is exact (to compare modes like for like). `seq`
     /// runs one at a time and `threads` one thread per URL, whatever -j says.
     #[arg(short, long, value_name = "N|auto", default_value = "auto", value_parser = Jobs::parse, help_heading = "Concurrency")]
-    pub jobs: Jobs,
+    pub(crate) jobs: Jobs,
 
     /// Fetch each file as N ranges at once
     ///
     /// N ranges over N connections, when the server serves ranges and the file is large
     /// enough (segments of at least 1 MiB; `auto`: one per 8 MiB, at most 8).
     #[arg(short, long, value_name = "N|auto", default_value = "1", value_parser = Segments::parse, help_heading = "Concurrency")]
-    pub segments: Segments,
+    pub(crate) segments: Segments,
 
     /// At most N connections to one host at once
     ///
     /// -j stays the overall cap.
     #[arg(long, value_name = "N", value_parser = parse_at_least_one, help_heading = "Concurrency", hide_short_help = true)]
-    pub max_per_host: Option<usize>,
+    pub(crate) max_per_host: Option<usize>,
 
     /// Cap the whole run's download rate, e.g. 2MiB/s
     #[arg(long, value_name = "RATE", value_parser = units::parse_rate, help_heading = "Concurrency")]
-    pub limit_rate: Option<u64>,
+    pub(crate) limit_rate: Option<u64>,
 
     /// Wait DUR between the starts of two downloads, e.g. 200ms
     #[arg(long, value_name = "DUR", value_parser = units::parse_duration, hide_short_help = true, help_heading = "Concurrency")]
-    pub wait: Option<Duration>,
+    pub(crate) wait: Option<Duration>,
 
     /// Extra request header (repeatable)
     ///
@@ -288,11 +288,11 @@ pub struct DownloadArgs {
     /// that origin); a redirect to another origin goes without them, unless
     /// --location-trusted.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = parse_header, help_heading = "Network")]
-    pub headers: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
 
     /// Send -H headers on redirects to other origins too (as curl's --location-trusted)
     #[arg(long, help_heading = "Network", hide_short_help = true)]
-    pub location_trusted: bool,
+    pub(crate) location_trusted: bool,
 
     /// User-Agent header
     #[arg(
@@ -302,7 +302,7 @@ pub struct DownloadArgs {
         hide_short_help = true,
         help_heading = "Network"
     )]
-    pub user_agent: Option<String>,
+    pub(crate) user_agent: Option<String>,
 
     /// Send `Referer: URL` (default: no Referer at all)
     ///
@@ -314,13 +314,13 @@ pub struct DownloadArgs {
         hide_short_help = true,
         help_heading = "Network"
     )]
-    pub referer: Option<String>,
+    pub(crate) referer: Option<String>,
 
     /// Send every request through this proxy
     ///
     /// Default: HTTP_PROXY, HTTPS_PROXY, ALL_PROXY (and NO_PROXY) from the environment.
     #[arg(long, value_name = "URL", help_heading = "Network")]
-    pub proxy: Option<String>,
+    pub(crate) proxy: Option<String>,
 
     /// Hosts to reach without the proxy (overrides NO_PROXY)
     ///
@@ -331,13 +331,13 @@ pub struct DownloadArgs {
         hide_short_help = true,
         help_heading = "Network"
     )]
-    pub noproxy: Option<String>,
+    pub(crate) noproxy: Option<String>,
 
     /// Do not check TLS certificates (said loudly)
     ///
     /// The summary ends with a warning that the certificates were not checked.
     #[arg(short = 'k', long, help_heading = "Network")]
-    pub insecure: bool,
+    pub(crate) insecure: bool,
 
     /// Speak HTTP/1.1 only
     #[arg(
@@ -346,17 +346,17 @@ pub struct DownloadArgs {
         hide_short_help = true,
         help_heading = "Network"
     )]
-    pub http1_1: bool,
+    pub(crate) http1_1: bool,
 
     /// Speak HTTP/2 with prior knowledge, also over plain http://
     #[arg(long, hide_short_help = true, help_heading = "Network")]
-    pub http2: bool,
+    pub(crate) http2: bool,
 
     /// Also trust the PEM certificate(s) in FILE
     ///
     /// E.g. a self-signed server's.
     #[arg(long, value_name = "FILE", help_heading = "Network")]
-    pub cacert: Vec<PathBuf>,
+    pub(crate) cacert: Vec<PathBuf>,
 
     /// Connect to ADDR for HOST instead of asking DNS (curl's syntax; repeatable)
     ///
@@ -364,7 +364,7 @@ pub struct DownloadArgs {
     /// Host header, TLS name and certificate check stay HOST's. reqwest resolves names without
     /// ports, so the addresses serve HOST at any port (the URL's port is used).
     #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = Resolve::parse, help_heading = "Network", hide_short_help = true)]
-    pub resolve: Vec<Resolve>,
+    pub(crate) resolve: Vec<Resolve>,
 
     /// Connect over IPv4 only
     #[arg(
@@ -374,7 +374,7 @@ pub struct DownloadArgs {
         help_heading = "Network",
         hide_short_help = true
     )]
-    pub ipv4: bool,
+    pub(crate) ipv4: bool,
 
     /// Connect over IPv6 only
     #[arg(
@@ -383,11 +383,11 @@ pub struct DownloadArgs {
         help_heading = "Network",
         hide_short_help = true
     )]
-    pub ipv6: bool,
+    pub(crate) ipv6: bool,
 
     /// Give up connecting after DUR
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = units::parse_positive_duration, hide_short_help = true, help_heading = "Network")]
-    pub connect_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
 
     // Credentials, compression, redirects: -u, --netrc, --netrc-file, --compressed, --max-redirs.
     /// Basic auth for the hosts of the URLs given
@@ -396,7 +396,7 @@ pub struct DownloadArgs {
     /// origin); a redirect to another host, port or scheme drops it. Wins over --netrc;
     /// credentials in a URL (https://user:pass@host/) win over both.
     #[arg(short = 'u', long = "user", value_name = "USER:PASS", value_parser = Credentials::parse, help_heading = "Network")]
-    pub user: Option<Credentials>,
+    pub(crate) user: Option<Credentials>,
 
     /// Credentials per host from ~/.netrc
     ///
@@ -404,7 +404,7 @@ pub struct DownloadArgs {
     /// names compared without case), else the `default` entry; a host reached only by a
     /// redirect gets none. No ~/.netrc is no error.
     #[arg(long, help_heading = "Network")]
-    pub netrc: bool,
+    pub(crate) netrc: bool,
 
     /// Like --netrc, from FILE
     #[arg(
@@ -413,7 +413,7 @@ pub struct DownloadArgs {
         hide_short_help = true,
         help_heading = "Network"
     )]
-    pub netrc_file: Option<PathBuf>,
+    pub(crate) netrc_file: Option<PathBuf>,
 
     /// Ask for gzip, br or zstd and save the body decoded
     ///
@@ -423,7 +423,7 @@ pub struct DownloadArgs {
     /// the file over. Without this flag nothing is asked for or decoded. Needs the
     /// `compressed` cargo feature (on by default).
     #[arg(long, help_heading = "Network")]
-    pub compressed: bool,
+    pub(crate) compressed: bool,
 
     /// Send cookies from FILE (the Netscape cookie-jar format of curl -b/-c, wget, aria2c)
     ///
@@ -437,7 +437,7 @@ pub struct DownloadArgs {
         help_heading = "Network",
         hide_short_help = true
     )]
-    pub load_cookies: Option<PathBuf>,
+    pub(crate) load_cookies: Option<PathBuf>,
 
     /// Write the cookies (loaded and set by servers) to FILE at the end, in the same format
     ///
@@ -450,13 +450,13 @@ pub struct DownloadArgs {
         help_heading = "Network",
         hide_short_help = true
     )]
-    pub save_cookies: Option<PathBuf>,
+    pub(crate) save_cookies: Option<PathBuf>,
 
     /// Follow at most N redirects (0: none)
     ///
     /// With 0, a redirect fails the download.
     #[arg(long, value_name = "N", default_value_t = MAX_REDIRECTS, hide_short_help = true, help_heading = "Network")]
-    pub max_redirs: usize,
+    pub(crate) max_redirs: usize,
 
     /// Retries per URL on transient faults
     ///
@@ -468,50 +468,50 @@ pub struct DownloadArgs {
         default_value_t = 3,
         help_heading = "Reliability"
     )]
-    pub retries: u32,
+    pub(crate) retries: u32,
 
     /// Retry a refused connection too
     ///
     /// A connection refused (nothing listens: a wrong port, a server down) fails at once by
     /// default, as in curl and wget, which retry it only with this same flag.
     #[arg(long, hide_short_help = true, help_heading = "Reliability")]
-    pub retry_connrefused: bool,
+    pub(crate) retry_connrefused: bool,
 
     /// First backoff between attempts; doubles each retry
     ///
     /// With jitter.
     #[arg(long, value_name = "DUR", default_value = "500ms", value_parser = units::parse_duration, hide_short_help = true, help_heading = "Reliability")]
-    pub retry_delay: Duration,
+    pub(crate) retry_delay: Duration,
 
     /// Fail (or retry) a download silent for DUR
     ///
     /// A download that receives no byte for DUR; also the longest wait for a response head (a
     /// header timeout).
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = units::parse_positive_duration, hide_short_help = true, help_heading = "Reliability")]
-    pub stall_timeout: Duration,
+    pub(crate) stall_timeout: Duration,
 
     /// Give up on one download after DUR, retries included
     ///
     /// All its attempts together (default: no limit).
     #[arg(long, value_name = "DUR", value_parser = units::parse_positive_duration, help_heading = "Reliability")]
-    pub max_time: Option<Duration>,
+    pub(crate) max_time: Option<Duration>,
 
     /// Refuse a file larger than SIZE
     ///
     /// Before its body when the size is announced; cut and failed when it grows past it
     /// (default: no limit).
     #[arg(long, value_name = "SIZE", value_parser = units::parse_size, hide_short_help = true, help_heading = "Reliability")]
-    pub max_filesize: Option<u64>,
+    pub(crate) max_filesize: Option<u64>,
 
     /// Fail (or retry) a download slower than RATE
     ///
     /// Measured over --speed-time, e.g. 1KiB/s (default: no minimum).
     #[arg(short = 'Y', long, value_name = "RATE", value_parser = units::parse_rate, hide_short_help = true, help_heading = "Reliability")]
-    pub speed_limit: Option<u64>,
+    pub(crate) speed_limit: Option<u64>,
 
     /// The window --speed-limit is measured over
     #[arg(short = 'y', long, value_name = "DUR", default_value = "30s", value_parser = units::parse_positive_duration, hide_short_help = true, help_heading = "Reliability")]
-    pub speed_time: Duration,
+    pub(crate) speed_time: Duration,
 
     /// Resume `.part` files left by an earlier run
     ///
@@ -519,18 +519,18 @@ pub struct DownloadArgs {
     /// makes a file changed on the server start over. A file already complete (the server has
     /// no bytes after its end) is skipped, as wget -c does.
     #[arg(short = 'c', long = "continue", help_heading = "Reliability")]
-    pub resume: bool,
+    pub(crate) resume: bool,
 
     /// Show each file's SHA-256 in the summary and JSON
     ///
     /// URL lists may also give `URL sha256=HEX` to verify.
     #[arg(long, help_heading = "Reliability", hide_short_help = true)]
-    pub print_sha256: bool,
+    pub(crate) print_sha256: bool,
 }
 
 /// When to use colors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
+pub(crate) enum ColorChoice {
     Auto,
     Always,
     Never,
@@ -559,59 +559,59 @@ Exit status: 0 if every run of every mode downloaded and verified every file, 1 
 /// `fetchbench bench`: every mode, several runs each, on the same downloads.
 #[derive(Args, Debug, Clone)]
 #[command(after_help = BENCH_AFTER_HELP)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// URLs to download in every run (default: the built-in server's workload)
     #[arg(value_name = "URL")]
-    pub urls: Vec<String>,
+    pub(crate) urls: Vec<String>,
 
     /// Read the URLs from FILE, one per line (`-` for stdin)
     #[arg(short, long, value_name = "FILE", long_help = INPUT_LONG_HELP)]
-    pub input: Option<PathBuf>,
+    pub(crate) input: Option<PathBuf>,
 
     /// Modes to compare, comma-separated
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = Mode::value_variants().to_vec())]
-    pub modes: Vec<Mode>,
+    pub(crate) modes: Vec<Mode>,
 
     /// Downloads at once in `pool`, `async`, `procs` and `spawn` modes
     #[arg(short, long, value_name = "N", default_value_t = 8, value_parser = parse_at_least_one)]
-    pub jobs: usize,
+    pub(crate) jobs: usize,
 
     /// Timed runs per mode
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = parse_at_least_one)]
-    pub runs: usize,
+    pub(crate) runs: usize,
 
     /// Untimed runs per mode before the timed ones
     #[arg(long, value_name = "N", default_value_t = 1)]
-    pub warmup: usize,
+    pub(crate) warmup: usize,
 
     /// Write every statistic and every run's time as JSON to FILE
     #[arg(long, value_name = "FILE")]
-    pub export_json: Option<PathBuf>,
+    pub(crate) export_json: Option<PathBuf>,
 
     /// Write the results table as Markdown to FILE
     #[arg(long, value_name = "FILE")]
-    pub export_markdown: Option<PathBuf>,
+    pub(crate) export_markdown: Option<PathBuf>,
 
     /// Keep each run's download directory instead of removing it
     #[arg(long)]
-    pub keep: bool,
+    pub(crate) keep: bool,
 
     /// Hash every file (SHA-256) as it arrives: a CPU-bound stage, to see how each mode spreads
     /// it over cores (compare the CPU column with wall time)
     #[arg(long)]
-    pub print_sha256: bool,
+    pub(crate) print_sha256: bool,
 
     /// Also trust the PEM certificate(s) in FILE
     #[arg(long, value_name = "FILE")]
-    pub cacert: Vec<PathBuf>,
+    pub(crate) cacert: Vec<PathBuf>,
 
     /// Speak HTTP/1.1 only (default: HTTP/2 where TLS negotiates it)
     #[arg(long = "http1.1", conflicts_with = "http2")]
-    pub http1_1: bool,
+    pub(crate) http1_1: bool,
 
     /// Speak HTTP/2 with prior knowledge, also over plain http://
     #[arg(long)]
-    pub http2: bool,
+    pub(crate) http2: bool,
 
     /// Built-in workload: number of files
     #[arg(
@@ -620,44 +620,44 @@ pub struct BenchArgs {
         default_value_t = 32,
         help_heading = "Built-in server"
     )]
-    pub files: usize,
+    pub(crate) files: usize,
 
     /// Built-in workload: size of each file (e.g. 256KiB, 1.5MB)
     #[arg(long, value_name = "SIZE", default_value = "256KiB", value_parser = units::parse_size, help_heading = "Built-in server")]
-    pub size: u64,
+    pub(crate) size: u64,
 
     /// Built-in workload: delay before each response head (e.g. 100ms, 1s)
     #[arg(long, value_name = "DUR", default_value = "100ms", value_parser = units::parse_duration, help_heading = "Built-in server")]
-    pub latency: Duration,
+    pub(crate) latency: Duration,
 
     /// Built-in workload: faults to inject, as `fetchbench serve` takes them (e.g. fail=1,
     /// cut=64KiB, status=503&fail=2, stall=1s&fail=1); downloads then retry (3 times, 500 ms
     /// backoff), so the times show what retries cost in each mode
     #[arg(long, value_name = "QUERY", value_parser = parse_fault, help_heading = "Built-in server")]
-    pub fault: Option<String>,
+    pub(crate) fault: Option<String>,
 
     /// Built-in workload: bandwidth per response (e.g. 10MiB/s; unlimited if absent)
     #[arg(long, value_name = "RATE", value_parser = units::parse_rate, help_heading = "Built-in server")]
-    pub rate: Option<u64>,
+    pub(crate) rate: Option<u64>,
 
     /// Built-in server: emulate a network path with this round trip (e.g. 50ms), handshakes
     /// included (see `fetchbench serve --help`)
     #[arg(long, value_name = "DUR", default_value = "0", value_parser = units::parse_duration, help_heading = "Built-in server")]
-    pub rtt: Duration,
+    pub(crate) rtt: Duration,
 
     /// Built-in server: bandwidth cap per connection, paced (e.g. 32MiB/s; shared by the
     /// HTTP/2 streams of a connection)
     #[arg(long, value_name = "RATE", value_parser = units::parse_rate, help_heading = "Built-in server")]
-    pub link_rate: Option<u64>,
+    pub(crate) link_rate: Option<u64>,
 
     /// Built-in server: HTTPS with a self-signed certificate, trusted by the bench itself
     /// (HTTP/2 by ALPN)
     #[arg(long, help_heading = "Built-in server")]
-    pub tls: bool,
+    pub(crate) tls: bool,
 
     /// Built-in server: HTTP/2 streams allowed at once per connection
     #[arg(long, value_name = "N", default_value_t = crate::server::DEFAULT_MAX_STREAMS, help_heading = "Built-in server")]
-    pub max_streams: u32,
+    pub(crate) max_streams: u32,
 }
 
 /// `--fault`: `key=value` pairs joined by `&`, keys among the server's fault parameters.

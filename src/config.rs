@@ -20,30 +20,30 @@ use crate::progress::Drawing;
 use crate::results::Printing;
 
 /// A validated download run.
-pub struct Config {
+pub(crate) struct Config {
     /// The URLs: arguments checked, the list opened, read as the run goes.
-    pub input: Input,
-    pub output: OutputDir,
-    pub mode: Mode,
+    pub(crate) input: Input,
+    pub(crate) output: OutputDir,
+    pub(crate) mode: Mode,
     /// `--shard K/N`, shown in the summary.
-    pub shard: Option<Shard>,
+    pub(crate) shard: Option<Shard>,
     /// Width of `pool`, `async`, `procs` and `spawn` (`-j`).
-    pub jobs: crate::width::Jobs,
-    pub http: HttpSettings,
-    pub policy: Policy,
-    pub throttle: Throttle,
+    pub(crate) jobs: crate::width::Jobs,
+    pub(crate) http: HttpSettings,
+    pub(crate) policy: Policy,
+    pub(crate) throttle: Throttle,
     /// What stdout gets, and in which order.
-    pub printing: Printing,
+    pub(crate) printing: Printing,
     /// Whether the human summary is printed on stderr.
-    pub summary: bool,
+    pub(crate) summary: bool,
     /// Colors on stderr.
-    pub color: bool,
-    pub display: Drawing,
+    pub(crate) color: bool,
+    pub(crate) display: Drawing,
 }
 
 impl Config {
     /// Checks `args`; `-i -` will read `stdin`.
-    pub fn from_args(args: &DownloadArgs, stdin: Box<dyn Read + Send>) -> Result<Config> {
+    pub(crate) fn from_args(args: &DownloadArgs, stdin: Box<dyn Read + Send>) -> Result<Config> {
         if args.compressed && !crate::platform::COMPRESSED {
             bail!(
                 "--compressed: this fetchbench was built without its decoders (build it with the \

@@ -22,7 +22,7 @@ use reqwest::header::HeaderValue;
 use crate::sync::lock;
 
 /// The cookies of a run, shared by every client (and so by every worker thread).
-pub struct CookieJar {
+pub(crate) struct CookieJar {
     store: RwLock<cookie_store::CookieStore>,
     /// In a worker process: the Set-Cookie headers received since the last
     /// [`CookieJar::take_received`], once [`CookieJar::record`] is called, as (URL, value), for the parent's jar.
@@ -40,7 +40,7 @@ const HTTP_ONLY: &str = "#HttpOnly_";
 
 impl CookieJar {
     /// An empty jar.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         CookieJar {
             store: RwLock::new(cookie_store::CookieStore::new()),
             received: Mutex::new(None),
@@ -48,7 +48,7 @@ impl CookieJar {
     }
 
     /// The jar in the file at `path` (a usage error when unreadable or malformed).
-    pub fn load(path: &Path) -> Result<Self> {
+    pub(crate) fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read cookie file {}", path.display()))?;
         Self::parse(&text, &path.display().to_string())
@@ -56,7 +56,7 @@ impl CookieJar {
 
     /// Parses a Netscape cookie file; `label` names it in errors (`cookies.txt:3: ...`).
     /// Expired cookies are dropped, as curl drops them.
-    pub fn parse(text: &str, label: &str) -> Result<Self> {
+    pub(crate) fn parse(text: &str, label: &str) -> Result<Self> {
         let jar = CookieJar::new();
         let now = unix_now();
         {
@@ -120,12 +120,12 @@ impl CookieJar {
 
     /// Records the Set-Cookie headers received from now on, for [`CookieJar::take_received`], once [`CookieJar::record`] is called
     /// (a worker process reports them to the parent).
-    pub fn record(&self) {
+    pub(crate) fn record(&self) {
         lock(&self.received).get_or_insert_with(Vec::new);
     }
 
     /// The Set-Cookie headers received since the last call, as (URL, value).
-    pub fn take_received(&self) -> Vec<(String, String)> {
+    pub(crate) fn take_received(&self) -> Vec<(String, String)> {
         lock(&self.received)
             .as_mut()
             .map(std::mem::take)
@@ -133,7 +133,7 @@ impl CookieJar {
     }
 
     /// Stores Set-Cookie headers a worker process received, as (URL, value).
-    pub fn store_received(&self, received: &[(String, String)]) {
+    pub(crate) fn store_received(&self, received: &[(String, String)]) {
         let mut store = self.store.write().unwrap_or_else(|e| e.into_inner());
         for (url, value) in received {
             if let Ok(url) = Url::parse(url) {
@@ -144,7 +144,7 @@ impl CookieJar {
 
     /// The jar's unexpired cookies (session cookies too, with expiry 0, as curl writes them)
     /// in the Netscape format.
-    pub fn to_netscape(&self) -> String {
+    pub(crate) fn to_netscape(&self) -> String {
         let store = self.store.read().unwrap_or_else(|e| e.into_inner());
         let mut text = String::from(
             "# Netscape HTTP Cookie File\n# Written by fetchbench (the format of curl -c, wget, aria2c).\n\n",
@@ -183,7 +183,7 @@ impl CookieJar {
 
     /// Writes the jar to `path` atomically: a temporary file in the same directory, renamed
     /// over it once complete (readable by its owner only: cookies are credentials).
-    pub fn save(&self, path: &Path) -> Result<()> {
+    pub(crate) fn save(&self, path: &Path) -> Result<()> {
         let fail = || format!("cannot save cookies to {}", path.display());
         let dir = match path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,

@@ -13,7 +13,7 @@ use crate::units::{human_bytes, human_duration};
 /// Why a download failed. Stored in its [`crate::model::Outcome`]: a failure is data, not a
 /// panic.
 #[derive(Debug, thiserror::Error)]
-pub enum FetchError {
+pub(crate) enum FetchError {
     #[error("HTTP {status}")]
     Http {
         status: StatusCode,
@@ -186,7 +186,7 @@ impl FetchError {
     /// Whether another attempt may succeed: network faults, timeouts, cut bodies, and the
     /// statuses that say "later" (408, 429, 5xx). Other 4xx, redirect loops, local write
     /// errors and checksum mismatches are final.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         match self {
             FetchError::Http { status, .. } => {
                 status.is_server_error()
@@ -250,7 +250,7 @@ impl FetchError {
     }
 
     /// A refused connection: transient, but retried only when asked (`--retry-connrefused`).
-    pub fn is_connection_refused(&self) -> bool {
+    pub(crate) fn is_connection_refused(&self) -> bool {
         matches!(self, FetchError::ConnectionRefused(_))
     }
 

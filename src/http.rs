@@ -19,27 +19,27 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 
 /// How many redirects a download follows before it fails, unless `--max-redirs` says.
-pub const MAX_REDIRECTS: usize = 10;
+pub(crate) const MAX_REDIRECTS: usize = 10;
 
 /// HTTP/2 flow-control window of one stream: a stream moves at most a window per round trip,
 /// so the default 64 KiB caps a download at 1.3 MiB/s over a 50 ms path. 32 MiB covers
 /// 100 ms at 2.5 Gbit/s: the window is handed back in halves, so about three quarters of it
 /// is in flight on average (16 MiB held one stream to ~240 MiB/s over 50 ms).
-pub const H2_STREAM_WINDOW: u32 = 32 << 20;
+pub(crate) const H2_STREAM_WINDOW: u32 = 32 << 20;
 /// HTTP/2 window of a whole connection, shared by its streams: room for a few large streams at
 /// full speed at once. It bounds what a server may send ahead of the writes, so memory stays
 /// bounded too.
-pub const H2_CONNECTION_WINDOW: u32 = 128 << 20;
+pub(crate) const H2_CONNECTION_WINDOW: u32 = 128 << 20;
 /// The largest HTTP/2 frame the server may send: 1 MiB frames instead of the 16 KiB default
 /// cut the per-frame work of a fast stream 64-fold.
-pub const H2_MAX_FRAME: u32 = 1 << 20;
+pub(crate) const H2_MAX_FRAME: u32 = 1 << 20;
 /// What reqwest sends as Accept-Encoding with `--compressed` (shown by `-v`).
-pub const ACCEPT_ENCODING: &str = "zstd,gzip,br";
+pub(crate) const ACCEPT_ENCODING: &str = "zstd,gzip,br";
 
 /// The error of a redirect past `--max-redirs`, found in reqwest's error chain.
 #[derive(Debug)]
-pub struct TooManyRedirects {
-    pub max: usize,
+pub(crate) struct TooManyRedirects {
+    pub(crate) max: usize,
 }
 
 impl std::fmt::Display for TooManyRedirects {
@@ -75,7 +75,7 @@ fn redirect_policy(max: usize, stop_cross_origin: bool) -> redirect::Policy {
 
 /// Which HTTP version to speak.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum HttpVersion {
+pub(crate) enum HttpVersion {
     /// HTTP/1.1, or HTTP/2 where TLS negotiates it.
     #[default]
     Auto,
@@ -88,61 +88,61 @@ pub enum HttpVersion {
 /// The request options of a run, as given on the command line (and passed to `procs` and
 /// `spawn` workers).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HttpOptions {
+pub(crate) struct HttpOptions {
     /// Extra request headers, `(name, value)`.
-    pub headers: Vec<(String, String)>,
-    pub user_agent: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) user_agent: String,
     /// `--proxy`: every request goes through it.
-    pub proxy: Option<String>,
+    pub(crate) proxy: Option<String>,
     /// `--noproxy`: hosts reached directly, overriding `NO_PROXY`.
-    pub noproxy: Option<String>,
+    pub(crate) noproxy: Option<String>,
     /// `--insecure`: certificates are not checked.
-    pub insecure: bool,
-    pub version: HttpVersion,
-    pub connect_timeout: Duration,
+    pub(crate) insecure: bool,
+    pub(crate) version: HttpVersion,
+    pub(crate) connect_timeout: Duration,
     /// `--cacert` files: extra trusted roots.
-    pub cacert_files: Vec<PathBuf>,
+    pub(crate) cacert_files: Vec<PathBuf>,
     /// `-e/--referer`: the Referer to send; none otherwise (not even on redirects).
     #[serde(default)]
-    pub referer: Option<String>,
+    pub(crate) referer: Option<String>,
     /// `--compressed`: ask for gzip, brotli or zstd and decode what comes (never otherwise).
-    pub compressed: bool,
+    pub(crate) compressed: bool,
     /// `--max-redirs`: redirects followed before a download fails.
-    pub max_redirects: usize,
+    pub(crate) max_redirects: usize,
     /// `--load-cookies`: the Netscape cookie file the jar starts with.
     #[serde(default)]
-    pub load_cookies: Option<PathBuf>,
+    pub(crate) load_cookies: Option<PathBuf>,
     /// `--save-cookies`: where the jar is written at the end of the run.
     #[serde(default)]
-    pub save_cookies: Option<PathBuf>,
+    pub(crate) save_cookies: Option<PathBuf>,
     /// `--resolve`: addresses to use for these hosts instead of asking DNS.
     #[serde(default)]
-    pub resolve: Vec<Resolve>,
+    pub(crate) resolve: Vec<Resolve>,
     /// `-4`/`-6`: connect over this IP version only.
     #[serde(default)]
-    pub ip_version: Option<IpVersion>,
+    pub(crate) ip_version: Option<IpVersion>,
     /// `--location-trusted`: `-H` headers follow a redirect to another origin too.
     #[serde(default)]
-    pub location_trusted: bool,
+    pub(crate) location_trusted: bool,
 }
 
 /// Which IP version connections use (`-4`, `-6`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum IpVersion {
+pub(crate) enum IpVersion {
     V4,
     V6,
 }
 
 /// `--resolve HOST:PORT:ADDR[,ADDR...]` (curl's syntax; an IPv6 address in brackets).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Resolve {
-    pub host: String,
-    pub port: u16,
-    pub addrs: Vec<IpAddr>,
+pub(crate) struct Resolve {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) addrs: Vec<IpAddr>,
 }
 
 impl Resolve {
-    pub fn parse(text: &str) -> Result<Resolve, String> {
+    pub(crate) fn parse(text: &str) -> Result<Resolve, String> {
         let form = || format!("{text:?} is not HOST:PORT:ADDR (e.g. example.com:443:127.0.0.1)");
         let (host, rest) = text.split_once(':').ok_or_else(form)?;
         let (port, addrs) = rest.split_once(':').ok_or_else(form)?;
@@ -204,7 +204,7 @@ impl Default for HttpOptions {
 /// and shared, so that a thousand threads do not read the system's certificates a thousand
 /// times.
 #[derive(Debug, Clone)]
-pub struct HttpSettings {
+pub(crate) struct HttpSettings {
     options: HttpOptions,
     headers: HeaderMap,
     proxies: Vec<Proxy>,
@@ -231,7 +231,7 @@ impl Default for HttpSettings {
 
 impl HttpSettings {
     /// Checks `options`: headers, proxy URLs, and the certificates of `--cacert`.
-    pub fn new(options: HttpOptions) -> Result<Self> {
+    pub(crate) fn new(options: HttpOptions) -> Result<Self> {
         // `-H` headers are checked here, and sent by each request to its own origin
         // ([`crate::fetch::policy::Policy::request`]), not as the client's defaults.
         let mut headers = HeaderMap::new();
@@ -270,26 +270,26 @@ impl HttpSettings {
     }
 
     /// The run's cookie jar, if it has one.
-    pub fn cookies(&self) -> Option<&Arc<CookieJar>> {
+    pub(crate) fn cookies(&self) -> Option<&Arc<CookieJar>> {
         self.cookies.as_ref()
     }
 
     /// `--save-cookies`: writes the jar to its file (atomically).
-    pub fn save_cookies(&self) -> Result<()> {
+    pub(crate) fn save_cookies(&self) -> Result<()> {
         match (&self.options.save_cookies, &self.cookies) {
             (Some(path), Some(jar)) => jar.save(path),
             _ => Ok(()),
         }
     }
 
-    pub fn options(&self) -> &HttpOptions {
+    pub(crate) fn options(&self) -> &HttpOptions {
         &self.options
     }
 
     /// The protocol a request to `url` will speak, where it is known before any response:
     /// plain `http://` and `--http1.1` speak HTTP/1.1, `--http2` HTTP/2; `https://` is
     /// negotiated (ALPN) and only its first response tells.
-    pub fn foreseen_version(&self, url: &reqwest::Url) -> Option<reqwest::Version> {
+    pub(crate) fn foreseen_version(&self, url: &reqwest::Url) -> Option<reqwest::Version> {
         match (self.options.version, url.scheme()) {
             (HttpVersion::Http2, _) => Some(reqwest::Version::HTTP_2),
             (HttpVersion::Http1, _) | (HttpVersion::Auto, "http") => {
@@ -300,7 +300,7 @@ impl HttpSettings {
     }
 
     /// A client with these settings; keeps connections alive for reuse.
-    pub fn client(&self) -> Result<Client> {
+    pub(crate) fn client(&self) -> Result<Client> {
         let options = &self.options;
         let tls = self
             .tls

@@ -36,12 +36,12 @@ const CANCEL_POLL: Duration = Duration::from_millis(50);
 
 /// One URL of the input, with what its line said about it.
 #[derive(Debug, Clone)]
-pub struct Entry {
-    pub url: Url,
+pub(crate) struct Entry {
+    pub(crate) url: Url,
     /// The digest the file must have (`URL sha256=HEX`).
-    pub sha256: Option<Sha256Digest>,
+    pub(crate) sha256: Option<Sha256Digest>,
     /// The file name the line gave (`URL out=NAME`, `URL<TAB>NAME`), made safe.
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
 }
 
 impl Entry {
@@ -56,7 +56,7 @@ impl Entry {
 
 /// What a run reads: URLs from the command line (checked up front), then a list (read as the
 /// downloads go).
-pub struct Input {
+pub(crate) struct Input {
     args: Vec<Entry>,
     list: Option<List>,
     /// `--shard K/N`: only the URLs of this shard are read on (the others are skipped).
@@ -74,7 +74,7 @@ struct List {
 impl Input {
     /// The URL arguments, all checked now (one bad argument is a usage error before any
     /// request), then the list at `input` (`-` for `stdin`), opened now and read later.
-    pub fn open(
+    pub(crate) fn open(
         urls: &[String],
         input: Option<&Path>,
         stdin: Box<dyn Read + Send>,
@@ -131,7 +131,7 @@ impl Input {
     /// Only the URLs (arguments and list lines) of `shard` are taken; the others are skipped
     /// as they are read, before they get an index or a name. A bad line belongs to the shard
     /// its text hashes to, so that every line is reported by exactly one shard.
-    pub fn sharded(mut self, shard: Option<Shard>) -> Input {
+    pub(crate) fn sharded(mut self, shard: Option<Shard>) -> Input {
         if let Some(shard) = shard {
             let given = self.args.len();
             self.args.retain(|entry| shard.holds(entry.url.as_str()));
@@ -143,7 +143,7 @@ impl Input {
 
     /// `-O FILE`: the one URL argument is saved as `name` (made safe as a list's `out=NAME`).
     /// Any other input is a usage error.
-    pub fn naming_the_only_url(mut self, name: &str) -> Result<Input> {
+    pub(crate) fn naming_the_only_url(mut self, name: &str) -> Result<Input> {
         match (self.args.as_mut_slice(), &self.list) {
             ([entry], None) => {
                 entry.name = Some(sanitize(name));
@@ -154,7 +154,7 @@ impl Input {
     }
 
     /// Input that is already in memory (a benchmark's workload, run after run).
-    pub fn from_entries(entries: Vec<Entry>) -> Input {
+    pub(crate) fn from_entries(entries: Vec<Entry>) -> Input {
         Input {
             args: entries,
             list: None,
@@ -164,12 +164,12 @@ impl Input {
     }
 
     /// How many URLs there are, when that is known before reading (no list).
-    pub fn len_hint(&self) -> Option<usize> {
+    pub(crate) fn len_hint(&self) -> Option<usize> {
         self.list.is_none().then_some(self.args.len())
     }
 
     /// Reads everything now; any bad line is an error. For `bench`, which repeats one list.
-    pub fn into_entries(self) -> Result<Vec<Entry>> {
+    pub(crate) fn into_entries(self) -> Result<Vec<Entry>> {
         let mut entries = self.args;
         let mut problems = Vec::new();
         let shard = self.shard;
@@ -196,7 +196,7 @@ impl Input {
 
 /// What the reader hands on: a download, or a line that could not be one.
 #[derive(Debug)]
-pub enum Item {
+pub(crate) enum Item {
     Target(Target),
     Bad {
         index: usize,
@@ -209,7 +209,7 @@ pub enum Item {
 
 /// The input being read, shared by the engine's workers; each [`Source::next`] takes the next
 /// item in input order.
-pub struct Source {
+pub(crate) struct Source {
     items: Mutex<Queue>,
     cancel: Cancel,
     len_hint: Option<usize>,
@@ -226,7 +226,7 @@ struct Queue {
 impl Source {
     /// Starts reading `input` on a thread of its own. Names are reserved in `names` as lines
     /// are read; when the input ends, `progress` learns the total.
-    pub fn start(
+    pub(crate) fn start(
         input: Input,
         names: Arc<NameRegistry>,
         progress: Progress,
@@ -253,13 +253,13 @@ impl Source {
 
     /// How many URLs of the input were skipped as other shards' (`--shard`); once the input
     /// has ended, all of them.
-    pub fn other_shards(&self) -> usize {
+    pub(crate) fn other_shards(&self) -> usize {
         self.other_shards.load(Ordering::Relaxed)
     }
 
     /// The next item, waiting for its line; `None` once the input has ended or the run was
     /// cancelled (the rest of the list is then not read).
-    pub fn next(&self) -> Option<Item> {
+    pub(crate) fn next(&self) -> Option<Item> {
         let mut items = lock(&self.items);
         loop {
             if self.cancel.is_triggered() {
@@ -278,7 +278,7 @@ impl Source {
 
     /// How many items were read but never taken (the run was cancelled), without waiting
     /// for more.
-    pub fn remaining(&self) -> usize {
+    pub(crate) fn remaining(&self) -> usize {
         let items = lock(&self.items);
         items.ready.len()
             + items
@@ -289,7 +289,7 @@ impl Source {
     }
 
     /// How many URLs there are, when known before reading.
-    pub fn len_hint(&self) -> Option<usize> {
+    pub(crate) fn len_hint(&self) -> Option<usize> {
         self.len_hint
     }
 }
@@ -464,7 +464,7 @@ fn lines(list: List) -> impl Iterator<Item = (Line, bool)> {
 
 /// The longest line of a URL list (without its line end); a longer one fails alone, and only
 /// this much of it is ever held in memory.
-pub const MAX_LINE: usize = 64 * 1024;
+pub(crate) const MAX_LINE: usize = 64 * 1024;
 /// How much of a bad line or argument is echoed in messages.
 const ECHO: usize = 200;
 

@@ -3,30 +3,30 @@
 //!
 //! `main` parses a [`Cli`] and calls [`run`]; tests and benches call the same function.
 
-pub mod auth;
-pub mod bench;
-pub mod cancel;
-pub mod cli;
-pub mod config;
-pub mod cookies;
-pub mod engine;
-pub mod error;
-pub mod fetch;
-pub mod http;
-pub mod input;
-pub mod man;
-pub mod model;
-pub mod platform;
-pub mod procs;
-pub mod progress;
-pub mod report;
-pub mod results;
-pub mod secret;
-pub mod server;
-pub mod sync;
-pub mod tls;
-pub mod units;
-pub mod width;
+mod auth;
+mod bench;
+mod cancel;
+mod cli;
+mod config;
+mod cookies;
+mod engine;
+mod error;
+mod fetch;
+mod http;
+mod input;
+mod man;
+mod model;
+mod platform;
+mod procs;
+mod progress;
+mod report;
+mod results;
+mod secret;
+mod server;
+mod sync;
+mod tls;
+mod units;
+mod width;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -44,9 +44,13 @@ use engine::Work;
 use fetch::Downloader;
 use fetch::naming::NameRegistry;
 use input::Source;
+pub use model::shard_of;
+pub use platform::COMPRESSED;
 use progress::Progress;
+pub use report::EXIT_USAGE;
 use report::Summary;
 use results::Printer;
+pub use server::{ServerConfig, ServerHandle, verify_file};
 
 /// Runs one command. `Err` is a usage or setup error (exit 2); download failures are reported
 /// and give exit 1.

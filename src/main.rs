@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use fetchbench::{Cli, report::EXIT_USAGE};
+use fetchbench::{Cli, EXIT_USAGE};
 
 fn main() -> ExitCode {
     match fetchbench::run(Cli::parse()) {

@@ -9,7 +9,7 @@ use clap::{Arg, ArgAction, Command};
 
 /// Which page (`fetchbench man [PAGE]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Page {
+pub(crate) enum Page {
     /// `fetchbench(1)`: downloading, and the commands.
     Fetchbench,
     /// `fetchbench-bench(1)`.
@@ -99,7 +99,7 @@ fetchbench serve --bind 127.0.0.1:8000 --latency 100ms --rate 10MiB/s
 curl -s http://127.0.0.1:8000/list | fetchbench -i - -o downloads";
 
 /// The roff of `page`, from `cli` (the whole command line's definition).
-pub fn render(cli: &Command, page: Page) -> String {
+pub(crate) fn render(cli: &Command, page: Page) -> String {
     let version = cli.get_version().unwrap_or("");
     let (cmd, name, exit, examples) = match page {
         Page::Fetchbench => (

@@ -11,24 +11,24 @@ use reqwest::Url;
 use crate::error::FetchError;
 
 /// A SHA-256 digest.
-pub type Sha256Digest = [u8; 32];
+pub(crate) type Sha256Digest = [u8; 32];
 
 /// One URL to fetch; `index` is its place in the input, which results are reported in.
 #[derive(Debug, Clone)]
-pub struct Target {
-    pub index: usize,
-    pub url: Url,
+pub(crate) struct Target {
+    pub(crate) index: usize,
+    pub(crate) url: Url,
     /// The file name the input gave for this URL (`URL<TAB>name`, `URL out=name`), made safe.
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// The digest the file must have (`URL sha256=HEX` in an input file).
-    pub sha256: Option<Sha256Digest>,
+    pub(crate) sha256: Option<Sha256Digest>,
     /// The name reserved for it when its line was read (its label until a response names it).
-    pub planned: String,
+    pub(crate) planned: String,
 }
 
 /// How a download ended.
 #[derive(Debug)]
-pub enum Status {
+pub(crate) enum Status {
     Saved {
         path: PathBuf,
     },
@@ -43,7 +43,7 @@ pub enum Status {
 
 /// Why a download was skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Skip {
+pub(crate) enum Skip {
     /// `--no-clobber`: a file of that name was there.
     Exists,
     /// `-c`: the file there is complete (the server's size is its size).
@@ -54,7 +54,7 @@ pub enum Skip {
 
 impl Skip {
     /// What the end table and the plain lines say.
-    pub fn reason(self) -> &'static str {
+    pub(crate) fn reason(self) -> &'static str {
         match self {
             Skip::Exists => "already exists (--no-clobber)",
             Skip::Complete => "already complete (-c)",
@@ -65,40 +65,46 @@ impl Skip {
 
 /// The result of one download, reported in input order.
 #[derive(Debug)]
-pub struct Outcome {
-    pub index: usize,
+pub(crate) struct Outcome {
+    pub(crate) index: usize,
     /// The URL as given (a malformed list line's text, for one that is not a URL).
-    pub url: String,
-    pub status: Status,
+    pub(crate) url: String,
+    pub(crate) status: Status,
     /// The final response's status code, when one arrived.
-    pub http_status: Option<u16>,
+    pub(crate) http_status: Option<u16>,
     /// Body bytes received in this run (a resumed download counts only what it fetched).
-    pub bytes: u64,
-    pub elapsed: Duration,
+    pub(crate) bytes: u64,
+    pub(crate) elapsed: Duration,
     /// Attempts after the first.
-    pub retries: u32,
+    pub(crate) retries: u32,
     /// The file's SHA-256, when it was computed (`--print-sha256`, or a checksum to verify).
-    pub sha256: Option<Sha256Digest>,
+    pub(crate) sha256: Option<Sha256Digest>,
     /// A `.part` file left for `-c` to resume, when the download did not complete.
-    pub partial: Option<PathBuf>,
+    pub(crate) partial: Option<PathBuf>,
     /// The OS thread that finished the download: shows how a mode spreads its I/O.
-    pub thread: ThreadId,
+    pub(crate) thread: ThreadId,
 }
 
 /// What a download learned of itself, whoever ran it: the parts of its [`Outcome`] beyond how
 /// it ended (see there).
 #[derive(Debug, Default)]
-pub struct Facts {
-    pub http_status: Option<u16>,
-    pub bytes: u64,
-    pub retries: u32,
-    pub sha256: Option<Sha256Digest>,
-    pub partial: Option<PathBuf>,
+pub(crate) struct Facts {
+    pub(crate) http_status: Option<u16>,
+    pub(crate) bytes: u64,
+    pub(crate) retries: u32,
+    pub(crate) sha256: Option<Sha256Digest>,
+    pub(crate) partial: Option<PathBuf>,
 }
 
 impl Outcome {
     /// How input number `index` (`url`) ended, after `elapsed`, on this thread.
-    pub fn new(index: usize, url: String, status: Status, elapsed: Duration, facts: Facts) -> Self {
+    pub(crate) fn new(
+        index: usize,
+        url: String,
+        status: Status,
+        elapsed: Duration,
+        facts: Facts,
+    ) -> Self {
         let Facts {
             http_status,
             bytes,
@@ -120,21 +126,21 @@ impl Outcome {
         }
     }
 
-    pub fn is_failure(&self) -> bool {
+    pub(crate) fn is_failure(&self) -> bool {
         matches!(self.status, Status::Failed(_))
     }
 
     /// Taken from the input but never started, because the run was cancelled.
-    pub fn never_started(&self) -> bool {
+    pub(crate) fn never_started(&self) -> bool {
         matches!(self.status, Status::Failed(FetchError::NotStarted))
     }
 
-    pub fn is_interrupted(&self) -> bool {
+    pub(crate) fn is_interrupted(&self) -> bool {
         matches!(&self.status, Status::Failed(err) if err.is_interruption())
     }
 
     /// `ok`, `skipped`, `interrupted` or `failed`: the status in JSON and in tables.
-    pub fn status_word(&self) -> &'static str {
+    pub(crate) fn status_word(&self) -> &'static str {
         match self.status {
             Status::Saved { .. } => "ok",
             Status::Skipped { .. } => "skipped",
@@ -144,7 +150,7 @@ impl Outcome {
     }
 
     /// Where the file is (saved, or already there), if anywhere.
-    pub fn path(&self) -> Option<&Path> {
+    pub(crate) fn path(&self) -> Option<&Path> {
         match &self.status {
             Status::Saved { path } | Status::Skipped { path, .. } => Some(path),
             Status::Failed(_) => None,
@@ -154,25 +160,25 @@ impl Outcome {
 
 /// How many downloads ended which way.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Counts {
-    pub ok: usize,
-    pub failed: usize,
-    pub skipped: usize,
+pub(crate) struct Counts {
+    pub(crate) ok: usize,
+    pub(crate) failed: usize,
+    pub(crate) skipped: usize,
     /// Downloads stopped by Ctrl-C while running (counted in `failed` too).
-    pub interrupted: usize,
+    pub(crate) interrupted: usize,
     /// Downloads taken but never started because of Ctrl-C (not counted elsewhere).
-    pub not_started: usize,
+    pub(crate) not_started: usize,
     /// Attempts after the first, over all downloads.
-    pub retries: u32,
+    pub(crate) retries: u32,
 }
 
 /// Hex digits of a digest.
-pub fn hex(digest: &Sha256Digest) -> String {
+pub(crate) fn hex(digest: &Sha256Digest) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A digest from its 64 hex digits.
-pub fn parse_hex(hex: &str) -> Option<Sha256Digest> {
+pub(crate) fn parse_hex(hex: &str) -> Option<Sha256Digest> {
     if hex.len() != 64 || !hex.is_ascii() {
         return None;
     }
@@ -186,7 +192,7 @@ pub fn parse_hex(hex: &str) -> Option<Sha256Digest> {
 /// An execution model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Mode {
+pub(crate) enum Mode {
     /// One download after the other, on the calling thread.
     Seq,
     /// One OS thread per URL, all started, then all joined.
@@ -203,7 +209,7 @@ pub enum Mode {
 
 impl Mode {
     /// How many downloads this mode runs at once, for `files` downloads at width `jobs`.
-    pub fn concurrency(self, files: usize, jobs: usize) -> usize {
+    pub(crate) fn concurrency(self, files: usize, jobs: usize) -> usize {
         match self {
             Mode::Seq => 1,
             Mode::Threads => files,
@@ -213,7 +219,7 @@ impl Mode {
 
     /// Whether `-j` sets this mode's width (`seq` runs one download at a time, `threads` one
     /// thread per URL, whatever `-j` says).
-    pub fn uses_jobs(self) -> bool {
+    pub(crate) fn uses_jobs(self) -> bool {
         match self {
             Mode::Seq | Mode::Threads => false,
             Mode::Pool | Mode::Async | Mode::Procs | Mode::Spawn => true,
@@ -223,7 +229,7 @@ impl Mode {
     /// The mode as a total line or a settings line names it, with its width `jobs` as shown
     /// (`8`, or whatever a width says of itself) where `-j` sets it: `pool, 8 jobs`, `seq`,
     /// `threads`.
-    pub fn label(self, jobs: impl std::fmt::Display) -> String {
+    pub(crate) fn label(self, jobs: impl std::fmt::Display) -> String {
         match self.uses_jobs() {
             true => match jobs.to_string().as_str() {
                 "1" => format!("{self}, 1 job"),
@@ -233,7 +239,7 @@ impl Mode {
         }
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Mode::Seq => "seq",
             Mode::Threads => "threads",
@@ -260,14 +266,14 @@ impl std::fmt::Display for Mode {
 /// names are kept apart). The split is balanced only statistically (see the test below),
 /// which is what lists long enough to shard need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct Shard {
-    pub index: u64,
-    pub count: u64,
+pub(crate) struct Shard {
+    pub(crate) index: u64,
+    pub(crate) count: u64,
 }
 
 impl Shard {
     /// Parses `K/N` with `0 <= K < N`.
-    pub fn parse(text: &str) -> Result<Shard, String> {
+    pub(crate) fn parse(text: &str) -> Result<Shard, String> {
         let (k, n) = text
             .split_once('/')
             .ok_or_else(|| format!("{text:?} is not of the form K/N (e.g. 0/4)"))?;
@@ -293,7 +299,7 @@ impl Shard {
     /// Whether the URL (or list line) `key` belongs to this shard: FNV-1a 64 of its bytes,
     /// mixed by splitmix64's finaliser, mapped onto `0..count` by multiply-high (so that every
     /// bit of the hash counts, not only the low ones).
-    pub fn holds(&self, key: &str) -> bool {
+    pub(crate) fn holds(&self, key: &str) -> bool {
         shard_of(key, self.count) == self.index
     }
 }

@@ -15,15 +15,16 @@ use tokio::runtime::Runtime;
 
 /// Which stop request arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
+pub(crate) enum Stop {
     /// Ctrl-C (SIGINT).
     Interrupt,
     /// SIGTERM (a service manager, `kill`); Unix only.
+    #[cfg_attr(not(unix), allow(dead_code))]
     Terminate,
 }
 
 /// Listeners for the requests to stop: SIGINT and SIGTERM on Unix, Ctrl-C elsewhere.
-pub struct StopSignals {
+pub(crate) struct StopSignals {
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
@@ -34,7 +35,7 @@ pub struct StopSignals {
 
 impl StopSignals {
     /// Installs the handlers; needs a tokio runtime context with I/O enabled.
-    pub fn install() -> Result<Self> {
+    pub(crate) fn install() -> Result<Self> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -54,7 +55,7 @@ impl StopSignals {
     }
 
     /// The next stop request.
-    pub async fn recv(&mut self) -> Stop {
+    pub(crate) async fn recv(&mut self) -> Stop {
         #[cfg(unix)]
         {
             tokio::select! {
@@ -72,7 +73,7 @@ impl StopSignals {
 
 /// Writes all of `buf` at byte `offset` of `file`, without moving a shared cursor (segments
 /// write one file from several tasks at once).
-pub fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
+pub(crate) fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileExt;
@@ -99,7 +100,7 @@ pub fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
 
 /// The soft limits on open descriptors and on tasks (threads) of this process, where the
 /// platform has such limits; `None` for a limit it does not have or that cannot be read.
-pub fn descriptor_and_task_limits() -> (Option<u64>, Option<u64>) {
+pub(crate) fn descriptor_and_task_limits() -> (Option<u64>, Option<u64>) {
     #[cfg(unix)]
     {
         (
@@ -115,7 +116,7 @@ pub fn descriptor_and_task_limits() -> (Option<u64>, Option<u64>) {
 
 /// A tokio runtime on the calling thread, with I/O and timers: what each download thread, the
 /// signal watcher and a worker process drive their I/O with.
-pub fn current_thread_runtime() -> Result<Runtime> {
+pub(crate) fn current_thread_runtime() -> Result<Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -125,7 +126,7 @@ pub fn current_thread_runtime() -> Result<Runtime> {
 /// Asks `options` not to follow a symlink at the last component (`O_NOFOLLOW`: it fails with
 /// `ELOOP`) nor to wait on a FIFO without a reader (`O_NONBLOCK`: it fails with `ENXIO`).
 /// Elsewhere a plain open; the caller checks what it opened either way.
-pub fn no_follow_no_block(options: &mut OpenOptions) -> &mut OpenOptions {
+pub(crate) fn no_follow_no_block(options: &mut OpenOptions) -> &mut OpenOptions {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -140,7 +141,7 @@ pub fn no_follow_no_block(options: &mut OpenOptions) -> &mut OpenOptions {
 /// A new file in `dir` without a name (Linux `O_TMPFILE`), to be named by [`link_unnamed`]
 /// once it is worth one; `None` where that is not to be had (another system, a filesystem or
 /// kernel without it): the caller writes a named file instead.
-pub fn unnamed_file(dir: &Path) -> Option<File> {
+pub(crate) fn unnamed_file(dir: &Path) -> Option<File> {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -187,7 +188,7 @@ pub fn unnamed_file(dir: &Path) -> Option<File> {
 
 /// Gives a file from [`unnamed_file`] the name `path` (`linkat` through `/proc/self/fd`);
 /// fails if `path` is taken, or where linking is refused (a sandbox, another filesystem).
-pub fn link_unnamed(file: &File, path: &Path) -> io::Result<()> {
+pub(crate) fn link_unnamed(file: &File, path: &Path) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         use std::ffi::CString;
@@ -223,7 +224,7 @@ pub fn link_unnamed(file: &File, path: &Path) -> io::Result<()> {
 /// Unix: held until every descriptor of that open file is closed, so a killed process lets
 /// go at once); `Ok(false)` when another open file holds it. Elsewhere (Windows) no lock is
 /// taken and it always succeeds: two runs into one directory there are not kept apart.
-pub fn try_lock(file: &File) -> io::Result<bool> {
+pub(crate) fn try_lock(file: &File) -> io::Result<bool> {
     #[cfg(unix)]
     {
         use std::os::unix::io::AsRawFd;
@@ -247,7 +248,7 @@ pub fn try_lock(file: &File) -> io::Result<bool> {
 
 /// Whether two metadata describe one file (device and inode on Unix; elsewhere, where that
 /// is not at hand, the same length and kind).
-pub fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+pub(crate) fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
@@ -260,7 +261,7 @@ pub fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
 }
 
 /// Whether the file `meta` describes has other names too (hard links), where that is known.
-pub fn has_other_links(meta: &std::fs::Metadata) -> bool {
+pub(crate) fn has_other_links(meta: &std::fs::Metadata) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
@@ -275,7 +276,7 @@ pub fn has_other_links(meta: &std::fs::Metadata) -> bool {
 
 /// Whether the terminal on stderr echoes a typed Ctrl-C as `^C` (its `ECHO` and `ECHOCTL`
 /// modes, the default): the echo moves the cursor a line down under the bars.
-pub fn echoes_ctrl_c() -> bool {
+pub(crate) fn echoes_ctrl_c() -> bool {
     #[cfg(unix)]
     {
         // SAFETY: tcgetattr only fills in the struct it is given; a zeroed termios is valid.
@@ -290,7 +291,7 @@ pub fn echoes_ctrl_c() -> bool {
 }
 
 /// The default netrc file: `~/.netrc` (`%USERPROFILE%\_netrc` on Windows, as curl).
-pub fn default_netrc() -> Option<PathBuf> {
+pub(crate) fn default_netrc() -> Option<PathBuf> {
     #[cfg(unix)]
     let (home, name) = (std::env::var_os("HOME"), ".netrc");
     #[cfg(not(unix))]
@@ -302,7 +303,7 @@ pub fn default_netrc() -> Option<PathBuf> {
 /// Starts the worker in a process group of its own, so that a terminal's Ctrl-C reaches the
 /// parent only, which passes it on once, over the pipe (a second Ctrl-C then ends the parent
 /// at once, and its workers with it, as their stdin closes).
-pub fn own_process_group(command: &mut Command) -> &mut Command {
+pub(crate) fn own_process_group(command: &mut Command) -> &mut Command {
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
@@ -315,7 +316,7 @@ pub fn own_process_group(command: &mut Command) -> &mut Command {
 }
 
 /// "killed by signal 9 (SIGKILL)", "exited with status 3".
-pub fn describe_exit(exit: ExitStatus) -> String {
+pub(crate) fn describe_exit(exit: ExitStatus) -> String {
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;
@@ -349,7 +350,7 @@ fn signal_name(signal: i32) -> &'static str {
 
 /// User and system CPU time so far of this process and its reaped children (`getrusage`);
 /// `None` where that is not measured (not Unix).
-pub fn process_cpu_time() -> Option<(Duration, Duration)> {
+pub(crate) fn process_cpu_time() -> Option<(Duration, Duration)> {
     #[cfg(unix)]
     {
         let rusage = |who| {
@@ -379,7 +380,7 @@ pub fn process_cpu_time() -> Option<(Duration, Duration)> {
 
 /// User and system CPU time of this process's threads whose name starts with `prefix`, from
 /// `/proc/self/task/*/stat` (Linux; zero elsewhere).
-pub fn threads_cpu_time(prefix: &str) -> (Duration, Duration) {
+pub(crate) fn threads_cpu_time(prefix: &str) -> (Duration, Duration) {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: sysconf has no preconditions.
@@ -419,12 +420,12 @@ pub const COMPRESSED: bool = cfg!(feature = "compressed");
 
 /// `builder` asking for and decoding gzip, brotli and zstd when `on` (`--compressed`).
 #[cfg(feature = "compressed")]
-pub fn decoders(builder: reqwest::ClientBuilder, on: bool) -> reqwest::ClientBuilder {
+pub(crate) fn decoders(builder: reqwest::ClientBuilder, on: bool) -> reqwest::ClientBuilder {
     builder.gzip(on).brotli(on).zstd(on)
 }
 
 /// Built without the decoders: `--compressed` is refused before any client is built.
 #[cfg(not(feature = "compressed"))]
-pub fn decoders(builder: reqwest::ClientBuilder, _on: bool) -> reqwest::ClientBuilder {
+pub(crate) fn decoders(builder: reqwest::ClientBuilder, _on: bool) -> reqwest::ClientBuilder {
     builder
 }

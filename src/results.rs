@@ -21,21 +21,21 @@ use crate::report::{TableRows, Tally};
 use crate::sync::lock;
 
 /// Where an engine sends each outcome, once, as its download ends.
-pub type Results = Arc<dyn Fn(Outcome) + Send + Sync>;
+pub(crate) type Results = Arc<dyn Fn(Outcome) + Send + Sync>;
 
 /// What the printer writes on stdout.
 #[derive(Debug, Clone, Copy)]
-pub struct Printing {
+pub(crate) struct Printing {
     /// JSON lines instead of paths.
-    pub json: bool,
+    pub(crate) json: bool,
     /// In input order instead of as downloads end.
-    pub keep_order: bool,
+    pub(crate) keep_order: bool,
     /// Which rows the end-of-run table keeps.
-    pub rows: TableRows,
+    pub(crate) rows: TableRows,
 }
 
 /// The results of a run: written as they come, counted for the summary.
-pub struct Printer {
+pub(crate) struct Printer {
     shared: Arc<Shared>,
 }
 
@@ -58,7 +58,10 @@ struct State {
 
 impl Printer {
     /// A printer writing on `out`, and the handle engines send outcomes to.
-    pub fn start(printing: Printing, out: impl Write + Send + 'static) -> (Results, Printer) {
+    pub(crate) fn start(
+        printing: Printing,
+        out: impl Write + Send + 'static,
+    ) -> (Results, Printer) {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 printing,
@@ -85,7 +88,7 @@ impl Printer {
 
     /// Every result written (`--keep-order` ones held behind a gap included): the run's tally.
     /// An error is a failed write on stdout (a reader that went away is not one).
-    pub fn finish(self) -> Result<Tally> {
+    pub(crate) fn finish(self) -> Result<Tally> {
         let mut state = lock(&self.shared.state);
         let held = std::mem::take(&mut state.waiting);
         // Lines never started (Ctrl-C) leave gaps: what waits behind them comes out in order.

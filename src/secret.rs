@@ -4,7 +4,7 @@
 use reqwest::Url;
 
 /// `url` as text, its password (if any) as `***`.
-pub fn url(url: &Url) -> String {
+pub(crate) fn url(url: &Url) -> String {
     if url.password().is_none() {
         return url.to_string();
     }
@@ -16,7 +16,7 @@ pub fn url(url: &Url) -> String {
 
 /// `text` with the password of every `scheme://user:password@` in it as `***`: for text
 /// that may hold a URL that did not parse (a list line), or an error that quotes one.
-pub fn text(text: &str) -> String {
+pub(crate) fn text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("://") {

@@ -7,6 +7,6 @@ use std::sync::{Mutex, MutexGuard};
 /// `Option` taken, a pipe, `()`), so a panic cannot leave it half-changed; the panic itself is
 /// reported where it happened (a download's `Claim` reports its URL as failed), and the run
 /// goes on.
-pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -10,7 +10,7 @@ use rustls::{CertificateError, Error};
 
 /// Checks `end_entity`, byte for byte one of the `--cacert` certificates: for `name`, and
 /// valid `now`.
-pub fn check_own_certificate(
+pub(crate) fn check_own_certificate(
     end_entity: &CertificateDer<'_>,
     name: &ServerName<'_>,
     now: UnixTime,
@@ -30,7 +30,7 @@ pub fn check_own_certificate(
 }
 
 /// A TLS failure in words, with what to do about it where there is something.
-pub fn describe(err: &Error) -> String {
+pub(crate) fn describe(err: &Error) -> String {
     let certificate = match err {
         Error::InvalidCertificate(certificate) => certificate,
         other => return other.to_string(),

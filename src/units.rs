@@ -37,7 +37,7 @@ const MAX_FRACTION_DIGITS: usize = 20;
 ///
 /// A bare letter (`K`, `M`, …) is binary, like `dd` and most download tools.
 /// Decimals are allowed and rounded to the nearest byte.
-pub fn parse_size(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     let err = || {
         format!(
             "invalid size {s:?}: expected a number with an optional unit like 4KiB, 1MiB, 1.5GB"
@@ -55,7 +55,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 /// means seconds, like curl's `--max-time`. Several number-unit pairs may be
 /// concatenated (`1m30s`, `1h2m`), which is also what [`human_duration`]
 /// prints for long durations. Decimals are rounded to the nearest nanosecond.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let err = || {
         format!("invalid duration {s:?}: expected a number with a unit like 250ms, 2s, 1.5s, 1m")
     };
@@ -70,7 +70,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Parses a duration that must be longer than zero (a timeout of zero would fail everything
 /// at once).
-pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     match parse_duration(s)? {
         d if d.is_zero() => Err(format!("invalid duration {s:?}: must be longer than 0")),
         d => Ok(d),
@@ -79,7 +79,7 @@ pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
 
 /// Parses a bandwidth in bytes per second, such as `10MiB/s`, `500KB/s` or
 /// `1MiB`: a [`parse_size`] value with an optional `/s` suffix.
-pub fn parse_rate(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_rate(s: &str) -> Result<u64, String> {
     let text = s.trim();
     let size = strip_suffix_ignore_case(text, "/s").unwrap_or(text);
     parse_size(size).map_err(|_| {
@@ -89,7 +89,7 @@ pub fn parse_rate(s: &str) -> Result<u64, String> {
 
 /// Formats a byte count with binary units and two decimals: `512 B`,
 /// `1.50 MiB`, `3.00 GiB`.
-pub fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
     if n < 1024 {
         return format!("{n} B");
@@ -106,7 +106,7 @@ pub fn human_bytes(n: u64) -> String {
 
 /// Formats a duration compactly, rounding to the shown precision:
 /// `0s`, `850us`, `350ms`, `1.84s`, `2m03s`, `1h02m03s`.
-pub fn human_duration(d: Duration) -> String {
+pub(crate) fn human_duration(d: Duration) -> String {
     if d.is_zero() {
         return "0s".to_string();
     }

@@ -33,15 +33,15 @@ use crate::sync::lock;
 /// Width of the first round after the probe, over HTTP/2: streams on one connection, as many
 /// as servers commonly allow at once (nginx 128, many CDNs 100); past the server's own limit
 /// they wait on the connection, at no cost to it.
-pub const START_H2: usize = 128;
+pub(crate) const START_H2: usize = 128;
 /// Width of the first round after the probe, over HTTP/1.1 (a connection each).
-pub const START_H1: usize = 16;
+pub(crate) const START_H1: usize = 16;
 /// Downloads at once over HTTP/1.1 under `auto`: each is a connection to the host (curl
 /// `--parallel` opens up to 50, wget2 5, browsers 6 per host). At 32, 1000 small files over a
 /// 50 ms path took 2.2 s where curl's 50 took 1.8 s.
-pub const MAX_H1: usize = 64;
+pub(crate) const MAX_H1: usize = 64;
 /// Downloads at once over HTTP/2 under `auto`: streams, mostly on one connection per host.
-pub const MAX_H2: usize = 256;
+pub(crate) const MAX_H2: usize = 256;
 /// A rise in files/s or bytes/s that counts as a gain.
 const GAIN: f64 = 1.10;
 /// How much of the best rate may be lost before the width narrows.
@@ -59,7 +59,7 @@ const STEADY_EPOCHS: u32 = 3;
 
 /// The `-j` setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Jobs {
+pub(crate) enum Jobs {
     /// Find the width from what the run measures.
     #[default]
     Auto,
@@ -69,7 +69,7 @@ pub enum Jobs {
 
 impl Jobs {
     /// `auto`, or a number of at least 1.
-    pub fn parse(text: &str) -> Result<Jobs, String> {
+    pub(crate) fn parse(text: &str) -> Result<Jobs, String> {
         if text.eq_ignore_ascii_case("auto") {
             return Ok(Jobs::Auto);
         }
@@ -92,16 +92,16 @@ impl fmt::Display for Jobs {
 
 /// What the width was over a run, for the summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WidthReport {
-    pub jobs: Jobs,
+pub(crate) struct WidthReport {
+    pub(crate) jobs: Jobs,
     /// The most downloads that ran at once.
-    pub peak: usize,
+    pub(crate) peak: usize,
     /// The width at the end.
-    pub last: usize,
+    pub(crate) last: usize,
 }
 
 /// The gate every download of a run passes, and (under `auto`) what moves it.
-pub struct Width {
+pub(crate) struct Width {
     jobs: Jobs,
     state: Mutex<State>,
     changed: Condvar,
@@ -112,13 +112,13 @@ pub struct Width {
 }
 
 /// What is told each new width.
-pub type Watcher = Box<dyn Fn(usize) + Send + Sync>;
+pub(crate) type Watcher = Box<dyn Fn(usize) + Send + Sync>;
 
 /// Reads the bytes the whole run has received so far.
-pub type Received = Arc<dyn Fn() -> u64 + Send + Sync>;
+pub(crate) type Received = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// A count that stays at nothing: for widths that measure no bytes.
-pub fn nothing_received() -> Received {
+pub(crate) fn nothing_received() -> Received {
     Arc::new(|| 0)
 }
 
@@ -137,7 +137,7 @@ struct State {
 
 impl Width {
     /// A width of exactly `jobs` downloads (`Auto` climbs), never above `caps.limit`.
-    pub fn new(jobs: Jobs, caps: Caps, received: Received) -> Width {
+    pub(crate) fn new(jobs: Jobs, caps: Caps, received: Received) -> Width {
         let (width, climb) = match jobs {
             Jobs::Fixed(n) => (n.clamp(1, caps.limit.max(1)), None),
             Jobs::Auto => (1, Some(Climb::new(caps, received()))),
@@ -160,12 +160,12 @@ impl Width {
 
     /// A fixed width that measures nothing: for tests, and for the parts of a run with a width
     /// of their own.
-    pub fn fixed(n: usize) -> Width {
+    pub(crate) fn fixed(n: usize) -> Width {
         Width::new(Jobs::Fixed(n), Caps::unlimited(), nothing_received())
     }
 
     /// Tells `watcher` the width now and each time it changes (once per width).
-    pub fn watch(&self, watcher: Watcher) {
+    pub(crate) fn watch(&self, watcher: Watcher) {
         watcher(self.current());
         let _ = self.watcher.set(watcher);
     }
@@ -173,7 +173,7 @@ impl Width {
     /// A fixed width that first runs one download alone until its response head arrives (at
     /// most [`PROBE_WAIT`]), so that downloads sharing a client share its first HTTP/2
     /// connection instead of each opening one; `auto` always does.
-    pub fn probing(self) -> Width {
+    pub(crate) fn probing(self) -> Width {
         {
             let mut state = self.lock();
             if state.climb.is_none() && state.width > 1 {
@@ -185,27 +185,23 @@ impl Width {
     }
 
     /// Reports `asked` as the `-j` setting (a mode may run a fixed width for `auto`).
-    pub fn asked(mut self, asked: Jobs) -> Width {
+    pub(crate) fn asked(mut self, asked: Jobs) -> Width {
         self.jobs = asked;
         self
     }
 
-    pub fn jobs(&self) -> Jobs {
-        self.jobs
-    }
-
     /// Whether the width moves with what the run measures (`-j auto`).
-    pub fn climbs(&self) -> bool {
+    pub(crate) fn climbs(&self) -> bool {
         self.lock().climb.is_some()
     }
 
     /// The width now.
-    pub fn current(&self) -> usize {
+    pub(crate) fn current(&self) -> usize {
         self.lock().width
     }
 
     /// The most the width can become.
-    pub fn most(&self) -> usize {
+    pub(crate) fn most(&self) -> usize {
         let state = self.lock();
         match (&state.climb, state.probing) {
             (Some(climb), _) => climb
@@ -221,7 +217,7 @@ impl Width {
 
     /// Waits until a download may start, and counts it as running until its [`Slot`] is
     /// dropped.
-    pub fn enter(self: &Arc<Self>) -> Slot {
+    pub(crate) fn enter(self: &Arc<Self>) -> Slot {
         let mut state = self.lock();
         while state.running >= state.width {
             state = match self.changed.wait_timeout(state, TICK) {
@@ -241,7 +237,7 @@ impl Width {
 
     /// Waits until the width is more than `workers`, or no download will ask again; returns
     /// the width then, or `None` once closed. A pool grows its workers with it.
-    pub fn wait_wider(&self, workers: usize) -> Option<usize> {
+    pub(crate) fn wait_wider(&self, workers: usize) -> Option<usize> {
         let mut state = self.lock();
         loop {
             if state.closed {
@@ -259,13 +255,13 @@ impl Width {
     }
 
     /// No download will ask to start again: wakes whoever waits for a wider width.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.lock().closed = true;
         self.changed.notify_all();
     }
 
     /// A download's first response head arrived over `version`.
-    pub fn responded(&self, version: Version) {
+    pub(crate) fn responded(&self, version: Version) {
         let mut state = self.lock();
         if let Some((wide, _)) = state.probing.take() {
             self.set(&mut state, wide);
@@ -280,7 +276,7 @@ impl Width {
     /// A download refused by its server gives up its place while it waits to retry, so that
     /// its retry queues behind the width like a new download instead of hitting the server
     /// again with every other refused one.
-    pub fn stand_aside(self: &Arc<Self>) -> Aside {
+    pub(crate) fn stand_aside(self: &Arc<Self>) -> Aside {
         let mut state = self.lock();
         state.running = state.running.saturating_sub(1);
         self.changed.notify_all();
@@ -290,7 +286,7 @@ impl Width {
     }
 
     /// The server pushed back (429, 503, a refused stream or connection).
-    pub fn pushed_back(&self) {
+    pub(crate) fn pushed_back(&self) {
         let mut state = self.lock();
         let (width, running) = (state.width, state.running);
         if let Some(climb) = &mut state.climb {
@@ -300,7 +296,7 @@ impl Width {
     }
 
     /// The summary's account of the width.
-    pub fn report(&self) -> WidthReport {
+    pub(crate) fn report(&self) -> WidthReport {
         let state = self.lock();
         WidthReport {
             jobs: self.jobs,
@@ -358,7 +354,7 @@ impl Width {
 }
 
 /// A running download's place under the width; given back when dropped.
-pub struct Slot {
+pub(crate) struct Slot {
     width: Arc<Width>,
     started: Instant,
     /// A download took this place (not only a look at the input that found it ended).
@@ -368,14 +364,14 @@ pub struct Slot {
 
 impl Slot {
     /// A download runs in this place now.
-    pub fn take(&mut self) {
+    pub(crate) fn take(&mut self) {
         self.used = true;
         self.started = Instant::now();
         self.width.used();
     }
 
     /// The download ended (its time feeds the epoch length).
-    pub fn end(mut self) {
+    pub(crate) fn end(mut self) {
         self.release();
     }
 
@@ -393,13 +389,13 @@ impl Drop for Slot {
 }
 
 /// A place given up by a download waiting to retry ([`Width::stand_aside`]).
-pub struct Aside {
+pub(crate) struct Aside {
     width: Option<Arc<Width>>,
 }
 
 impl Aside {
     /// Waits for a place under the width again.
-    pub async fn rejoin(mut self) {
+    pub(crate) async fn rejoin(mut self) {
         let Some(width) = self.width.take() else {
             return;
         };
@@ -430,17 +426,17 @@ impl Drop for Aside {
 /// The ceilings of a width: what the descriptors allow, and under `auto` the politeness caps
 /// by protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Caps {
+pub(crate) struct Caps {
     /// Never more than this, whatever `-j` says.
-    pub limit: usize,
+    pub(crate) limit: usize,
     /// Under `auto`, over HTTP/1.1.
-    pub h1: usize,
+    pub(crate) h1: usize,
     /// Under `auto`, over HTTP/2.
-    pub h2: usize,
+    pub(crate) h2: usize,
 }
 
 impl Caps {
-    pub fn unlimited() -> Caps {
+    pub(crate) fn unlimited() -> Caps {
         Caps {
             limit: usize::MAX,
             h1: MAX_H1,

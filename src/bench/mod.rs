@@ -34,12 +34,11 @@ use crate::server::{self, Network, ServerConfig, ServerHandle};
 use crate::sync::lock;
 use crate::width::Jobs;
 
-pub use cpu::CpuTime;
-pub use report::BenchReport;
-pub use workload::{Run, Source, Workload};
+pub(crate) use report::BenchReport;
+pub(crate) use workload::{Run, Source, Workload};
 
 /// Runs `fetchbench bench`.
-pub fn run(args: &BenchArgs) -> Result<ExitCode> {
+pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
     let (workload, server) = workload(args)?;
     // The built-in server's own certificate is trusted like one given with --cacert.
     let own_cert = server

@@ -18,7 +18,7 @@ const CHART_WIDTH: usize = 40;
 
 /// The runs of every mode, summarised.
 #[derive(Debug)]
-pub struct BenchReport {
+pub(crate) struct BenchReport {
     workload: String,
     settings: String,
     files: usize,
@@ -177,7 +177,7 @@ fn secs(s: f64) -> String {
 }
 
 impl BenchReport {
-    pub fn new(
+    pub(crate) fn new(
         workload: &Workload,
         jobs: usize,
         warmup: usize,
@@ -257,7 +257,7 @@ impl BenchReport {
     }
 
     /// Whether every run of every mode succeeded and verified.
-    pub fn all_ok(&self) -> bool {
+    pub(crate) fn all_ok(&self) -> bool {
         self.rows.iter().all(|r| r.runs.iter().all(Run::ok))
     }
 
@@ -396,7 +396,7 @@ impl BenchReport {
     /// The terminal report: context, the table, a bar chart, the ideal time; in `width`
     /// columns when given (columns dropped as [`BenchReport::NARROWING`] says, notes wrapped at
     /// spaces).
-    pub fn text(&self, width: Option<usize>) -> String {
+    pub(crate) fn text(&self, width: Option<usize>) -> String {
         let fit = |line: String| match width {
             Some(width) => wrap(&line, width.saturating_sub(1)),
             None => line,
@@ -530,7 +530,7 @@ impl BenchReport {
 
     /// Markdown shaped like hyperfine's `--export-markdown` (Command, Mean, Min, Max, Relative
     /// in ms), then every column of the terminal table.
-    pub fn markdown(&self) -> String {
+    pub(crate) fn markdown(&self) -> String {
         let mut md = format!(
             "Workload: {}  \nSettings: {}\n\n",
             self.workload, self.settings
@@ -586,7 +586,7 @@ impl BenchReport {
     /// hyperfine's `--export-json` shape (`results[]` with `command`, `mean`, `stddev`,
     /// `median`, `user`, `system`, `min`, `max`, `times`, in seconds), plus fetchbench's own
     /// fields: every statistic and every run.
-    pub fn json(&self) -> anyhow::Result<String> {
+    pub(crate) fn json(&self) -> anyhow::Result<String> {
         let export = Export {
             results: self
                 .rows

@@ -8,15 +8,15 @@ use crate::input::Entry;
 use crate::server::ServerStats;
 
 /// What is downloaded in every run, and how a run's files are checked.
-pub struct Workload {
-    pub entries: Vec<Entry>,
-    pub source: Source,
+pub(crate) struct Workload {
+    pub(crate) entries: Vec<Entry>,
+    pub(crate) source: Source,
     /// `--fault`: the faults the built-in server injects (downloads then retry them).
-    pub fault: Option<String>,
+    pub(crate) fault: Option<String>,
 }
 
 /// Where the workload comes from.
-pub enum Source {
+pub(crate) enum Source {
     /// The built-in server: every file's content is known, so every byte is checked.
     BuiltIn {
         files: usize,
@@ -38,7 +38,7 @@ impl Source {
     /// downloads costs a round trip, the latency and a file at the per-connection rate (the
     /// lower of `rate` and `link_rate`; as if each download in flight had its own connection).
     /// Known only for the built-in server; it ignores the client's own costs.
-    pub fn ideal(&self, jobs: usize) -> Option<Duration> {
+    pub(crate) fn ideal(&self, jobs: usize) -> Option<Duration> {
         let Source::BuiltIn {
             files,
             size,
@@ -68,23 +68,23 @@ impl Source {
 
 /// One timed run of one mode.
 #[derive(Debug, Clone)]
-pub struct Run {
-    pub elapsed: Duration,
-    pub bytes: u64,
+pub(crate) struct Run {
+    pub(crate) elapsed: Duration,
+    pub(crate) bytes: u64,
     /// Downloads that failed or whose file did not verify; a run with any is not timed.
-    pub problems: Vec<String>,
+    pub(crate) problems: Vec<String>,
     /// Distinct OS threads that did the downloads' I/O.
-    pub io_threads: usize,
+    pub(crate) io_threads: usize,
     /// User and system CPU time of the downloads (the built-in server's excluded); `None`
     /// where it is not measured (not Unix).
-    pub cpu: Option<CpuTime>,
+    pub(crate) cpu: Option<CpuTime>,
     /// What the built-in server saw during the run (connections, handshakes, requests);
     /// `None` for the user's URLs.
-    pub server: Option<ServerStats>,
+    pub(crate) server: Option<ServerStats>,
 }
 
 impl Run {
-    pub fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         self.problems.is_empty()
     }
 }

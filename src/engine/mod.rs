@@ -16,11 +16,11 @@ use crate::model::Mode;
 use crate::procs::Lifetime;
 use crate::width::{Caps, Jobs, MAX_H1, MAX_H2, Received, Width};
 
-pub use work::{Claim, Work};
+pub(crate) use work::Work;
 
 /// `procs` and `spawn` under `-j auto`: worker processes at once (each costs a start-up and
 /// megabytes, and the parent does not see its responses to climb by).
-pub const PROCS_AUTO: usize = 8;
+pub(crate) const PROCS_AUTO: usize = 8;
 /// Descriptors one worker thread or process may hold at once (a runtime's epoll and waker, a
 /// socket, a file; a child's pipes), and one more per extra segment's socket and file.
 const FDS_PER_WORKER: u64 = 6;
@@ -42,7 +42,7 @@ const MAX_AT_ONCE: usize = 4096;
 /// - `async`: `-j N` tasks in flight; `auto` climbs, over HTTP/2 as streams on a shared
 ///   connection up to [`MAX_H2`].
 /// - `procs`, `spawn`: `-j N` worker processes; `auto` is [`PROCS_AUTO`].
-pub fn width(
+pub(crate) fn width(
     mode: Mode,
     jobs: Jobs,
     segments: usize,
@@ -91,7 +91,7 @@ pub fn width(
 
 /// Runs every download of `work` in `mode`, each outcome reported as it ends. Returns the
 /// elapsed time: from before the first start until every worker has been joined.
-pub fn run(mode: Mode, work: &Work) -> Duration {
+pub(crate) fn run(mode: Mode, work: &Work) -> Duration {
     let started = Instant::now();
     match mode {
         Mode::Seq => seq::run(work),

@@ -4,6 +4,6 @@
 
 use super::work::{Work, claiming_workers, fetch_in_turn};
 
-pub fn run(work: &Work) {
+pub(crate) fn run(work: &Work) {
     claiming_workers(work, "pool", || fetch_in_turn(work, || work.next()));
 }

@@ -6,7 +6,7 @@
 use super::work::{Work, claiming_workers};
 use crate::procs::{self, Crew, Lifetime};
 
-pub fn run(work: &Work, lifetime: Lifetime) {
+pub(crate) fn run(work: &Work, lifetime: Lifetime) {
     let downloader = &work.downloader;
     let workers = downloader.width().current();
     let crew = Crew::new(

@@ -2,6 +2,6 @@
 
 use super::work::{Work, fetch_in_turn};
 
-pub fn run(work: &Work) {
+pub(crate) fn run(work: &Work) {
     fetch_in_turn(work, || work.next());
 }

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use super::work::Work;
 use crate::error::FetchError;
 
-pub fn run(work: &Work) {
+pub(crate) fn run(work: &Work) {
     // One runtime thread per core, but no more than downloads can run at once: a lone download
     // gains nothing from a second thread, only wake-ups between the two.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

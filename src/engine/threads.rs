@@ -13,7 +13,7 @@ use super::work::{Work, fetch_in_turn};
 use crate::error::FetchError;
 use crate::sync::lock;
 
-pub fn run(work: &Work) {
+pub(crate) fn run(work: &Work) {
     // The run's width is this mode's cap on live threads (see `super::width`).
     let cap = work.downloader.width().current();
     let mut said = false;

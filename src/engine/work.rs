@@ -18,19 +18,19 @@ use crate::width::Slot;
 
 /// The downloads of one run and what they share. Cheap to clone (tasks need owned handles).
 #[derive(Clone)]
-pub struct Work {
+pub(crate) struct Work {
     /// The URLs, read as the run goes.
-    pub source: Arc<Source>,
-    pub downloader: Arc<Downloader>,
+    pub(crate) source: Arc<Source>,
+    pub(crate) downloader: Arc<Downloader>,
     /// Where each outcome goes as its download ends.
-    pub results: Results,
+    pub(crate) results: Results,
 }
 
 impl Work {
     /// The next download to run, waiting for a place under the width and then for its line;
     /// `None` when the input has ended or the run was cancelled. Lines that are not downloads
     /// are reported on the way.
-    pub fn next(&self) -> Option<Claim> {
+    pub(crate) fn next(&self) -> Option<Claim> {
         let mut slot = self.downloader.width().enter();
         loop {
             let Some(item) = self.source.next() else {
@@ -82,8 +82,8 @@ impl Work {
 
 /// A download taken from the input, whose outcome must be reported exactly once. One dropped
 /// unreported (its worker panicked) reports a failure, so that no URL silently goes missing.
-pub struct Claim {
-    pub target: Target,
+pub(crate) struct Claim {
+    pub(crate) target: Target,
     downloader: Arc<Downloader>,
     results: Results,
     reported: bool,
@@ -92,7 +92,7 @@ pub struct Claim {
 }
 
 impl Claim {
-    pub fn report(mut self, outcome: Outcome) {
+    pub(crate) fn report(mut self, outcome: Outcome) {
         self.reported = true;
         if let Some(slot) = self.slot.take() {
             slot.end();
@@ -101,7 +101,7 @@ impl Claim {
     }
 
     /// Reports that this download could not start, and why.
-    pub fn fail(self, why: FetchError) {
+    pub(crate) fn fail(self, why: FetchError) {
         let outcome = self.downloader.failed_early(&self.target, why);
         self.report(outcome);
     }

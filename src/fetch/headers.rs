@@ -9,7 +9,7 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use crate::error::FetchError;
 
 /// The error for a response with a failure status, with the server's Retry-After.
-pub fn http_error(response: &Response) -> FetchError {
+pub(crate) fn http_error(response: &Response) -> FetchError {
     FetchError::Http {
         status: response.status(),
         retry_after: retry_after(response.headers()),
@@ -17,11 +17,11 @@ pub fn http_error(response: &Response) -> FetchError {
 }
 
 /// `Retry-After`: seconds, or an HTTP date (a date already past means no wait).
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     retry_after_at(headers, SystemTime::now())
 }
 
-pub fn retry_after_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+pub(crate) fn retry_after_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
     match value.parse() {
         Ok(seconds) => Some(Duration::from_secs(seconds)),
@@ -33,13 +33,13 @@ pub fn retry_after_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> 
 }
 
 /// `Last-Modified`, as a time (the saved file's mtime).
-pub fn last_modified(headers: &HeaderMap) -> Option<SystemTime> {
+pub(crate) fn last_modified(headers: &HeaderMap) -> Option<SystemTime> {
     let value = headers.get(header::LAST_MODIFIED)?.to_str().ok()?;
     httpdate::parse_http_date(value.trim()).ok()
 }
 
 /// The ETag (preferred) or Last-Modified of a response, for a later `If-Range`.
-pub fn validator(headers: &HeaderMap) -> Option<HeaderValue> {
+pub(crate) fn validator(headers: &HeaderMap) -> Option<HeaderValue> {
     // A weak ETag cannot be used with If-Range.
     let etag = headers
         .get(header::ETAG)
@@ -50,21 +50,21 @@ pub fn validator(headers: &HeaderMap) -> Option<HeaderValue> {
 /// A `Content-Range` as sent: `bytes first-last/total` (`total` may be `*`), or
 /// `bytes */total` (a 416's: `last` is `None`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ContentRange {
-    pub first: u64,
-    pub last: Option<u64>,
-    pub total: Option<u64>,
+pub(crate) struct ContentRange {
+    pub(crate) first: u64,
+    pub(crate) last: Option<u64>,
+    pub(crate) total: Option<u64>,
 }
 
 impl ContentRange {
     /// The byte after the last one sent.
-    pub fn end(&self) -> Option<u64> {
+    pub(crate) fn end(&self) -> Option<u64> {
         self.last.and_then(|last| last.checked_add(1))
     }
 
     /// Whether it holds together: `first <= last < total`, and as many bytes as the
     /// Content-Length `len` says, when given.
-    pub fn consistent_with(&self, len: Option<u64>) -> bool {
+    pub(crate) fn consistent_with(&self, len: Option<u64>) -> bool {
         let Some(last) = self.last else {
             return false;
         };
@@ -85,7 +85,7 @@ impl std::fmt::Display for ContentRange {
 }
 
 /// The response's `Content-Range`, when it has one that parses.
-pub fn content_range_of(headers: &HeaderMap) -> Option<ContentRange> {
+pub(crate) fn content_range_of(headers: &HeaderMap) -> Option<ContentRange> {
     let value = headers.get(header::CONTENT_RANGE)?.to_str().ok()?;
     let (range, total) = value.trim().strip_prefix("bytes ")?.split_once('/')?;
     let total = match total.trim() {
@@ -102,21 +102,6 @@ pub fn content_range_of(headers: &HeaderMap) -> Option<ContentRange> {
     Some(ContentRange { first, last, total })
 }
 
-/// `Content-Range: bytes first-last/total` → (first, total); `bytes */total` → (0, total).
-pub fn content_range(headers: &HeaderMap) -> Option<(u64, Option<u64>)> {
-    let value = headers.get(header::CONTENT_RANGE)?.to_str().ok()?;
-    let (range, total) = value.strip_prefix("bytes ")?.split_once('/')?;
-    let total = match total.trim() {
-        "*" => None,
-        n => Some(n.parse().ok()?),
-    };
-    let first = match range.trim() {
-        "*" => 0,
-        range => range.split_once('-')?.0.parse().ok()?,
-    };
-    Some((first, total))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,16 +115,27 @@ mod tests {
             .collect()
     }
 
+    /// (first, total) of the response's `Content-Range`.
+    fn content_range(headers: &HeaderMap) -> Option<(u64, Option<u64>)> {
+        content_range_of(headers).map(|range| (range.first, range.total))
+    }
+
     #[test]
     fn content_ranges_parse() {
-        let h = |v| headers(&[(header::CONTENT_RANGE, v)]);
+        let h = |v| content_range_of(&headers(&[(header::CONTENT_RANGE, v)]));
+        let range = h("bytes 100-199/1000").unwrap();
         assert_eq!(
-            content_range(&h("bytes 100-199/1000")),
-            Some((100, Some(1000)))
+            (range.first, range.last, range.total),
+            (100, Some(199), Some(1000))
         );
-        assert_eq!(content_range(&h("bytes 5-9/*")), Some((5, None)));
-        assert_eq!(content_range(&h("bytes */1000")), Some((0, Some(1000))));
-        assert_eq!(content_range(&h("items 1-2/3")), None);
+        let range = h("bytes 5-9/*").unwrap();
+        assert_eq!((range.first, range.total), (5, None));
+        let range = h("bytes */1000").unwrap();
+        assert_eq!(
+            (range.first, range.last, range.total),
+            (0, None, Some(1000))
+        );
+        assert!(h("items 1-2/3").is_none());
     }
 
     #[test]

@@ -13,15 +13,15 @@
 //! - [`trace`]: `-v`, the request and response heads.
 
 mod attempt;
-pub mod headers;
-pub mod naming;
-pub mod output;
-pub mod policy;
-pub mod record;
-pub mod segments;
-pub mod sink;
-pub mod throttle;
-pub mod trace;
+pub(crate) mod headers;
+pub(crate) mod naming;
+pub(crate) mod output;
+pub(crate) mod policy;
+pub(crate) mod record;
+pub(crate) mod segments;
+pub(crate) mod sink;
+pub(crate) mod throttle;
+pub(crate) mod trace;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,7 +41,7 @@ use crate::progress::{Progress, Tracker};
 use crate::width::Width;
 
 /// What every download of a run shares: where files go, their names, the rules, the display.
-pub struct Downloader {
+pub(crate) struct Downloader {
     /// Where files land (`-o`).
     output: OutputDir,
     /// The run's names, for a name that only a response tells.
@@ -61,9 +61,9 @@ pub struct Downloader {
 /// How a run's downloads reach their servers: the client settings (each worker builds its
 /// client from them, and a segment its own connection), and how many run at once (told what
 /// responses and push-backs show, for `-j auto`).
-pub struct Reach {
-    pub http: HttpSettings,
-    pub width: Arc<Width>,
+pub(crate) struct Reach {
+    pub(crate) http: HttpSettings,
+    pub(crate) width: Arc<Width>,
 }
 
 /// One download's attempts: what they run with, and what they have learned so far.
@@ -84,7 +84,7 @@ struct Attempts<'a> {
 }
 
 impl Downloader {
-    pub fn new(
+    pub(crate) fn new(
         output: OutputDir,
         names: Arc<dyn Names>,
         policy: Policy,
@@ -104,36 +104,36 @@ impl Downloader {
         }
     }
 
-    pub fn output(&self) -> &OutputDir {
+    pub(crate) fn output(&self) -> &OutputDir {
         &self.output
     }
 
-    pub fn policy(&self) -> &Policy {
+    pub(crate) fn policy(&self) -> &Policy {
         &self.policy
     }
 
-    pub fn throttle(&self) -> &Throttle {
+    pub(crate) fn throttle(&self) -> &Throttle {
         &self.throttle
     }
 
-    pub fn progress(&self) -> &Progress {
+    pub(crate) fn progress(&self) -> &Progress {
         &self.progress
     }
 
-    pub fn cancel(&self) -> &Cancel {
+    pub(crate) fn cancel(&self) -> &Cancel {
         &self.cancel
     }
 
-    pub fn width(&self) -> &Arc<Width> {
+    pub(crate) fn width(&self) -> &Arc<Width> {
         &self.reach.width
     }
 
-    pub fn http(&self) -> &HttpSettings {
+    pub(crate) fn http(&self) -> &HttpSettings {
         &self.reach.http
     }
 
     /// Downloads `target` with `client`. Never fails: a failure is in the [`Outcome`].
-    pub async fn fetch(&self, client: &Client, target: &Target) -> Outcome {
+    pub(crate) async fn fetch(&self, client: &Client, target: &Target) -> Outcome {
         if self.cancel.is_triggered() {
             return self.failed_early(target, FetchError::NotStarted);
         }
@@ -175,7 +175,7 @@ impl Downloader {
     }
 
     /// The outcome of `target`'s download, also shown as ended by its `tracker`.
-    pub fn conclude(
+    pub(crate) fn conclude(
         &self,
         target: &Target,
         tracker: Tracker,
@@ -190,7 +190,7 @@ impl Downloader {
     }
 
     /// The outcome of a download that failed before it could start.
-    pub fn failed_early(&self, target: &Target, why: FetchError) -> Outcome {
+    pub(crate) fn failed_early(&self, target: &Target, why: FetchError) -> Outcome {
         self.rejected(
             target.index,
             crate::secret::url(&target.url),
@@ -201,7 +201,13 @@ impl Downloader {
 
     /// The outcome of input number `index` (`url` as given, shown as `label`) that never
     /// became a download; it is shown like any other.
-    pub fn rejected(&self, index: usize, url: String, label: &str, why: FetchError) -> Outcome {
+    pub(crate) fn rejected(
+        &self,
+        index: usize,
+        url: String,
+        label: &str,
+        why: FetchError,
+    ) -> Outcome {
         let tracker = self.progress.start(label);
         let status = Status::Failed(why);
         let outcome = Outcome::new(index, url, status, Duration::ZERO, Facts::default());
@@ -212,7 +218,7 @@ impl Downloader {
     /// The name `target` gets when its response asks for `wanted` (a redirect's, or
     /// Content-Disposition's); says so when a file already in the output directory keeps
     /// `wanted`.
-    pub fn claim(&self, target: &Target, wanted: String) -> String {
+    pub(crate) fn claim(&self, target: &Target, wanted: String) -> String {
         if naming::is_reserved_for(target, &wanted) {
             // The URL's own name, reserved when its line was read (made distinct from the other
             // URLs' then, which is no rename to speak of).

@@ -15,14 +15,14 @@ use crate::model::Target;
 use crate::sync::lock;
 
 /// The name used when a URL's path gives none (`http://host/`, `http://host/dir/`).
-pub const DEFAULT_NAME: &str = "index.html";
+pub(crate) const DEFAULT_NAME: &str = "index.html";
 
 /// Longest name we produce, in bytes; leaves room under the usual 255-byte limit for the
 /// collision counter and the `.part` suffix.
 const MAX_NAME_BYTES: usize = 200;
 
 /// The safe file name for a URL: its last path segment, percent-decoded.
-pub fn name_from_url(url: &Url) -> String {
+pub(crate) fn name_from_url(url: &Url) -> String {
     let segment = url
         .path_segments()
         .and_then(|mut segments| segments.next_back())
@@ -34,7 +34,7 @@ pub fn name_from_url(url: &Url) -> String {
 ///
 /// `filename*` (RFC 6266 / RFC 8187, `UTF-8''percent%20encoded`) wins over `filename`; either
 /// is then sanitised exactly like a URL's name.
-pub fn name_from_content_disposition(header: &str) -> Option<String> {
+pub(crate) fn name_from_content_disposition(header: &str) -> Option<String> {
     let mut plain = None;
     let mut extended = None;
     for (key, value) in disposition_params(header) {
@@ -107,7 +107,7 @@ fn decode_extended_value(value: &str) -> Option<String> {
 /// only the last component after any `/` or `\`, strips leading dots and spaces (no `..`, no
 /// hidden files) and trailing dots and spaces, and caps the length, keeping the extension. An
 /// empty result becomes [`DEFAULT_NAME`].
-pub fn sanitize(raw: &str) -> String {
+pub(crate) fn sanitize(raw: &str) -> String {
     let visible: String = raw.chars().filter(|&c| !is_hidden_char(c)).collect();
     let last = visible
         .rsplit(['/', '\\'])
@@ -166,7 +166,7 @@ fn split_extension(name: &str) -> (&str, &str) {
 /// Where a download gets its file name when its response asks for another than the one
 /// reserved for it: the run's registry, or (in a worker process) the parent's, asked over a
 /// pipe.
-pub trait Names: Send + Sync {
+pub(crate) trait Names: Send + Sync {
     /// The name `target` saves under, given the (safe) name its response asks for.
     fn claim(&self, target: &Target, wanted: String) -> String;
 }
@@ -181,7 +181,7 @@ pub trait Names: Send + Sync {
 /// URL with the set's spare room, whatever the names' lengths. Two names with the same hash
 /// (odds about n²/2⁶⁵: 3·10⁻⁸ for a million names) would give the second a needless `-1`.
 #[derive(Debug, Default)]
-pub struct NameRegistry {
+pub(crate) struct NameRegistry {
     taken: Mutex<HashSet<u64>>,
     /// The output directory, whose files a name chosen by a server never replaces.
     existing: Option<OnDisk>,
@@ -195,7 +195,7 @@ struct OnDisk {
 
 impl NameRegistry {
     /// Takes `wanted`, or the first free `stem-N.ext`. A name also blocks its `.part` twin.
-    pub fn reserve(&self, wanted: &str) -> String {
+    pub(crate) fn reserve(&self, wanted: &str) -> String {
         self.take(wanted, |_| false)
     }
 
@@ -225,7 +225,7 @@ impl NameRegistry {
     /// Makes the names a server chooses (those [`Names::claim`] gets beyond the planned ones)
     /// skip what is already in `output`: a name itself (of any kind), or its `.part`, unless
     /// resuming (`-c` continues that one).
-    pub fn keeping_existing(mut self, output: &OutputDir, resume: bool) -> Self {
+    pub(crate) fn keeping_existing(mut self, output: &OutputDir, resume: bool) -> Self {
         self.existing = Some(OnDisk {
             output: output.clone(),
             resume,
@@ -257,7 +257,7 @@ impl Names for NameRegistry {
 
 /// Whether `wanted` is the name `target` reserved when its line was read (the one its input
 /// gave, else its URL's): then the answer to a claim of it is `target.planned`.
-pub fn is_reserved_for(target: &Target, wanted: &str) -> bool {
+pub(crate) fn is_reserved_for(target: &Target, wanted: &str) -> bool {
     match &target.name {
         Some(name) => name == wanted,
         None => name_from_url(&target.url) == wanted,

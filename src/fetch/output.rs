@@ -38,16 +38,16 @@ use crate::platform;
 use crate::sync::lock;
 
 /// What a download's file is called until it is complete.
-pub const PART_SUFFIX: &str = ".part";
+pub(crate) const PART_SUFFIX: &str = ".part";
 /// What follows a `.part`'s name for its record.
-pub const RECORD_SUFFIX: &str = ".fbstate";
+pub(crate) const RECORD_SUFFIX: &str = ".fbstate";
 /// From this size on a body is large: it starts as a named `.part` (it needs many reads, and
 /// would be named at its second anyway), and its sink may give it a writer thread.
-pub const LARGE_BODY: u64 = 8 << 20;
+pub(crate) const LARGE_BODY: u64 = 8 << 20;
 
 /// The directory downloads land in (`-o`), checked usable before the first download.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct OutputDir {
+pub(crate) struct OutputDir {
     dir: PathBuf,
     /// Whether it held `.part` files when the run began (a fresh download then looks for its
     /// own, to write over it).
@@ -57,7 +57,7 @@ pub struct OutputDir {
 impl OutputDir {
     /// Creates `dir` and proves it writable, so that a bad `-o` fails before any download
     /// starts; notes whether it holds `.part` files (left by an earlier run).
-    pub fn prepare(dir: &Path) -> Result<OutputDir> {
+    pub(crate) fn prepare(dir: &Path) -> Result<OutputDir> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create output directory {}", dir.display()))?;
         prove_writable(dir)?;
@@ -75,44 +75,44 @@ impl OutputDir {
         })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.dir
     }
 
     /// Where `name` lands when complete.
-    pub fn file(&self, name: &str) -> PathBuf {
+    pub(crate) fn file(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
 
     /// Where `name` is written until it is complete.
-    pub fn part(&self, name: &str) -> PathBuf {
+    pub(crate) fn part(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}{PART_SUFFIX}"))
     }
 
     /// Whether anything (of any kind, a dangling link too) is at `name`.
-    pub fn holds(&self, name: &str) -> bool {
+    pub(crate) fn holds(&self, name: &str) -> bool {
         self.file(name).symlink_metadata().is_ok()
     }
 
     /// The length of the regular file at `name` (never through a link).
-    pub fn file_len(&self, name: &str) -> Option<u64> {
+    pub(crate) fn file_len(&self, name: &str) -> Option<u64> {
         let meta = self.file(name).symlink_metadata().ok()?;
         meta.file_type().is_file().then_some(meta.len())
     }
 
     /// Whether anything is at `name`'s `.part`.
-    pub fn holds_part(&self, name: &str) -> bool {
+    pub(crate) fn holds_part(&self, name: &str) -> bool {
         self.part(name).symlink_metadata().is_ok()
     }
 
     /// The length of `name`'s `.part`, when it is one to resume (see [`part_len`]).
-    pub fn part_len(&self, name: &str) -> Option<u64> {
+    pub(crate) fn part_len(&self, name: &str) -> Option<u64> {
         part_len(&self.part(name))
     }
 
     /// Removes `name`'s `.part` and its record, of no use any more (best effort: a retry
     /// replaces them anyway). A `.part` another run holds is left alone.
-    pub fn discard_part(&self, name: &str) {
+    pub(crate) fn discard_part(&self, name: &str) {
         let part = self.part(name);
         if let Ok(file) = open_no_follow(&part, File::options().read(true)) {
             if !matches!(platform::try_lock(&file), Ok(true)) {
@@ -126,7 +126,7 @@ impl OutputDir {
     }
 
     /// Where `name`'s record is kept.
-    pub fn record_path(&self, name: &str) -> PathBuf {
+    pub(crate) fn record_path(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}{PART_SUFFIX}{RECORD_SUFFIX}"))
     }
 
@@ -148,7 +148,7 @@ impl OutputDir {
 
     /// Replaces `name`'s record with `record`, atomically (a temporary file, then a rename;
     /// neither followed through a link). The caller holds the `.part` (its lock).
-    pub fn save_record(&self, name: &str, record: &Record) -> io::Result<()> {
+    pub(crate) fn save_record(&self, name: &str, record: &Record) -> io::Result<()> {
         let path = self.record_path(name);
         let temp = self.record_temp(name);
         let mut file = create_new(&temp)?;
@@ -162,7 +162,7 @@ impl OutputDir {
     }
 
     /// Removes `name`'s record (best effort: without its `.part` a record is ignored).
-    pub fn remove_record(&self, name: &str) {
+    pub(crate) fn remove_record(&self, name: &str) {
         let _ = std::fs::remove_file(self.record_path(name));
     }
 
@@ -174,7 +174,7 @@ impl OutputDir {
     /// Where a download of `name` may resume: the bytes of its `.part` that its record
     /// proves (see [`Resume`]). A `.part` whose record is unreadable is of no use and goes;
     /// a record without its `.part` too.
-    pub fn resume_point(&self, name: &str) -> Resume {
+    pub(crate) fn resume_point(&self, name: &str) -> Resume {
         let Some(len) = self.part_len(name) else {
             if self.record_path(name).symlink_metadata().is_ok() {
                 self.remove_record(name);
@@ -203,7 +203,7 @@ impl OutputDir {
 
     /// The `.part` a download that did not complete leaves for `-c`, if it holds any bytes
     /// (an empty one is removed).
-    pub fn leftover_part(&self, name: &str) -> Option<PathBuf> {
+    pub(crate) fn leftover_part(&self, name: &str) -> Option<PathBuf> {
         let part = self.part(name);
         match self.resume_point(name).offset {
             0 if self.part_len(name).is_some() => {
@@ -218,7 +218,7 @@ impl OutputDir {
     /// The file for `name`'s body from byte `start` (`len` bytes of it, when known): the
     /// `.part` kept so far cut to `start`, or a fresh file, unnamed where it can be. A `.part`
     /// left by an earlier run is written over (and so consumed), not left behind.
-    pub fn open(&self, name: &str, start: u64, len: Option<u64>) -> io::Result<Part> {
+    pub(crate) fn open(&self, name: &str, start: u64, len: Option<u64>) -> io::Result<Part> {
         let part = self.part(name);
         let fresh = start == 0 && !(self.parts_on_disk && part.symlink_metadata().is_ok());
         if fresh {
@@ -236,7 +236,7 @@ impl OutputDir {
     /// A fresh `.part` for `name` of `len` bytes, to be written at any offset (segments).
     /// Its record is written first (nothing written yet), so that a preallocated `.part`
     /// never exists without one.
-    pub fn preallocate(
+    pub(crate) fn preallocate(
         &self,
         name: &str,
         len: u64,
@@ -255,12 +255,12 @@ impl OutputDir {
     }
 
     /// Reads `name`'s `.part`, never through a link.
-    pub fn read_part(&self, name: &str) -> io::Result<File> {
+    pub(crate) fn read_part(&self, name: &str) -> io::Result<File> {
         open_no_follow(&self.part(name), File::options().read(true))
     }
 
     /// Gives the complete `part` of `name` its final name; returns that path.
-    pub fn land(&self, name: &str, part: Part) -> io::Result<PathBuf> {
+    pub(crate) fn land(&self, name: &str, part: Part) -> io::Result<PathBuf> {
         let path = self.file(name);
         let had_name = part.is_named();
         part.land(&self.part(name), &path)?;
@@ -271,21 +271,21 @@ impl OutputDir {
     }
 
     /// The modification time of the file `name`, when it is a regular file (`-N`).
-    pub fn modified(&self, name: &str) -> Option<SystemTime> {
+    pub(crate) fn modified(&self, name: &str) -> Option<SystemTime> {
         let meta = self.file(name).symlink_metadata().ok()?;
         meta.file_type().is_file().then(|| meta.modified().ok())?
     }
 
     /// Sets the modification time of the landed file `name` (the server's Last-Modified),
     /// through a descriptor that cannot follow a link.
-    pub fn set_modified(&self, name: &str, time: SystemTime) -> io::Result<()> {
+    pub(crate) fn set_modified(&self, name: &str, time: SystemTime) -> io::Result<()> {
         // Open for writing (nothing is written): Windows sets times only through such a handle.
         open_no_follow(&self.file(name), File::options().write(true))?.set_modified(time)
     }
 
     /// Gives `name`'s `.part`, complete, its final name; returns that path. `held` is the
     /// `.part` open and locked by this download.
-    pub fn land_part(&self, name: &str, held: &File) -> io::Result<PathBuf> {
+    pub(crate) fn land_part(&self, name: &str, held: &File) -> io::Result<PathBuf> {
         let path = self.file(name);
         let part = self.part(name);
         if !still_at(held, &part) {
@@ -301,7 +301,7 @@ impl OutputDir {
 
     /// `name`'s `.part` as it is, open and locked by this download (to land it whole, after
     /// a 416 said it is complete).
-    pub fn hold_part(&self, name: &str) -> io::Result<File> {
+    pub(crate) fn hold_part(&self, name: &str) -> io::Result<File> {
         open_part(&self.part(name), None)
     }
 }
@@ -309,14 +309,14 @@ impl OutputDir {
 impl OutputDir {
     /// The object for `name`'s file: its `.part`, its record and its final name, with the
     /// errors of each step said as a download's ([`FetchError`]: which file, read or write).
-    pub fn file_for<'a>(&'a self, name: &'a str) -> FileFor<'a> {
+    pub(crate) fn file_for<'a>(&'a self, name: &'a str) -> FileFor<'a> {
         FileFor { dir: self, name }
     }
 }
 
 /// One name's file in the output directory, for one download's life: where it may resume,
 /// its opening (fresh, resumed, preallocated) and record, and its landing or discarding.
-pub struct FileFor<'a> {
+pub(crate) struct FileFor<'a> {
     dir: &'a OutputDir,
     name: &'a str,
 }
@@ -326,13 +326,8 @@ impl FileFor<'_> {
         move |source| FetchError::write(path, source)
     }
 
-    /// What a download may resume from ([`OutputDir::resume_point`]).
-    pub fn resume_point(&self) -> Resume {
-        self.dir.resume_point(self.name)
-    }
-
     /// The file for the body from byte `start` ([`OutputDir::open`]).
-    pub fn open(&self, start: u64, len: Option<u64>) -> Result<Part, FetchError> {
+    pub(crate) fn open(&self, start: u64, len: Option<u64>) -> Result<Part, FetchError> {
         let part = self.dir.part(self.name);
         self.dir
             .open(self.name, start, len)
@@ -340,7 +335,7 @@ impl FileFor<'_> {
     }
 
     /// A fresh, preallocated `.part` for segments ([`OutputDir::preallocate`]).
-    pub fn preallocate(
+    pub(crate) fn preallocate(
         &self,
         len: u64,
         validator: Option<String>,
@@ -353,7 +348,7 @@ impl FileFor<'_> {
 
     /// The preallocated `.part` of `len` bytes a segmented download left, as it is (locked),
     /// to go on with it; its record says what it holds.
-    pub fn reopen_preallocated(
+    pub(crate) fn reopen_preallocated(
         &self,
         len: u64,
         validator: String,
@@ -375,7 +370,7 @@ impl FileFor<'_> {
     }
 
     /// The `.part` as it is, locked, to land it ([`OutputDir::hold_part`]).
-    pub fn hold(&self) -> Result<File, FetchError> {
+    pub(crate) fn hold(&self) -> Result<File, FetchError> {
         let part = self.dir.part(self.name);
         self.dir
             .hold_part(self.name)
@@ -383,7 +378,7 @@ impl FileFor<'_> {
     }
 
     /// Replaces the record ([`OutputDir::save_record`]).
-    pub fn save_record(&self, record: &Record) -> Result<(), FetchError> {
+    pub(crate) fn save_record(&self, record: &Record) -> Result<(), FetchError> {
         let path = self.dir.record_path(self.name);
         self.dir
             .save_record(self.name, record)
@@ -391,7 +386,7 @@ impl FileFor<'_> {
     }
 
     /// The `.part`'s first `len` bytes, to take a digest of.
-    pub fn read(&self, len: u64) -> Result<io::Take<File>, FetchError> {
+    pub(crate) fn read(&self, len: u64) -> Result<io::Take<File>, FetchError> {
         let path = self.dir.part(self.name);
         match self.dir.read_part(self.name) {
             Ok(file) => Ok(file.take(len)),
@@ -400,7 +395,7 @@ impl FileFor<'_> {
     }
 
     /// A read error of the `.part`.
-    pub fn read_error(&self, source: io::Error) -> FetchError {
+    pub(crate) fn read_error(&self, source: io::Error) -> FetchError {
         FetchError::Read {
             path: self.dir.part(self.name),
             source,
@@ -408,17 +403,17 @@ impl FileFor<'_> {
     }
 
     /// Whether a `.part` of this download's own is there (with any bytes).
-    pub fn has_part(&self) -> bool {
+    pub(crate) fn has_part(&self) -> bool {
         self.dir.part_len(self.name).is_some_and(|len| len > 0)
     }
 
     /// Removes the `.part` and its record ([`OutputDir::discard_part`]).
-    pub fn discard(&self) {
+    pub(crate) fn discard(&self) {
         self.dir.discard_part(self.name);
     }
 
     /// Gives the complete `part` its final name.
-    pub fn land(&self, part: Part) -> Result<PathBuf, FetchError> {
+    pub(crate) fn land(&self, part: Part) -> Result<PathBuf, FetchError> {
         let path = self.dir.file(self.name);
         self.dir
             .land(self.name, part)
@@ -426,7 +421,7 @@ impl FileFor<'_> {
     }
 
     /// Gives the `.part`, complete and `held`, its final name.
-    pub fn land_held(&self, held: &File) -> Result<PathBuf, FetchError> {
+    pub(crate) fn land_held(&self, held: &File) -> Result<PathBuf, FetchError> {
         let path = self.dir.file(self.name);
         self.dir
             .land_part(self.name, held)
@@ -435,12 +430,12 @@ impl FileFor<'_> {
 }
 
 /// A `.part` of known length, written at any offset (bytes land out of order).
-pub struct Preallocated {
-    pub file: File,
-    pub path: PathBuf,
-    pub len: u64,
+pub(crate) struct Preallocated {
+    pub(crate) file: File,
+    pub(crate) path: PathBuf,
+    pub(crate) len: u64,
     /// The validator of the body, kept in its record.
-    pub validator: Option<String>,
+    pub(crate) validator: Option<String>,
 }
 
 impl Preallocated {
@@ -448,7 +443,7 @@ impl Preallocated {
     /// stops), then records them as written in order, so that a later `-c` resumes from
     /// there safely. In that order: should it stop in between, the old record's ranges
     /// still prove no more than the cut file holds.
-    pub fn keep_first(&self, output: &OutputDir, name: &str, len: u64) -> io::Result<()> {
+    pub(crate) fn keep_first(&self, output: &OutputDir, name: &str, len: u64) -> io::Result<()> {
         self.file.set_len(len)?;
         output.save_record(
             name,
@@ -458,7 +453,7 @@ impl Preallocated {
 
     /// Records `ranges` as written: they are on the file (synced first, so that the record
     /// never claims bytes a power cut could take).
-    pub fn record(
+    pub(crate) fn record(
         &self,
         output: &OutputDir,
         name: &str,
@@ -474,12 +469,12 @@ impl Preallocated {
 
 /// What a download may resume from, by what [`OutputDir::resume_point`] found.
 #[derive(Debug, Default)]
-pub struct Resume {
+pub(crate) struct Resume {
     /// The bytes from the start known good (0: start over).
-    pub offset: u64,
+    pub(crate) offset: u64,
     /// Whether the record proves the `.part` whole (the file's total size, every byte).
-    pub complete: bool,
-    pub record: Option<Record>,
+    pub(crate) complete: bool,
+    pub(crate) record: Option<Record>,
 }
 
 /// Creates a probe file in `dir` and removes it. Created exclusively, never through a link; a
@@ -611,7 +606,7 @@ fn take_over(path: &Path, create: bool) -> io::Result<File> {
 }
 
 /// The error for a `.part` another process holds.
-pub fn busy(path: &Path) -> io::Error {
+pub(crate) fn busy(path: &Path) -> io::Error {
     io::Error::new(
         io::ErrorKind::ResourceBusy,
         format!("{} is held by another download", path.display()),
@@ -662,7 +657,7 @@ fn rename(from: &Path, to: &Path) -> io::Result<()> {
 
 /// The file a body is written to: `<name>.part`, or an unnamed file that takes that name only
 /// if it has to ([`Unnamed`]).
-pub enum Part {
+pub(crate) enum Part {
     Named(File),
     Unnamed(Unnamed),
 }
@@ -705,7 +700,7 @@ impl Part {
     }
 
     /// Whether the file has its `.part` name (and so, maybe, a record beside it).
-    pub fn is_named(&self) -> bool {
+    pub(crate) fn is_named(&self) -> bool {
         match self {
             Part::Named(_) => true,
             Part::Unnamed(unnamed) => unnamed.as_part,
@@ -716,7 +711,7 @@ impl Part {
 impl Part {
     /// Gives an unnamed file its `.part` name now: the body needs more than one read, and a
     /// crash must not take what arrived.
-    pub fn name_now(&mut self) -> io::Result<()> {
+    pub(crate) fn name_now(&mut self) -> io::Result<()> {
         match self {
             Part::Unnamed(unnamed) => unnamed.link_as_part(),
             Part::Named(_) => Ok(()),
@@ -745,7 +740,7 @@ impl Write for Part {
 /// to need more than one read ([`Part::name_now`]), so that only bodies that arrive at once
 /// stay unnamed to the end; and if dropped before it lands (a failed or cancelled download)
 /// with bytes in it.
-pub struct Unnamed {
+pub(crate) struct Unnamed {
     file: File,
     part: PathBuf,
     written: u64,

@@ -27,56 +27,56 @@ pub(crate) const WRITE_OUT_EVERY: Duration = Duration::from_millis(250);
 
 /// How downloads behave when things go wrong, and what they check.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Policy {
+pub(crate) struct Policy {
     /// Attempts after the first, on transient faults only.
-    pub retries: u32,
+    pub(crate) retries: u32,
     /// Whether a refused connection is retried too (`--retry-connrefused`).
-    pub retry_connrefused: bool,
+    pub(crate) retry_connrefused: bool,
     /// The first backoff; each retry doubles it (with jitter).
-    pub retry_delay: Duration,
+    pub(crate) retry_delay: Duration,
     /// How long a download may go without receiving a byte.
-    pub stall_timeout: Duration,
+    pub(crate) stall_timeout: Duration,
     /// Resume `.part` files left by an earlier run (`-c`).
-    pub resume: bool,
+    pub(crate) resume: bool,
     /// Name files as the server's Content-Disposition suggests.
-    pub content_disposition: bool,
+    pub(crate) content_disposition: bool,
     /// Compute every file's SHA-256 (`--print-sha256`).
-    pub sha256: bool,
+    pub(crate) sha256: bool,
     /// Keep existing files (`--no-clobber`).
-    pub no_clobber: bool,
+    pub(crate) no_clobber: bool,
     /// Ranges to split each file into (`-s`).
-    pub segments: Segments,
+    pub(crate) segments: Segments,
     /// Files larger than this are refused, or cut and failed (`--max-filesize`).
-    pub max_filesize: Option<u64>,
+    pub(crate) max_filesize: Option<u64>,
     /// The longest one download may take, all attempts together (`--max-time`).
-    pub max_time: Option<Duration>,
+    pub(crate) max_time: Option<Duration>,
     /// A body slower than this many bytes per second over `speed_time` is abandoned
     /// (`--speed-limit`).
-    pub speed_limit: Option<u64>,
+    pub(crate) speed_limit: Option<u64>,
     /// The window `speed_limit` is measured over (`--speed-time`).
-    pub speed_time: Duration,
+    pub(crate) speed_time: Duration,
     /// Credentials for the hosts of the URLs given (`-u`, `--netrc`).
-    pub auth: Auth,
+    pub(crate) auth: Auth,
     /// Whether `Range` requests may be sent (resume, segments). Not with `--compressed`: the
     /// ranges of an encoded body are not the file's.
-    pub ranges: bool,
+    pub(crate) ranges: bool,
     /// `-v`: each request and response head on stderr.
     #[serde(default)]
-    pub verbose: Option<Verbose>,
+    pub(crate) verbose: Option<Verbose>,
     /// The saved file's mtime is the server's Last-Modified (off: `--no-use-server-timestamps`).
-    pub server_timestamps: bool,
+    pub(crate) server_timestamps: bool,
     /// `-N`: a file already there is asked for with If-Modified-Since its mtime, and kept on
     /// 304 Not Modified.
-    pub timestamping: bool,
+    pub(crate) timestamping: bool,
     /// `-H` headers (checked), sent to the origin of the URL given only.
     #[serde(default)]
-    pub headers: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
     /// `--location-trusted`: the `-H` headers follow redirects to other origins too.
     #[serde(default)]
-    pub location_trusted: bool,
+    pub(crate) location_trusted: bool,
     /// `--max-redirs`, for the redirects [`Policy::send`] follows itself.
     #[serde(default = "default_max_redirects")]
-    pub max_redirects: usize,
+    pub(crate) max_redirects: usize,
 }
 
 fn default_max_redirects() -> usize {
@@ -112,7 +112,7 @@ impl Default for Policy {
 }
 
 /// `--speed-time` when only `--speed-limit` is given (curl's default).
-pub const DEFAULT_SPEED_TIME: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_SPEED_TIME: Duration = Duration::from_secs(30);
 
 impl Policy {
     /// After a failed attempt: `false` if `err` is final or the retries are spent; otherwise
@@ -254,7 +254,7 @@ impl Policy {
 }
 
 /// `--speed-limit`: bytes received in the current window of `--speed-time`.
-pub struct SpeedMeter {
+pub(crate) struct SpeedMeter {
     limit: Option<u64>,
     window: Duration,
     started: tokio::time::Instant,
@@ -262,7 +262,7 @@ pub struct SpeedMeter {
 }
 
 impl SpeedMeter {
-    pub fn new(policy: &Policy) -> Self {
+    pub(crate) fn new(policy: &Policy) -> Self {
         SpeedMeter {
             limit: policy.speed_limit.filter(|&limit| limit > 0),
             window: policy.speed_time,
@@ -322,7 +322,7 @@ const AUTO_SEGMENT_SIZE: u64 = 8 << 20;
 const AUTO_MAX_SEGMENTS: u64 = 8;
 /// How many ranges to split a file into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Segments {
+pub(crate) enum Segments {
     Fixed(u64),
     /// From the size: one segment per 8 MiB, at most 8.
     Auto,
@@ -336,7 +336,7 @@ impl Default for Segments {
 
 impl Segments {
     /// Parses `N` (at least 1) or `auto`.
-    pub fn parse(s: &str) -> Result<Segments, String> {
+    pub(crate) fn parse(s: &str) -> Result<Segments, String> {
         match s {
             "auto" => Ok(Segments::Auto),
             n => match n.parse::<u64>() {
@@ -347,12 +347,12 @@ impl Segments {
     }
 
     /// Whether a download should ask for ranges at all.
-    pub fn wanted(self) -> bool {
+    pub(crate) fn wanted(self) -> bool {
         self != Segments::Fixed(1)
     }
 
     /// The most segments one file can get.
-    pub fn most(self) -> usize {
+    pub(crate) fn most(self) -> usize {
         let n = match self {
             Segments::Fixed(n) => n,
             Segments::Auto => AUTO_MAX_SEGMENTS,
@@ -361,7 +361,7 @@ impl Segments {
     }
 
     /// How many segments a file of `size` bytes gets: none under 1 MiB.
-    pub fn count(self, size: u64) -> u64 {
+    pub(crate) fn count(self, size: u64) -> u64 {
         let n = match self {
             Segments::Fixed(n) => n,
             Segments::Auto => (size / AUTO_SEGMENT_SIZE).min(AUTO_MAX_SEGMENTS),

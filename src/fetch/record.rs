@@ -15,27 +15,27 @@
 use serde::{Deserialize, Serialize};
 
 /// The largest record read back (anything larger is not one of ours).
-pub const MAX_RECORD: u64 = 64 * 1024;
+pub(crate) const MAX_RECORD: u64 = 64 * 1024;
 /// The tag that starts every record, with its version.
 const FORMAT: &str = "fetchbench-part-1";
 
 /// What a `.part` holds, as its download last recorded it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Record {
+pub(crate) struct Record {
     format: String,
     /// The validator of the body the bytes came from (ETag, else Last-Modified), as sent.
-    pub validator: Option<String>,
+    pub(crate) validator: Option<String>,
     /// The file's size, when the server gave it.
-    pub total: Option<u64>,
+    pub(crate) total: Option<u64>,
     /// `None`: the bytes were written in order from the start, so the `.part`'s length is
     /// what it holds. `Some`: the `[start, end)` ranges known written (a segmented download
     /// into a preallocated `.part`, whose length says nothing).
-    pub ranges: Option<Vec<(u64, u64)>>,
+    pub(crate) ranges: Option<Vec<(u64, u64)>>,
 }
 
 impl Record {
     /// A record for a body written in order from the start.
-    pub fn in_order(validator: Option<String>, total: Option<u64>) -> Record {
+    pub(crate) fn in_order(validator: Option<String>, total: Option<u64>) -> Record {
         Record {
             format: FORMAT.to_owned(),
             validator,
@@ -45,7 +45,11 @@ impl Record {
     }
 
     /// A record for a segmented download, with the ranges written so far.
-    pub fn segmented(validator: Option<String>, total: u64, ranges: Vec<(u64, u64)>) -> Record {
+    pub(crate) fn segmented(
+        validator: Option<String>,
+        total: u64,
+        ranges: Vec<(u64, u64)>,
+    ) -> Record {
         Record {
             format: FORMAT.to_owned(),
             validator,
@@ -55,12 +59,12 @@ impl Record {
     }
 
     /// Parses a record; `None` for anything that is not a record of this format.
-    pub fn parse(text: &[u8]) -> Option<Record> {
+    pub(crate) fn parse(text: &[u8]) -> Option<Record> {
         let record: Record = serde_json::from_slice(text).ok()?;
         (record.format == FORMAT).then_some(record)
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         // A record of plain fields always serialises.
         serde_json::to_vec(self).unwrap_or_default()
     }
@@ -68,7 +72,7 @@ impl Record {
     /// The bytes from the file's start that this record proves are in a `.part` of `len`
     /// bytes: all of them when written in order (never past the total), else the ranges'
     /// unbroken run from byte 0.
-    pub fn proven(&self, len: u64) -> u64 {
+    pub(crate) fn proven(&self, len: u64) -> u64 {
         let len = self.total.map_or(len, |total| len.min(total));
         let Some(ranges) = &self.ranges else {
             return len;
@@ -86,7 +90,7 @@ impl Record {
     }
 
     /// Whether a `.part` of `len` bytes holds the whole file, as this record proves.
-    pub fn complete(&self, len: u64) -> bool {
+    pub(crate) fn complete(&self, len: u64) -> bool {
         self.total
             .is_some_and(|total| len == total && self.proven(len) == total)
     }

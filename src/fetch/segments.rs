@@ -30,7 +30,7 @@ use crate::progress::Tracker;
 const SEGMENT_BUFFER: usize = 256 * 1024;
 /// While bytes flow, the record is brought up to date (a sync and a rename) at most this
 /// often: what a killed process can cost a later `-c` of a busy download.
-pub const RECORD_EVERY: Duration = Duration::from_secs(1);
+pub(crate) const RECORD_EVERY: Duration = Duration::from_secs(1);
 
 /// One range of the file: `[start, end)`, and how much of it is on disk.
 struct Segment {
@@ -67,7 +67,7 @@ fn written(segments: &[Segment]) -> Vec<(u64, u64)> {
 /// The segments a record of `ranges` describes in a file of `total` bytes: each from its
 /// start to the next one's (the last to the end), with what was written; `None` when the
 /// ranges do not describe segments of that file (unordered, overlapping, out of bounds).
-pub fn from_record(ranges: &[(u64, u64)], total: u64) -> Option<Vec<(u64, u64, u64)>> {
+pub(crate) fn from_record(ranges: &[(u64, u64)], total: u64) -> Option<Vec<(u64, u64, u64)>> {
     let mut layout = Vec::with_capacity(ranges.len());
     for (k, &(start, written_to)) in ranges.iter().enumerate() {
         let end = ranges.get(k + 1).map_or(total, |next| next.0);
@@ -106,19 +106,19 @@ impl Drop for Layout<'_> {
 
 /// One download's exchanges with its server: the run's rules and throttle, the client, the
 /// URL, and where its progress shows.
-pub struct Transfer<'a> {
-    pub policy: &'a Policy,
-    pub throttle: &'a Throttle,
-    pub client: &'a Client,
+pub(crate) struct Transfer<'a> {
+    pub(crate) policy: &'a Policy,
+    pub(crate) throttle: &'a Throttle,
+    pub(crate) client: &'a Client,
     /// What each further segment builds its own client from: its own connection, since over
     /// HTTP/2 one client would carry every segment on one connection, which a per-connection
     /// rate limit (a CDN's, a mirror's) caps as a whole.
-    pub http: &'a HttpSettings,
-    pub target: &'a Target,
-    pub tracker: &'a Tracker,
+    pub(crate) http: &'a HttpSettings,
+    pub(crate) target: &'a Target,
+    pub(crate) tracker: &'a Tracker,
     /// Where the file is, and its name there (for its record).
-    pub output: &'a OutputDir,
-    pub name: &'a str,
+    pub(crate) output: &'a OutputDir,
+    pub(crate) name: &'a str,
 }
 
 /// What every segment of one download shares.
@@ -154,14 +154,14 @@ impl Shared<'_> {
 }
 
 /// What a segmented download fetched, for its [`crate::model::Outcome`].
-pub struct Fetched {
-    pub received: u64,
-    pub retries: u32,
+pub(crate) struct Fetched {
+    pub(crate) received: u64,
+    pub(crate) retries: u32,
 }
 
 /// Downloads `part` (all its length) as `count` segments. `first` is the response to
 /// `Range: bytes=0-`, which serves the first segment.
-pub async fn download(
+pub(crate) async fn download(
     transfer: &Transfer<'_>,
     first: Response,
     part: &Preallocated,
@@ -178,7 +178,7 @@ pub async fn download(
 /// Resumes a segmented download from its record: each segment where it stopped (`layout`:
 /// start, end, bytes written), with `If-Range` carrying `validator`, so that a changed file
 /// fails with [`FetchError::Changed`] instead of mixing.
-pub async fn resume(
+pub(crate) async fn resume(
     transfer: &Transfer<'_>,
     part: &Preallocated,
     layout: Vec<(u64, u64, u64)>,

@@ -36,7 +36,7 @@ fn writer_threads_allowed() -> usize {
 }
 
 /// A body's way to its file.
-pub enum Sink {
+pub(crate) enum Sink {
     /// Buffered writes on the calling thread (small or unknown-length bodies).
     Inline(BufWriter<Part>),
     /// Chunks handed to a writer thread.
@@ -48,7 +48,7 @@ pub enum Sink {
 
 impl Sink {
     /// A sink for a body of `len` bytes (when known) into `part`.
-    pub fn new(part: Part, len: Option<u64>) -> io::Result<Sink> {
+    pub(crate) fn new(part: Part, len: Option<u64>) -> io::Result<Sink> {
         let writer_free = || {
             let allowed = writer_threads_allowed();
             WRITERS
@@ -102,7 +102,7 @@ impl Sink {
     }
 
     /// Writes `chunk` (a threaded sink waits while its channel is full).
-    pub async fn write(&mut self, chunk: Bytes) -> io::Result<()> {
+    pub(crate) async fn write(&mut self, chunk: Bytes) -> io::Result<()> {
         if chunk.is_empty() {
             return Ok(());
         }
@@ -125,7 +125,7 @@ impl Sink {
 
     /// Writes out what is buffered (a threaded sink: its writer does, once it has written
     /// the chunks sent before).
-    pub async fn flush_buffer(&mut self) -> io::Result<()> {
+    pub(crate) async fn flush_buffer(&mut self) -> io::Result<()> {
         match self {
             Sink::Inline(out) => out.flush(),
             Sink::Threaded { .. } => self.send(Bytes::new()).await,
@@ -133,7 +133,7 @@ impl Sink {
     }
 
     /// Whether the file has its `.part` name.
-    pub fn is_named(&self) -> bool {
+    pub(crate) fn is_named(&self) -> bool {
         match self {
             Sink::Inline(out) => out.get_ref().is_named(),
             Sink::Threaded { .. } => true,
@@ -141,7 +141,7 @@ impl Sink {
     }
 
     /// Gives an unnamed file its `.part` name now (see [`Part::name_now`]).
-    pub fn name_part(&mut self) -> io::Result<()> {
+    pub(crate) fn name_part(&mut self) -> io::Result<()> {
         match self {
             Sink::Inline(out) => out.get_mut().name_now(),
             Sink::Threaded { .. } => Ok(()),
@@ -150,7 +150,7 @@ impl Sink {
 
     /// Writes out everything received so far; the file is then ready to [`OutputDir::land`](super::output::OutputDir::land) (or,
     /// dropped, keeps what it has as `.part`).
-    pub async fn finish(self) -> io::Result<Part> {
+    pub(crate) async fn finish(self) -> io::Result<Part> {
         match self {
             Sink::Inline(out) => out.into_inner().map_err(io::IntoInnerError::into_error),
             Sink::Threaded { chunks, mut done } => {

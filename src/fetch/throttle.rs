@@ -14,7 +14,7 @@ use crate::sync::lock;
 
 /// The politeness rules of a run; [`Throttle::default`] imposes none.
 #[derive(Debug, Default)]
-pub struct Throttle {
+pub(crate) struct Throttle {
     rate: Option<RateCap>,
     per_host: Option<HostSlots>,
     wait: Option<Pause>,
@@ -48,10 +48,10 @@ struct Pause {
 }
 
 /// A download's place under `--max-per-host`, held until it ends.
-pub type HostSlot = Option<OwnedSemaphorePermit>;
+pub(crate) type HostSlot = Option<OwnedSemaphorePermit>;
 
 impl Throttle {
-    pub fn new(
+    pub(crate) fn new(
         limit_rate: Option<u64>,
         max_per_host: Option<usize>,
         wait: Option<Duration>,
@@ -74,7 +74,7 @@ impl Throttle {
 
     /// Waits for `url`'s turn to start: a free slot for its host, then the pause since the
     /// previous start.
-    pub async fn admit(&self, url: &Url) -> HostSlot {
+    pub(crate) async fn admit(&self, url: &Url) -> HostSlot {
         let slot = match &self.per_host {
             Some(slots) => Some(slots.acquire(url).await),
             None => None,
@@ -93,14 +93,14 @@ impl Throttle {
     }
 
     /// An even share of the run's rate for one of `ways` separate processes.
-    pub fn rate_share(&self, ways: usize) -> Option<u64> {
+    pub(crate) fn rate_share(&self, ways: usize) -> Option<u64> {
         self.rate
             .as_ref()
             .map(|cap| (cap.bytes_per_sec / ways.max(1) as f64).max(1.0) as u64)
     }
 
     /// Waits until `n` more bytes fit under the run's rate.
-    pub async fn spend(&self, n: u64) {
+    pub(crate) async fn spend(&self, n: u64) {
         if let Some(cap) = &self.rate {
             let due = {
                 let mut paid = lock(&cap.paid_until);

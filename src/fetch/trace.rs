@@ -18,15 +18,15 @@ use crate::cookies::CookieJar;
 
 /// What a verbose run shows besides each request's own headers.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Verbose {
+pub(crate) struct Verbose {
     /// The headers the client adds to every request, in the order they are shown.
-    pub defaults: Vec<(String, String)>,
+    pub(crate) defaults: Vec<(String, String)>,
     /// The version asked for: `HTTP/2` with `--http2`, else `HTTP/1.1` (the `<` line shows
     /// the version spoken, which TLS may have made HTTP/2).
-    pub http2: bool,
+    pub(crate) http2: bool,
     /// The run's cookie jar, to tell whether a request carries a Cookie header.
     #[serde(skip)]
-    pub cookies: Option<Arc<CookieJar>>,
+    pub(crate) cookies: Option<Arc<CookieJar>>,
 }
 
 /// Headers whose values are never shown.
@@ -49,7 +49,7 @@ fn shown(name: &str, value: &[u8]) -> String {
 }
 
 /// `url` with its password (if any) as `***`.
-pub fn redacted_url(url: &Url) -> String {
+pub(crate) fn redacted_url(url: &Url) -> String {
     let mut url = url.clone();
     if url.password().is_some() {
         // Only a URL that cannot have a password fails this, and this one has one.
@@ -64,7 +64,7 @@ impl Verbose {
     /// HTTP/1.1`, `> Host: ...`, then the run's headers and the request's own (a request
     /// header wins over a default of the same name, as reqwest merges them), and `cookie:
     /// ***` when the jar adds cookies.
-    pub fn request_head(&self, asked: &Url, request: &Request) -> String {
+    pub(crate) fn request_head(&self, asked: &Url, request: &Request) -> String {
         let cookie =
             (self.cookies.as_ref()).is_some_and(|jar| jar.cookies(request.url()).is_some());
         let url = request.url();
@@ -105,7 +105,7 @@ impl Verbose {
     /// The head of `response` as lines: `* redirected to URL` when it is not `asked`'s (the
     /// request's URL),
     /// `< HTTP/1.1 200 OK`, `< name: value`.
-    pub fn response_head(&self, asked: &Url, response: &Response) -> String {
+    pub(crate) fn response_head(&self, asked: &Url, response: &Response) -> String {
         let mut lines = Vec::new();
         if response.url() != asked {
             lines.push(format!("* redirected to {}", redacted_url(response.url())));

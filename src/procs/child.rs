@@ -49,7 +49,7 @@ impl Names for ParentNames {
 }
 
 /// Runs a worker until its parent closes stdin. Exits 0 then.
-pub fn run() -> Result<ExitCode> {
+pub(crate) fn run() -> Result<ExitCode> {
     let mut orders = BufReader::new(io::stdin()).lines();
     let first = orders
         .next()

@@ -12,18 +12,18 @@
 //! registry, host slots, pauses and progress; a child gets its share of `--limit-rate`. A child
 //! that dies fails only the download it held, and is replaced.
 
-pub mod child;
-pub mod protocol;
-pub mod worker;
+pub(crate) mod child;
+pub(crate) mod protocol;
+pub(crate) mod worker;
 
-pub use protocol::{CHILD_COMMAND, Setup};
-pub use worker::{Crew, Lifetime, Worker};
+pub(crate) use protocol::{CHILD_COMMAND, Setup};
+pub(crate) use worker::{Crew, Lifetime};
 
 use crate::fetch::Downloader;
 use crate::http::HttpSettings;
 
 /// The setup of a run's workers, `jobs` of them at once.
-pub fn setup(downloader: &Downloader, http: &HttpSettings, jobs: usize) -> Setup {
+pub(crate) fn setup(downloader: &Downloader, http: &HttpSettings, jobs: usize) -> Setup {
     Setup {
         output: downloader.output().clone(),
         policy: downloader.policy().clone(),

@@ -22,12 +22,12 @@ use crate::model::{Outcome, Sha256Digest, Status, hex};
 use crate::progress::PipeEvent;
 
 /// The hidden subcommand that runs a worker.
-pub const CHILD_COMMAND: &str = "__child";
+pub(crate) const CHILD_COMMAND: &str = "__child";
 
 /// A line from the parent to a worker.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Order {
+pub(crate) enum Order {
     /// The first line: what every download of the run shares.
     Setup(Box<Setup>),
     /// Download this, then report [`Message::Done`].
@@ -40,40 +40,40 @@ pub enum Order {
 
 /// What every download of a worker shares.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Setup {
-    pub output: OutputDir,
-    pub policy: Policy,
-    pub http: HttpOptions,
+pub(crate) struct Setup {
+    pub(crate) output: OutputDir,
+    pub(crate) policy: Policy,
+    pub(crate) http: HttpOptions,
     /// This worker's share of `--limit-rate`.
-    pub limit_rate: Option<u64>,
+    pub(crate) limit_rate: Option<u64>,
     /// Whether the parent shows progress; if not, the worker sends none (only claims and
     /// outcomes).
-    pub progress: bool,
+    pub(crate) progress: bool,
     /// The parent's cookie jar, which the cookies workers report go into (never sent: a
     /// worker loads `--load-cookies` itself).
     #[serde(skip)]
-    pub cookies: Option<Arc<CookieJar>>,
+    pub(crate) cookies: Option<Arc<CookieJar>>,
 }
 
 /// One download.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct Job {
-    pub index: usize,
-    pub url: String,
-    pub sha256: Option<Sha256Digest>,
+pub(crate) struct Job {
+    pub(crate) index: usize,
+    pub(crate) url: String,
+    pub(crate) sha256: Option<Sha256Digest>,
     /// The name the parent reserved for this URL: its label; its name if the input gave one;
     /// and else the answer to a claim of the URL's own name, which the worker then need not
     /// ask for (a claim is only sent for another name: after a redirect, or from
     /// Content-Disposition).
-    pub planned: String,
+    pub(crate) planned: String,
     /// The name the input gave, if any (then `planned` is it, made distinct).
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
 }
 
 /// A line from a worker to the parent.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Message {
+pub(crate) enum Message {
     /// The body's size, when known.
     Length(u64),
     /// Bytes in the file so far, and bytes received for this download so far.
@@ -102,22 +102,22 @@ impl From<PipeEvent> for Message {
 
 /// A download's outcome, as the parent rebuilds it.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct Done {
-    pub status: DoneStatus,
-    pub http_status: Option<u16>,
-    pub bytes: u64,
-    pub retries: u32,
-    pub sha256: Option<String>,
-    pub partial: Option<PathBuf>,
+pub(crate) struct Done {
+    pub(crate) status: DoneStatus,
+    pub(crate) http_status: Option<u16>,
+    pub(crate) bytes: u64,
+    pub(crate) retries: u32,
+    pub(crate) sha256: Option<String>,
+    pub(crate) partial: Option<PathBuf>,
     /// The Set-Cookie headers the download received, as (URL, value), for the parent's jar
     /// (`--save-cookies`).
     #[serde(default)]
-    pub cookies: Vec<(String, String)>,
+    pub(crate) cookies: Vec<(String, String)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum DoneStatus {
+pub(crate) enum DoneStatus {
     Saved {
         path: PathBuf,
     },
@@ -157,14 +157,14 @@ impl From<&Outcome> for Done {
 }
 
 /// One protocol line: the message and its newline, to be written in one call.
-pub fn line<T: Serialize>(message: &T) -> io::Result<Vec<u8>> {
+pub(crate) fn line<T: Serialize>(message: &T) -> io::Result<Vec<u8>> {
     let mut line = serde_json::to_vec(message).map_err(io::Error::other)?;
     line.push(b'\n');
     Ok(line)
 }
 
 /// Writes a report on this (worker) process's stdout for the parent.
-pub fn report(message: &Message) -> io::Result<()> {
+pub(crate) fn report(message: &Message) -> io::Result<()> {
     let line = line(message)?;
     let mut stdout = io::stdout().lock();
     stdout.write_all(&line).and_then(|()| stdout.flush())

@@ -26,7 +26,7 @@ use crate::sync::lock;
 
 /// How long a worker's child process lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lifetime {
+pub(crate) enum Lifetime {
     /// It takes download after download until the run ends (`procs`).
     Pool,
     /// It does one download, then exits (`spawn`).
@@ -48,7 +48,7 @@ fn send(pipe: &Pipe, line: &[u8]) -> io::Result<()> {
 }
 
 /// The workers of one run: how to start their children, and the children alive now.
-pub struct Crew {
+pub(crate) struct Crew {
     /// The executable and the setup line every child starts with, or why there are none.
     start: Result<(PathBuf, Vec<u8>), String>,
     lifetime: Lifetime,
@@ -65,7 +65,7 @@ struct Live {
 }
 
 impl Crew {
-    pub fn new(setup: &Setup, lifetime: Lifetime) -> Self {
+    pub(crate) fn new(setup: &Setup, lifetime: Lifetime) -> Self {
         let exe = std::env::current_exe()
             .map_err(|err| format!("cannot find fetchbench's own executable: {err}"));
         let line = protocol::line(&Order::Setup(Box::new(setup.clone())))
@@ -79,7 +79,7 @@ impl Crew {
     }
 
     /// A worker with no child yet (it starts one for its first download).
-    pub fn worker(&self) -> Worker<'_> {
+    pub(crate) fn worker(&self) -> Worker<'_> {
         let timer = crate::platform::current_thread_runtime().map_err(|err| format!("{err:#}"));
         Worker {
             crew: self,
@@ -89,7 +89,7 @@ impl Crew {
     }
 
     /// Runs `run` while passing a cancellation of `cancel` on to every child.
-    pub fn relaying<R>(&self, cancel: &Cancel, run: impl FnOnce() -> R) -> R {
+    pub(crate) fn relaying<R>(&self, cancel: &Cancel, run: impl FnOnce() -> R) -> R {
         let (finished, done) = mpsc::channel::<()>();
         thread::scope(|scope| {
             scope.spawn(move || {
@@ -136,7 +136,7 @@ impl Crew {
 }
 
 /// One worker: a child process, started when needed, and the parent's side of its pipes.
-pub struct Worker<'a> {
+pub(crate) struct Worker<'a> {
     crew: &'a Crew,
     /// For the throttle's waits (host slots, pauses between starts), kept in the parent.
     timer: Result<tokio::runtime::Runtime, String>,
@@ -170,7 +170,7 @@ struct Held {
 impl Worker<'_> {
     /// Downloads `target` (labelled with the name reserved for it) in this worker's child.
     /// Never fails: a failure, a crash included, is in the [`Outcome`].
-    pub fn fetch(&mut self, downloader: &Downloader, target: &Target) -> Outcome {
+    pub(crate) fn fetch(&mut self, downloader: &Downloader, target: &Target) -> Outcome {
         let planned = target.planned.as_str();
         if downloader.cancel().is_triggered() {
             return downloader.failed_early(target, FetchError::NotStarted);

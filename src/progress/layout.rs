@@ -5,12 +5,12 @@ use console::measure_text_width;
 
 /// The width of stderr's terminal: `COLUMNS` when set (a user's override, and how tests fix
 /// it), else the terminal's own; `None` when stderr is not a terminal and `COLUMNS` is unset.
-pub fn stderr_width() -> Option<usize> {
+pub(crate) fn stderr_width() -> Option<usize> {
     width_of(&console::Term::stderr())
 }
 
 /// The width of stdout's terminal, as [`stderr_width`] says it for stderr.
-pub fn stdout_width() -> Option<usize> {
+pub(crate) fn stdout_width() -> Option<usize> {
     width_of(&console::Term::stdout())
 }
 
@@ -23,7 +23,7 @@ fn width_of(term: &console::Term) -> Option<usize> {
 }
 
 /// `text` cut to at most `width` columns, keeping its start and its end with `…` between.
-pub fn elide_middle(text: &str, width: usize) -> String {
+pub(crate) fn elide_middle(text: &str, width: usize) -> String {
     if measure_text_width(text) <= width {
         return text.to_owned();
     }
@@ -56,7 +56,7 @@ pub fn elide_middle(text: &str, width: usize) -> String {
 
 /// `line` broken at spaces into lines of at most `width` columns, continued with an indent;
 /// a word longer than a line is elided in the middle.
-pub fn wrap(line: &str, width: usize) -> String {
+pub(crate) fn wrap(line: &str, width: usize) -> String {
     const INDENT: &str = "    ";
     let width = width.max(INDENT.len() + 8);
     let mut lines: Vec<String> = Vec::new();
@@ -79,7 +79,7 @@ pub fn wrap(line: &str, width: usize) -> String {
 
 /// Each line of `text` cut into lines of at most `width` columns, nothing elided (for lines
 /// that are read whole, like `-v`'s headers).
-pub fn cut_to_width(text: &str, width: usize) -> String {
+pub(crate) fn cut_to_width(text: &str, width: usize) -> String {
     let mut out = String::with_capacity(text.len());
     for (n, line) in text.split('\n').enumerate() {
         if n > 0 {
@@ -101,21 +101,21 @@ pub fn cut_to_width(text: &str, width: usize) -> String {
 
 /// The templates of one display, laid out for its width.
 #[derive(Debug, Clone)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// Columns a line may take.
-    pub width: usize,
+    pub(crate) width: usize,
     /// Columns of the name at the start of each line.
-    pub name: usize,
-    pub bar: String,
-    pub spinner: String,
-    pub overall: String,
-    pub overall_streaming: String,
+    pub(crate) name: usize,
+    pub(crate) bar: String,
+    pub(crate) spinner: String,
+    pub(crate) overall: String,
+    pub(crate) overall_streaming: String,
 }
 
 impl Layout {
     /// The layout for `width` columns (wide enough for everything when unknown). Lines never
     /// reach the last column: some terminals wrap when it is written.
-    pub fn for_width(width: Option<usize>) -> Layout {
+    pub(crate) fn for_width(width: Option<usize>) -> Layout {
         let width = width.unwrap_or(120).max(40) - 1;
         // The parts after the name, by width: a bar only where it leaves the name room.
         // Sizes take up to 11 columns (`1023.99 MiB`), rates 13 (`1023.99 KiB/s`).
@@ -157,7 +157,7 @@ impl Layout {
 impl Layout {
     /// Columns the overall line's `{totals}` may take: all after `total ` (and the spinner
     /// while the list is being read).
-    pub fn overall_room(&self, counted: bool) -> usize {
+    pub(crate) fn overall_room(&self, counted: bool) -> usize {
         let before = if counted { 6 } else { 8 };
         self.width.saturating_sub(before)
     }

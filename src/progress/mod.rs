@@ -8,7 +8,7 @@ mod layout;
 mod overall;
 mod rate;
 
-pub use layout::{elide_middle, stderr_width, stdout_width, wrap};
+pub(crate) use layout::{elide_middle, stderr_width, stdout_width, wrap};
 
 use std::io::{self, IsTerminal, Write};
 use std::sync::Arc;
@@ -27,7 +27,7 @@ use rate::{Shows, WindowKey};
 
 /// How progress is shown, decided once from the terminal and the flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Drawing {
+pub(crate) enum Drawing {
     /// Live bars (stderr is a terminal).
     Bars,
     /// One line per finished download (stderr is a file or a pipe: no escape codes in logs).
@@ -48,7 +48,7 @@ const MAX_VISIBLE_BARS: usize = 16;
 
 /// What a download's progress tells a parent process ([`Drawing::Pipe`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PipeEvent {
+pub(crate) enum PipeEvent {
     /// The body's size, when known.
     Length(u64),
     /// Bytes in the file so far, and bytes received for this download so far.
@@ -60,11 +60,11 @@ pub enum PipeEvent {
 }
 
 /// Where a worker process's progress goes (its pipe to the parent).
-pub type PipeSink = Arc<dyn Fn(PipeEvent) + Send + Sync>;
+pub(crate) type PipeSink = Arc<dyn Fn(PipeEvent) + Send + Sync>;
 
 /// The progress display of one run; cheap to clone and safe to share between threads.
 #[derive(Clone)]
-pub struct Progress {
+pub(crate) struct Progress {
     inner: Arc<Inner>,
 }
 
@@ -90,7 +90,7 @@ struct Styles {
 
 impl Progress {
     /// A display for downloads whose number is known once [`Progress::set_total`] says it.
-    pub fn new(display: Drawing) -> Self {
+    pub(crate) fn new(display: Drawing) -> Self {
         match display {
             Drawing::Bars => {
                 Progress::drawn_on(display, ProgressDrawTarget::stderr(), stderr_width(), None)
@@ -102,7 +102,7 @@ impl Progress {
     }
 
     /// A display that draws nothing and sends every event to `pipe` (a worker process's).
-    pub fn piped(pipe: PipeSink) -> Self {
+    pub(crate) fn piped(pipe: PipeSink) -> Self {
         Progress::drawn_on(
             Drawing::Pipe,
             ProgressDrawTarget::hidden(),
@@ -150,19 +150,19 @@ impl Progress {
     }
 
     /// The count of bytes received by every download so far (what `-j auto` measures by).
-    pub fn received(&self) -> crate::width::Received {
+    pub(crate) fn received(&self) -> crate::width::Received {
         let totals = Arc::clone(&self.inner.totals);
         Arc::new(move || totals.bytes.load(Ordering::Relaxed))
     }
 
     /// A display that shows nothing.
-    pub fn silent() -> Self {
+    pub(crate) fn silent() -> Self {
         Progress::new(Drawing::Silent)
     }
 
     /// The input has ended: there are `files` downloads in all, and the overall line becomes a
     /// bar.
-    pub fn set_total(&self, files: usize) {
+    pub(crate) fn set_total(&self, files: usize) {
         let overall = &self.inner.overall;
         overall.set_length(files as u64);
         if self.inner.display == Drawing::Bars {
@@ -176,7 +176,7 @@ impl Progress {
     }
 
     /// Whether this display shows no progress (nothing at all, or only the failures).
-    pub fn is_silent(&self) -> bool {
+    pub(crate) fn is_silent(&self) -> bool {
         matches!(self.inner.display, Drawing::Silent | Drawing::Failures)
     }
 
@@ -184,7 +184,7 @@ impl Progress {
     /// is a terminal too (as a rule the same one), each batch of lines goes through the bars:
     /// they are cleared, the lines written, and the bars drawn again below them, so that a path
     /// or a JSON line never lands on a bar and no bar is left behind. Otherwise, stdout itself.
-    pub fn stdout(&self) -> Box<dyn Write + Send> {
+    pub(crate) fn stdout(&self) -> Box<dyn Write + Send> {
         if self.inner.display == Drawing::Bars && io::stdout().is_terminal() {
             Box::new(AboveBars {
                 multi: self.inner.multi.clone(),
@@ -196,7 +196,7 @@ impl Progress {
     }
 
     /// Starts tracking one download, labelled `label`.
-    pub fn start(&self, label: &str) -> Tracker {
+    pub(crate) fn start(&self, label: &str) -> Tracker {
         let inner = &self.inner;
         let shown = inner.display == Drawing::Bars
             && inner.running.fetch_add(1, Ordering::Relaxed) < MAX_VISIBLE_BARS;
@@ -222,7 +222,7 @@ impl Progress {
     }
 
     /// Shows the run's width (how many downloads may run at once) on the overall line.
-    pub fn show_width(&self, width: usize) {
+    pub(crate) fn show_width(&self, width: usize) {
         self.inner.totals.width.store(width, Ordering::Relaxed);
     }
 
@@ -243,7 +243,7 @@ impl Progress {
     }
 
     /// Removes the bars once every download is done.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.inner.overall.finish_and_clear();
         // Clearing can only fail if stderr is gone, and then there is nothing to clear.
         let _ = self.inner.multi.clear();
@@ -252,7 +252,7 @@ impl Progress {
     /// The run was interrupted: the bars go away for good (downloads still stopping would
     /// only redraw them), and `notice` says what happens now. `typed`: by a Ctrl-C at the
     /// terminal, as a SIGINT is taken to be.
-    pub fn interrupted(&self, notice: &str, typed: bool) {
+    pub(crate) fn interrupted(&self, notice: &str, typed: bool) {
         let inner = &self.inner;
         if inner.display == Drawing::Bars {
             if typed && crate::platform::echoes_ctrl_c() {
@@ -273,7 +273,7 @@ impl Progress {
     /// `-v`: prints `lines` on stderr above the bars (or plainly), also when quiet (as curl
     /// `-sv`). Above bars, a line longer than the terminal is cut into lines of its width (a
     /// line the terminal wraps would confuse the redraw), every character kept.
-    pub fn trace(&self, lines: &str) {
+    pub(crate) fn trace(&self, lines: &str) {
         match self.inner.display {
             Drawing::Bars => {
                 let width = self.inner.styles.layout.width.max(1);
@@ -290,7 +290,7 @@ impl Progress {
 
     /// Prints a line on stderr above the bars (or plainly when there are none); nothing when
     /// silent.
-    pub fn println(&self, line: &str) {
+    pub(crate) fn println(&self, line: &str) {
         match self.inner.display {
             Drawing::Bars => {
                 // Wrapped, not left to the terminal: a wrapped line would confuse the redraw.
@@ -349,7 +349,7 @@ fn write_line(line: &str) {
 }
 
 /// The progress of one download.
-pub struct Tracker {
+pub(crate) struct Tracker {
     progress: Progress,
     /// Its bar, when it has one on screen.
     bar: Option<ProgressBar>,
@@ -375,7 +375,7 @@ impl Tracker {
     }
 
     /// The body's size, once the response head says it (a spinner stays when it doesn't).
-    pub fn set_length(&self, length: Option<u64>) {
+    pub(crate) fn set_length(&self, length: Option<u64>) {
         if let Some(length) = length {
             self.send(PipeEvent::Length(length));
             let before = self.length.swap(length, Ordering::Relaxed);
@@ -389,7 +389,7 @@ impl Tracker {
     }
 
     /// A resumed download starts at `position` bytes.
-    pub fn set_position(&self, position: u64) {
+    pub(crate) fn set_position(&self, position: u64) {
         let before = self.position.swap(position, Ordering::Relaxed);
         if self.length.load(Ordering::Relaxed) != UNKNOWN {
             let totals = &self.progress.inner.totals;
@@ -401,7 +401,7 @@ impl Tracker {
     }
 
     /// Another attempt starts after `wait`, because of `err`.
-    pub fn retrying(&self, retry: u32, retries: u32, err: &FetchError, wait: Duration) {
+    pub(crate) fn retrying(&self, retry: u32, retries: u32, err: &FetchError, wait: Duration) {
         let note = crate::secret::text(&format!(
             "retry {retry}/{retries} in {} after {err}",
             human_duration(wait)
@@ -410,12 +410,12 @@ impl Tracker {
     }
 
     /// `-v`: lines about this download's requests (see [`Progress::trace`]).
-    pub fn trace(&self, lines: &str) {
+    pub(crate) fn trace(&self, lines: &str) {
         self.progress.trace(lines);
     }
 
     /// Shows that a retry is coming (`note` says which and why).
-    pub fn show_retry(&self, note: String) {
+    pub(crate) fn show_retry(&self, note: String) {
         match self.progress.inner.display {
             Drawing::Bars => {
                 if let Some(bar) = &self.bar {
@@ -431,7 +431,7 @@ impl Tracker {
 
     /// Mirrors a child's report: its file holds `position` bytes, `received` of them fetched
     /// in this run.
-    pub fn sync(&self, position: u64, received: u64) {
+    pub(crate) fn sync(&self, position: u64, received: u64) {
         self.set_position(position);
         let before = self.received.swap(received, Ordering::Relaxed);
         let all = &self.progress.inner.totals.bytes;
@@ -452,7 +452,7 @@ impl Tracker {
     }
 
     /// `n` more bytes arrived.
-    pub fn advance(&self, n: u64) {
+    pub(crate) fn advance(&self, n: u64) {
         let before = self.position.fetch_add(n, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
             bar.inc(n);
@@ -469,7 +469,7 @@ impl Tracker {
     }
 
     /// The download ended: removes its bar and reports it.
-    pub fn finish(self, outcome: &Outcome) {
+    pub(crate) fn finish(self, outcome: &Outcome) {
         let inner = &self.progress.inner;
         let length = self.length.load(Ordering::Relaxed);
         if length != UNKNOWN {
@@ -503,7 +503,7 @@ impl Tracker {
 }
 
 /// How a status shows on stderr (plain when colors are off).
-pub fn paint(outcome: &Outcome) -> Style {
+pub(crate) fn paint(outcome: &Outcome) -> Style {
     let style = Style::new().for_stderr();
     match outcome.status {
         Status::Saved { .. } => style.green(),

@@ -14,13 +14,13 @@ use super::rate::RateWindow;
 
 /// What every download adds to the overall line, shared by the trackers and the line's key.
 #[derive(Debug, Default)]
-pub struct Totals {
+pub(crate) struct Totals {
     /// Bytes received by all downloads.
-    pub bytes: AtomicU64,
+    pub(crate) bytes: AtomicU64,
     /// Downloads running without a bar (`+N more`).
-    pub hidden: AtomicUsize,
+    pub(crate) hidden: AtomicUsize,
     /// The run's width (`64 at once`; 0: not shown).
-    pub width: AtomicUsize,
+    pub(crate) width: AtomicUsize,
     /// Bytes still to come for the running downloads whose size is known.
     sized_left: AtomicI64,
     /// Running downloads whose size is known.
@@ -33,7 +33,7 @@ pub struct Totals {
 impl Totals {
     /// A download at `position` learned its size: `length` (`before` when it knew one already,
     /// else `u64::MAX`).
-    pub fn sized(&self, before: u64, length: u64, position: u64) {
+    pub(crate) fn sized(&self, before: u64, length: u64, position: u64) {
         if before == u64::MAX {
             self.sized_running.fetch_add(1, Ordering::Relaxed);
             self.sizes_count.fetch_add(1, Ordering::Relaxed);
@@ -45,12 +45,12 @@ impl Totals {
     }
 
     /// A sized download moved from `before` to `after` bytes.
-    pub fn moved(&self, before: u64, after: u64) {
+    pub(crate) fn moved(&self, before: u64, after: u64) {
         self.add_left(before as i64 - after as i64);
     }
 
     /// A sized download of `length` ended at `position`.
-    pub fn ended(&self, length: u64, position: u64) {
+    pub(crate) fn ended(&self, length: u64, position: u64) {
         self.sized_running.fetch_sub(1, Ordering::Relaxed);
         self.add_left(position as i64 - length as i64);
     }
@@ -72,14 +72,14 @@ impl Totals {
 
 /// The `{totals}` key of the overall line, fitted to `room` columns.
 #[derive(Debug, Clone)]
-pub struct OverallKey {
+pub(crate) struct OverallKey {
     totals: Arc<Totals>,
     room: usize,
     window: RateWindow,
 }
 
 impl OverallKey {
-    pub fn new(totals: Arc<Totals>, room: usize) -> Self {
+    pub(crate) fn new(totals: Arc<Totals>, room: usize) -> Self {
         OverallKey {
             totals,
             room,
@@ -88,7 +88,7 @@ impl OverallKey {
     }
 
     /// The line for `done` of `files` downloads (`None` while the list is read), `elapsed` in.
-    pub fn line(&self, done: u64, files: Option<u64>, elapsed: Duration) -> String {
+    pub(crate) fn line(&self, done: u64, files: Option<u64>, elapsed: Duration) -> String {
         let totals = &self.totals;
         let rate = self.window.per_sec();
         let eta = files.zip(rate).and_then(|(files, rate)| {

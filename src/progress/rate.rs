@@ -12,13 +12,13 @@ const WINDOW: Duration = Duration::from_secs(3);
 
 /// Positions seen over the last [`WINDOW`] (plus one older sample, the window's start).
 #[derive(Debug, Clone, Default)]
-pub struct RateWindow {
+pub(crate) struct RateWindow {
     samples: VecDeque<(Instant, u64)>,
 }
 
 impl RateWindow {
     /// The bar was at `pos` bytes at `now`.
-    pub fn record(&mut self, now: Instant, pos: u64) {
+    pub(crate) fn record(&mut self, now: Instant, pos: u64) {
         if self.samples.back().is_some_and(|&(_, last)| pos < last) {
             // Moved back (a retry starting over): the old samples say nothing about now.
             self.samples.clear();
@@ -34,14 +34,14 @@ impl RateWindow {
     }
 
     /// Bytes per second over the window, once there is a window.
-    pub fn per_sec(&self) -> Option<f64> {
+    pub(crate) fn per_sec(&self) -> Option<f64> {
         let (&(first_at, first), &(last_at, last)) = (self.samples.front()?, self.samples.back()?);
         let secs = last_at.duration_since(first_at).as_secs_f64();
         (secs >= 0.2).then(|| (last - first) as f64 / secs)
     }
 
     /// Time left for `remaining` bytes at the window's speed.
-    pub fn eta(&self, remaining: u64) -> Option<Duration> {
+    pub(crate) fn eta(&self, remaining: u64) -> Option<Duration> {
         let rate = self.per_sec()?;
         (rate > 0.0).then(|| Duration::from_secs_f64(remaining as f64 / rate))
     }
@@ -49,20 +49,20 @@ impl RateWindow {
 
 /// Which number a [`WindowKey`] shows.
 #[derive(Debug, Clone, Copy)]
-pub enum Shows {
+pub(crate) enum Shows {
     Rate,
     Eta,
 }
 
 /// A template key (`{rate}`, `{eta}`) backed by a [`RateWindow`] of its own bar.
 #[derive(Debug, Clone)]
-pub struct WindowKey {
+pub(crate) struct WindowKey {
     shows: Shows,
     window: RateWindow,
 }
 
 impl WindowKey {
-    pub fn new(shows: Shows) -> Self {
+    pub(crate) fn new(shows: Shows) -> Self {
         WindowKey {
             shows,
             window: RateWindow::default(),

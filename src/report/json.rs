@@ -12,7 +12,7 @@ use crate::units::human_duration;
 use crate::width::Jobs;
 
 /// The summary object that ends `--json` output.
-pub fn write_json_summary(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn write_json_summary(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
     serde_json::to_writer(&mut *out, &SummaryRecord::from(summary))?;
     out.write_all(b"\n")?;
     out.flush()

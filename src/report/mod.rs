@@ -2,8 +2,8 @@
 //! code, and the human summary on stderr (tables of the failures and the slowest downloads,
 //! then a total line). The JSON records are in [`json`], table layout in [`table`].
 
-pub mod json;
-pub mod table;
+pub(crate) mod json;
+pub(crate) mod table;
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -22,32 +22,32 @@ use crate::units::{human_bytes, human_duration};
 use crate::width::{Jobs, WidthReport};
 
 /// Exit code when at least one download failed.
-pub const EXIT_FAILED: u8 = 1;
+pub(crate) const EXIT_FAILED: u8 = 1;
 /// Exit code for a usage or setup error (bad URL, unusable output directory).
 pub const EXIT_USAGE: u8 = 2;
 
 /// The result of one run.
 #[derive(Debug)]
-pub struct Summary {
-    pub mode: Mode,
+pub(crate) struct Summary {
+    pub(crate) mode: Mode,
     /// The width the run ran at (`-j`, and under `auto` how wide it went).
-    pub width: WidthReport,
+    pub(crate) width: WidthReport,
     /// `--shard K/N`, if the run took one shard of its input.
-    pub shard: Option<Shard>,
+    pub(crate) shard: Option<Shard>,
     /// What the downloads came to, counted as they ended.
-    pub tally: Tally,
+    pub(crate) tally: Tally,
     /// From before the first download started until every worker was joined.
-    pub elapsed: Duration,
+    pub(crate) elapsed: Duration,
     /// Stopped by Ctrl-C.
-    pub interrupted: bool,
+    pub(crate) interrupted: bool,
     /// URLs read but never started (the run was interrupted): those the workers were about to
     /// take, and those left in the input queue.
-    pub not_started: usize,
+    pub(crate) not_started: usize,
 }
 
 /// Which rows the end-of-run table shows (`--table`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum TableRows {
+pub(crate) enum TableRows {
     /// The failures and the few slowest downloads: a size that does not grow with the list.
     #[default]
     Short,
@@ -63,12 +63,12 @@ const SLOWEST_ROWS: usize = 5;
 /// What the downloads of a run came to, added up one outcome at a time: counts and totals,
 /// plus the few table rows the report shows (all of them only with `--table full`).
 #[derive(Debug)]
-pub struct Tally {
-    pub counts: Counts,
+pub(crate) struct Tally {
+    pub(crate) counts: Counts,
     /// Outcomes, of every kind.
-    pub files: usize,
+    pub(crate) files: usize,
     /// Body bytes received by all downloads.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// The first failures' rows, and how many more there were.
     failures: Vec<Vec<String>>,
     more_failures: usize,
@@ -81,7 +81,7 @@ pub struct Tally {
 }
 
 impl Tally {
-    pub fn new(rows: TableRows) -> Self {
+    pub(crate) fn new(rows: TableRows) -> Self {
         Tally {
             counts: Counts::default(),
             files: 0,
@@ -96,7 +96,7 @@ impl Tally {
 
     /// Counts one outcome, and keeps its row if the report will show it. A download that never
     /// started (Ctrl-C) is only counted.
-    pub fn add(&mut self, outcome: &Outcome) {
+    pub(crate) fn add(&mut self, outcome: &Outcome) {
         if outcome.never_started() {
             self.counts.not_started += 1;
             return;
@@ -138,23 +138,23 @@ impl Tally {
 }
 
 impl Summary {
-    pub fn counts(&self) -> Counts {
+    pub(crate) fn counts(&self) -> Counts {
         self.tally.counts
     }
 
     /// Body bytes received by all downloads.
-    pub fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         self.tally.bytes
     }
 
     /// Aggregate throughput in bytes per second.
-    pub fn throughput(&self) -> f64 {
+    pub(crate) fn throughput(&self) -> f64 {
         rate(self.bytes(), self.elapsed)
     }
 
     /// 0 if every download succeeded (or was skipped by `--no-clobber`), 1 if any failed,
     /// 130 if the run was interrupted.
-    pub fn exit_code(&self) -> ExitCode {
+    pub(crate) fn exit_code(&self) -> ExitCode {
         if self.interrupted {
             ExitCode::from(EXIT_INTERRUPTED)
         } else if self.tally.counts.failed > 0 {
@@ -165,7 +165,7 @@ impl Summary {
     }
 
     /// `interrupted: 12 done, 3 in flight kept as .part, 85 not started`: what Ctrl-C left.
-    pub fn interrupted_line(&self) -> String {
+    pub(crate) fn interrupted_line(&self) -> String {
         let counts = self.counts();
         let in_flight = counts.interrupted;
         format!(
@@ -177,7 +177,7 @@ impl Summary {
 
     /// How the run was scheduled: `seq`, `threads`, `pool, 8 jobs`,
     /// `async, auto (up to 128 at once)`.
-    pub fn schedule(&self) -> String {
+    pub(crate) fn schedule(&self) -> String {
         match self.width.jobs {
             Jobs::Auto if self.mode.uses_jobs() => {
                 format!("{}, auto (up to {} at once)", self.mode, self.width.peak)
@@ -190,7 +190,7 @@ impl Summary {
     /// `pool, 8 jobs: 19 ok, 1 failed, 4.75 MiB in 1.23s (3.86 MiB/s)` (`pool, 8 jobs, shard
     /// 2/4: ...` with `--shard`); after Ctrl-C, `INTERRUPTED: pool, 8 jobs: 12 ok, 0 failed,
     /// 3 interrupted, ...` (the interrupted ones are not called failed).
-    pub fn total_line(&self) -> String {
+    pub(crate) fn total_line(&self) -> String {
         let counts = self.counts();
         let shard = match self.shard {
             Some(shard) => format!(", shard {shard}"),
@@ -256,7 +256,7 @@ const NARROWING: [Narrow; 8] = [
 /// The human summary: the failures and the few slowest downloads (or, with `--table full`,
 /// every download) as tables, then the total line. Tables fit in `width` columns when given
 /// (see [`fit_table`]).
-pub fn write_table(
+pub(crate) fn write_table(
     summary: &Summary,
     width: Option<usize>,
     out: &mut impl Write,

@@ -8,7 +8,7 @@ use crate::progress::elide_middle;
 
 /// How a table column is aligned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Align {
+pub(crate) enum Align {
     Left,
     Right,
 }
@@ -16,14 +16,14 @@ pub enum Align {
 /// How a table too wide for the terminal is narrowed, step by step, until it fits: columns
 /// dropped, or the first column (file names) and the last (errors) elided in the middle down
 /// to a number of columns.
-pub enum Narrow {
+pub(crate) enum Narrow {
     Drop(&'static str),
     Elide(usize),
 }
 
 /// Lays out a table in at most `width` columns, narrowing it step by step as `narrowing` says.
 /// Without a width, the table is as wide as its cells.
-pub fn fit_table(
+pub(crate) fn fit_table(
     header: &[&str],
     mut rows: Vec<Vec<String>>,
     align: &[Align],
@@ -82,7 +82,7 @@ fn column_widths(header: &[&str], rows: &[Vec<String>]) -> Vec<usize> {
 
 /// Lays out `rows` under `header` in padded columns, one line each, trailing spaces trimmed.
 /// Cells may be styled: widths count only what shows.
-pub fn format_table(header: &[&str], rows: &[Vec<String>], align: &[Align]) -> String {
+pub(crate) fn format_table(header: &[&str], rows: &[Vec<String>], align: &[Align]) -> String {
     let widths = column_widths(header, rows);
     let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
     let mut text = String::new();

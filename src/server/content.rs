@@ -32,7 +32,8 @@ const VERIFY_BUFFER: usize = 256 * 1024;
 ///
 /// Different names give unrelated content and every offset has its own
 /// block, so swapped files and shifted ranges are detected.
-pub fn fill(name: &str, offset: u64, buf: &mut [u8]) {
+#[cfg(test)]
+pub(crate) fn fill(name: &str, offset: u64, buf: &mut [u8]) {
     fill_seeded(name_seed(name), offset, buf);
 }
 

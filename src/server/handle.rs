@@ -77,17 +77,13 @@ impl ServerHandle {
     }
 
     /// With TLS: the file holding the server's certificate (PEM), for a client's `--cacert`.
-    pub fn cert_path(&self) -> Option<&Path> {
+    pub(crate) fn cert_path(&self) -> Option<&Path> {
         self.certificate.as_ref().map(|c| c.path.as_path())
     }
 
-    /// With TLS: the server's certificate (PEM).
-    pub fn cert_pem(&self) -> Option<&str> {
-        self.certificate.as_ref().map(|c| c.pem.as_str())
-    }
-
     /// The bound address (with the actual port if port 0 was requested).
-    pub fn addr(&self) -> SocketAddr {
+    #[cfg(test)]
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
     }
 
@@ -103,26 +99,26 @@ impl ServerHandle {
     }
 
     /// The configured workload: `files` URLs of `size` bytes, the same as `GET /list`.
-    pub fn workload_urls(&self) -> Vec<String> {
+    pub(crate) fn workload_urls(&self) -> Vec<String> {
         let cfg = &self.state.config;
         workload_urls(&self.base_url(), cfg.files, cfg.size, "")
     }
 
     /// Connections, handshakes, requests and file body bytes served so far.
-    pub fn stats(&self) -> ServerStats {
+    pub(crate) fn stats(&self) -> ServerStats {
         self.state.counters.snapshot()
     }
 
     /// Starts [`ServerStats::peak_streams`] over from zero, so that the next snapshot's peak is
     /// that of the interval (the other counters only grow: take differences with
     /// [`ServerStats::since`]).
-    pub fn reset_peak(&self) {
+    pub(crate) fn reset_peak(&self) {
         self.state.counters.peak_streams.store(0, Ordering::Relaxed);
     }
 
     /// Stops accepting connections, lets in-flight responses finish for up
     /// to one second, then stops the runtime and joins its thread.
-    pub fn shutdown(mut self) {
+    pub(crate) fn shutdown(mut self) {
         self.stop_and_join();
     }
 

@@ -43,14 +43,14 @@ const SEND_BACKLOG: Duration = Duration::from_millis(50);
 pub struct Network {
     /// Round-trip time: each direction is delayed by half of it, and a connection's first bytes
     /// by its handshake's round trip.
-    pub rtt: Duration,
+    pub(crate) rtt: Duration,
     /// Bytes/s from server to client on each connection; `None` or `Some(0)`: unlimited.
-    pub link_rate: Option<u64>,
+    pub(crate) link_rate: Option<u64>,
 }
 
 impl Network {
     /// Whether connections are served as accepted, with nothing in between.
-    pub fn is_direct(&self) -> bool {
+    pub(crate) fn is_direct(&self) -> bool {
         self.rtt.is_zero() && self.rate().is_none()
     }
 

@@ -70,8 +70,9 @@ mod state;
 mod testing;
 mod tls;
 
-pub use content::{fill, verify_file};
+pub use content::verify_file;
 pub use handle::ServerHandle;
-pub use link::Network;
-pub use serve::{ServeArgs, serve};
-pub use state::{DEFAULT_MAX_STREAMS, ServerConfig, ServerStats};
+pub(crate) use link::Network;
+pub(crate) use serve::{ServeArgs, serve};
+pub use state::ServerConfig;
+pub(crate) use state::{DEFAULT_MAX_STREAMS, ServerStats};

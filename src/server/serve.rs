@@ -33,66 +33,66 @@ Example: curl -s 'http://127.0.0.1:8000/list?files=100' | sed 's/$/\\&fail=2/' |
 /// Serve deterministic synthetic files over HTTP for testing and benchmarking.
 #[derive(clap::Args, Debug, Clone)]
 #[command(after_help = SERVE_AFTER_HELP)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Address to listen on; port 0 picks a free port
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8000")]
-    pub bind: SocketAddr,
+    pub(crate) bind: SocketAddr,
 
     /// Delay before each file response is sent, e.g. 50ms (per request: ?latency=)
     #[arg(long, value_name = "DUR", default_value = "0", value_parser = units::parse_duration)]
-    pub latency: Duration,
+    pub(crate) latency: Duration,
 
     /// Bandwidth cap per response, e.g. 10MiB/s; unlimited if absent or 0 (per request: ?rate=)
     #[arg(long, value_name = "RATE", value_parser = units::parse_rate)]
-    pub rate: Option<u64>,
+    pub(crate) rate: Option<u64>,
 
     /// Number of files listed at /list
     #[arg(long, value_name = "N", default_value_t = 32)]
-    pub files: usize,
+    pub(crate) files: usize,
 
     /// Default file size, e.g. 256KiB, 1.5MB (per request: ?size=)
     #[arg(long, value_name = "SIZE", default_value = "256KiB", value_parser = units::parse_size)]
-    pub size: u64,
+    pub(crate) size: u64,
 
     /// Emulate a network path with this round-trip time, e.g. 50ms: each direction of every
     /// connection is delayed by half of it, and its handshake costs a round trip (so a first
     /// request costs two, TLS one more)
     #[arg(long, value_name = "DUR", default_value = "0", value_parser = units::parse_duration, help_heading = "Network")]
-    pub rtt: Duration,
+    pub(crate) rtt: Duration,
 
     /// Bandwidth cap per connection, server to client, paced smoothly, e.g. 32MiB/s (shared
     /// by the HTTP/2 streams of a connection; --rate caps each response)
     #[arg(long, value_name = "RATE", value_parser = units::parse_rate, help_heading = "Network")]
-    pub link_rate: Option<u64>,
+    pub(crate) link_rate: Option<u64>,
 
     /// Serve HTTPS with a self-signed certificate for localhost and 127.0.0.1 made at start
     /// (HTTP/2 and HTTP/1.1 offered by ALPN); its path is printed for clients' --cacert
     #[arg(long, help_heading = "Network")]
-    pub tls: bool,
+    pub(crate) tls: bool,
 
     /// With --tls: write the certificate (PEM) to PATH (default: a temporary directory,
     /// removed when the server stops)
     #[arg(long, value_name = "PATH", requires = "tls", help_heading = "Network")]
-    pub cert_out: Option<PathBuf>,
+    pub(crate) cert_out: Option<PathBuf>,
 
     /// HTTP/2 streams a client may open at once on one connection
     /// (SETTINGS_MAX_CONCURRENT_STREAMS)
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_STREAMS, help_heading = "Network")]
-    pub max_streams: u32,
+    pub(crate) max_streams: u32,
 
     /// Speak HTTP/1.1 only: no h2 offered by ALPN, no h2c (a server as many mirrors are)
     #[arg(long, help_heading = "Network")]
-    pub http1_only: bool,
+    pub(crate) http1_only: bool,
 
     /// At most N responses in progress at once, server-wide; a request beyond that gets 503
     /// with Retry-After: 1 (push-back, as a loaded server gives)
     #[arg(long, value_name = "N", help_heading = "Network")]
-    pub max_active: Option<usize>,
+    pub(crate) max_active: Option<usize>,
 }
 
 impl ServeArgs {
     /// The server configuration these flags describe.
-    pub fn config(&self) -> ServerConfig {
+    pub(crate) fn config(&self) -> ServerConfig {
         ServerConfig {
             bind: self.bind,
             latency: self.latency,
@@ -115,7 +115,7 @@ impl ServeArgs {
 /// Runs `fetchbench serve`: starts the server, prints its base URL as the
 /// first line on stdout, a hint on stderr, and serves until SIGINT (Ctrl-C)
 /// or SIGTERM, then shuts down cleanly.
-pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let signal_runtime = crate::platform::current_thread_runtime()?;
     // Installed before the URL is announced, so whoever reads it may stop us at once.
     let mut signals = {

@@ -10,7 +10,7 @@ use super::link::Network;
 
 /// HTTP/2 streams a client may open at once on one connection unless `--max-streams` says
 /// (nginx's `http2_max_concurrent_streams`).
-pub const DEFAULT_MAX_STREAMS: u32 = 128;
+pub(crate) const DEFAULT_MAX_STREAMS: u32 = 128;
 
 /// Server-wide settings; per-request query parameters override `latency`,
 /// `rate` and `size`.
@@ -63,33 +63,33 @@ impl Default for ServerConfig {
 
 /// Traffic counters of a running server.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ServerStats {
+pub(crate) struct ServerStats {
     /// HTTP requests received on any route (including `/list`, HEAD and 404s).
-    pub requests: u64,
+    pub(crate) requests: u64,
     /// File body bytes handed to connections (file data only: `/list`
     /// listings and error messages are not counted).
-    pub body_bytes: u64,
+    pub(crate) body_bytes: u64,
     /// TCP connections accepted.
-    pub connections: u64,
+    pub(crate) connections: u64,
     /// TLS handshakes completed in full (a new session).
-    pub tls_full: u64,
+    pub(crate) tls_full: u64,
     /// TLS handshakes that resumed an earlier session.
-    pub tls_resumed: u64,
+    pub(crate) tls_resumed: u64,
     /// Requests over HTTP/1.x.
-    pub requests_h1: u64,
+    pub(crate) requests_h1: u64,
     /// Requests over HTTP/2 (streams).
-    pub requests_h2: u64,
+    pub(crate) requests_h2: u64,
     /// Requests refused with 503 by `--max-active`.
-    pub refused: u64,
+    pub(crate) refused: u64,
     /// The most requests in progress at once on one connection (HTTP/2 streams; 1 over
     /// HTTP/1.1), since the start or the last [`reset_peak`](super::ServerHandle::reset_peak).
-    pub peak_streams: u64,
+    pub(crate) peak_streams: u64,
 }
 
 impl ServerStats {
     /// What happened between `earlier` and this snapshot: every counter's difference, and this
     /// snapshot's peak (reset the peak at `earlier` to make it the interval's).
-    pub fn since(&self, earlier: &ServerStats) -> ServerStats {
+    pub(crate) fn since(&self, earlier: &ServerStats) -> ServerStats {
         ServerStats {
             requests: self.requests - earlier.requests,
             body_bytes: self.body_bytes - earlier.body_bytes,
@@ -104,7 +104,7 @@ impl ServerStats {
     }
 
     /// TLS handshakes, full and resumed.
-    pub fn tls_handshakes(&self) -> u64 {
+    pub(crate) fn tls_handshakes(&self) -> u64 {
         self.tls_full + self.tls_resumed
     }
 }

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::ops::Range;
 use std::time::Duration;
 
-use super::{ServerConfig, ServerHandle, fill};
+use super::{ServerConfig, ServerHandle};
 
 /// A parsed HTTP/1.1 response read until the server closed the connection.
 pub(super) struct Reply {
@@ -76,7 +76,7 @@ pub(super) fn get(addr: SocketAddr, target: &str) -> Reply {
 
 pub(super) fn expected(name: &str, range: Range<u64>) -> Vec<u8> {
     let mut buf = vec![0u8; (range.end - range.start) as usize];
-    fill(name, range.start, &mut buf);
+    super::content::fill(name, range.start, &mut buf);
     buf
 }
 

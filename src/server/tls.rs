@@ -14,7 +14,6 @@ const NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 /// The server's certificate, as clients need it.
 #[derive(Debug)]
 pub(super) struct Certificate {
-    pub(super) pem: String,
     pub(super) path: PathBuf,
     /// The temporary directory holding `path` when no `--cert-out` was given; removed when the
     /// server stops.
@@ -63,10 +62,6 @@ pub(super) fn self_signed(
         true => vec![b"http/1.1".to_vec()],
         false => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
     };
-    let certificate = Certificate {
-        pem,
-        path,
-        _dir: dir,
-    };
+    let certificate = Certificate { path, _dir: dir };
     Ok((certificate, TlsAcceptor::from(Arc::new(config))))
 }

@@ -243,7 +243,7 @@ fn serve_prints_its_url_and_serves_a_workload() {
     assert!(started.elapsed() >= Duration::from_millis(300));
     let path = String::from_utf8(out.get_output().stdout.clone()).unwrap();
     let path = std::path::Path::new(path.trim());
-    fetchbench::server::verify_file(path, "a.bin", 4096).unwrap();
+    fetchbench::verify_file(path, "a.bin", 4096).unwrap();
 
     // Ctrl-C stops it cleanly.
     send_signal(server.id(), "INT");

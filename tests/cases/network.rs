@@ -103,7 +103,7 @@ fn tls_serves_files_that_fetchbench_downloads_exactly_with_the_printed_certifica
         .arg(served.url("/files/a.bin?size=300KiB"))
         .assert()
         .code(0);
-    fetchbench::server::verify_file(&dir.path().join("a.bin"), "a.bin", 300 * 1024).unwrap();
+    fetchbench::verify_file(&dir.path().join("a.bin"), "a.bin", 300 * 1024).unwrap();
     // Without the certificate, the server is not trusted.
     let untrusted = fetchbench()
         .args(["--retries", "0", "-o"])
@@ -144,7 +144,7 @@ fn h2c_with_prior_knowledge_and_http1_by_default_over_plain_tcp() {
             .arg(served.url(&format!("/files/{name}?size=64KiB")))
             .assert()
             .code(0);
-        fetchbench::server::verify_file(&dir.path().join(name), name, 64 * 1024).unwrap();
+        fetchbench::verify_file(&dir.path().join(name), name, 64 * 1024).unwrap();
     }
     let summary = served.stop();
     assert!(summary.contains("(1 HTTP/1.1, 1 HTTP/2)"), "{summary}");
@@ -204,7 +204,7 @@ fn the_link_rate_caps_a_connection() {
     let elapsed = started.elapsed();
     // 400 kB at 1 MB/s.
     assert!(elapsed >= Duration::from_millis(400), "{elapsed:?}");
-    fetchbench::server::verify_file(&dir.path().join("slow.bin"), "slow.bin", 400_000).unwrap();
+    fetchbench::verify_file(&dir.path().join("slow.bin"), "slow.bin", 400_000).unwrap();
     served.stop();
 }
 
@@ -338,7 +338,7 @@ fn auto_climbs_well_above_8_over_a_50ms_tls_path_on_one_connection() {
         &out,
     );
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 600);
-    fetchbench::server::verify_file(&out.join("f599.bin"), "f599.bin", 512).unwrap();
+    fetchbench::verify_file(&out.join("f599.bin"), "f599.bin", 512).unwrap();
     let summary = json_summary(&done.stdout);
     let peak = summary["width"]["peak"].as_u64().unwrap();
     assert!(

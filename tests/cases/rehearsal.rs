@@ -2,7 +2,7 @@
 //! `stall`) drive fetchbench's retries and resumes as a real server's faults would, and
 //! `bench --fault` measures them.
 
-use fetchbench::server::{ServerConfig, ServerHandle, verify_file};
+use fetchbench::{ServerConfig, ServerHandle, verify_file};
 use tempfile::tempdir;
 
 use crate::util::{fetchbench, json_lines};

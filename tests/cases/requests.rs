@@ -171,7 +171,7 @@ fn a_missing_netrc_file_is_a_usage_error_naming_it() {
 /// Whether this build decodes (`--compressed`, the `compressed` feature). Without the feature,
 /// `--compressed` must be a usage error that says so; the decoding tests then check that.
 fn decoders_built_in() -> bool {
-    if fetchbench::platform::COMPRESSED {
+    if fetchbench::COMPRESSED {
         return true;
     }
     fetchbench()

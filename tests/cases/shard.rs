@@ -198,5 +198,5 @@ fn a_shard_that_gets_no_url_is_done_not_an_error() {
 }
 
 fn fetchbench_shard_of(url: &str) -> u64 {
-    fetchbench::model::shard_of(url, 2)
+    fetchbench::shard_of(url, 2)
 }

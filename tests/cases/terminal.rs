@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use fetchbench::server::{ServerConfig, ServerHandle};
+use fetchbench::{ServerConfig, ServerHandle};
 use tempfile::tempdir;
 
 const COLUMNS: u16 = 80;
