@@ -1,22 +1,27 @@
 //! One download, from request to a file under its final name: every mode calls
-//! [`Downloader::fetch`] (`procs` and `spawn` in their worker processes); only the scheduling
-//! around it differs.
+//! [`Downloader::fetch`] (`procs` and `spawn` in their worker processes, whose parent frames
+//! each download with [`Downloader::frame`] too); only the scheduling around it differs.
 //!
-//! A download is attempts under one [`policy::Policy`]: transient faults are retried with
-//! backoff, and a retry resumes the `.part` file with a `Range` request where the server allows
+//! [`Downloader`] is what a run's downloads share; a [`download::Download`] owns one
+//! download's life: attempts under one [`policy::Policy`], transient faults retried with
+//! backoff, a retry resuming the `.part` file with a `Range` request where the server allows
 //! it. The steps, a file each:
-//! - [`attempt`]: one request and its response, streamed (or split, [`segments`]) to disk;
-//! - [`output`]: the output directory and a download's file in it (`.part`, link, rename);
+//! - [`download`]: the attempts: a request planned from what is on disk, its answer, the name;
+//! - [`body`] and [`segments`]: the body saved in order, or as ranges at once;
+//! - [`pump`]: the one loop that reads a body (timeouts, rate, progress, write-outs);
+//! - [`output`]: the output directory and a download's file in it (`.part`, record, rename);
 //! - [`sink`]: how bytes reach that file (inline, or a writer thread);
 //! - [`naming`]: which name a download gets; [`headers`]: what responses say;
 //! - [`policy`]: retries, timeouts and one HTTP exchange; [`throttle`]: rate and host slots;
 //! - [`trace`]: `-v`, the request and response heads.
 
-mod attempt;
+mod body;
+mod download;
 pub(crate) mod headers;
 pub(crate) mod naming;
 pub(crate) mod output;
 pub(crate) mod policy;
+mod pump;
 pub(crate) mod record;
 pub(crate) mod segments;
 pub(crate) mod sink;
@@ -27,7 +32,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::Client;
-use reqwest::header::HeaderValue;
 
 use self::naming::Names;
 use self::output::OutputDir;
@@ -66,21 +70,12 @@ pub(crate) struct Reach {
     pub(crate) width: Arc<Width>,
 }
 
-/// One download's attempts: what they run with, and what they have learned so far.
-struct Attempts<'a> {
-    client: &'a Client,
-    target: &'a Target,
-    tracker: &'a Tracker,
-    /// Fixed by the first response, so that retries write the same file.
-    name: Option<String>,
-    /// ETag or Last-Modified of the body in the `.part` file, for `If-Range`.
-    validator: Option<HeaderValue>,
-    facts: Facts,
-    /// Set when an attempt ends only to start the download again at once under the name its
-    /// response gave (`-c`): not a fault, not counted as a retry.
-    again: bool,
-    /// Whether `-c` has asked already whether the file there is complete.
-    checked_complete: bool,
+/// How a download ended, as the frame around it needs to know: its status, its facts, and
+/// the name of the file it was writing (for a `.part` left behind).
+pub(crate) struct Ended {
+    pub(crate) result: Result<Status, FetchError>,
+    pub(crate) facts: Facts,
+    pub(crate) name: Option<String>,
 }
 
 impl Downloader {
@@ -134,48 +129,74 @@ impl Downloader {
 
     /// Downloads `target` with `client`. Never fails: a failure is in the [`Outcome`].
     pub(crate) async fn fetch(&self, client: &Client, target: &Target) -> Outcome {
+        self.frame(target, async |tracker| {
+            let mut download = download::Download::new(self, client, target, tracker);
+            let result = tokio::select! {
+                result = async {
+                    match self.policy.max_time {
+                        Some(limit) => tokio::time::timeout(limit, download.run())
+                            .await
+                            .unwrap_or(Err(FetchError::MaxTime(limit))),
+                        None => download.run().await,
+                    }
+                } => result,
+                () = self.cancel.triggered() => Err(FetchError::Interrupted),
+            };
+            let name = download.name().map(str::to_owned);
+            Ended {
+                result,
+                facts: download.into_facts(),
+                name,
+            }
+        })
+        .await
+    }
+
+    /// The frame around one download, wherever it runs (here, or in a worker process): not
+    /// started once the run is cancelled; else admitted by the throttle (host slots, pauses
+    /// between starts), shown, run by `body`, and concluded, with the `.part` a failure left
+    /// named in its outcome.
+    pub(crate) async fn frame(
+        &self,
+        target: &Target,
+        body: impl AsyncFnOnce(&Tracker) -> Ended,
+    ) -> Outcome {
         if self.cancel.is_triggered() {
             return self.failed_early(target, FetchError::NotStarted);
         }
         let started = Instant::now();
         let tracker = self.progress.start(&target.planned);
-        let mut attempts = Attempts {
-            client,
-            target,
-            tracker: &tracker,
-            name: None,
-            validator: None,
-            facts: Facts::default(),
-            again: false,
-            checked_complete: false,
+        let admitted = tokio::select! {
+            slot = self.throttle.admit(&target.url) => Some(slot),
+            () = self.cancel.triggered() => None,
         };
-        let result = tokio::select! {
-            result = async {
-                let _slot = self.throttle.admit(&target.url).await;
-                let download = self.download(&mut attempts);
-                match self.policy.max_time {
-                    Some(limit) => tokio::time::timeout(limit, download)
-                        .await
-                        .unwrap_or(Err(FetchError::MaxTime(limit))),
-                    None => download.await,
-                }
-            } => result,
-            () = self.cancel.triggered() => Err(FetchError::Interrupted),
+        // The body sees a cancel itself: what it learned until then is its outcome's.
+        let ended = match admitted {
+            Some(_slot) => body(&tracker).await,
+            None => Ended {
+                result: Err(FetchError::Interrupted),
+                facts: Facts::default(),
+                name: None,
+            },
         };
-        let mut facts = attempts.facts;
-        if matches!(&result, Err(err) if !err.spoils_part() && !matches!(err, FetchError::Busy { .. }))
-        {
-            facts.partial = attempts
-                .name
-                .as_deref()
-                .and_then(|name| self.output.leftover_part(name));
+        let Ended {
+            result,
+            mut facts,
+            name,
+        } = ended;
+        let leaves_part =
+            |err: &FetchError| !err.spoils_part() && !matches!(err, FetchError::Busy { .. });
+        if matches!(&result, Err(err) if leaves_part(err)) {
+            if let Some(name) = name {
+                facts.partial = self.output.leftover_part(&name);
+            }
         }
         let status = result.unwrap_or_else(Status::Failed);
         self.conclude(target, tracker, status, started.elapsed(), facts)
     }
 
     /// The outcome of `target`'s download, also shown as ended by its `tracker`.
-    pub(crate) fn conclude(
+    fn conclude(
         &self,
         target: &Target,
         tracker: Tracker,
@@ -213,57 +234,5 @@ impl Downloader {
         let outcome = Outcome::new(index, url, status, Duration::ZERO, Facts::default());
         tracker.finish(&outcome);
         outcome
-    }
-
-    /// The name `target` gets when its response asks for `wanted` (a redirect's, or
-    /// Content-Disposition's); says so when a file already in the output directory keeps
-    /// `wanted`.
-    pub(crate) fn claim(&self, target: &Target, wanted: String) -> String {
-        if naming::is_reserved_for(target, &wanted) {
-            // The URL's own name, reserved when its line was read (made distinct from the other
-            // URLs' then, which is no rename to speak of).
-            return target.planned.clone();
-        }
-        let name = self.names.claim(target, wanted.clone());
-        if name != wanted && self.output.holds(&wanted) {
-            self.progress.println(&format!(
-                "renamed {}: {wanted} is already in {}, so it is saved as {name}",
-                crate::secret::url(&target.url),
-                self.output.path().display()
-            ));
-        }
-        name
-    }
-
-    /// Attempts until success, a final error, or the retries are spent.
-    async fn download(&self, attempts: &mut Attempts<'_>) -> Result<Status, FetchError> {
-        loop {
-            let err = match self.attempt(attempts).await {
-                Ok(status) => return Ok(status),
-                Err(_) if std::mem::take(&mut attempts.again) => continue,
-                Err(err) => err,
-            };
-            // Refused for load: the retry waits for a place under the (narrowed) width.
-            let aside = err.is_push_back().then(|| {
-                let aside = self.reach.width.stand_aside();
-                self.reach.width.pushed_back();
-                aside
-            });
-            if err.spoils_part() {
-                if let Some(name) = &attempts.name {
-                    self.output.discard_part(name);
-                }
-            }
-            if !self
-                .policy
-                .wait_to_retry(&err, &mut attempts.facts.retries, attempts.tracker)
-                .await
-            {
-                return Err(err);
-            }
-            if let Some(aside) = aside {
-                aside.rejoin().await;
-            }
-        }
     }
 }

@@ -8,8 +8,10 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 use percent_encoding::percent_decode_str;
-use reqwest::Url;
+use reqwest::header;
+use reqwest::{Response, Url};
 
+use super::Downloader;
 use super::output::{OutputDir, PART_SUFFIX};
 use crate::model::Target;
 use crate::sync::lock;
@@ -167,8 +169,57 @@ fn split_extension(name: &str) -> (&str, &str) {
 /// reserved for it: the run's registry, or (in a worker process) the parent's, asked over a
 /// pipe.
 pub(crate) trait Names: Send + Sync {
-    /// The name `target` saves under, given the (safe) name its response asks for.
-    fn claim(&self, target: &Target, wanted: String) -> String;
+    /// A distinct name for `target`, whose response asks for the (safe) name `wanted`, which
+    /// is not the one reserved for it ([`granted`] answers that one).
+    fn grant(&self, target: &Target, wanted: String) -> String;
+}
+
+/// The name `target` saves under when its response asks for `wanted`: the one reserved for
+/// it when its line was read, if that is `wanted`; else the one `names` grants.
+pub(crate) fn granted(names: &dyn Names, target: &Target, wanted: String) -> String {
+    if is_reserved_for(target, &wanted) {
+        // Reserved when its line was read (made distinct from the other URLs' then).
+        return target.planned.clone();
+    }
+    names.grant(target, wanted)
+}
+
+impl Downloader {
+    /// The file name for `target`'s first response: the server's suggestion when asked and
+    /// given, else the final URL's.
+    pub(super) fn name_for(&self, target: &Target, response: &Response) -> String {
+        if target.name.is_some() {
+            // The input named the file: that name was reserved when its line was read.
+            return target.planned.clone();
+        }
+        let suggested = self
+            .policy
+            .content_disposition
+            .then(|| response.headers().get(header::CONTENT_DISPOSITION))
+            .flatten()
+            .and_then(|value| value.to_str().ok())
+            .and_then(name_from_content_disposition);
+        let wanted = suggested.unwrap_or_else(|| name_from_url(response.url()));
+        self.name_asked(target, wanted)
+    }
+
+    /// The name `target` gets when its response asks for `wanted` (a redirect's, or
+    /// Content-Disposition's; in a worker process, its child asks); says so when a file
+    /// already in the output directory keeps `wanted`.
+    pub(crate) fn name_asked(&self, target: &Target, wanted: String) -> String {
+        let name = granted(&*self.names, target, wanted.clone());
+        // The name reserved for it is no rename to speak of, even with a counter: that was
+        // decided among the run's own URLs when its line was read.
+        let kept = name != wanted && !is_reserved_for(target, &wanted);
+        if kept && self.output.holds(&wanted) {
+            self.progress.println(&format!(
+                "renamed {}: {wanted} is already in {}, so it is saved as {name}",
+                crate::secret::url(&target.url),
+                self.output.path().display()
+            ));
+        }
+        name
+    }
 }
 
 /// The names taken in one run, so that two URLs never write the same file.
@@ -222,7 +273,7 @@ impl NameRegistry {
         name
     }
 
-    /// Makes the names a server chooses (those [`Names::claim`] gets beyond the planned ones)
+    /// Makes the names a server chooses (those [`Names::grant`] gets)
     /// skip what is already in `output`: a name itself (of any kind), or its `.part`, unless
     /// resuming (`-c` continues that one).
     pub(crate) fn keeping_existing(mut self, output: &OutputDir, resume: bool) -> Self {
@@ -241,12 +292,8 @@ impl OnDisk {
 }
 
 impl Names for NameRegistry {
-    /// The one reserved when its line was read when it matches `wanted`, else a newly claimed
-    /// distinct one.
-    fn claim(&self, target: &Target, wanted: String) -> String {
-        if is_reserved_for(target, &wanted) {
-            return target.planned.clone();
-        }
+    /// A newly taken distinct one.
+    fn grant(&self, _target: &Target, wanted: String) -> String {
         // The name comes from the server (a redirect, Content-Disposition): it may not
         // replace a file that was there before.
         self.take(&wanted, |name| {
@@ -357,8 +404,8 @@ mod tests {
         let urls = [url("http://h/a"), url("http://h/b")];
         let names = NameRegistry::default();
         let targets = targets(&names, &urls);
-        assert_eq!(names.claim(&targets[0], "a".into()), "a");
-        assert_eq!(names.claim(&targets[1], "a".into()), "a-1");
+        assert_eq!(granted(&names, &targets[0], "a".into()), "a");
+        assert_eq!(granted(&names, &targets[1], "a".into()), "a-1");
     }
 
     #[test]

@@ -248,7 +248,6 @@ impl OutputDir {
         file.set_len(len)?;
         Ok(Preallocated {
             file,
-            path,
             len,
             validator,
         })
@@ -322,8 +321,48 @@ pub(crate) struct FileFor<'a> {
 }
 
 impl FileFor<'_> {
-    fn write_error(&self, path: PathBuf) -> impl FnOnce(io::Error) -> FetchError {
+    fn error_at(&self, path: PathBuf) -> impl FnOnce(io::Error) -> FetchError {
         move |source| FetchError::write(path, source)
+    }
+
+    /// A write error of the `.part`.
+    pub(crate) fn write_error(&self, source: io::Error) -> FetchError {
+        FetchError::write(self.dir.part(self.name), source)
+    }
+
+    /// Where the file is under its final name.
+    pub(crate) fn path(&self) -> PathBuf {
+        self.dir.file(self.name)
+    }
+
+    /// Whether anything is at the final name ([`OutputDir::holds`]).
+    pub(crate) fn exists(&self) -> bool {
+        self.dir.holds(self.name)
+    }
+
+    /// The length of the regular file at the final name ([`OutputDir::file_len`]).
+    pub(crate) fn len(&self) -> Option<u64> {
+        self.dir.file_len(self.name)
+    }
+
+    /// The modification time of the regular file at the final name.
+    pub(crate) fn modified(&self) -> Option<SystemTime> {
+        self.dir.modified(self.name)
+    }
+
+    /// Whether anything is at the `.part` name, of any kind.
+    pub(crate) fn has_any_part(&self) -> bool {
+        self.dir.holds_part(self.name)
+    }
+
+    /// The length of the `.part`, when it is one to resume ([`OutputDir::part_len`]).
+    pub(crate) fn part_len(&self) -> Option<u64> {
+        self.dir.part_len(self.name)
+    }
+
+    /// What a download may resume from ([`OutputDir::resume_point`]).
+    pub(crate) fn resume_point(&self) -> Resume {
+        self.dir.resume_point(self.name)
     }
 
     /// The file for the body from byte `start` ([`OutputDir::open`]).
@@ -331,7 +370,7 @@ impl FileFor<'_> {
         let part = self.dir.part(self.name);
         self.dir
             .open(self.name, start, len)
-            .map_err(self.write_error(part))
+            .map_err(self.error_at(part))
     }
 
     /// A fresh, preallocated `.part` for segments ([`OutputDir::preallocate`]).
@@ -343,7 +382,7 @@ impl FileFor<'_> {
         let part = self.dir.part(self.name);
         self.dir
             .preallocate(self.name, len, validator)
-            .map_err(self.write_error(part))
+            .map_err(self.error_at(part))
     }
 
     /// The preallocated `.part` of `len` bytes a segmented download left, as it is (locked),
@@ -353,28 +392,24 @@ impl FileFor<'_> {
         len: u64,
         validator: String,
     ) -> Result<Preallocated, FetchError> {
-        let path = self.dir.part(self.name);
         let file = self.hold()?;
         match file.metadata() {
             Ok(meta) if meta.len() == len => Ok(Preallocated {
                 file,
-                path,
                 len,
                 validator: Some(validator),
             }),
             Ok(_) => Err(FetchError::BadResume(
                 "a .part of another length than its record".to_owned(),
             )),
-            Err(source) => Err(FetchError::Read { path, source }),
+            Err(source) => Err(self.read_error(source)),
         }
     }
 
     /// The `.part` as it is, locked, to land it ([`OutputDir::hold_part`]).
     pub(crate) fn hold(&self) -> Result<File, FetchError> {
         let part = self.dir.part(self.name);
-        self.dir
-            .hold_part(self.name)
-            .map_err(self.write_error(part))
+        self.dir.hold_part(self.name).map_err(self.error_at(part))
     }
 
     /// Replaces the record ([`OutputDir::save_record`]).
@@ -382,7 +417,7 @@ impl FileFor<'_> {
         let path = self.dir.record_path(self.name);
         self.dir
             .save_record(self.name, record)
-            .map_err(self.write_error(path))
+            .map_err(self.error_at(path))
     }
 
     /// The `.part`'s first `len` bytes, to take a digest of.
@@ -415,9 +450,7 @@ impl FileFor<'_> {
     /// Gives the complete `part` its final name.
     pub(crate) fn land(&self, part: Part) -> Result<PathBuf, FetchError> {
         let path = self.dir.file(self.name);
-        self.dir
-            .land(self.name, part)
-            .map_err(self.write_error(path))
+        self.dir.land(self.name, part).map_err(self.error_at(path))
     }
 
     /// Gives the `.part`, complete and `held`, its final name.
@@ -425,14 +458,13 @@ impl FileFor<'_> {
         let path = self.dir.file(self.name);
         self.dir
             .land_part(self.name, held)
-            .map_err(self.write_error(path))
+            .map_err(self.error_at(path))
     }
 }
 
 /// A `.part` of known length, written at any offset (bytes land out of order).
 pub(crate) struct Preallocated {
     pub(crate) file: File,
-    pub(crate) path: PathBuf,
     pub(crate) len: u64,
     /// The validator of the body, kept in its record.
     pub(crate) validator: Option<String>,
@@ -443,27 +475,24 @@ impl Preallocated {
     /// stops), then records them as written in order, so that a later `-c` resumes from
     /// there safely. In that order: should it stop in between, the old record's ranges
     /// still prove no more than the cut file holds.
-    pub(crate) fn keep_first(&self, output: &OutputDir, name: &str, len: u64) -> io::Result<()> {
-        self.file.set_len(len)?;
-        output.save_record(
-            name,
-            &Record::in_order(self.validator.clone(), Some(self.len)),
-        )
+    pub(crate) fn keep_first(&self, file: &FileFor<'_>, len: u64) -> Result<(), FetchError> {
+        self.file
+            .set_len(len)
+            .map_err(|source| file.write_error(source))?;
+        file.save_record(&Record::in_order(self.validator.clone(), Some(self.len)))
     }
 
     /// Records `ranges` as written: they are on the file (synced first, so that the record
     /// never claims bytes a power cut could take).
     pub(crate) fn record(
         &self,
-        output: &OutputDir,
-        name: &str,
+        file: &FileFor<'_>,
         ranges: Vec<(u64, u64)>,
-    ) -> io::Result<()> {
-        self.file.sync_data()?;
-        output.save_record(
-            name,
-            &Record::segmented(self.validator.clone(), self.len, ranges),
-        )
+    ) -> Result<(), FetchError> {
+        self.file
+            .sync_data()
+            .map_err(|source| file.write_error(source))?;
+        file.save_record(&Record::segmented(self.validator.clone(), self.len, ranges))
     }
 }
 

@@ -17,14 +17,14 @@ use futures_util::future::try_join_all;
 use reqwest::header::{self, HeaderValue};
 use reqwest::{Client, Response, StatusCode};
 
+use bytes::Bytes;
+
 use super::headers::content_range_of;
-use super::output::{OutputDir, Preallocated};
-use super::policy::{IDLE_FLUSH_AFTER, Policy, SpeedMeter, WRITE_OUT_EVERY};
-use super::throttle::Throttle;
+use super::output::{FileFor, Preallocated};
+use super::pump::{Drain, End, Pump};
 use crate::error::FetchError;
 use crate::http::HttpSettings;
 use crate::model::Target;
-use crate::progress::Tracker;
 
 /// Bytes a segment gathers before one positional write.
 const SEGMENT_BUFFER: usize = 256 * 1024;
@@ -49,8 +49,7 @@ impl Segment {
 /// prefix (this also runs when the download is cancelled and its future dropped).
 struct Layout<'a> {
     part: &'a Preallocated,
-    output: &'a OutputDir,
-    name: &'a str,
+    file: &'a FileFor<'a>,
     segments: Vec<Segment>,
     complete: bool,
 }
@@ -97,28 +96,23 @@ impl Drop for Layout<'_> {
     fn drop(&mut self) {
         if !self.complete {
             // Best effort: if even this fails, the record still proves no more than is there.
-            let _ = self
-                .part
-                .keep_first(self.output, self.name, self.good_prefix());
+            let _ = self.part.keep_first(self.file, self.good_prefix());
         }
     }
 }
 
-/// One download's exchanges with its server: the run's rules and throttle, the client, the
-/// URL, and where its progress shows.
-pub(crate) struct Transfer<'a> {
-    pub(crate) policy: &'a Policy,
-    pub(crate) throttle: &'a Throttle,
-    pub(crate) client: &'a Client,
+/// One download's exchanges with its server: the run's rules, throttle and progress (the
+/// pump), the client, the URL, and the file.
+pub(super) struct Transfer<'a> {
+    pub(super) pump: Pump<'a>,
+    pub(super) client: &'a Client,
     /// What each further segment builds its own client from: its own connection, since over
     /// HTTP/2 one client would carry every segment on one connection, which a per-connection
     /// rate limit (a CDN's, a mirror's) caps as a whole.
-    pub(crate) http: &'a HttpSettings,
-    pub(crate) target: &'a Target,
-    pub(crate) tracker: &'a Tracker,
-    /// Where the file is, and its name there (for its record).
-    pub(crate) output: &'a OutputDir,
-    pub(crate) name: &'a str,
+    pub(super) http: &'a HttpSettings,
+    pub(super) target: &'a Target,
+    /// The file in the output directory (its `.part` and record).
+    pub(super) file: FileFor<'a>,
 }
 
 /// What every segment of one download shares.
@@ -142,12 +136,7 @@ impl Shared<'_> {
             return Ok(());
         }
         self.part
-            .record(
-                self.transfer.output,
-                self.transfer.name,
-                written(self.segments),
-            )
-            .map_err(|source| FetchError::write(self.part.path.clone(), source))?;
+            .record(&self.transfer.file, written(self.segments))?;
         *recorded = Instant::now();
         Ok(())
     }
@@ -161,7 +150,7 @@ pub(crate) struct Fetched {
 
 /// Downloads `part` (all its length) as `count` segments. `first` is the response to
 /// `Range: bytes=0-`, which serves the first segment.
-pub(crate) async fn download(
+pub(super) async fn download(
     transfer: &Transfer<'_>,
     first: Response,
     part: &Preallocated,
@@ -178,7 +167,7 @@ pub(crate) async fn download(
 /// Resumes a segmented download from its record: each segment where it stopped (`layout`:
 /// start, end, bytes written), with `If-Range` carrying `validator`, so that a changed file
 /// fails with [`FetchError::Changed`] instead of mixing.
-pub(crate) async fn resume(
+pub(super) async fn resume(
     transfer: &Transfer<'_>,
     part: &Preallocated,
     layout: Vec<(u64, u64, u64)>,
@@ -198,8 +187,7 @@ async fn run(
     let total = part.len;
     let mut layout = Layout {
         part,
-        output: transfer.output,
-        name: transfer.name,
+        file: &transfer.file,
         segments: layout
             .into_iter()
             .map(|(start, end, written)| Segment {
@@ -219,13 +207,14 @@ async fn run(
         retries: AtomicU32::new(0),
         recorded: Mutex::new(Instant::now()),
     };
-    transfer.tracker.set_length(Some(total));
+    let tracker = transfer.pump.tracker;
+    tracker.set_length(Some(total));
     let already: u64 = layout
         .segments
         .iter()
         .map(|s| s.written.load(Ordering::Relaxed))
         .sum();
-    transfer.tracker.set_position(already);
+    tracker.set_position(already);
     let mut first = first;
     let result = try_join_all(
         layout
@@ -251,6 +240,7 @@ async fn fetch_segment(
     mut response: Option<Response>,
 ) -> Result<(), FetchError> {
     let mut retries = 0;
+    let pump = &shared.transfer.pump;
     // The first segment goes on the connection of the first response; each other on its own.
     let own = match response {
         Some(_) => None,
@@ -279,10 +269,9 @@ async fn fetch_segment(
         // A changed file is not this segment's to retry: the whole download starts over.
         let changed = matches!(err, FetchError::Changed);
         if changed
-            || !shared
-                .transfer
+            || !pump
                 .policy
-                .wait_to_retry(&err, &mut retries, shared.transfer.tracker)
+                .wait_to_retry(&err, &mut retries, pump.tracker)
                 .await
         {
             return Err(err);
@@ -306,9 +295,10 @@ async fn request_and_stream(
         }
     };
     let transfer = shared.transfer;
-    let response = transfer
+    let pump = &transfer.pump;
+    let response = pump
         .policy
-        .send(client, &transfer.target.url, ask, transfer.tracker)
+        .send(client, &transfer.target.url, ask, pump.tracker)
         .await?;
     let status = response.status();
     if status != StatusCode::PARTIAL_CONTENT {
@@ -335,90 +325,87 @@ async fn request_and_stream(
     }
 }
 
+/// A segment's way into the file, as the pump feeds it: gathered, then written at its offset.
+struct Positional<'s, 'a> {
+    shared: &'s Shared<'a>,
+    segment: &'s Segment,
+    buffer: Vec<u8>,
+}
+
+impl Positional<'_, '_> {
+    /// Writes what is gathered at the segment's position, then brings the record up to date
+    /// (`now`, else when due).
+    fn flush(&mut self, now: bool) -> Result<(), FetchError> {
+        let (part, segment) = (self.shared.part, self.segment);
+        crate::platform::write_all_at(&part.file, &self.buffer, segment.position())
+            .map_err(|source| self.shared.transfer.file.write_error(source))?;
+        segment
+            .written
+            .fetch_add(self.buffer.len() as u64, Ordering::Relaxed);
+        let changed = !self.buffer.is_empty();
+        self.buffer.clear();
+        if changed || now {
+            self.shared.record(now)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drain for Positional<'_, '_> {
+    fn room(&self) -> u64 {
+        self.segment.end - self.segment.position() - self.buffer.len() as u64
+    }
+
+    async fn take(&mut self, chunk: Bytes) -> Result<(), FetchError> {
+        self.buffer.extend_from_slice(&chunk);
+        self.shared
+            .received
+            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        if self.buffer.len() >= SEGMENT_BUFFER {
+            self.flush(false)?;
+        }
+        Ok(())
+    }
+
+    async fn write_out(&mut self, quiet: bool) -> Result<(), FetchError> {
+        self.flush(quiet)
+    }
+}
+
 /// Writes `response`'s body at the segment's position until the segment is full.
 async fn stream(
     shared: &Shared<'_>,
     segment: &Segment,
     mut response: Response,
 ) -> Result<(), FetchError> {
-    let write_error = |source| FetchError::Write {
-        path: shared.part.path.clone(),
-        source,
+    let (first, end) = (segment.position(), segment.end);
+    let mut drain = Positional {
+        shared,
+        segment,
+        buffer: Vec::with_capacity(SEGMENT_BUFFER),
     };
-    let mut buffer = Vec::with_capacity(SEGMENT_BUFFER);
-    let mut meter = SpeedMeter::new(shared.transfer.policy);
-    // Written to the file, then (`record`: now, else when due) in the record.
-    let flush = |buffer: &mut Vec<u8>, now: bool| -> Result<(), FetchError> {
-        crate::platform::write_all_at(&shared.part.file, buffer, segment.position())
-            .map_err(write_error)?;
-        segment
-            .written
-            .fetch_add(buffer.len() as u64, Ordering::Relaxed);
-        let changed = !buffer.is_empty();
-        buffer.clear();
-        if changed || now {
-            shared.record(now)?;
-        }
-        Ok(())
-    };
-    let mut written_out = Instant::now();
-    let (first, expected) = (segment.position(), segment.end - segment.position());
+    let ended = shared.transfer.pump.run(&mut response, &mut drain).await?;
+    // What arrived is kept (and recorded now when the segment stops short): the retry asks
+    // for the rest.
+    drain.flush(!matches!(ended, End::Full))?;
     // The segment's own count, for a message about it (not its offsets in the file).
-    let short = |cause| FetchError::ShortBody {
+    let short = |cause: Option<String>| FetchError::ShortBody {
         got: segment.position() - first,
-        expected,
-        cause: Some(cause),
+        expected: end - first,
+        cause: Some(format!(
+            "of the range from byte {first} to {}{}",
+            end - 1,
+            cause.map_or(String::new(), |c| format!(": {c}"))
+        )),
     };
-    while segment.position() + (buffer.len() as u64) < segment.end {
-        let waiting = shared.transfer.policy.next_chunk(&mut response, &mut meter);
-        let chunk = match tokio::time::timeout(IDLE_FLUSH_AFTER, waiting).await {
-            Ok(chunk) => chunk?,
-            Err(_) => {
-                // The network went quiet: what arrived goes to disk and its record now.
-                flush(&mut buffer, true)?;
-                written_out = Instant::now();
-                shared
-                    .transfer
-                    .policy
-                    .next_chunk(&mut response, &mut meter)
-                    .await?
-            }
-        };
-        let chunk = match chunk {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => {
-                flush(&mut buffer, true)?;
-                return Err(short(format!(
-                    "of the range from byte {first} to {}",
-                    segment.end - 1
-                )));
-            }
-            Err(err) => {
-                // Keep what arrived: the retry asks for the rest.
-                flush(&mut buffer, true)?;
-                return Err(match FetchError::from_body_error(err, 0, 0) {
-                    FetchError::ShortBody { cause, .. } => short(format!(
-                        "of the range from byte {first} to {}{}",
-                        segment.end - 1,
-                        cause.map_or(String::new(), |c| format!(": {c}"))
-                    )),
-                    other => other,
-                });
-            }
-        };
-        // The first segment's response runs to the end of the file; take only its share.
-        let room = segment.end - segment.position() - buffer.len() as u64;
-        let take = chunk.len().min(usize::try_from(room).unwrap_or(usize::MAX));
-        shared.transfer.throttle.spend(take as u64).await;
-        buffer.extend_from_slice(&chunk[..take]);
-        shared.received.fetch_add(take as u64, Ordering::Relaxed);
-        shared.transfer.tracker.advance(take as u64);
-        if buffer.len() >= SEGMENT_BUFFER || written_out.elapsed() >= WRITE_OUT_EVERY {
-            flush(&mut buffer, false)?;
-            written_out = Instant::now();
-        }
+    match ended {
+        End::Full => Ok(()),
+        End::Ended => Err(short(None)),
+        End::Broken(err) => Err(match FetchError::from_body_error(err, 0, 0) {
+            FetchError::ShortBody { cause, .. } => short(cause),
+            other => other,
+        }),
     }
-    flush(&mut buffer, false)
 }
 
 #[cfg(test)]
@@ -443,16 +430,15 @@ mod tests {
     fn the_good_prefix_stops_at_the_first_gap() {
         let part = Preallocated {
             file: tempfile::tempfile().unwrap(),
-            path: "unused".into(),
             len: 30,
             validator: None,
         };
         let dir = tempfile::tempdir().unwrap();
-        let output = OutputDir::prepare(dir.path()).unwrap();
+        let output = super::super::output::OutputDir::prepare(dir.path()).unwrap();
+        let file = output.file_for("unused");
         let layout = Layout {
             part: &part,
-            output: &output,
-            name: "unused",
+            file: &file,
             segments: [(0, 10, 10), (10, 20, 4), (20, 30, 10)]
                 .into_iter()
                 .map(|(start, end, written)| Segment {

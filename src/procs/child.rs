@@ -16,7 +16,7 @@ use reqwest::Url;
 use super::protocol::{self, CHILD_COMMAND, Done, Job, Message, Order, Setup};
 use crate::cancel::Cancel;
 use crate::error::FetchError;
-use crate::fetch::naming::{self, Names};
+use crate::fetch::naming::Names;
 use crate::fetch::throttle::Throttle;
 use crate::fetch::{Downloader, Reach};
 use crate::http::HttpSettings;
@@ -32,11 +32,7 @@ struct ParentNames {
 }
 
 impl Names for ParentNames {
-    fn claim(&self, target: &Target, wanted: String) -> String {
-        if naming::is_reserved_for(target, &wanted) {
-            // Reserved for just this name: the parent's answer is known.
-            return target.planned.clone();
-        }
+    fn grant(&self, _target: &Target, wanted: String) -> String {
         let asked = protocol::report(&Message::Claim(wanted.clone()));
         let answers = lock(&self.answers);
         match asked.map(|()| answers.recv()) {

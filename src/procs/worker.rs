@@ -13,13 +13,13 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::protocol::{self, CHILD_COMMAND, Done, DoneStatus, Job, Message, Order, Setup};
 use crate::cancel::Cancel;
 use crate::cookies::CookieJar;
 use crate::error::FetchError;
-use crate::fetch::Downloader;
+use crate::fetch::{Downloader, Ended};
 use crate::model::{Facts, Outcome, Status, Target, parse_hex};
 use crate::progress::Tracker;
 use crate::sync::lock;
@@ -82,9 +82,11 @@ impl Crew {
     pub(crate) fn worker(&self) -> Worker<'_> {
         let timer = crate::platform::current_thread_runtime().map_err(|err| format!("{err:#}"));
         Worker {
-            crew: self,
             timer,
-            child: None,
+            process: Process {
+                crew: self,
+                child: None,
+            },
         }
     }
 
@@ -137,9 +139,14 @@ impl Crew {
 
 /// One worker: a child process, started when needed, and the parent's side of its pipes.
 pub(crate) struct Worker<'a> {
-    crew: &'a Crew,
     /// For the throttle's waits (host slots, pauses between starts), kept in the parent.
     timer: Result<tokio::runtime::Runtime, String>,
+    process: Process<'a>,
+}
+
+/// A worker's child process (when it has one), of its crew.
+struct Process<'a> {
+    crew: &'a Crew,
     child: Option<Running>,
 }
 
@@ -168,38 +175,43 @@ struct Held {
 }
 
 impl Worker<'_> {
-    /// Downloads `target` (labelled with the name reserved for it) in this worker's child.
-    /// Never fails: a failure, a crash included, is in the [`Outcome`].
+    /// Downloads `target` (labelled with the name reserved for it) in this worker's child,
+    /// in the frame every download has ([`Downloader::frame`]). Never fails: a failure, a
+    /// crash included, is in the [`Outcome`].
     pub(crate) fn fetch(&mut self, downloader: &Downloader, target: &Target) -> Outcome {
-        let planned = target.planned.as_str();
-        if downloader.cancel().is_triggered() {
-            return downloader.failed_early(target, FetchError::NotStarted);
-        }
         let timer = match &self.timer {
             Ok(timer) => timer,
             Err(why) => return downloader.failed_early(target, FetchError::Setup(why.clone())),
         };
-        let started = Instant::now();
+        let process = &mut self.process;
         // Host slots and pauses between starts are kept here; a child has a share of the rate.
-        let _slot = timer.block_on(downloader.throttle().admit(&target.url));
-        let tracker = downloader.progress().start(planned);
-        let mut held = Held::default();
-        let status = self.hand_over(downloader, target, planned, &tracker, &mut held);
-        if matches!(status, Status::Failed(FetchError::Crashed(_))) {
-            // What the dead child had written stays for -c: under the name it asked for, if
-            // it asked, else the planned one (its URL's, or the input's).
-            let name = held.name.as_deref().unwrap_or(planned);
-            held.facts.partial = downloader.output().leftover_part(name);
-        }
-        downloader.conclude(target, tracker, status, started.elapsed(), held.facts)
+        timer.block_on(downloader.frame(target, async |tracker| {
+            let mut held = Held::default();
+            let status = process.hand_over(downloader, target, tracker, &mut held);
+            // What a dead child had written stays for -c: under the name it asked for, if it
+            // asked, else the planned one (its URL's, or the input's). Otherwise the child
+            // said what it left.
+            let crashed = matches!(status, Status::Failed(FetchError::Crashed(_)));
+            let name = crashed.then(|| held.name.unwrap_or_else(|| target.planned.clone()));
+            let result = match status {
+                Status::Failed(err) => Err(err),
+                status => Ok(status),
+            };
+            Ended {
+                result,
+                facts: held.facts,
+                name,
+            }
+        }))
     }
+}
 
+impl Process<'_> {
     /// Gives the job to the child and follows it to its end.
     fn hand_over(
         &mut self,
         downloader: &Downloader,
         target: &Target,
-        planned: &str,
         tracker: &Tracker,
         held: &mut Held,
     ) -> Status {
@@ -207,7 +219,7 @@ impl Worker<'_> {
             index: target.index,
             url: target.url.to_string(),
             sha256: target.sha256,
-            planned: planned.to_owned(),
+            planned: target.planned.clone(),
             name: target.name.clone(),
         }));
         let job = match job {
@@ -317,7 +329,7 @@ impl Worker<'_> {
     }
 }
 
-impl Drop for Worker<'_> {
+impl Drop for Process<'_> {
     fn drop(&mut self) {
         self.retire();
     }
@@ -351,7 +363,7 @@ fn converse(
             Message::Retry(note) => tracker.show_retry(note),
             Message::Trace(lines) => tracker.trace(&lines),
             Message::Claim(wanted) => {
-                let name = downloader.claim(target, wanted);
+                let name = downloader.name_asked(target, wanted);
                 held.name = Some(name.clone());
                 protocol::line(&Order::Name(name))
                     .and_then(|answer| send(&child.stdin, &answer))
