@@ -117,16 +117,29 @@ impl Download<'_> {
             pending,
         };
         let end = pump.run(&mut response, &mut drain).await;
+        drain.finish(end, extent).await
+    }
+}
+
+impl InOrder<'_, '_> {
+    /// Writes out what arrived, whatever happened (a retry resumes from it; an unnamed file
+    /// becomes the `.part` when dropped), then judges the body by how the pump `end`ed and
+    /// by its length; complete, it is ready to land.
+    async fn finish(
+        self,
+        end: Result<End, FetchError>,
+        extent: &Extent,
+    ) -> Result<Part, FetchError> {
         let InOrder {
             download,
+            file,
             out,
             hasher,
             written,
+            expected,
             mut pending,
             ..
-        } = drain;
-        // Whatever happened, what arrived is written out first: a retry resumes from it (an
-        // unnamed file becomes the `.part` when dropped).
+        } = self;
         let done = out.finish().await;
         let broken = match end {
             Ok(End::Ended | End::Full) => None,

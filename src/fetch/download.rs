@@ -121,7 +121,7 @@ impl<'a> Download<'a> {
             });
             if err.spoils_part() {
                 if let Some(name) = &self.name {
-                    self.shared.output.discard_part(name);
+                    self.file(name).discard();
                 }
             }
             if !policy
@@ -195,7 +195,7 @@ impl<'a> Download<'a> {
         let path = self.save(response, &plan, &name, extent).await?;
         if let Some(modified) = modified {
             // Best effort, as wget: the bytes are saved whatever the filesystem allows.
-            let _ = self.shared.output.set_modified(&name, modified);
+            let _ = self.file(&name).set_modified(modified);
         }
         Ok(Status::Saved { path })
     }
@@ -215,7 +215,7 @@ impl<'a> Download<'a> {
         // `.part`'s record proves (a regular file of our own: a link or a FIFO counts as
         // absent).
         let resume = match &resumable {
-            Some(name) if policy.ranges => self.shared.output.resume_point(name),
+            Some(name) if policy.ranges => self.file(name).resume_point(),
             _ => Resume::default(),
         };
         if let Some(record) = &resume.record {
@@ -289,7 +289,7 @@ impl<'a> Download<'a> {
         let status = response.status();
         if status == StatusCode::NOT_MODIFIED && plan.since.is_some() {
             return Some(Ok(Status::Skipped {
-                path: self.shared.output.file(&self.target.planned),
+                path: self.file(&self.target.planned).path(),
                 why: Skip::NotModified,
             }));
         }
@@ -504,7 +504,7 @@ impl<'a> Download<'a> {
         {
             self.name = Some(target.planned.clone());
             return Some(Ok(Status::Skipped {
-                path: self.shared.output.file(&target.planned),
+                path: self.file(&target.planned).path(),
                 why: Skip::Complete,
             }));
         }
@@ -562,12 +562,7 @@ impl<'a> Download<'a> {
         if !(self.shared.policy.sha256 || self.target.sha256.is_some()) {
             return Ok(None);
         }
-        let mut hasher = Sha256::new();
-        if len > 0 {
-            let mut part = file.read(len)?;
-            std::io::copy(&mut part, &mut hasher).map_err(|source| file.read_error(source))?;
-        }
-        Ok(Some(hasher))
+        file.digest(len).map(Some)
     }
 
     /// The digest of the `.part`'s `len` bytes, checked and kept (when this download needs

@@ -188,7 +188,7 @@ impl Downloader {
             |err: &FetchError| !err.spoils_part() && !matches!(err, FetchError::Busy { .. });
         if matches!(&result, Err(err) if leaves_part(err)) {
             if let Some(name) = name {
-                facts.partial = self.output.leftover_part(&name);
+                facts.partial = self.output.file_for(&name).leftover();
             }
         }
         let status = result.unwrap_or_else(Status::Failed);

@@ -31,6 +31,7 @@ use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::record::{MAX_RECORD, Record};
 use crate::error::FetchError;
@@ -360,6 +361,11 @@ impl FileFor<'_> {
         self.dir.part_len(self.name)
     }
 
+    /// Gives the landed file the server's time ([`OutputDir::set_modified`]).
+    pub(crate) fn set_modified(&self, time: SystemTime) -> io::Result<()> {
+        self.dir.set_modified(self.name, time)
+    }
+
     /// What a download may resume from ([`OutputDir::resume_point`]).
     pub(crate) fn resume_point(&self) -> Resume {
         self.dir.resume_point(self.name)
@@ -420,13 +426,20 @@ impl FileFor<'_> {
             .map_err(self.error_at(path))
     }
 
-    /// The `.part`'s first `len` bytes, to take a digest of.
-    pub(crate) fn read(&self, len: u64) -> Result<io::Take<File>, FetchError> {
-        let path = self.dir.part(self.name);
-        match self.dir.read_part(self.name) {
-            Ok(file) => Ok(file.take(len)),
-            Err(source) => Err(FetchError::Read { path, source }),
+    /// A SHA-256 hasher over the `.part`'s first `len` bytes.
+    pub(crate) fn digest(&self, len: u64) -> Result<Sha256, FetchError> {
+        let mut hasher = Sha256::new();
+        if len > 0 {
+            let part = self.dir.read_part(self.name);
+            part.and_then(|part| io::copy(&mut part.take(len), &mut hasher))
+                .map_err(|source| self.read_error(source))?;
         }
+        Ok(hasher)
+    }
+
+    /// What a download that did not complete leaves for `-c` ([`OutputDir::leftover_part`]).
+    pub(crate) fn leftover(&self) -> Option<PathBuf> {
+        self.dir.leftover_part(self.name)
     }
 
     /// A read error of the `.part`.

@@ -215,14 +215,7 @@ impl Process<'_> {
         tracker: &Tracker,
         held: &mut Held,
     ) -> Status {
-        let job = protocol::line(&Order::Fetch(Job {
-            index: target.index,
-            url: target.url.to_string(),
-            sha256: target.sha256,
-            planned: target.planned.clone(),
-            name: target.name.clone(),
-        }));
-        let job = match job {
+        let job = match job_line(target) {
             Ok(job) => job,
             Err(err) => return Status::Failed(FetchError::Setup(format!("cannot encode: {err}"))),
         };
@@ -333,6 +326,17 @@ impl Drop for Process<'_> {
     fn drop(&mut self) {
         self.retire();
     }
+}
+
+/// The order that hands `target`'s download to a child.
+fn job_line(target: &Target) -> io::Result<Vec<u8>> {
+    protocol::line(&Order::Fetch(Job {
+        index: target.index,
+        url: target.url.to_string(),
+        sha256: target.sha256,
+        planned: target.planned.clone(),
+        name: target.name.clone(),
+    }))
 }
 
 /// Relays the child's reports about its download until it reports the outcome.
