@@ -8,7 +8,7 @@ use serde_json::Value;
 use tempfile::tempdir;
 
 use crate::server::TestServer;
-use crate::util::{fetchbench, send_signal};
+use crate::util::{OutDir, fetchbench, send_signal};
 
 #[test]
 fn bench_exports_every_run_of_every_mode() {
@@ -232,16 +232,15 @@ fn serve_prints_its_url_and_serves_a_workload() {
     let base = first.trim().to_owned();
     assert!(base.starts_with("http://127.0.0.1:"), "{base}");
 
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let started = Instant::now();
-    let out = fetchbench()
-        .args(["-q", "-o"])
-        .arg(dir.path())
+    let out = dir
+        .fetch()
+        .arg("-q")
         .arg(format!("{base}/files/a.bin?size=4KiB&latency=300ms"))
-        .assert()
         .code(0);
     assert!(started.elapsed() >= Duration::from_millis(300));
-    let path = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let path = String::from_utf8(out.output.stdout.clone()).unwrap();
     let path = std::path::Path::new(path.trim());
     fetchbench::verify_file(path, "a.bin", 4096).unwrap();
 

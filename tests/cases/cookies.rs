@@ -4,7 +4,7 @@
 use tempfile::tempdir;
 
 use crate::server::TestServer;
-use crate::util::fetchbench;
+use crate::util::{OutDir, fetchbench};
 
 /// The Cookie header of each request the server saw, in order ("-" for none).
 fn cookies_seen(server: &TestServer) -> Vec<String> {
@@ -21,8 +21,8 @@ fn cookies_seen(server: &TestServer) -> Vec<String> {
 #[test]
 fn loaded_cookies_go_only_where_domain_path_and_secure_say() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    let jar = dir.path().join("cookies.txt");
+    let dir = OutDir::new();
+    let jar = dir.root().join("cookies.txt");
     std::fs::write(
         &jar,
         "# Netscape HTTP Cookie File\n\
@@ -32,16 +32,14 @@ fn loaded_cookies_go_only_where_domain_path_and_secure_say() {
          .example.com\tTRUE\t/\tFALSE\t0\telsewhere\tno\n",
     )
     .unwrap();
-    let out = fetchbench()
+    let out = dir
+        .fetch()
         .args(["-j", "1", "-v", "--load-cookies"])
         .arg(&jar)
-        .arg("-o")
-        .arg(dir.path().join("out"))
         .arg(server.url("/files/a.bin"))
         .arg(server.url("/dir/x/b.bin"))
-        .assert()
         .code(0);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = out.stderr();
     assert_eq!(stderr.matches("> cookie: ***\n").count(), 2, "{stderr}");
     assert!(!stderr.contains("r00t"), "{stderr}");
     // Longer paths first. (Secure cookies are covered by the unit tests: 127.0.0.1 is a
@@ -53,22 +51,19 @@ fn loaded_cookies_go_only_where_domain_path_and_secure_say() {
 fn cookies_servers_set_are_sent_later_in_the_run_and_saved_in_every_mode() {
     for mode in ["pool", "procs", "spawn"] {
         let server = TestServer::http();
-        let dir = tempdir().unwrap();
-        let load = dir.path().join("in.txt");
+        let dir = OutDir::new();
+        let load = dir.root().join("in.txt");
         std::fs::write(&load, "127.0.0.1\tFALSE\t/\tFALSE\t0\tkept\t1\n").unwrap();
-        let save = dir.path().join("out.txt");
+        let save = dir.root().join("out.txt");
         std::fs::write(&save, "an older file, replaced whole\n").unwrap();
         let set = "set=sid%3Dabc%3B%20Path%3D%2F&set=gone%3Dx%3B%20Max-Age%3D0";
-        fetchbench()
+        dir.fetch()
             .args(["-j", "1", "--mode", mode, "--load-cookies"])
             .arg(&load)
             .arg("--save-cookies")
             .arg(&save)
-            .arg("-o")
-            .arg(dir.path().join("out"))
             .arg(server.url(&format!("/cookie/c.bin?{set}")))
             .arg(server.url("/files/after.bin"))
-            .assert()
             .code(0);
         let seen = cookies_seen(&server);
         assert_eq!(seen[0], "kept=1", "{mode}");

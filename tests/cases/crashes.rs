@@ -7,7 +7,7 @@ use std::time::Duration;
 use tempfile::tempdir;
 
 use crate::server::{TestServer, body};
-use crate::util::{children_of, fetchbench, listing, read, send_signal, wait_until_sent};
+use crate::util::{OutDir, children_of, listing, read, send_signal, wait_until_sent};
 
 const MIB: usize = 1 << 20;
 
@@ -52,7 +52,7 @@ fn killed_then_continued(args: &[&str], child: bool) {
     // Four segments at 2 MiB/s each: about half a second in all, killed at several points.
     for kill_after in [300_000, 1_500_000, 3_000_000, 3_900_000] {
         let server = TestServer::http();
-        let dir = tempdir().unwrap();
+        let dir = OutDir::new();
         let url = server.url(&format!("/fault/k.bin?size={size}&rate=2000000"));
         kill_mid_download(
             &server,
@@ -63,18 +63,16 @@ fn killed_then_continued(args: &[&str], child: bool) {
             child,
         );
         assert!(
-            !dir.path().join("k.bin").exists(),
+            !dir.file("k.bin").exists(),
             "{args:?} killed at {kill_after}: a final name before the end"
         );
-        fetchbench()
-            .args(["-c", "-q", "-s", "4", "-o"])
-            .arg(dir.path())
+        dir.fetch()
+            .args(["-c", "-q", "-s", "4"])
             .arg(server.url(&format!("/fault/k.bin?size={size}")))
-            .assert()
             .code(0);
-        assert_eq!(listing(dir.path()), ["k.bin"], "{args:?} {kill_after}");
+        assert_eq!(dir.listing(), ["k.bin"], "{args:?} {kill_after}");
         assert!(
-            read(dir.path(), "k.bin") == expected,
+            dir.read("k.bin") == expected,
             "{args:?} killed at {kill_after}: the resumed file differs"
         );
     }
@@ -93,7 +91,7 @@ fn a_procs_worker_killed_mid_segmented_download_leaves_what_continue_completes()
 #[test]
 fn continue_after_the_file_changed_starts_over_instead_of_mixing_versions() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let size = 400_000;
     let url = |v: u32| {
         server.url(&format!(
@@ -103,29 +101,24 @@ fn continue_after_the_file_changed_starts_over_instead_of_mixing_versions() {
     // Killed during the pause, which has written out what arrived.
     let settle = Duration::from_millis(300);
     kill_mid_download(&server, dir.path(), &[], &url(1), (100_000, settle), false);
-    let part = dir.path().join("c.bin.part");
+    let part = dir.file("c.bin.part");
     assert_eq!(
         std::fs::metadata(&part).map(|m| m.len()).ok(),
         Some(100_000)
     );
 
     // Version 2 is on the server now: If-Range with version 1's ETag gets the whole new file.
-    fetchbench()
-        .args(["-c", "-q", "-o"])
-        .arg(dir.path())
+    dir.fetch()
+        .args(["-c", "-q"])
         .arg(server.url(&format!("/fault/c.bin?size={size}&v=2")))
-        .assert()
         .code(0);
     let (range, if_range) = server.ranges().last().cloned().unwrap();
     assert_eq!(
         (range.as_str(), if_range.as_str()),
         ("bytes=100000-", "\"c.bin-1\"")
     );
-    assert!(
-        read(dir.path(), "c.bin") == body("c.bin@2", size),
-        "mixed versions"
-    );
-    assert_eq!(listing(dir.path()), ["c.bin"]);
+    assert!(dir.read("c.bin") == body("c.bin@2", size), "mixed versions");
+    assert_eq!(dir.listing(), ["c.bin"]);
 }
 
 #[test]
@@ -134,12 +127,12 @@ fn a_206_short_of_its_total_is_never_a_complete_file() {
     let size = 1000;
     let expected = body("s.bin", size);
     for retries in ["0", "3"] {
-        let dir = tempdir().unwrap();
-        std::fs::write(dir.path().join("s.bin.part"), &expected[..100]).unwrap();
+        let dir = OutDir::new();
+        dir.write("s.bin.part", &expected[..100]);
         // Asked for bytes 100-, the server sends 100-199 of 1000 (consistent, but short).
-        let run = fetchbench()
-            .args(["-c", "--retry-delay", "10ms", "--retries", retries, "-o"])
-            .arg(dir.path())
+        let run = dir
+            .fetch()
+            .args(["-c", "--retry-delay", "10ms", "--retries", retries])
             .arg(server.url(&format!(
                 "/fault/s.bin?size={size}&range_short=100&range_short_times=1000"
             )))
@@ -151,32 +144,30 @@ fn a_206_short_of_its_total_is_never_a_complete_file() {
                 stderr.contains("body ended after 200 of 1000 bytes"),
                 "{stderr}"
             );
-            assert!(!dir.path().join("s.bin").exists());
-            assert_eq!(read(dir.path(), "s.bin.part"), &expected[..200]);
+            assert!(!dir.file("s.bin").exists());
+            assert_eq!(dir.read("s.bin.part"), &expected[..200]);
         } else {
             // Each retry resumes where the last 206 ended; four 100-byte answers are not
             // the whole file either.
             run.code(1);
-            assert!(!dir.path().join("s.bin").exists());
+            assert!(!dir.file("s.bin").exists());
         }
     }
     // A server that sends the rest when asked again completes the file exactly.
-    let dir = tempdir().unwrap();
-    std::fs::write(dir.path().join("s.bin.part"), &expected[..100]).unwrap();
-    fetchbench()
-        .args(["-c", "--retry-delay", "10ms", "-o"])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    dir.write("s.bin.part", &expected[..100]);
+    dir.fetch()
+        .args(["-c", "--retry-delay", "10ms"])
         .arg(server.url(&format!("/fault/s.bin?size={size}&range_short=100")))
-        .assert()
         .code(0);
-    assert!(read(dir.path(), "s.bin") == expected);
+    assert!(dir.read("s.bin") == expected);
 }
 
 #[test]
 fn a_trickle_killed_mid_body_keeps_what_arrived_before_the_last_quarter_second() {
     // 200 KB/s never pauses for 50 ms, and the body began in an unnamed file.
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let size = 400_000;
     let url = server.url(&format!("/fault/t.bin?size={size}&rate=200000&chunk=1000"));
     kill_mid_download(
@@ -187,18 +178,16 @@ fn a_trickle_killed_mid_body_keeps_what_arrived_before_the_last_quarter_second()
         (120_000, Duration::ZERO),
         false,
     );
-    let kept = std::fs::metadata(dir.path().join("t.bin.part")).map_or(0, |m| m.len());
+    let kept = std::fs::metadata(dir.file("t.bin.part")).map_or(0, |m| m.len());
     // Sent by the kill: at least 120 KB; on disk: all but the last 250 ms (50 KB) and a
     // chunk in flight.
     assert!(kept >= 50_000, "only {kept} bytes kept");
-    assert!(read(dir.path(), "t.bin.part") == body("t.bin", size)[..kept as usize]);
-    fetchbench()
-        .args(["-c", "-q", "-o"])
-        .arg(dir.path())
+    assert!(dir.read("t.bin.part") == body("t.bin", size)[..kept as usize]);
+    dir.fetch()
+        .args(["-c", "-q"])
         .arg(server.url(&format!("/fault/t.bin?size={size}")))
-        .assert()
         .code(0);
-    assert!(read(dir.path(), "t.bin") == body("t.bin", size));
+    assert!(dir.served("t.bin", size));
 }
 
 #[test]
@@ -284,40 +273,34 @@ fn a_second_run_into_the_same_directory_leaves_a_download_in_progress_alone() {
 #[test]
 fn continue_over_complete_files_skips_them_without_downloading_again() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let urls: Vec<String> = ["a.bin", "b.bin"]
         .iter()
         .map(|name| server.url(&format!("/fault/{name}?size=300000")))
         .collect();
-    fetchbench()
-        .args(["-q", "-o"])
-        .arg(dir.path())
-        .args(&urls)
-        .assert()
-        .code(0);
+    dir.fetch().arg("-q").args(&urls).code(0);
     // b.bin was cut short since: it is not complete, and is fetched again whole.
-    let b = dir.path().join("b.bin");
+    let b = dir.file("b.bin");
     std::fs::write(&b, &body("b.bin", 300_000)[..1000]).unwrap();
     let sent = server.body_bytes();
-    let run = fetchbench()
-        .args(["-c", "--json", "-j", "1", "-o"])
-        .arg(dir.path())
+    let run = dir
+        .fetch()
+        .args(["-c", "--json", "-j", "1"])
         .args(&urls)
-        .assert()
         .code(0);
-    let stderr = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+    let stderr = run.stderr();
     assert!(
         stderr.contains(&format!(
             "skipped {}: already complete (-c)",
-            dir.path().join("a.bin").display()
+            dir.file("a.bin").display()
         )),
         "{stderr}"
     );
-    let lines = crate::util::json_lines(&run.get_output().stdout);
+    let lines = run.json();
     assert_eq!(lines[0]["status"], "skipped", "{lines:?}");
     assert_eq!(lines[1]["status"], "ok", "{lines:?}");
-    assert!(read(dir.path(), "a.bin") == body("a.bin", 300_000));
-    assert!(read(dir.path(), "b.bin") == body("b.bin", 300_000));
+    assert!(dir.served("a.bin", 300_000));
+    assert!(dir.served("b.bin", 300_000));
     // a.bin: one question, no body; b.bin: the question, then the whole file.
     let asked: Vec<String> = server.ranges()[2..].iter().map(|r| r.0.clone()).collect();
     assert_eq!(asked, ["bytes=300000-", "bytes=1000-", "-"]);
@@ -327,33 +310,31 @@ fn continue_over_complete_files_skips_them_without_downloading_again() {
 #[test]
 fn a_resume_answered_from_byte_zero_is_taken_as_the_whole_file() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let size = 5000;
-    std::fs::write(dir.path().join("z.bin.part"), &body("z.bin", size)[..1000]).unwrap();
-    let run = fetchbench()
-        .args(["-c", "--retries", "0", "-o"])
-        .arg(dir.path())
+    dir.write("z.bin.part", &body("z.bin", size)[..1000]);
+    let run = dir
+        .fetch()
+        .args(["-c", "--retries", "0"])
         .arg(server.url(&format!("/fault/z.bin?size={size}&range_from_zero=1")))
-        .assert()
         .code(0);
-    let stderr = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+    let stderr = run.stderr();
     assert!(!stderr.contains("unexpected range"), "{stderr}");
-    assert!(read(dir.path(), "z.bin") == body("z.bin", size));
-    assert_eq!(listing(dir.path()), ["z.bin"]);
+    assert!(dir.served("z.bin", size));
+    assert_eq!(dir.listing(), ["z.bin"]);
 }
 
 #[test]
 fn a_content_range_that_lies_about_the_size_is_refused_in_words() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     // A 64 KiB body whose Content-Range claims a file of 1 TiB.
-    let run = fetchbench()
-        .args(["-s", "4", "--retries", "0", "-o"])
-        .arg(dir.path())
+    let run = dir
+        .fetch()
+        .args(["-s", "4", "--retries", "0"])
         .arg(server.url("/fault/liar.bin?size=65536&lie_total=1099511627776"))
-        .assert()
         .code(1);
-    let stderr = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+    let stderr = run.stderr();
     assert!(
         stderr.contains(
             "the server's Content-Range (bytes 0-1099511627775 of 1099511627776) does not \
@@ -362,73 +343,61 @@ fn a_content_range_that_lies_about_the_size_is_refused_in_words() {
         "{stderr}"
     );
     assert!(!stderr.contains("824633851904"), "{stderr}");
-    assert_eq!(listing(dir.path()), Vec::<String>::new());
+    assert_eq!(dir.listing(), Vec::<String>::new());
 }
 
 #[test]
 fn a_record_that_is_a_link_is_never_followed_or_trusted() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let outside = tempdir().unwrap();
     let target = outside.path().join("precious");
     std::fs::write(&target, "keep me").unwrap();
     let size = 300_000;
     // A `.part` with a link where its record would be: not read, not written through.
-    std::fs::write(dir.path().join("l.bin.part"), &body("l.bin", size)[..1000]).unwrap();
-    std::os::unix::fs::symlink(&target, dir.path().join("l.bin.part.fbstate")).unwrap();
-    fetchbench()
-        .args(["-c", "-q", "-o"])
-        .arg(dir.path())
+    dir.write("l.bin.part", &body("l.bin", size)[..1000]);
+    std::os::unix::fs::symlink(&target, dir.file("l.bin.part.fbstate")).unwrap();
+    dir.fetch()
+        .args(["-c", "-q"])
         .arg(server.url(&format!("/fault/l.bin?size={size}&stall_after=200000")))
         .args(["--retries", "0", "--stall-timeout", "1s"])
-        .assert()
         .code(1);
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
     // Started over (the link proves nothing), and the record now beside it is a file.
     assert_eq!(server.ranges()[0].0, "-");
-    let record = dir.path().join("l.bin.part.fbstate");
+    let record = dir.file("l.bin.part.fbstate");
     assert!(record.symlink_metadata().unwrap().file_type().is_file());
-    assert_eq!(
-        read(dir.path(), "l.bin.part"),
-        &body("l.bin", size)[..200_000]
-    );
-    fetchbench()
-        .args(["-c", "-q", "-o"])
-        .arg(dir.path())
+    assert_eq!(dir.read("l.bin.part"), &body("l.bin", size)[..200_000]);
+    dir.fetch()
+        .args(["-c", "-q"])
         .arg(server.url(&format!("/fault/l.bin?size={size}")))
-        .assert()
         .code(0);
-    assert!(read(dir.path(), "l.bin") == body("l.bin", size));
+    assert!(dir.served("l.bin", size));
     assert_eq!(server.ranges()[1].0, "bytes=200000-");
-    assert_eq!(listing(dir.path()), ["l.bin"]);
+    assert_eq!(dir.listing(), ["l.bin"]);
 }
 
 #[test]
 fn segments_resumed_after_the_file_changed_start_over_instead_of_mixing() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let size = 4000;
     let old = body("m.bin@1", size);
     let mut part = vec![0u8; size];
     part[..1000].copy_from_slice(&old[..1000]);
     part[2000..2500].copy_from_slice(&old[2000..2500]);
-    std::fs::write(dir.path().join("m.bin.part"), &part).unwrap();
+    dir.write("m.bin.part", &part);
     let record = serde_json::json!({
         "format": "fetchbench-part-1",
         "validator": "\"m.bin-1\"",
         "total": size,
         "ranges": [[0, 1000], [2000, 2500]],
     });
-    std::fs::write(dir.path().join("m.bin.part.fbstate"), record.to_string()).unwrap();
-    fetchbench()
-        .args(["-c", "-q", "-s", "4", "--retry-delay", "10ms", "-o"])
-        .arg(dir.path())
+    dir.write("m.bin.part.fbstate", record.to_string());
+    dir.fetch()
+        .args(["-c", "-q", "-s", "4", "--retry-delay", "10ms"])
         .arg(server.url(&format!("/fault/m.bin?size={size}&v=2")))
-        .assert()
         .code(0);
-    assert!(
-        read(dir.path(), "m.bin") == body("m.bin@2", size),
-        "mixed versions"
-    );
-    assert_eq!(listing(dir.path()), ["m.bin"]);
+    assert!(dir.read("m.bin") == body("m.bin@2", size), "mixed versions");
+    assert_eq!(dir.listing(), ["m.bin"]);
 }

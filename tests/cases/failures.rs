@@ -2,10 +2,8 @@
 
 use std::net::TcpListener;
 
-use tempfile::tempdir;
-
 use crate::server::{TestServer, body};
-use crate::util::{MODES, fetchbench, listing, read};
+use crate::util::{MODES, OutDir};
 
 /// A port with nothing listening on it.
 fn refused_url() -> String {
@@ -19,18 +17,17 @@ fn refused_url() -> String {
 fn failures_are_reported_and_the_others_still_land() {
     let server = TestServer::http();
     for mode in MODES {
-        let dir = tempdir().unwrap();
-        let out = fetchbench()
-            .args(["--mode", mode, "--retries", "0", "-o"])
-            .arg(dir.path())
+        let dir = OutDir::new();
+        let out = dir
+            .fetch()
+            .args(["--mode", mode, "--retries", "0"])
             .arg(server.url("/files/a.bin?size=5000"))
             .arg(server.url("/status/404"))
             .arg(refused_url())
             .arg(server.url("/status/500"))
             .arg(server.url("/files/b.bin?size=7000"))
-            .assert()
             .code(1);
-        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        let stderr = out.stderr();
         assert!(stderr.contains("HTTP 404 Not Found"), "{mode}: {stderr}");
         assert!(
             stderr.contains("HTTP 500 Internal Server Error"),
@@ -39,32 +36,31 @@ fn failures_are_reported_and_the_others_still_land() {
         assert!(stderr.contains("cannot connect"), "{mode}: {stderr}");
         assert!(stderr.contains("/nothing-here.bin"), "{mode}: {stderr}");
         assert!(stderr.contains("2 ok, 3 failed"), "{mode}: {stderr}");
-        assert_eq!(listing(dir.path()), ["a.bin", "b.bin"], "{mode}");
-        assert!(read(dir.path(), "a.bin") == body("a.bin", 5000));
-        assert!(read(dir.path(), "b.bin") == body("b.bin", 7000));
+        assert_eq!(dir.listing(), ["a.bin", "b.bin"], "{mode}");
+        assert!(dir.served("a.bin", 5000));
+        assert!(dir.served("b.bin", 7000));
     }
 }
 
 #[test]
 fn a_cut_body_never_takes_the_final_name_and_the_old_file_stays() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    std::fs::write(dir.path().join("cut.bin"), b"previous contents").unwrap();
-    let out = fetchbench()
-        .args(["--retries", "1", "--retry-delay", "10ms", "-o"])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    dir.write("cut.bin", b"previous contents");
+    let out = dir
+        .fetch()
+        .args(["--retries", "1", "--retry-delay", "10ms"])
         .arg(server.url("/truncated/cut.bin?size=100000"))
         .arg(server.url("/files/fine.bin?size=10"))
-        .assert()
         .code(1);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = out.stderr();
     assert!(
         stderr.contains("body ended after 50000 of 100000 bytes"),
         "{stderr}"
     );
     assert!(stderr.contains("partial kept"), "{stderr}");
     assert_eq!(
-        listing(dir.path()),
+        dir.listing(),
         [
             "cut.bin",
             "cut.bin.part",
@@ -72,44 +68,36 @@ fn a_cut_body_never_takes_the_final_name_and_the_old_file_stays() {
             "fine.bin"
         ]
     );
-    assert_eq!(read(dir.path(), "cut.bin"), b"previous contents");
+    assert_eq!(dir.read("cut.bin"), b"previous contents");
     // The route ignores Range, so the retry started over: the part holds the first half.
-    assert!(read(dir.path(), "cut.bin.part") == body("cut.bin", 100_000)[..50_000]);
+    assert!(dir.read("cut.bin.part") == body("cut.bin", 100_000)[..50_000]);
 }
 
 #[test]
 fn redirect_chains_are_followed_and_loops_fail() {
     let server = TestServer::http();
     for mode in MODES {
-        let dir = tempdir().unwrap();
-        let out = fetchbench()
-            .args(["--mode", mode, "-o"])
-            .arg(dir.path())
+        let dir = OutDir::new();
+        let out = dir
+            .fetch()
+            .args(["--mode", mode])
             .arg(server.url("/redirect/5"))
             .arg(server.url("/loop"))
-            .assert()
             .code(1);
-        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        let stderr = out.stderr();
         assert!(stderr.contains("too many redirects"), "{mode}: {stderr}");
-        assert_eq!(listing(dir.path()), ["landed.bin"], "{mode}");
-        assert!(read(dir.path(), "landed.bin") == body("landed.bin", 1234));
+        assert_eq!(dir.listing(), ["landed.bin"], "{mode}");
+        assert!(dir.served("landed.bin", 1234));
     }
 }
 
 #[test]
 fn eleven_redirects_are_too_many_but_ten_are_fine() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     // /redirect/9 is ten redirects: 9 → … → 0 → the file.
-    fetchbench()
-        .arg("-o")
-        .arg(dir.path())
-        .arg(server.url("/redirect/9"))
-        .assert()
-        .code(0);
-    fetchbench()
-        .arg("-o")
-        .arg(dir.path())
+    dir.fetch().arg(server.url("/redirect/9")).code(0);
+    dir.fetch()
         .arg(server.url("/redirect/10"))
         .assert()
         .code(1)

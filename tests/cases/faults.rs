@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use tempfile::tempdir;
 
 use crate::server::{TestServer, body};
-use crate::util::{MODES, fetchbench, json_lines, listing, read, send_signal, wait_until_sent};
+use crate::util::{MODES, OutDir, listing, send_signal, wait_until_sent};
 
 const MIB: usize = 1 << 20;
 
@@ -24,18 +24,14 @@ fn sha256_hex(data: &[u8]) -> String {
 fn a_dropped_connection_resumes_with_a_range_request() {
     for mode in MODES {
         let server = TestServer::http();
-        let dir = tempdir().unwrap();
-        let out = fetchbench()
-            .args(["--mode", mode, "--retry-delay", "10ms", "--json", "-o"])
-            .arg(dir.path())
+        let dir = OutDir::new();
+        let out = dir
+            .fetch()
+            .args(["--mode", mode, "--retry-delay", "10ms", "--json"])
             .arg(server.url(&format!("/fault/big.bin?size={MIB}&drop_after=600000")))
-            .assert()
             .code(0);
-        assert!(
-            read(dir.path(), "big.bin") == body("big.bin", MIB),
-            "{mode}"
-        );
-        assert_eq!(listing(dir.path()), ["big.bin"], "{mode}");
+        assert!(dir.served("big.bin", MIB), "{mode}");
+        assert_eq!(dir.listing(), ["big.bin"], "{mode}");
         let ranges = server.ranges();
         assert_eq!(ranges.len(), 2, "{mode}: {ranges:?}");
         let (range, if_range) = &ranges[1];
@@ -51,7 +47,7 @@ fn a_dropped_connection_resumes_with_a_range_request() {
             sent < MIB + MIB / 5,
             "{mode}: the server sent {sent} bytes for {MIB}"
         );
-        let lines = json_lines(&out.get_output().stdout);
+        let lines = out.json();
         assert_eq!(lines[0]["retries"], 1, "{mode}");
     }
 }
@@ -59,86 +55,79 @@ fn a_dropped_connection_resumes_with_a_range_request() {
 #[test]
 fn a_server_that_ignores_range_gets_a_clean_restart() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    fetchbench()
-        .args(["--retry-delay", "10ms", "-o"])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    dir.fetch()
+        .args(["--retry-delay", "10ms"])
         .arg(server.url("/fault/r.bin?size=300000&drop_after=200000&no_range=1"))
-        .assert()
         .code(0);
-    assert!(read(dir.path(), "r.bin") == body("r.bin", 300_000));
-    assert_eq!(listing(dir.path()), ["r.bin"]);
+    assert!(dir.served("r.bin", 300_000));
+    assert_eq!(dir.listing(), ["r.bin"]);
 }
 
 #[test]
 fn a_changed_validator_restarts_instead_of_mixing_versions() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    fetchbench()
-        .args(["--retry-delay", "10ms", "-o"])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    dir.fetch()
+        .args(["--retry-delay", "10ms"])
         .arg(server.url("/fault/v.bin?size=300000&drop_after=200000&etag_change=1"))
-        .assert()
         .code(0);
     let ranges = server.ranges();
     assert_eq!(
         ranges[1].1, "\"v.bin-v0\"",
         "the retry sent the first ETag: {ranges:?}"
     );
-    assert!(read(dir.path(), "v.bin") == body("v.bin", 300_000));
+    assert!(dir.served("v.bin", 300_000));
 }
 
 #[test]
 fn a_connection_dropped_every_time_fails_after_the_retries() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    let out = fetchbench()
-        .args(["--retries", "2", "--retry-delay", "10ms", "-o"])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    let out = dir
+        .fetch()
+        .args(["--retries", "2", "--retry-delay", "10ms"])
         .arg(server.url("/fault/d.bin?size=100000&drop_after=1000&drop_times=always&no_range=1"))
         .arg(server.url("/files/ok.bin?size=10"))
-        .assert()
         .code(1);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = out.stderr();
     assert!(stderr.contains("body ended after"), "{stderr}");
     assert!(stderr.contains("2 retries"), "{stderr}");
     assert_eq!(server.hits("/fault/d.bin"), 3);
-    assert!(!dir.path().join("d.bin").exists());
-    assert!(read(dir.path(), "ok.bin") == body("ok.bin", 10));
+    assert!(!dir.file("d.bin").exists());
+    assert!(dir.served("ok.bin", 10));
 }
 
 #[test]
 fn fewer_bytes_than_content_length_is_an_error_never_a_file() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    let out = fetchbench()
-        .args(["--retries", "0", "-o"])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    let out = dir
+        .fetch()
+        .args(["--retries", "0"])
         .arg(server.url("/fault/s.bin?size=100000&short=70000"))
-        .assert()
         .code(1);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = out.stderr();
     assert!(stderr.contains("of 100000 bytes"), "{stderr}");
-    assert!(!dir.path().join("s.bin").exists());
+    assert!(!dir.file("s.bin").exists());
 }
 
 #[test]
 fn retry_after_is_honoured_and_counted() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let started = Instant::now();
-    let out = fetchbench()
-        .args(["--json", "--retry-delay", "10ms", "-o"])
-        .arg(dir.path())
+    let out = dir
+        .fetch()
+        .args(["--json", "--retry-delay", "10ms"])
         .arg(server.url("/fault/later.bin?size=1000&fail=503&fail_times=2&retry_after=1"))
-        .assert()
         .code(0);
     assert!(
         started.elapsed() >= Duration::from_secs(2),
         "Retry-After: 1 was not honoured"
     );
-    assert!(read(dir.path(), "later.bin") == body("later.bin", 1000));
-    let lines = json_lines(&out.get_output().stdout);
+    assert!(dir.served("later.bin", 1000));
+    let lines = out.json();
     assert_eq!(lines[0]["retries"], 2);
     assert_eq!(lines[1]["retries"], 2);
     assert_eq!(server.hits("/fault/later.bin"), 3);
@@ -147,16 +136,14 @@ fn retry_after_is_honoured_and_counted() {
 #[test]
 fn statuses_that_say_later_are_retried_and_other_4xx_are_not() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    fetchbench()
-        .args(["--retries", "2", "--retry-delay", "10ms", "-o"])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    dir.fetch()
+        .args(["--retries", "2", "--retry-delay", "10ms"])
         .arg(server.url("/status/404"))
         .arg(server.url("/status/403"))
         .arg(server.url("/status/500"))
         .arg(server.url("/status/429"))
         .arg(server.url("/status/408"))
-        .assert()
         .code(1);
     assert_eq!(server.hits("/status/404"), 1);
     assert_eq!(server.hits("/status/403"), 1);
@@ -168,10 +155,9 @@ fn statuses_that_say_later_are_retried_and_other_4xx_are_not() {
 #[test]
 fn a_redirect_loop_is_not_retried() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    fetchbench()
-        .args(["--retry-delay", "10ms", "-o"])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    dir.fetch()
+        .args(["--retry-delay", "10ms"])
         .arg(server.url("/loop"))
         .assert()
         .code(1)
@@ -183,37 +169,33 @@ fn a_redirect_loop_is_not_retried() {
 fn a_stalled_download_times_out_instead_of_hanging() {
     for mode in MODES {
         let server = TestServer::http();
-        let dir = tempdir().unwrap();
+        let dir = OutDir::new();
         let started = Instant::now();
-        let out = fetchbench()
+        let out = dir
+            .fetch()
             .args(["--mode", mode, "--stall-timeout", "300ms", "--retries", "1"])
-            .args(["--retry-delay", "10ms", "-o"])
-            .arg(dir.path())
+            .args(["--retry-delay", "10ms"])
             .arg(server.url("/fault/stuck.bin?size=100000&stall_after=20000"))
             .arg(server.url("/files/fine.bin?size=100"))
             .timeout(Duration::from_secs(20))
-            .assert()
             .code(1);
-        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        let stderr = out.stderr();
         assert!(
             stderr.contains("no data for 300ms (stall timeout)"),
             "{mode}: {stderr}"
         );
         assert!(started.elapsed() < Duration::from_secs(10), "{mode}");
-        assert!(!dir.path().join("stuck.bin").exists(), "{mode}");
+        assert!(!dir.file("stuck.bin").exists(), "{mode}");
         // The retry resumed from what had arrived, and stalled again.
         assert_eq!(server.ranges()[1].0, "bytes=20000-", "{mode}");
-        assert!(
-            read(dir.path(), "fine.bin") == body("fine.bin", 100),
-            "{mode}"
-        );
+        assert!(dir.served("fine.bin", 100), "{mode}");
     }
 }
 
 #[test]
 fn checksums_from_the_list_are_verified_before_the_rename() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let good = sha256_hex(&body("good.bin", 5000));
     let wrong = sha256_hex(b"something else");
     let list = format!(
@@ -221,33 +203,31 @@ fn checksums_from_the_list_are_verified_before_the_rename() {
         server.url("/files/good.bin?size=5000"),
         server.url("/files/bad.bin?size=5000"),
     );
-    let out = fetchbench()
-        .args(["--json", "--keep-order", "-i", "-", "-o"])
-        .arg(dir.path())
-        .write_stdin(list)
-        .assert()
+    let out = dir
+        .fetch()
+        .args(["--json", "--keep-order"])
+        .list(list)
         .code(1);
-    let lines = json_lines(&out.get_output().stdout);
+    let lines = out.json();
     assert_eq!(lines[0]["sha256"], good.as_str());
     let error = lines[1]["error"].as_str().unwrap();
     assert!(
         error.starts_with(&format!("SHA-256 mismatch: expected {wrong}, got ")),
         "{error}"
     );
-    assert_eq!(listing(dir.path()), ["good.bin"]);
+    assert_eq!(dir.listing(), ["good.bin"]);
 }
 
 #[test]
 fn print_sha256_reports_digests_even_of_resumed_files() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    let out = fetchbench()
-        .args(["--print-sha256", "--json", "--retry-delay", "10ms", "-o"])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    let out = dir
+        .fetch()
+        .args(["--print-sha256", "--json", "--retry-delay", "10ms"])
         .arg(server.url("/fault/h.bin?size=200000&drop_after=150000"))
-        .assert()
         .code(0);
-    let lines = json_lines(&out.get_output().stdout);
+    let lines = out.json();
     assert_eq!(lines[0]["sha256"], sha256_hex(&body("h.bin", 200_000)));
     assert_eq!(lines[0]["retries"], 1);
 }
@@ -255,8 +235,7 @@ fn print_sha256_reports_digests_even_of_resumed_files() {
 #[test]
 fn hostile_content_disposition_names_stay_inside() {
     let server = TestServer::http();
-    let root = tempdir().unwrap();
-    let dir = root.path().join("out");
+    let dir = OutDir::new();
     let names = [
         "attachment; filename=\"../../evil\"",
         "attachment; filename=\"/etc/x\"",
@@ -264,8 +243,8 @@ fn hostile_content_disposition_names_stay_inside() {
         "attachment; filename=\"\"",
         "attachment; filename*=UTF-8''..%2F..%2Fup",
     ];
-    let mut cmd = fetchbench();
-    cmd.args(["--content-disposition", "-o"]).arg(&dir);
+    let mut cmd = dir.fetch();
+    cmd.arg("--content-disposition");
     for (i, cd) in names.iter().enumerate() {
         let cd: String = cd.bytes().map(|b| format!("%{b:02X}")).collect();
         cmd.arg(server.url(&format!("/fault/u{i}?size=10&cd={cd}")));
@@ -273,10 +252,10 @@ fn hostile_content_disposition_names_stay_inside() {
     let long = format!("attachment; filename=\"{}.bin\"", "n".repeat(600));
     let long: String = long.bytes().map(|b| format!("%{b:02X}")).collect();
     cmd.arg(server.url(&format!("/fault/long?size=10&cd={long}")));
-    let out = cmd.assert().code(0);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-    assert_eq!(listing(root.path()), ["out"]);
-    let (long, mut files): (Vec<String>, Vec<String>) = listing(&dir)
+    let stderr = cmd.code(0).stderr();
+    assert_eq!(listing(dir.root()), ["out"]);
+    let (long, mut files): (Vec<String>, Vec<String>) = dir
+        .listing()
         .into_iter()
         .partition(|name| name.starts_with("nnn"));
     files.sort();
@@ -286,7 +265,7 @@ fn hostile_content_disposition_names_stay_inside() {
         long[0].ends_with(".bin") && long[0].len() <= 200,
         "{long:?}"
     );
-    assert!(read(&dir, "evil") == body("u0", 10));
+    assert!(dir.read("evil") == body("u0", 10));
 }
 
 #[test]
@@ -365,7 +344,7 @@ fn interrupt_mid_download(
 fn ctrl_c_keeps_the_part_and_continue_completes_it_with_a_range() {
     for mode in ["pool", "seq", "async", "threads", "procs", "spawn"] {
         let server = TestServer::http();
-        let dir = tempdir().unwrap();
+        let dir = OutDir::new();
         let (code, took, stderr) = interrupt_mid_download(mode, &server, dir.path());
         assert_eq!(code, Some(130), "{mode}: {stderr}");
         assert!(took < Duration::from_secs(1), "{mode}: exit took {took:?}");
@@ -378,25 +357,20 @@ fn ctrl_c_keeps_the_part_and_continue_completes_it_with_a_range() {
             &[]
         };
         let mut expected = [other, &["slow.bin.part", "slow.bin.part.fbstate"]].concat();
-        assert_eq!(listing(dir.path()), expected, "{mode}");
+        assert_eq!(dir.listing(), expected, "{mode}");
         assert_eq!(
-            read(dir.path(), "slow.bin.part"),
+            dir.read("slow.bin.part"),
             body("slow.bin", 400_000)[..100_000]
         );
 
-        fetchbench()
-            .args(["-c", "-o"])
-            .arg(dir.path())
+        dir.fetch()
+            .arg("-c")
             .arg(server.url("/fault/slow.bin?size=400000"))
-            .assert()
             .code(0);
-        assert!(
-            read(dir.path(), "slow.bin") == body("slow.bin", 400_000),
-            "{mode}"
-        );
+        assert!(dir.served("slow.bin", 400_000), "{mode}");
         expected.truncate(expected.len() - 2);
         expected.push("slow.bin");
-        assert_eq!(listing(dir.path()), expected, "{mode}");
+        assert_eq!(dir.listing(), expected, "{mode}");
         assert_eq!(server.ranges().last().unwrap().0, "bytes=100000-", "{mode}");
     }
 }
@@ -415,24 +389,21 @@ fn record(validator: Option<&str>, total: u64, ranges: Option<&[(u64, u64)]>) ->
 #[test]
 fn continue_lands_a_whole_part_only_when_its_record_proves_it() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let (whole, proven) = (body("w.bin", 1000), body("r.bin", 1000));
     // Without a record, a `.part` as long as the file proves nothing (it could be a
     // preallocated one with holes): fetched again.
-    std::fs::write(dir.path().join("w.bin.part"), &whole).unwrap();
+    dir.write("w.bin.part", &whole);
     // Its record says it was written in order and is of this version: landed as it is.
-    std::fs::write(dir.path().join("r.bin.part"), &proven).unwrap();
-    std::fs::write(
-        dir.path().join("r.bin.part.fbstate"),
+    dir.write("r.bin.part", &proven);
+    dir.write(
+        "r.bin.part.fbstate",
         record(Some("\"r.bin-stable\""), 1000, None),
-    )
-    .unwrap();
-    fetchbench()
-        .args(["-c", "-j", "1", "-o"])
-        .arg(dir.path())
+    );
+    dir.fetch()
+        .args(["-c", "-j", "1"])
         .arg(server.url("/fault/w.bin?size=1000"))
         .arg(server.url("/fault/r.bin?size=1000"))
-        .assert()
         .code(0);
     assert_eq!(
         server.ranges(),
@@ -443,15 +414,15 @@ fn continue_lands_a_whole_part_only_when_its_record_proves_it() {
         ]
     );
     assert_eq!(server.body_bytes(), 1000, "only w.bin again");
-    assert_eq!(listing(dir.path()), ["r.bin", "w.bin"]);
-    assert!(read(dir.path(), "w.bin") == whole);
-    assert!(read(dir.path(), "r.bin") == proven);
+    assert_eq!(dir.listing(), ["r.bin", "w.bin"]);
+    assert!(dir.read("w.bin") == whole);
+    assert!(dir.read("r.bin") == proven);
 }
 
 #[test]
 fn continue_resumes_a_preallocated_part_only_from_what_its_record_proves() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let size = 4000;
     let good = body("holes.bin", size);
     // What a killed `-s 4` run leaves: a preallocated `.part` with zeros where segments had
@@ -460,44 +431,38 @@ fn continue_resumes_a_preallocated_part_only_from_what_its_record_proves() {
     for (start, end) in [(0, 700), (1000, 1500), (3000, 3900)] {
         part[start..end].copy_from_slice(&good[start..end]);
     }
-    std::fs::write(dir.path().join("holes.bin.part"), &part).unwrap();
-    std::fs::write(
-        dir.path().join("holes.bin.part.fbstate"),
+    dir.write("holes.bin.part", &part);
+    dir.write(
+        "holes.bin.part.fbstate",
         record(
             Some("\"holes.bin-stable\""),
             size as u64,
             Some(&[(0, 700), (1000, 1500), (3000, 3900)]),
         ),
-    )
-    .unwrap();
-    fetchbench()
-        .args(["-c", "-o"])
-        .arg(dir.path())
+    );
+    dir.fetch()
+        .arg("-c")
         .arg(server.url(&format!("/fault/holes.bin?size={size}")))
-        .assert()
         .code(0);
     assert_eq!(
         server.ranges(),
         [("bytes=700-".to_owned(), "\"holes.bin-stable\"".to_owned())]
     );
-    assert!(read(dir.path(), "holes.bin") == good);
-    assert_eq!(listing(dir.path()), ["holes.bin"]);
+    assert!(dir.read("holes.bin") == good);
+    assert_eq!(dir.listing(), ["holes.bin"]);
 
     // With -s, each segment goes on where the record says it stopped (an empty one too).
-    std::fs::remove_file(dir.path().join("holes.bin")).unwrap();
-    std::fs::write(dir.path().join("holes.bin.part"), &part).unwrap();
+    std::fs::remove_file(dir.file("holes.bin")).unwrap();
+    dir.write("holes.bin.part", &part);
     let segments: &[(u64, u64)] = &[(0, 700), (1000, 1500), (2000, 2000), (3000, 3900)];
-    std::fs::write(
-        dir.path().join("holes.bin.part.fbstate"),
+    dir.write(
+        "holes.bin.part.fbstate",
         record(Some("\"holes.bin-stable\""), size as u64, Some(segments)),
-    )
-    .unwrap();
+    );
     let before = server.ranges().len();
-    fetchbench()
-        .args(["-c", "-s", "4", "-o"])
-        .arg(dir.path())
+    dir.fetch()
+        .args(["-c", "-s", "4"])
         .arg(server.url(&format!("/fault/holes.bin?size={size}")))
-        .assert()
         .code(0);
     let mut asked: Vec<(String, String)> = server.ranges()[before..].to_vec();
     asked.sort();
@@ -512,40 +477,36 @@ fn continue_resumes_a_preallocated_part_only_from_what_its_record_proves() {
         ]
         .map(|r| (r.to_owned(), tag.clone()))
     );
-    assert!(read(dir.path(), "holes.bin") == good);
-    assert_eq!(listing(dir.path()), ["holes.bin"]);
+    assert!(dir.read("holes.bin") == good);
+    assert_eq!(dir.listing(), ["holes.bin"]);
 
     // A record that is not one proves nothing: started over, never trusted.
-    std::fs::remove_file(dir.path().join("holes.bin")).unwrap();
-    std::fs::write(dir.path().join("holes.bin.part"), &part).unwrap();
-    std::fs::write(dir.path().join("holes.bin.part.fbstate"), "{garbage").unwrap();
-    fetchbench()
-        .args(["-c", "-o"])
-        .arg(dir.path())
+    std::fs::remove_file(dir.file("holes.bin")).unwrap();
+    dir.write("holes.bin.part", &part);
+    dir.write("holes.bin.part.fbstate", "{garbage");
+    dir.fetch()
+        .arg("-c")
         .arg(server.url(&format!("/fault/holes.bin?size={size}")))
-        .assert()
         .code(0);
     assert_eq!(server.ranges().last().unwrap().0, "-");
-    assert!(read(dir.path(), "holes.bin") == good);
-    assert_eq!(listing(dir.path()), ["holes.bin"]);
+    assert!(dir.read("holes.bin") == good);
+    assert_eq!(dir.listing(), ["holes.bin"]);
 }
 
 #[test]
 fn thousands_of_threads_do_not_run_out_of_descriptors() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let list: String = (0..3000)
         .map(|i| format!("{}\n", server.url(&format!("/files/t{i}?size=100"))))
         .collect();
-    fetchbench()
-        .args(["--mode", "threads", "-q", "-i", "-", "-o"])
-        .arg(dir.path())
-        .write_stdin(list)
+    dir.fetch()
+        .args(["--mode", "threads", "-q"])
+        .list(list)
         .timeout(Duration::from_secs(120))
-        .assert()
         .code(0);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3000);
-    assert!(read(dir.path(), "t2999") == body("t2999", 100));
+    assert!(dir.served("t2999", 100));
 }
 
 #[test]
@@ -554,8 +515,9 @@ fn a_large_body_written_by_its_own_thread_resumes_exactly() {
     let size = 12 * MIB + 5;
     for mode in ["pool", "async"] {
         let server = TestServer::http();
-        let dir = tempdir().unwrap();
-        let out = fetchbench()
+        let dir = OutDir::new();
+        let out = dir
+            .fetch()
             .args([
                 "--mode",
                 mode,
@@ -563,15 +525,12 @@ fn a_large_body_written_by_its_own_thread_resumes_exactly() {
                 "10ms",
                 "--print-sha256",
                 "--json",
-                "-o",
             ])
-            .arg(dir.path())
             .arg(server.url(&format!("/fault/large.bin?size={size}&drop_after=5000000")))
-            .assert()
             .code(0);
         let expected = body("large.bin", size);
-        assert!(read(dir.path(), "large.bin") == expected, "{mode}");
-        let lines = json_lines(&out.get_output().stdout);
+        assert!(dir.read("large.bin") == expected, "{mode}");
+        let lines = out.json();
         assert_eq!(lines[0]["sha256"], sha256_hex(&expected), "{mode}");
         assert_eq!(server.ranges().len(), 2, "{mode}: one resume");
     }

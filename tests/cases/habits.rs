@@ -8,7 +8,7 @@ use predicates::str::contains;
 use tempfile::tempdir;
 
 use crate::server::{TestServer, body};
-use crate::util::{fetchbench, listing, read};
+use crate::util::{OutDir, fetchbench, listing, read};
 
 #[test]
 fn o_naming_an_existing_file_is_a_usage_error() {
@@ -95,20 +95,12 @@ fn a_url_without_a_scheme_is_http() {
     let bare = bare.strip_prefix("http://").unwrap().to_owned();
     let listed = server.url("/files/listed.bin?size=200");
     let listed = listed.strip_prefix("http://").unwrap().to_owned();
-    let dir = tempdir().unwrap();
-    let list = dir.path().join("urls.txt");
+    let dir = OutDir::new();
+    let list = dir.root().join("urls.txt");
     std::fs::write(&list, format!("{listed}\n")).unwrap();
-    let out_dir = dir.path().join("out");
-    fetchbench()
-        .arg("-o")
-        .arg(&out_dir)
-        .arg(&bare)
-        .arg("-i")
-        .arg(&list)
-        .assert()
-        .code(0);
-    assert!(read(&out_dir, "bare.bin") == body("bare.bin", 100));
-    assert!(read(&out_dir, "listed.bin") == body("listed.bin", 200));
+    dir.fetch().arg(&bare).list_file(&list).code(0);
+    assert!(dir.served("bare.bin", 100));
+    assert!(dir.served("listed.bin", 200));
     // Another scheme is still refused.
     fetchbench()
         .args(["ftp://127.0.0.1/x"])
@@ -126,34 +118,27 @@ fn closed_port() -> u16 {
 #[test]
 fn a_refused_connection_fails_fast_unless_retry_connrefused() {
     let url = format!("http://127.0.0.1:{}/x.bin", closed_port());
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let started = Instant::now();
-    let out = fetchbench()
-        .arg("-o")
-        .arg(dir.path())
-        .arg(&url)
-        .assert()
-        .code(1);
+    let out = dir.fetch().arg(&url).code(1);
     let took = started.elapsed();
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = out.stderr();
     // Three retries would wait 0.5 + 1 + 2 s.
     assert!(took < Duration::from_millis(1500), "{took:?}: {stderr}");
     assert!(!stderr.contains("retry"), "{stderr}");
     assert!(stderr.contains("cannot connect"), "{stderr}");
-    let out = fetchbench()
+    let out = dir
+        .fetch()
         .args([
             "--retry-connrefused",
             "--retries",
             "2",
             "--retry-delay",
             "10ms",
-            "-o",
         ])
-        .arg(dir.path())
         .arg(&url)
-        .assert()
         .code(1);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = out.stderr();
     assert!(stderr.contains("retry 2/2"), "{stderr}");
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tempfile::tempdir;
 
 use crate::server::{TestServer, body};
-use crate::util::{fetchbench, json_lines, listing, read, send_signal, wait_until_sent};
+use crate::util::{OutDir, fetchbench, json_lines, listing, read, send_signal, wait_until_sent};
 
 const MIB: usize = 1 << 20;
 
@@ -53,14 +53,13 @@ fn a_symlink_at_the_part_name_is_never_written_through() {
         ),
     ];
     for (label, path, extra, name) in cases {
-        let dir = tempdir().unwrap();
+        let dir = OutDir::new();
         let outside = tempdir().unwrap();
         let victim = victim(outside.path());
         symlink(&victim, dir.path().join(format!("{name}.part"))).unwrap();
-        let out = fetchbench()
+        let out = dir
+            .fetch()
             .args(extra)
-            .arg("-o")
-            .arg(dir.path())
             .arg(server.url(&path))
             .output()
             .unwrap();
@@ -77,31 +76,26 @@ fn a_symlink_at_the_part_name_is_never_written_through() {
         );
         let size = std::fs::metadata(&saved).unwrap().len() as usize;
         let source = path.split('/').nth(2).unwrap().split('?').next().unwrap();
-        assert!(
-            read(dir.path(), name) == body(source, size) && size > 0,
-            "{label}"
-        );
+        assert!(dir.read(name) == body(source, size) && size > 0, "{label}");
     }
 }
 
 #[test]
 fn a_hard_link_at_the_part_name_is_not_resumed_into() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let outside = tempdir().unwrap();
     let victim = victim(outside.path());
     // Same filesystem for a hard link: both in the system's temporary directory.
-    if std::fs::hard_link(&victim, dir.path().join("h.bin.part")).is_err() {
+    if std::fs::hard_link(&victim, dir.file("h.bin.part")).is_err() {
         return;
     }
-    fetchbench()
-        .args(["-c", "-o"])
-        .arg(dir.path())
+    dir.fetch()
+        .arg("-c")
         .arg(server.url("/fault/h.bin?size=300000"))
-        .assert()
         .code(0);
     assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
-    assert!(read(dir.path(), "h.bin") == body("h.bin", 300_000));
+    assert!(dir.served("h.bin", 300_000));
     // Not resumed from the linked file's 8 bytes: the whole body was asked for.
     assert_eq!(server.ranges(), [("-".to_owned(), "-".to_owned())]);
 }
@@ -139,23 +133,21 @@ fn the_write_probe_never_follows_a_link() {
 fn a_fifo_at_the_part_name_neither_blocks_nor_is_written() {
     let server = TestServer::http();
     for extra in [&[][..], &["-c"][..]] {
-        let dir = tempdir().unwrap();
-        let fifo = dir.path().join("f.bin.part");
+        let dir = OutDir::new();
+        let fifo = dir.file("f.bin.part");
         let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         // SAFETY: a NUL-terminated path that outlives the call.
         assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
         let started = Instant::now();
-        fetchbench()
+        dir.fetch()
             .args(extra)
-            .args(["--stall-timeout", "5s", "-o"])
-            .arg(dir.path())
+            .args(["--stall-timeout", "5s"])
             .arg(server.url(&format!("/fault/f.bin?size={MIB}")))
             .timeout(Duration::from_secs(30))
-            .assert()
             .code(0);
         assert!(started.elapsed() < Duration::from_secs(10), "{extra:?}");
-        assert!(read(dir.path(), "f.bin") == body("f.bin", MIB), "{extra:?}");
-        assert_eq!(listing(dir.path()), ["f.bin"], "{extra:?}");
+        assert!(dir.served("f.bin", MIB), "{extra:?}");
+        assert_eq!(dir.listing(), ["f.bin"], "{extra:?}");
     }
 }
 
@@ -165,13 +157,8 @@ fn no_referer_is_sent_across_hosts_unless_asked() {
     let second = TestServer::http();
     let target = second.url("/files/t.bin?size=100&token=secret");
     let hop = first.url(&format!("/to?url={}", urlencode(&target)));
-    let dir = tempdir().unwrap();
-    fetchbench()
-        .arg("-o")
-        .arg(dir.path())
-        .arg(&hop)
-        .assert()
-        .code(0);
+    let dir = OutDir::new();
+    dir.fetch().arg(&hop).code(0);
     let seen = second.seen();
     assert_eq!(seen.len(), 1);
     assert!(
@@ -180,11 +167,9 @@ fn no_referer_is_sent_across_hosts_unless_asked() {
         seen[0].headers
     );
 
-    fetchbench()
-        .args(["-e", "http://example.com/page", "-o"])
-        .arg(dir.path())
+    dir.fetch()
+        .args(["-e", "http://example.com/page"])
         .arg(&hop)
-        .assert()
         .code(0);
     let seen = second.seen();
     assert_eq!(seen[1].headers["referer"], "http://example.com/page");
@@ -203,14 +188,14 @@ fn urlencode(s: &str) -> String {
 fn a_server_chosen_name_never_replaces_a_file_that_was_there() {
     let server = TestServer::http();
     for mode in ["pool", "procs"] {
-        let dir = tempdir().unwrap();
-        std::fs::write(dir.path().join("notes.txt"), b"mine").unwrap();
-        std::fs::write(dir.path().join("landed.bin"), b"mine too").unwrap();
-        std::fs::write(dir.path().join("u.bin"), b"replace me").unwrap();
+        let dir = OutDir::new();
+        dir.write("notes.txt", b"mine");
+        dir.write("landed.bin", b"mine too");
+        dir.write("u.bin", b"replace me");
         let cd = urlencode("attachment; filename=\"notes.txt\"");
-        let out = fetchbench()
-            .args(["--content-disposition", "--mode", mode, "-o"])
-            .arg(dir.path())
+        let out = dir
+            .fetch()
+            .args(["--content-disposition", "--mode", mode])
             .arg(server.url(&format!("/fault/cd.bin?size=100&cd={cd}")))
             .arg(server.url("/redirect/0"))
             .arg(server.url("/files/u.bin?size=10"))
@@ -218,18 +203,15 @@ fn a_server_chosen_name_never_replaces_a_file_that_was_there() {
             .unwrap();
         let stderr = stderr_of(&out);
         assert_eq!(out.status.code(), Some(0), "{mode}: {stderr}");
-        assert_eq!(read(dir.path(), "notes.txt"), b"mine", "{mode}");
-        assert_eq!(read(dir.path(), "landed.bin"), b"mine too", "{mode}");
+        assert_eq!(dir.read("notes.txt"), b"mine", "{mode}");
+        assert_eq!(dir.read("landed.bin"), b"mine too", "{mode}");
+        assert!(dir.read("notes-1.txt") == body("cd.bin", 100), "{mode}");
         assert!(
-            read(dir.path(), "notes-1.txt") == body("cd.bin", 100),
-            "{mode}"
-        );
-        assert!(
-            read(dir.path(), "landed-1.bin") == body("landed.bin", 1234),
+            dir.read("landed-1.bin") == body("landed.bin", 1234),
             "{mode}"
         );
         // A name from the user's own URL replaces, as before.
-        assert!(read(dir.path(), "u.bin") == body("u.bin", 10), "{mode}");
+        assert!(dir.served("u.bin", 10), "{mode}");
         assert!(
             stderr.contains("notes.txt is already in") && stderr.contains("saved as notes-1.txt"),
             "{mode}: {stderr}"
@@ -252,20 +234,18 @@ fn continue_resumes_the_part_of_the_name_the_response_gives() {
         (by_disposition, "report.pdf", "dl"),
         (by_redirect, "moved.bin", "moved.bin"),
     ] {
-        let dir = tempdir().unwrap();
+        let dir = OutDir::new();
         std::fs::write(
             dir.path().join(format!("{name}.part")),
             &body(source, size)[..120_000],
         )
         .unwrap();
-        fetchbench()
-            .args(["-c", "--content-disposition", "-o"])
-            .arg(dir.path())
+        dir.fetch()
+            .args(["-c", "--content-disposition"])
             .arg(&url)
-            .assert()
             .code(0);
-        assert!(read(dir.path(), name) == body(source, size), "{name}");
-        assert_eq!(listing(dir.path()), [name]);
+        assert!(dir.read(name) == body(source, size), "{name}");
+        assert_eq!(dir.listing(), [name]);
         assert_eq!(
             server.ranges().last().unwrap().0,
             "bytes=120000-",
@@ -364,10 +344,9 @@ fn sigterm_exits_143_and_keeps_the_part() {
 #[test]
 fn a_user_agent_with_cr_or_lf_is_a_usage_error() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    fetchbench()
-        .args(["-A", "bot\r\nX-Evil: 1", "-o"])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    dir.fetch()
+        .args(["-A", "bot\r\nX-Evil: 1"])
         .arg(server.url("/files/a.bin"))
         .assert()
         .code(2)
@@ -389,10 +368,10 @@ fn zero_timeouts_are_refused() {
 #[test]
 fn slow_headers_are_a_header_timeout_not_a_stall() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    let out = fetchbench()
-        .args(["--stall-timeout", "300ms", "--retries", "0", "-o"])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    let out = dir
+        .fetch()
+        .args(["--stall-timeout", "300ms", "--retries", "0"])
         .arg(server.url("/slow/h.bin?ms=3000"))
         .output()
         .unwrap();
@@ -405,8 +384,9 @@ fn slow_headers_are_a_header_timeout_not_a_stall() {
 #[test]
 fn permanent_errors_are_not_retried() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    let out = fetchbench()
+    let dir = OutDir::new();
+    let out = dir
+        .fetch()
         .args([
             "--retries",
             "3",
@@ -414,9 +394,7 @@ fn permanent_errors_are_not_retried() {
             "10ms",
             "--json",
             "--keep-order",
-            "-o",
         ])
-        .arg(dir.path())
         .arg(server.url("/bighead"))
         .arg(server.url("/to?url=ftp%3A%2F%2F127.0.0.1%2Fx"))
         .output()
@@ -441,25 +419,22 @@ fn permanent_errors_are_not_retried() {
 #[test]
 fn invisible_characters_never_reach_a_file_name() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    fetchbench()
-        .arg("-o")
-        .arg(dir.path())
+    let dir = OutDir::new();
+    dir.fetch()
         // "invoice" RLO "fdp.exe" (reads as invoiceexe.pdf), and a line separator.
         .arg(server.url("/files/invoice%E2%80%AEfdp.exe?size=10"))
         .arg(server.url("/files/two%E2%80%A8lines%E2%81%A6.txt?size=10"))
-        .assert()
         .code(0);
-    assert_eq!(listing(dir.path()), ["invoicefdp.exe", "twolines.txt"]);
+    assert_eq!(dir.listing(), ["invoicefdp.exe", "twolines.txt"]);
 }
 
 #[test]
 fn max_filesize_refuses_an_announced_size_and_cuts_a_growing_body() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    let out = fetchbench()
-        .args(["--max-filesize", "100KB", "--json", "--keep-order", "-o"])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    let out = dir
+        .fetch()
+        .args(["--max-filesize", "100KB", "--json", "--keep-order"])
         .arg(server.url("/fault/big.bin?size=500000"))
         .arg(server.url("/chunked/grow.bin?size=500000"))
         .arg(server.url("/files/ok.bin?size=1000"))
@@ -472,18 +447,18 @@ fn max_filesize_refuses_an_announced_size_and_cuts_a_growing_body() {
         assert!(error.contains("--max-filesize"), "{error}");
         assert_eq!(line["retries"], 0);
     }
-    assert_eq!(listing(dir.path()), ["ok.bin"]);
+    assert_eq!(dir.listing(), ["ok.bin"]);
 }
 
 #[test]
 fn max_time_bounds_a_download_across_its_attempts() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let started = Instant::now();
-    let out = fetchbench()
+    let out = dir
+        .fetch()
         .args(["--max-time", "1500ms", "--stall-timeout", "400ms"])
-        .args(["--retries", "100", "--retry-delay", "10ms", "-o"])
-        .arg(dir.path())
+        .args(["--retries", "100", "--retry-delay", "10ms"])
         .arg(server.url("/fault/mt.bin?size=100000&stall_after=1000"))
         .output()
         .unwrap();
@@ -493,15 +468,16 @@ fn max_time_bounds_a_download_across_its_attempts() {
     assert!(stderr.contains("--max-time"), "{stderr}");
     assert!(took < Duration::from_secs(5), "{took:?}");
     // What arrived is kept for -c.
-    assert_eq!(listing(dir.path()), ["mt.bin.part", "mt.bin.part.fbstate"]);
+    assert_eq!(dir.listing(), ["mt.bin.part", "mt.bin.part.fbstate"]);
 }
 
 #[test]
 fn a_drip_below_the_speed_limit_is_abandoned() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let started = Instant::now();
-    let out = fetchbench()
+    let out = dir
+        .fetch()
         .args([
             "--speed-limit",
             "1KiB/s",
@@ -510,8 +486,6 @@ fn a_drip_below_the_speed_limit_is_abandoned() {
             "--retries",
             "0",
         ])
-        .arg("-o")
-        .arg(dir.path())
         .arg(server.url("/drip/d.bin?size=1000&ms=100"))
         .output()
         .unwrap();
@@ -524,22 +498,12 @@ fn a_drip_below_the_speed_limit_is_abandoned() {
 #[test]
 fn limit_rate_gives_no_unthrottled_burst_after_a_wait() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let started = Instant::now();
-    fetchbench()
-        .args([
-            "--limit-rate",
-            "1MiB/s",
-            "--wait",
-            "2500ms",
-            "-j",
-            "1",
-            "-o",
-        ])
-        .arg(dir.path())
+    dir.fetch()
+        .args(["--limit-rate", "1MiB/s", "--wait", "2500ms", "-j", "1"])
         .arg(server.url(&format!("/files/w1.bin?size={MIB}")))
         .arg(server.url(&format!("/files/w2.bin?size={MIB}")))
-        .assert()
         .code(0);
     // The second file starts at 2.5 s and, at 1 MiB/s with at most 250 ms of credit, takes
     // at least 0.75 s more (without the bound it arrived at once).
@@ -550,79 +514,66 @@ fn limit_rate_gives_no_unthrottled_burst_after_a_wait() {
 #[test]
 fn no_clobber_skips_without_asking_the_server() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    std::fs::write(dir.path().join("k.bin"), b"mine").unwrap();
-    std::fs::write(dir.path().join("named.bin"), b"mine too").unwrap();
+    let dir = OutDir::new();
+    dir.write("k.bin", b"mine");
+    dir.write("named.bin", b"mine too");
     let list = format!("{} out=named.bin\n", server.url("/files/other?size=10"));
-    fetchbench()
-        .args(["--no-clobber", "-i", "-", "-o"])
-        .arg(dir.path())
+    dir.fetch()
+        .arg("--no-clobber")
         .arg(server.url("/files/k.bin?size=10"))
-        .write_stdin(list)
+        .list(list)
         .assert()
         .code(0)
         .stderr(predicates::str::contains("already exists (--no-clobber)"));
     assert_eq!(server.requests(), 0);
-    assert_eq!(read(dir.path(), "k.bin"), b"mine");
-    assert_eq!(read(dir.path(), "named.bin"), b"mine too");
+    assert_eq!(dir.read("k.bin"), b"mine");
+    assert_eq!(dir.read("named.bin"), b"mine too");
 }
 
 #[test]
 fn with_no_clobber_a_server_chosen_name_that_is_taken_is_skipped() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    std::fs::write(dir.path().join("notes.txt"), b"mine").unwrap();
+    let dir = OutDir::new();
+    dir.write("notes.txt", b"mine");
     let cd = urlencode("attachment; filename=\"notes.txt\"");
-    fetchbench()
-        .args(["--no-clobber", "--content-disposition", "-o"])
-        .arg(dir.path())
+    dir.fetch()
+        .args(["--no-clobber", "--content-disposition"])
         .arg(server.url(&format!("/fault/cd.bin?size=100&cd={cd}")))
         .assert()
         .code(0)
         .stderr(predicates::str::contains("already exists (--no-clobber)"));
-    assert_eq!(listing(dir.path()), ["notes.txt"]);
-    assert_eq!(read(dir.path(), "notes.txt"), b"mine");
+    assert_eq!(dir.listing(), ["notes.txt"]);
+    assert_eq!(dir.read("notes.txt"), b"mine");
 }
 
 #[test]
 fn no_clobber_never_skips_a_url_for_a_file_this_run_saved() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    fetchbench()
-        .args([
-            "--no-clobber",
-            "--content-disposition",
-            "--mode",
-            "seq",
-            "-o",
-        ])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    dir.fetch()
+        .args(["--no-clobber", "--content-disposition", "--mode", "seq"])
         .arg(server.url("/files/dup.bin?size=10"))
         .arg(server.url("/dir/x/dup.bin?size=20"))
-        .assert()
         .code(0);
-    assert_eq!(listing(dir.path()), ["dup-1.bin", "dup.bin"]);
-    assert!(read(dir.path(), "dup-1.bin") == body("dup.bin", 20));
+    assert_eq!(dir.listing(), ["dup-1.bin", "dup.bin"]);
+    assert!(dir.read("dup-1.bin") == body("dup.bin", 20));
 }
 
 #[test]
 fn a_link_at_the_final_name_is_replaced_never_followed() {
     let server = TestServer::http();
     for size in [100, 300_000] {
-        let dir = tempdir().unwrap();
+        let dir = OutDir::new();
         let outside = tempdir().unwrap();
         let victim = victim(outside.path());
         let name = format!("l{size}.bin");
         symlink(&victim, dir.path().join(&name)).unwrap();
-        fetchbench()
-            .arg("-o")
-            .arg(dir.path())
+        dir.fetch()
             .arg(server.url(&format!("/fault/{name}?size={size}")))
-            .assert()
             .code(0);
         assert_eq!(std::fs::read(&victim).unwrap(), b"precious", "{size}");
         let saved = dir.path().join(&name);
         assert!(saved.symlink_metadata().unwrap().file_type().is_file());
-        assert!(read(dir.path(), &name) == body(&name, size), "{size}");
+        assert!(dir.served(&name, size), "{size}");
     }
 }

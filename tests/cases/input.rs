@@ -3,7 +3,7 @@
 use tempfile::tempdir;
 
 use crate::server::{TestServer, body};
-use crate::util::{MODES, fetchbench, listing, read};
+use crate::util::{MODES, OutDir, fetchbench, listing, read};
 
 #[test]
 fn urls_from_stdin_follow_the_arguments() {
@@ -33,15 +33,11 @@ fn urls_from_stdin_follow_the_arguments() {
 #[test]
 fn bad_url_arguments_are_a_usage_error_before_any_request() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    let list_file = dir.path().join("urls.txt");
+    let dir = OutDir::new();
+    let list_file = dir.root().join("urls.txt");
     std::fs::write(&list_file, format!("{}\n", server.url("/files/ok?size=1"))).unwrap();
-    let out = dir.path().join("out");
-    fetchbench()
-        .arg("-i")
-        .arg(&list_file)
-        .arg("-o")
-        .arg(&out)
+    dir.fetch()
+        .list_file(&list_file)
         .arg(server.url("/files/fine?size=1"))
         .arg("mailto:someone@example.test")
         .arg("not a url")
@@ -60,34 +56,30 @@ fn bad_url_arguments_are_a_usage_error_before_any_request() {
 #[test]
 fn bad_list_lines_fail_alone_with_their_line_and_the_others_are_saved() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    let list_file = dir.path().join("urls.txt");
     let list = format!(
         "{}\nftp://example.test/x\n\nnot a url\n{}\n",
         server.url("/files/first?size=11"),
         server.url("/files/last?size=22")
     );
-    std::fs::write(&list_file, list).unwrap();
-    let out = dir.path().join("out");
     for mode in MODES {
-        let _ = std::fs::remove_dir_all(&out);
-        let run = fetchbench()
-            .args(["--json", "--mode", mode, "-i"])
-            .arg(&list_file)
-            .arg("-o")
-            .arg(&out)
-            .assert()
+        let dir = OutDir::new();
+        let list_file = dir.root().join("urls.txt");
+        std::fs::write(&list_file, &list).unwrap();
+        let run = dir
+            .fetch()
+            .args(["--json", "--mode", mode])
+            .list_file(&list_file)
             .code(1);
-        let stderr = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+        let stderr = run.stderr();
         assert!(
             stderr.contains("urls.txt:2: unsupported scheme \"ftp\""),
             "{mode}: {stderr}"
         );
         assert!(stderr.contains("urls.txt:4: "), "{mode}: {stderr}");
         assert!(stderr.contains("2 ok, 2 failed"), "{mode}: {stderr}");
-        assert_eq!(read(&out, "first"), body("first", 11), "{mode}");
-        assert_eq!(read(&out, "last"), body("last", 22), "{mode}");
-        let stdout = String::from_utf8_lossy(&run.get_output().stdout).into_owned();
+        assert_eq!(dir.read("first"), body("first", 11), "{mode}");
+        assert_eq!(dir.read("last"), body("last", 22), "{mode}");
+        let stdout = run.stdout();
         let bad: Vec<&str> = stdout
             .lines()
             .filter(|line| line.contains("\"status\":\"failed\""))
@@ -155,20 +147,15 @@ fn help_shows_examples_and_exit_codes() {
 #[test]
 fn an_over_long_list_line_fails_alone_with_its_place_and_a_short_echo() {
     let server = crate::server::TestServer::http();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = OutDir::new();
     let long = format!("{}{}", server.url("/files/"), "x".repeat(10 << 20));
     let list = format!(
         "{}\n{long}\n{}\n",
         server.url("/files/a?size=10"),
         server.url("/files/b?size=20")
     );
-    let run = crate::util::fetchbench()
-        .args(["--json", "-i", "-", "-o"])
-        .arg(dir.path())
-        .write_stdin(list)
-        .assert()
-        .code(1);
-    let out = run.get_output();
+    let run = dir.fetch().arg("--json").list(list).code(1);
+    let out = &run.output;
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     // Echoed shortened, in both outputs: not 10 MiB of it.
     assert!(
@@ -194,5 +181,5 @@ fn an_over_long_list_line_fails_alone_with_its_place_and_a_short_echo() {
         2,
         "{lines:?}"
     );
-    assert!(crate::util::read(dir.path(), "b") == crate::server::body("b", 20));
+    assert!(dir.served("b", 20));
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tempfile::tempdir;
 
-use crate::util::{fetchbench, json_summary, run_list, send_signal};
+use crate::util::{OutDir, fetchbench, send_signal};
 
 /// A `fetchbench serve` process: its base URL, its certificate with `--tls`, and what it says
 /// when stopped.
@@ -94,24 +94,21 @@ fn tls_serves_files_that_fetchbench_downloads_exactly_with_the_printed_certifica
     let pem = std::fs::read_to_string(&cert).unwrap();
     assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
 
-    let dir = tempdir().unwrap();
-    fetchbench()
-        .args(["-q", "-o"])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    dir.fetch()
+        .arg("-q")
         .arg("--cacert")
         .arg(&cert)
         .arg(served.url("/files/a.bin?size=300KiB"))
-        .assert()
         .code(0);
-    fetchbench::verify_file(&dir.path().join("a.bin"), "a.bin", 300 * 1024).unwrap();
+    fetchbench::verify_file(&dir.file("a.bin"), "a.bin", 300 * 1024).unwrap();
     // Without the certificate, the server is not trusted.
-    let untrusted = fetchbench()
-        .args(["--retries", "0", "-o"])
-        .arg(dir.path())
+    let untrusted = dir
+        .fetch()
+        .args(["--retries", "0"])
         .arg(served.url("/files/b.bin?size=1KiB"))
-        .assert()
         .code(1);
-    let stderr = String::from_utf8_lossy(&untrusted.get_output().stderr).into_owned();
+    let stderr = untrusted.stderr();
     assert!(
         stderr.contains("not signed by a trusted authority") && stderr.contains("--cacert"),
         "{stderr}"
@@ -135,14 +132,12 @@ fn h2c_with_prior_knowledge_and_http1_by_default_over_plain_tcp() {
         "{}",
         served.base
     );
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     for (flags, name) in [(&["--http2"][..], "h2.bin"), (&[][..], "h1.bin")] {
-        fetchbench()
-            .args(["-q", "-o"])
-            .arg(dir.path())
+        dir.fetch()
+            .arg("-q")
             .args(flags)
             .arg(served.url(&format!("/files/{name}?size=64KiB")))
-            .assert()
             .code(0);
         fetchbench::verify_file(&dir.path().join(name), name, 64 * 1024).unwrap();
     }
@@ -161,12 +156,10 @@ fn max_streams_caps_the_streams_in_progress_on_a_connection() {
     };
     for (max_streams, at_once) in [("2", "at most 2 requests at once"), ("128", "at most 6")] {
         let served = Served::start(&["--max-streams", max_streams]);
-        let dir = tempdir().unwrap();
-        fetchbench()
-            .args(["-q", "--http2", "--mode", "async", "-j", "6", "-o"])
-            .arg(dir.path())
+        let dir = OutDir::new();
+        dir.fetch()
+            .args(["-q", "--http2", "--mode", "async", "-j", "6"])
             .args(urls(&served))
-            .assert()
             .code(0);
         let summary = served.stop();
         assert!(summary.contains("over 1 connection;"), "{summary}");
@@ -177,13 +170,11 @@ fn max_streams_caps_the_streams_in_progress_on_a_connection() {
 #[test]
 fn a_fresh_connection_costs_two_round_trips() {
     let served = Served::start(&["--rtt", "150ms"]);
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let started = Instant::now();
-    fetchbench()
-        .args(["-q", "-o"])
-        .arg(dir.path())
+    dir.fetch()
+        .arg("-q")
         .arg(served.url("/files/a.bin?size=10"))
-        .assert()
         .code(0);
     let elapsed = started.elapsed();
     assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
@@ -193,33 +184,30 @@ fn a_fresh_connection_costs_two_round_trips() {
 #[test]
 fn the_link_rate_caps_a_connection() {
     let served = Served::start(&["--link-rate", "1MB/s"]);
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let started = Instant::now();
-    fetchbench()
-        .args(["-q", "-o"])
-        .arg(dir.path())
+    dir.fetch()
+        .arg("-q")
         .arg(served.url("/files/slow.bin?size=400000"))
-        .assert()
         .code(0);
     let elapsed = started.elapsed();
     // 400 kB at 1 MB/s.
     assert!(elapsed >= Duration::from_millis(400), "{elapsed:?}");
-    fetchbench::verify_file(&dir.path().join("slow.bin"), "slow.bin", 400_000).unwrap();
+    fetchbench::verify_file(&dir.file("slow.bin"), "slow.bin", 400_000).unwrap();
     served.stop();
 }
 
 #[test]
 fn max_active_refuses_what_is_beyond_it_with_503() {
     let served = Served::start(&["--max-active", "1"]);
-    let dir = tempdir().unwrap();
-    let out = fetchbench()
-        .args(["--mode", "async", "-j", "2", "--retries", "0", "-o"])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    let out = dir
+        .fetch()
+        .args(["--mode", "async", "-j", "2", "--retries", "0"])
         .arg(served.url("/files/a.bin?size=10&latency=500ms"))
         .arg(served.url("/files/b.bin?size=10&latency=500ms"))
-        .assert()
         .code(1);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = out.stderr();
     assert!(stderr.contains("HTTP 503"), "{stderr}");
     assert!(stderr.contains("1 ok, 1 failed"), "{stderr}");
     let summary = served.stop();
@@ -328,18 +316,18 @@ fn list_of(served: &Served, dir: &std::path::Path, n: usize, query: &str) -> Pat
 #[test]
 fn auto_climbs_well_above_8_over_a_50ms_tls_path_on_one_connection() {
     let served = Served::start(&["--rtt", "50ms", "--tls"]);
-    let dir = tempdir().unwrap();
-    let list = list_of(&served, dir.path(), 600, "size=512");
-    let out = dir.path().join("out");
+    let dir = OutDir::new();
+    let list = list_of(&served, dir.root(), 600, "size=512");
     let cert = served.cert.clone().unwrap();
-    let done = run_list(
-        &["-q", "--json", "--cacert", &cert.to_string_lossy()],
-        &list.to_string_lossy(),
-        &out,
-    );
-    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 600);
-    fetchbench::verify_file(&out.join("f599.bin"), "f599.bin", 512).unwrap();
-    let summary = json_summary(&done.stdout);
+    let done = dir
+        .fetch()
+        .args(["-q", "--json", "--cacert"])
+        .arg(&cert)
+        .list_file(&list)
+        .code(0);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 600);
+    fetchbench::verify_file(&dir.file("f599.bin"), "f599.bin", 512).unwrap();
+    let summary = done.summary();
     let peak = summary["width"]["peak"].as_u64().unwrap();
     assert!(
         peak >= 64,
@@ -356,24 +344,17 @@ fn auto_climbs_well_above_8_over_a_50ms_tls_path_on_one_connection() {
 #[test]
 fn auto_backs_off_where_the_built_in_server_refuses() {
     let served = Served::start(&["--rtt", "20ms", "--tls", "--max-active", "6"]);
-    let dir = tempdir().unwrap();
-    let list = list_of(&served, dir.path(), 300, "size=512&latency=40ms");
-    let out = dir.path().join("out");
+    let dir = OutDir::new();
+    let list = list_of(&served, dir.root(), 300, "size=512&latency=40ms");
     let cert = served.cert.clone().unwrap();
-    let done = run_list(
-        &[
-            "-q",
-            "--json",
-            "--retries",
-            "10",
-            "--cacert",
-            &cert.to_string_lossy(),
-        ],
-        &list.to_string_lossy(),
-        &out,
-    );
-    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 300);
-    let summary = json_summary(&done.stdout);
+    let done = dir
+        .fetch()
+        .args(["-q", "--json", "--retries", "10", "--cacert"])
+        .arg(&cert)
+        .list_file(&list)
+        .code(0);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 300);
+    let summary = done.summary();
     let last = summary["width"]["last"].as_u64().unwrap();
     assert!(
         last <= 12,

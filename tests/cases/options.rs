@@ -4,10 +4,9 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use axum::http::Version;
-use tempfile::tempdir;
 
 use crate::server::{CERT, TestServer, body};
-use crate::util::{MODES, fetchbench, listing, read};
+use crate::util::{MODES, OutDir, fetchbench};
 
 /// An address where nothing listens: reachable only through a proxy.
 fn closed_port_url(path: &str) -> String {
@@ -20,20 +19,10 @@ fn closed_port_url(path: &str) -> String {
 #[test]
 fn headers_and_user_agent_reach_the_server() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    fetchbench()
-        .args([
-            "-H",
-            "X-Token: abc 123",
-            "-H",
-            "X-Two:2",
-            "-A",
-            "agent/7",
-            "-o",
-        ])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    dir.fetch()
+        .args(["-H", "X-Token: abc 123", "-H", "X-Two:2", "-A", "agent/7"])
         .arg(server.url("/files/h?size=1"))
-        .assert()
         .code(0);
     let headers = &server.seen()[0].headers;
     assert_eq!(headers["x-token"], "abc 123");
@@ -53,20 +42,18 @@ fn a_bad_header_is_a_usage_error() {
 #[test]
 fn the_proxy_receives_the_requests() {
     let proxy = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let target = closed_port_url("/files/via.bin?size=300");
-    fetchbench()
-        .args(["--proxy", &proxy.url(""), "-o"])
-        .arg(dir.path())
+    dir.fetch()
+        .args(["--proxy", &proxy.url("")])
         .arg(&target)
-        .assert()
         .code(0);
     assert_eq!(
         proxy.seen()[0].uri,
         target,
         "the proxy got the absolute URI"
     );
-    assert!(read(dir.path(), "via.bin") == body("via.bin", 300));
+    assert!(dir.served("via.bin", 300));
 }
 
 #[test]
@@ -74,18 +61,16 @@ fn proxy_variables_are_used_and_noproxy_overrides_no_proxy() {
     let proxy = TestServer::http();
     let target = closed_port_url("/files/env.bin?size=10");
     let run = |extra: &[&str], no_proxy: &str| {
-        let dir = tempdir().unwrap();
-        let mut cmd = fetchbench();
+        let dir = OutDir::new();
+        let mut cmd = dir.fetch();
         cmd.env("HTTP_PROXY", proxy.url(""))
             .env("NO_PROXY", no_proxy)
             .env_remove("http_proxy")
             .env_remove("no_proxy")
             .args(["--retries", "0"])
             .args(extra)
-            .arg("-o")
-            .arg(dir.path())
             .arg(&target);
-        cmd.assert().get_output().status.code()
+        cmd.output().unwrap().status.code()
     };
     assert_eq!(run(&[], ""), Some(0), "HTTP_PROXY is used");
     assert_eq!(proxy.requests(), 1);
@@ -104,31 +89,28 @@ fn proxy_variables_are_used_and_noproxy_overrides_no_proxy() {
 #[test]
 fn insecure_accepts_any_certificate_and_says_so() {
     let server = TestServer::https();
-    let dir = tempdir().unwrap();
-    fetchbench()
-        .args(["--insecure", "-o"])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    dir.fetch()
+        .arg("--insecure")
         .arg(server.url("/files/i.bin?size=100"))
         .assert()
         .code(0)
         .stderr(predicates::str::contains(
             "--insecure: TLS certificates were NOT checked",
         ));
-    assert!(read(dir.path(), "i.bin") == body("i.bin", 100));
+    assert!(dir.served("i.bin", 100));
 }
 
 #[test]
 fn http_versions_can_be_chosen() {
     let plain = TestServer::http();
     let tls = TestServer::https();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let fetch = |args: &[&str], url: String| {
-        fetchbench()
-            .args(["--cacert", CERT, "-o"])
-            .arg(dir.path())
+        dir.fetch()
+            .args(["--cacert", CERT])
             .args(args)
             .arg(url)
-            .assert()
             .code(0);
     };
     fetch(&["--http2"], plain.url("/files/a?size=10"));
@@ -155,15 +137,13 @@ fn http_versions_can_be_chosen() {
 #[test]
 fn limit_rate_caps_the_whole_run() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let started = Instant::now();
-    fetchbench()
-        .args(["--limit-rate", "200KB/s", "-j", "3", "-o"])
-        .arg(dir.path())
+    dir.fetch()
+        .args(["--limit-rate", "200KB/s", "-j", "3"])
         .arg(server.url("/files/r1?size=100000"))
         .arg(server.url("/files/r2?size=100000"))
         .arg(server.url("/files/r3?size=100000"))
-        .assert()
         .code(0);
     // 300 kB at 200 kB/s: 1.5 s at least (a lower bound; the machine may be slower).
     assert!(
@@ -171,41 +151,37 @@ fn limit_rate_caps_the_whole_run() {
         "{:?}",
         started.elapsed()
     );
-    assert!(read(dir.path(), "r3") == body("r3", 100_000));
+    assert!(dir.served("r3", 100_000));
 }
 
 #[test]
 fn max_per_host_caps_connections_to_a_host_in_every_mode() {
     for mode in MODES {
         let server = TestServer::http();
-        let dir = tempdir().unwrap();
+        let dir = OutDir::new();
         let urls: Vec<String> = (0..6)
             .map(|i| server.url(&format!("/slow/m{i}?size=10&ms=150")))
             .collect();
-        fetchbench()
-            .args(["--mode", mode, "-j", "8", "--max-per-host", "2", "-o"])
-            .arg(dir.path())
+        dir.fetch()
+            .args(["--mode", mode, "-j", "8", "--max-per-host", "2"])
             .args(&urls)
-            .assert()
             .code(0);
         let expected = if mode == "seq" { 1 } else { 2 };
         assert_eq!(server.most_in_flight(), expected, "{mode}");
-        assert_eq!(listing(dir.path()).len(), 6);
+        assert_eq!(dir.listing().len(), 6);
     }
 }
 
 #[test]
 fn wait_spaces_out_the_starts() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let urls: Vec<String> = (0..4)
         .map(|i| server.url(&format!("/files/w{i}?size=10")))
         .collect();
-    fetchbench()
-        .args(["--wait", "200ms", "-j", "4", "-o"])
-        .arg(dir.path())
+    dir.fetch()
+        .args(["--wait", "200ms", "-j", "4"])
         .args(&urls)
-        .assert()
         .code(0);
     let times: Vec<Instant> = server.seen().iter().map(|s| s.at).collect();
     for pair in times.windows(2) {
@@ -217,24 +193,19 @@ fn wait_spaces_out_the_starts() {
 #[test]
 fn the_url_list_may_name_each_file() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let list = format!(
         "{}\tfirst name.bin\n{} out=second.bin\n{} out=../../second.bin\n",
         server.url("/files/a?size=10"),
         server.url("/files/b?size=20"),
         server.url("/files/c?size=30"),
     );
-    fetchbench()
-        .args(["-i", "-", "-o"])
-        .arg(dir.path())
-        .write_stdin(list)
-        .assert()
-        .code(0);
+    dir.fetch().list(list).code(0);
     assert_eq!(
-        listing(dir.path()),
+        dir.listing(),
         ["first name.bin", "second-1.bin", "second.bin"]
     );
-    assert!(read(dir.path(), "first name.bin") == body("a", 10));
-    assert!(read(dir.path(), "second.bin") == body("b", 20));
-    assert!(read(dir.path(), "second-1.bin") == body("c", 30));
+    assert!(dir.read("first name.bin") == body("a", 10));
+    assert!(dir.read("second.bin") == body("b", 20));
+    assert!(dir.read("second-1.bin") == body("c", 30));
 }

@@ -7,22 +7,21 @@ use serde_json::Value;
 use tempfile::tempdir;
 
 use crate::server::TestServer;
-use crate::util::{fetchbench, json_lines};
+use crate::util::{OutDir, fetchbench};
 
 const SCHEMA: &str = include_str!("../../schema.json");
 
 #[test]
 fn json_lines_match_the_schema() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    let out = fetchbench()
-        .args(["--json", "--keep-order", "--mode", "async", "-o"])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    let out = dir
+        .fetch()
+        .args(["--json", "--keep-order", "--mode", "async"])
         .arg(server.url("/files/j.bin?size=4321"))
         .arg(server.url("/status/404"))
-        .assert()
         .code(1);
-    let lines = json_lines(&out.get_output().stdout);
+    let lines = out.json();
     let schema: Value = serde_json::from_str(SCHEMA).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     for line in &lines {
@@ -84,14 +83,12 @@ fn the_schema_rejects_a_wrong_shape() {
 #[test]
 fn stderr_gets_plain_lines_and_a_summary_when_not_a_terminal() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    let out = fetchbench()
-        .arg("-o")
-        .arg(dir.path())
+    let dir = OutDir::new();
+    let out = dir
+        .fetch()
         .arg(server.url("/files/p.bin?size=2048"))
-        .assert()
         .code(0);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = out.stderr();
     assert!(
         !stderr.contains('\x1b'),
         "escape codes in a log: {stderr:?}"
@@ -107,10 +104,9 @@ fn stderr_gets_plain_lines_and_a_summary_when_not_a_terminal() {
 #[test]
 fn quiet_prints_nothing_on_stderr_when_all_goes_well() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    fetchbench()
-        .args(["-q", "-o"])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    dir.fetch()
+        .arg("-q")
         .arg(server.url("/files/q.bin?size=10"))
         .assert()
         .code(0)
@@ -124,26 +120,21 @@ fn quiet_names_each_failure_and_qq_nothing() {
     let server = TestServer::http();
     let good = server.url("/files/good.bin?size=10");
     let bad = server.url("/status/404");
-    let dir = tempdir().unwrap();
-    let out = fetchbench()
-        .args(["-q", "--retries", "0", "-o"])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    let out = dir
+        .fetch()
+        .args(["-q", "--retries", "0"])
         .args([&good, &bad])
-        .assert()
         .code(1);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = out.stderr();
     assert_eq!(stderr, format!("fetchbench: {bad}: HTTP 404 Not Found\n"));
-    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
-    assert_eq!(
-        stdout,
-        format!("{}\n", dir.path().join("good.bin").display())
-    );
+    let stdout = out.stdout();
+    assert_eq!(stdout, format!("{}\n", dir.file("good.bin").display()));
     for silent in [&["-qq"][..], &["--silent"], &["-q", "-q"]] {
-        let dir = tempdir().unwrap();
-        fetchbench()
+        let dir = OutDir::new();
+        dir.fetch()
             .args(silent)
-            .args(["--retries", "0", "-o"])
-            .arg(dir.path())
+            .args(["--retries", "0"])
             .args([&good, &bad])
             .assert()
             .code(1)
@@ -161,17 +152,16 @@ fn seq_and_threads_claim_no_width() {
         ("threads", "threads: 1 ok", Value::Null),
         ("async", "async, 3 jobs: 1 ok", 3.into()),
     ] {
-        let dir = tempdir().unwrap();
-        let out = fetchbench()
-            .args(["--json", "-j", "3", "--mode", mode, "-o"])
-            .arg(dir.path())
+        let dir = OutDir::new();
+        let out = dir
+            .fetch()
+            .args(["--json", "-j", "3", "--mode", mode])
             .arg(server.url("/files/w.bin?size=10"))
-            .assert()
             .code(0);
-        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        let stderr = out.stderr();
         assert!(stderr.contains(label), "{mode}: {stderr}");
         assert!(!stderr.contains(&format!("{mode}, 3 jobs")) || jobs != Value::Null);
-        let summary = json_lines(&out.get_output().stdout).pop().unwrap();
+        let summary = out.json().pop().unwrap();
         assert_eq!(summary["jobs"], jobs, "{mode}");
     }
 }
@@ -228,21 +218,17 @@ fn stdout_paths_feed_other_tools() {
 fn colors_follow_the_color_flag_and_no_color() {
     let server = TestServer::http();
     let run = |args: &[&str], no_color: Option<&str>| {
-        let dir = tempdir().unwrap();
-        let mut cmd = fetchbench();
+        let dir = OutDir::new();
+        let mut cmd = dir.fetch();
         cmd.env_remove("NO_COLOR");
         if let Some(value) = no_color {
             cmd.env("NO_COLOR", value);
         }
-        let out = cmd
-            .args(args)
-            .arg("-o")
-            .arg(dir.path())
+        cmd.args(args)
             .arg(server.url("/files/c.bin?size=10"))
             .arg(server.url("/status/404"))
-            .assert()
-            .code(1);
-        String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+            .code(1)
+            .stderr()
     };
     assert!(run(&["--color", "always"], None).contains("\x1b["));
     assert!(!run(&["--color", "never"], None).contains('\x1b'));
@@ -328,19 +314,17 @@ fn help_tells_the_list_syntax_and_what_jobs_applies_to() {
 #[test]
 fn the_end_table_fits_80_columns() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let long = "debian-12.5.0-amd64-netinst-with-firmware-and-more-words-to-make-it-long.iso";
-    let out = fetchbench()
+    let out = dir
+        .fetch()
         .env("COLUMNS", "80")
-        .arg("-o")
-        .arg(dir.path())
         .arg(server.url(&format!("/files/{long}?size=1000")))
         .arg(server.url("/files/short.bin?size=10"))
         .arg(server.url("/truncated/cut-short-with-a-long-name-as-well.bin?size=100000"))
         .args(["--retries", "0"])
-        .assert()
         .code(1);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = out.stderr();
     // The per-download lines are a log; the table starts at its first heading.
     let table = &stderr[stderr.find("failed:").expect(&stderr)..];
     for line in table.lines() {
@@ -353,12 +337,10 @@ fn the_end_table_fits_80_columns() {
     assert!(table.contains("time"), "the time column is kept: {table}");
     assert!(table.contains('…'), "the long name is elided: {table}");
     // Without a width, the table is as wide as its cells.
-    let out = fetchbench()
+    let out = dir
+        .fetch()
         .env_remove("COLUMNS")
-        .arg("-o")
-        .arg(dir.path())
         .arg(server.url(&format!("/files/{long}?size=1000")))
-        .assert()
         .code(0);
-    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains(long));
+    assert!(out.stderr().contains(long));
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use tempfile::tempdir;
 
 use crate::server::{TestServer, body};
-use crate::util::{MODES, fetchbench, read};
+use crate::util::{MODES, OutDir, read};
 
 /// The lines of a child's stdout, as they come, on a thread of their own.
 fn lines_of(stdout: ChildStdout) -> mpsc::Receiver<String> {
@@ -100,15 +100,14 @@ fn results_come_as_downloads_end_and_keep_order_restores_input_order() {
         server.url("/files/early2.bin?size=10"),
     ];
     let names = |keep_order: bool| {
-        let dir = tempdir().unwrap();
-        let out = fetchbench()
-            .args(["-q", "--mode", "async", "-o"])
-            .arg(dir.path())
+        let dir = OutDir::new();
+        let out = dir
+            .fetch()
+            .args(["-q", "--mode", "async"])
             .args(keep_order.then_some("--keep-order"))
             .args(&urls)
-            .assert()
             .code(0);
-        String::from_utf8_lossy(&out.get_output().stdout)
+        out.stdout()
             .lines()
             .map(|l| l.rsplit('/').next().unwrap().to_owned())
             .collect::<Vec<_>>()
@@ -121,20 +120,14 @@ fn results_come_as_downloads_end_and_keep_order_restores_input_order() {
 #[test]
 fn the_summary_lists_failures_and_the_slowest_not_every_file() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let mut urls: Vec<String> = (0..30)
         .map(|i| server.url(&format!("/files/n{i}.bin?size=100")))
         .collect();
     urls.push(server.url("/status/404"));
     let run = |table: &[&str]| {
-        let out = fetchbench()
-            .args(["-o"])
-            .arg(dir.path())
-            .args(table)
-            .args(&urls)
-            .assert()
-            .code(1);
-        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        let out = dir.fetch().args(table).args(&urls).code(1);
+        let stderr = out.stderr();
         // Table rows start with the file name; the per-download lines with "saved".
         stderr
             .lines()

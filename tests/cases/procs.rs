@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tempfile::tempdir;
 
 use crate::server::{TestServer, body};
-use crate::util::{children_of, fetchbench, listing, read, send_signal, wait_until_sent};
+use crate::util::{OutDir, children_of, fetchbench, listing, read, send_signal, wait_until_sent};
 
 /// Waits (at most 10 s) until the download's `.part` has its name and holds `len` bytes (sent
 /// is not yet received: the bytes cross loopback, the file is named after its first read, and
@@ -136,40 +136,35 @@ fn a_child_killed_before_its_first_byte_leaves_no_empty_part() {
 #[test]
 fn procs_reports_progress_and_results_like_the_other_modes() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    let out = fetchbench()
+    let dir = OutDir::new();
+    let out = dir
+        .fetch()
         .args([
             "--mode",
             "procs",
             "--json",
             "--keep-order",
             "--print-sha256",
-            "-o",
         ])
-        .arg(dir.path())
         .arg(server.url("/dir/a/same.bin?size=1000"))
         .arg(server.url("/dir/b/same.bin?size=2000"))
         .arg(server.url("/status/404"))
-        .assert()
         .code(1);
-    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let stdout = out.stdout();
     let lines: Vec<serde_json::Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(
-        lines[0]["path"],
-        dir.path().join("same.bin").display().to_string()
-    );
+    assert_eq!(lines[0]["path"], dir.file("same.bin").display().to_string());
     assert_eq!(
         lines[1]["path"],
-        dir.path().join("same-1.bin").display().to_string()
+        dir.file("same-1.bin").display().to_string()
     );
     assert_eq!(lines[1]["bytes"], 2000);
     assert_eq!(lines[1]["sha256"].as_str().unwrap().len(), 64);
     assert_eq!(lines[2]["error"], "HTTP 404 Not Found");
     assert_eq!(lines[3]["mode"], "procs");
-    assert_eq!(read(dir.path(), "same-1.bin").len(), 2000);
+    assert_eq!(dir.read("same-1.bin").len(), 2000);
 }
 
 /// The two process models.

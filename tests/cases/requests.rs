@@ -4,8 +4,8 @@
 use axum::http::header;
 use tempfile::tempdir;
 
-use crate::server::{TestServer, body, compressible};
-use crate::util::{MODES, fetchbench, read};
+use crate::server::{TestServer, compressible};
+use crate::util::{MODES, OutDir, fetchbench};
 
 /// `Basic base64("alice:s3cret")`.
 const ALICE: &str = "Basic YWxpY2U6czNjcmV0";
@@ -38,16 +38,14 @@ fn user_goes_to_the_hosts_given_and_not_across_a_redirect_to_another() {
     for mode in MODES {
         let a = TestServer::http();
         let b = TestServer::http();
-        let dir = tempdir().unwrap();
+        let dir = OutDir::new();
         // Same host, another port: another origin.
         let elsewhere = b.url("/files/moved?size=20");
-        fetchbench()
-            .args(["--mode", mode, "-u", "alice:s3cret", "-o"])
-            .arg(dir.path())
+        dir.fetch()
+            .args(["--mode", mode, "-u", "alice:s3cret"])
             .arg(a.url("/files/direct?size=10"))
             .arg(a.url(&format!("/to?url={elsewhere}")))
             .arg(a.url("/redirect/0"))
-            .assert()
             .code(0);
         let some = |s: &str| Some(s.to_owned());
         assert_eq!(
@@ -66,7 +64,7 @@ fn user_goes_to_the_hosts_given_and_not_across_a_redirect_to_another() {
             [("/files/moved".to_owned(), None)],
             "{mode}: credentials leaked across a redirect"
         );
-        assert!(read(dir.path(), "moved") == body("moved", 20), "{mode}");
+        assert!(dir.served("moved", 20), "{mode}");
     }
 }
 
@@ -86,14 +84,11 @@ fn netrc_gives_credentials_to_the_matching_machine_only() {
     let run = |netrc: &str, how: &[&str]| {
         std::fs::write(home.path().join(".netrc"), netrc).unwrap();
         let (before_a, before_b) = (a.requests(), b.requests());
-        let dir = tempdir().unwrap();
-        fetchbench()
+        let dir = OutDir::new();
+        dir.fetch()
             .env("HOME", home.path())
             .args(how)
-            .arg("-o")
-            .arg(dir.path())
             .args(&urls)
-            .assert()
             .code(0);
         // This run's requests only.
         (
@@ -189,17 +184,15 @@ fn compressed_saves_the_decoded_body_and_asks_for_no_ranges() {
     }
     for mode in MODES {
         let server = TestServer::http();
-        let dir = tempdir().unwrap();
+        let dir = OutDir::new();
         // Encoded, the body is far shorter than decoded: a Content-Length check on the decoded
         // bytes would fail it. -s 4 would ask for a range without --compressed.
-        fetchbench()
-            .args(["--mode", mode, "--compressed", "-s", "4", "-o"])
-            .arg(dir.path())
+        dir.fetch()
+            .args(["--mode", mode, "--compressed", "-s", "4"])
             .arg(server.url("/encoded/z.bin?size=3000000"))
-            .assert()
             .code(0);
         assert!(
-            read(dir.path(), "z.bin") == compressible("z.bin", 3_000_000),
+            dir.read("z.bin") == compressible("z.bin", 3_000_000),
             "{mode}: the file on disk is not the decoded body"
         );
         let seen = server.seen();
@@ -218,28 +211,23 @@ fn compressed_decodes_brotli_and_zstd_too() {
         return;
     }
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    fetchbench()
-        .args(["--compressed", "-o"])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    dir.fetch()
+        .arg("--compressed")
         .arg(server.url("/encoded/b.bin?size=200000&coding=br&force=1"))
         .arg(server.url("/encoded/z.bin?size=200000&coding=zstd&force=1"))
-        .assert()
         .code(0);
-    assert!(read(dir.path(), "b.bin") == compressible("b.bin", 200_000));
-    assert!(read(dir.path(), "z.bin") == compressible("z.bin", 200_000));
+    assert!(dir.read("b.bin") == compressible("b.bin", 200_000));
+    assert!(dir.read("z.bin") == compressible("z.bin", 200_000));
 }
 
 #[test]
 fn without_compressed_nothing_is_asked_for_or_decoded() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    fetchbench()
-        .arg("-o")
-        .arg(dir.path())
+    let dir = OutDir::new();
+    dir.fetch()
         .arg(server.url("/encoded/plain.bin?size=5000"))
         .arg(server.url("/encoded/forced.gz?size=5000&force=1"))
-        .assert()
         .code(0);
     for seen in server.seen() {
         assert!(
@@ -247,9 +235,9 @@ fn without_compressed_nothing_is_asked_for_or_decoded() {
             "{seen:?}"
         );
     }
-    assert!(read(dir.path(), "plain.bin") == compressible("plain.bin", 5000));
+    assert!(dir.read("plain.bin") == compressible("plain.bin", 5000));
     // Sent gzip anyway: saved as sent (and checked against its Content-Length).
-    let forced = read(dir.path(), "forced.gz");
+    let forced = dir.read("forced.gz");
     assert_eq!(&forced[..2], [0x1f, 0x8b], "not the gzip bytes");
     assert!(forced.len() < 5000);
 }
@@ -257,13 +245,9 @@ fn without_compressed_nothing_is_asked_for_or_decoded() {
 #[test]
 fn max_redirs_limits_the_redirects_followed() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let fetch = |max: &str, url: String| {
-        let out = fetchbench()
-            .args(["--max-redirs", max, "-o"])
-            .arg(dir.path())
-            .arg(url)
-            .assert();
+        let out = dir.fetch().args(["--max-redirs", max]).arg(url).assert();
         let code = out.get_output().status.code();
         (
             code,

@@ -1,29 +1,24 @@
 //! `--resolve HOST:PORT:ADDR` (curl's) and `-4`/`-6`. Only names given to `--resolve` are
 //! used, so no test asks DNS anything.
 
-use tempfile::tempdir;
-
 use crate::server::{TestServer, body};
-use crate::util::{fetchbench, read};
+use crate::util::{OutDir, fetchbench};
 
 #[test]
 fn resolve_sends_a_name_to_the_address_given_in_every_kind_of_mode() {
     let server = TestServer::http();
     let port = server.url("").rsplit(':').next().unwrap().to_owned();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     for mode in ["pool", "procs"] {
-        fetchbench()
+        dir.fetch()
             .args(["-q", "-4", "--mode", mode, "--resolve"])
             .arg(format!("fetchbench.test:{port}:127.0.0.1"))
-            .arg("-o")
-            .arg(dir.path())
             .arg(format!(
                 "http://fetchbench.test:{port}/files/{mode}.bin?size=3000"
             ))
-            .assert()
             .code(0);
         assert_eq!(
-            read(dir.path(), &format!("{mode}.bin")),
+            dir.read(&format!("{mode}.bin")),
             body(&format!("{mode}.bin"), 3000)
         );
     }
@@ -39,16 +34,14 @@ fn resolve_sends_a_name_to_the_address_given_in_every_kind_of_mode() {
 fn ipv6_only_never_connects_to_an_ipv4_address() {
     let server = TestServer::http();
     let port = server.url("").rsplit(':').next().unwrap().to_owned();
-    let dir = tempdir().unwrap();
-    let out = fetchbench()
+    let dir = OutDir::new();
+    let out = dir
+        .fetch()
         .args(["-6", "--retries", "0", "--resolve"])
         .arg(format!("fetchbench.test:{port}:127.0.0.1"))
-        .arg("-o")
-        .arg(dir.path())
         .arg(format!("http://fetchbench.test:{port}/files/v6.bin"))
-        .assert()
         .code(1);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = out.stderr();
     assert!(stderr.contains("v6.bin"), "{stderr}");
     assert_eq!(server.connections(), 0, "{stderr}");
 }

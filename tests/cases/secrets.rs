@@ -2,17 +2,15 @@
 //! JSON, errors, `file:line` messages), and `-H` headers go only to their own origin unless
 //! `--location-trusted`.
 
-use tempfile::tempdir;
-
-use crate::server::{TestServer, body};
-use crate::util::{MODES, fetchbench, read};
+use crate::server::TestServer;
+use crate::util::{MODES, OutDir, fetchbench};
 
 const PASSWORD: &str = "pa55w0rdXYZ";
 
 #[test]
 fn a_url_password_is_in_no_output_of_any_kind() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     let with_secret = |path: &str| {
         server
             .url(path)
@@ -26,15 +24,13 @@ fn a_url_password_is_in_no_output_of_any_kind() {
     );
     for mode in ["pool", "procs"] {
         for format in [&["--json"][..], &["--table", "full"][..]] {
-            let run = fetchbench()
-                .args(["--mode", mode, "--retries", "0", "-i", "-"])
+            let run = dir
+                .fetch()
+                .args(["--mode", mode, "--retries", "0"])
                 .args(format)
-                .arg("-o")
-                .arg(dir.path())
-                .write_stdin(list.clone())
-                .assert()
+                .list(list.clone())
                 .code(1);
-            let out = run.get_output();
+            let out = &run.output;
             let (stdout, stderr) = (
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr),
@@ -51,20 +47,18 @@ fn a_url_password_is_in_no_output_of_any_kind() {
             }
         }
     }
-    assert!(read(dir.path(), "ok.bin") == body("ok.bin", 100));
+    assert!(dir.served("ok.bin", 100));
 
     // -u and a proxy's password: in no failure either.
-    let run = fetchbench()
+    let run = dir
+        .fetch()
         .args(["--retries", "0", "--json", "--table", "full", "-u"])
         .arg(format!("alice:{PASSWORD}"))
         .arg("--proxy")
         .arg(format!("http://p:{PASSWORD}@127.0.0.1:1"))
-        .arg("-o")
-        .arg(dir.path())
         .arg(server.url("/files/x"))
-        .assert()
         .code(1);
-    let out = run.get_output();
+    let out = &run.output;
     for text in [&out.stdout, &out.stderr] {
         let text = String::from_utf8_lossy(text);
         assert!(!text.contains(PASSWORD), "{text}");
@@ -105,17 +99,16 @@ fn custom_headers_go_only_to_their_origin_unless_location_trusted() {
         for trusted in [false, true] {
             let a = TestServer::http();
             let b = TestServer::http();
-            let dir = tempdir().unwrap();
+            let dir = OutDir::new();
             let elsewhere = b.url("/files/moved?size=20");
-            let mut run = fetchbench();
-            run.args(["--mode", mode, "-H", "X-Api-Key: k3y", "-o"])
-                .arg(dir.path())
+            let mut run = dir.fetch();
+            run.args(["--mode", mode, "-H", "X-Api-Key: k3y"])
                 .arg(a.url(&format!("/to?url={elsewhere}")))
                 .arg(a.url("/redirect/0"));
             if trusted {
                 run.arg("--location-trusted");
             }
-            run.assert().code(0);
+            run.code(0);
             assert_eq!(
                 api_keys(&a),
                 [
@@ -132,7 +125,7 @@ fn custom_headers_go_only_to_their_origin_unless_location_trusted() {
                 [("/files/moved".to_owned(), moved)],
                 "{mode} trusted={trusted}"
             );
-            assert!(read(dir.path(), "moved") == body("moved", 20), "{mode}");
+            assert!(dir.served("moved", 20), "{mode}");
         }
     }
 }

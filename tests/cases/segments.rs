@@ -2,10 +2,8 @@
 
 use std::time::Duration;
 
-use tempfile::tempdir;
-
 use crate::server::{TestServer, body};
-use crate::util::{MODES, fetchbench, listing, read};
+use crate::util::{MODES, OutDir};
 
 const MIB: usize = 1 << 20;
 
@@ -13,18 +11,13 @@ const MIB: usize = 1 << 20;
 fn segments_fetch_ranges_and_write_them_in_place_in_every_mode() {
     for mode in MODES {
         let server = TestServer::http();
-        let dir = tempdir().unwrap();
-        fetchbench()
-            .args(["--mode", mode, "-s", "4", "-o"])
-            .arg(dir.path())
+        let dir = OutDir::new();
+        dir.fetch()
+            .args(["--mode", mode, "-s", "4"])
             .arg(server.url(&format!("/fault/seg.bin?size={}", 4 * MIB + 3)))
-            .assert()
             .code(0);
-        assert!(
-            read(dir.path(), "seg.bin") == body("seg.bin", 4 * MIB + 3),
-            "{mode}"
-        );
-        assert_eq!(listing(dir.path()), ["seg.bin"]);
+        assert!(dir.served("seg.bin", 4 * MIB + 3), "{mode}");
+        assert_eq!(dir.listing(), ["seg.bin"]);
         let mut ranges: Vec<String> = server.ranges().into_iter().map(|(r, _)| r).collect();
         ranges.sort();
         // Boundaries at k × 4194307 / 4, rounded down.
@@ -41,17 +34,15 @@ fn segments_fetch_ranges_and_write_them_in_place_in_every_mode() {
 #[test]
 fn a_cut_segment_resumes_alone() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    fetchbench()
-        .args(["-s", "4", "--retry-delay", "10ms", "--json", "-o"])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    dir.fetch()
+        .args(["-s", "4", "--retry-delay", "10ms", "--json"])
         .arg(server.url(&format!(
             "/fault/cut.bin?size={}&drop_after=500000",
             4 * MIB
         )))
-        .assert()
         .code(0);
-    assert!(read(dir.path(), "cut.bin") == body("cut.bin", 4 * MIB));
+    assert!(dir.served("cut.bin", 4 * MIB));
     let ranges: Vec<String> = server.ranges().into_iter().map(|(r, _)| r).collect();
     assert_eq!(ranges.len(), 5, "{ranges:?}");
     // The first segment's retry asks for the rest of that segment only, with If-Range.
@@ -66,13 +57,12 @@ fn a_cut_segment_resumes_alone() {
 #[test]
 fn a_failed_segmented_download_keeps_only_its_good_prefix_for_continue() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     // The last of four segments stalls at once; the first three complete. (The stall timeout
     // also bounds the wait for each response head, now reported apart as a header timeout: 2 s
     // leaves a loaded machine time to answer the segments' requests.)
-    fetchbench()
-        .args(["-s", "4", "--retries", "0", "--stall-timeout", "2s", "-o"])
-        .arg(dir.path())
+    dir.fetch()
+        .args(["-s", "4", "--retries", "0", "--stall-timeout", "2s"])
         .arg(server.url(&format!(
             "/fault/p.bin?size={}&stall_after={}",
             4 * MIB,
@@ -82,8 +72,8 @@ fn a_failed_segmented_download_keeps_only_its_good_prefix_for_continue() {
         .assert()
         .code(1)
         .stderr(predicates::str::contains("stall timeout"));
-    assert_eq!(listing(dir.path()), ["p.bin.part", "p.bin.part.fbstate"]);
-    let part = read(dir.path(), "p.bin.part");
+    assert_eq!(dir.listing(), ["p.bin.part", "p.bin.part.fbstate"]);
+    let part = dir.read("p.bin.part");
     assert_eq!(
         part.len(),
         3 * MIB,
@@ -91,13 +81,11 @@ fn a_failed_segmented_download_keeps_only_its_good_prefix_for_continue() {
     );
     assert!(part == body("p.bin", 4 * MIB)[..3 * MIB]);
 
-    fetchbench()
-        .args(["-c", "-o"])
-        .arg(dir.path())
+    dir.fetch()
+        .arg("-c")
         .arg(server.url(&format!("/fault/p.bin?size={}", 4 * MIB)))
-        .assert()
         .code(0);
-    assert!(read(dir.path(), "p.bin") == body("p.bin", 4 * MIB));
+    assert!(dir.served("p.bin", 4 * MIB));
     assert_eq!(
         server.ranges().last().unwrap().0,
         format!("bytes={}-", 3 * MIB)
@@ -107,16 +95,14 @@ fn a_failed_segmented_download_keeps_only_its_good_prefix_for_continue() {
 #[test]
 fn small_files_and_servers_without_ranges_are_fetched_whole() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    fetchbench()
-        .args(["-s", "8", "-o"])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    dir.fetch()
+        .args(["-s", "8"])
         .arg(server.url("/fault/small.bin?size=5000"))
         .arg(server.url(&format!("/fault/norange.bin?size={}&no_range=1", 3 * MIB)))
-        .assert()
         .code(0);
-    assert!(read(dir.path(), "small.bin") == body("small.bin", 5000));
-    assert!(read(dir.path(), "norange.bin") == body("norange.bin", 3 * MIB));
+    assert!(dir.served("small.bin", 5000));
+    assert!(dir.served("norange.bin", 3 * MIB));
     assert_eq!(server.ranges().len(), 2, "one request each");
 }
 
@@ -125,14 +111,12 @@ fn over_http2_each_segment_has_a_connection_of_its_own() {
     // One client would carry every segment as a stream of one HTTP/2 connection, which a
     // per-connection rate limit caps as a whole: segments must not share it.
     let server = TestServer::https();
-    let dir = tempdir().unwrap();
-    fetchbench()
-        .args(["--cacert", crate::server::CERT, "-s", "4", "-o"])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    dir.fetch()
+        .args(["--cacert", crate::server::CERT, "-s", "4"])
         .arg(server.url(&format!("/fault/h2seg.bin?size={}", 4 * MIB)))
-        .assert()
         .code(0);
-    assert!(read(dir.path(), "h2seg.bin") == body("h2seg.bin", 4 * MIB));
+    assert!(dir.served("h2seg.bin", 4 * MIB));
     assert_eq!(server.ranges().len(), 4);
     assert!(
         server

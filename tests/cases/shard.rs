@@ -9,7 +9,7 @@ use serde_json::Value;
 use tempfile::tempdir;
 
 use crate::server::{TestServer, body};
-use crate::util::{fetchbench, json_lines, listing};
+use crate::util::{OutDir, fetchbench, json_lines, listing};
 
 const SCHEMA: &str = include_str!("../../schema.json");
 
@@ -159,36 +159,31 @@ fn shards_are_numbered_from_zero() {
 
 #[test]
 fn a_shard_that_gets_no_url_is_done_not_an_error() {
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     // One URL: of two shards, one gets nothing (and sends no request anywhere).
     let url = "http://127.0.0.1:9/only.bin";
     let (ours, theirs) = match fetchbench_shard_of(url) {
         0 => ("1/2", "0/2"),
         _ => ("0/2", "1/2"),
     };
-    let list = dir.path().join("one.txt");
+    let list = dir.file("one.txt");
     std::fs::write(&list, format!("{url}\n")).unwrap();
     for args in [vec!["-i", list.to_str().unwrap()], vec![url]] {
-        let out = fetchbench()
+        let out = dir
+            .fetch()
             .args(["--json", "--shard", ours])
             .args(&args)
-            .arg("-o")
-            .arg(dir.path())
-            .assert()
             .code(0);
-        let lines = json_lines(&out.get_output().stdout);
+        let lines = out.json();
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert_eq!(lines[0]["files"], 0);
     }
     // The other shard has it (and fails to reach it: nothing listens on port 9).
-    fetchbench()
+    dir.fetch()
         .args(["-q", "--retries", "0", "--shard", theirs, url])
-        .arg("-o")
-        .arg(dir.path())
-        .assert()
         .code(1);
     // A list with no URL at all is still an error, sharded or not.
-    let empty = dir.path().join("empty.txt");
+    let empty = dir.file("empty.txt");
     std::fs::write(&empty, "# nothing\n").unwrap();
     fetchbench()
         .args(["--shard", "0/2", "-i"])

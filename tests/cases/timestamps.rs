@@ -3,10 +3,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tempfile::tempdir;
-
 use crate::server::{TestServer, body};
-use crate::util::{fetchbench, json_lines};
+use crate::util::OutDir;
 
 /// 2021-01-01T00:00:00Z and a day later.
 const OLD: u64 = 1_609_459_200;
@@ -19,13 +17,11 @@ fn mtime(path: &std::path::Path) -> SystemTime {
 #[test]
 fn a_saved_file_takes_the_server_last_modified_unless_told_not_to() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
+    let dir = OutDir::new();
     for mode in ["pool", "procs"] {
-        fetchbench()
-            .args(["-q", "--mode", mode, "-o"])
-            .arg(dir.path())
+        dir.fetch()
+            .args(["-q", "--mode", mode])
             .arg(server.url(&format!("/dated/{mode}.bin?lm={OLD}&size=3000")))
-            .assert()
             .code(0);
         let path = dir.path().join(format!("{mode}.bin"));
         assert_eq!(
@@ -34,13 +30,11 @@ fn a_saved_file_takes_the_server_last_modified_unless_told_not_to() {
             "{mode}"
         );
     }
-    fetchbench()
-        .args(["-q", "--no-use-server-timestamps", "-o"])
-        .arg(dir.path())
+    dir.fetch()
+        .args(["-q", "--no-use-server-timestamps"])
         .arg(server.url(&format!("/dated/now.bin?lm={OLD}")))
-        .assert()
         .code(0);
-    let age = SystemTime::now().duration_since(mtime(&dir.path().join("now.bin")));
+    let age = SystemTime::now().duration_since(mtime(&dir.file("now.bin")));
     assert!(
         age.clone().unwrap_or_default() < Duration::from_secs(60),
         "{age:?}"
@@ -50,16 +44,15 @@ fn a_saved_file_takes_the_server_last_modified_unless_told_not_to() {
 #[test]
 fn timestamping_keeps_an_unchanged_file_on_304_and_fetches_a_newer_one() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    let path = dir.path().join("t.bin");
+    let dir = OutDir::new();
+    let path = dir.file("t.bin");
     let run = |lm: u64, mode: &str| {
-        let out = fetchbench()
-            .args(["-N", "--json", "--mode", mode, "-o"])
-            .arg(dir.path())
+        let out = dir
+            .fetch()
+            .args(["-N", "--json", "--mode", mode])
             .arg(server.url(&format!("/dated/t.bin?lm={lm}&size=2000")))
-            .assert()
             .code(0);
-        json_lines(&out.get_output().stdout)
+        out.json()
     };
     // No file yet: a plain GET.
     let lines = run(OLD, "pool");

@@ -1,39 +1,30 @@
 //! HTTPS against a self-signed certificate.
 
-use tempfile::tempdir;
-
-use crate::server::{CERT, ONELINER_CERT, ONELINER_KEY, OTHER_CERT, OTHER_KEY, TestServer, body};
-use crate::util::{fetchbench, read};
+use crate::server::{CERT, ONELINER_CERT, ONELINER_KEY, OTHER_CERT, OTHER_KEY, TestServer};
+use crate::util::{OutDir, fetchbench};
 
 #[test]
 fn https_works_with_cacert_in_every_mode() {
     let server = TestServer::https();
     for mode in crate::util::MODES {
-        let dir = tempdir().unwrap();
-        fetchbench()
-            .args(["--mode", mode, "--cacert", CERT, "-o"])
-            .arg(dir.path())
+        let dir = OutDir::new();
+        dir.fetch()
+            .args(["--mode", mode, "--cacert", CERT])
             .arg(server.url("/files/secure.bin?size=70000"))
-            .assert()
             .code(0);
-        assert!(
-            read(dir.path(), "secure.bin") == body("secure.bin", 70_000),
-            "{mode}"
-        );
+        assert!(dir.served("secure.bin", 70_000), "{mode}");
     }
 }
 
 #[test]
 fn https_refuses_an_untrusted_certificate() {
     let server = TestServer::https();
-    let dir = tempdir().unwrap();
-    let out = fetchbench()
-        .arg("-o")
-        .arg(dir.path())
+    let dir = OutDir::new();
+    let out = dir
+        .fetch()
         .arg(server.url("/files/secure.bin?size=10"))
-        .assert()
         .code(1);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = out.stderr();
     assert!(
         stderr.contains(
             "TLS: the server's certificate is not signed by a trusted authority (self-signed? \
@@ -65,27 +56,20 @@ fn a_missing_cacert_file_is_a_usage_error() {
 fn the_one_liner_self_signed_certificate_is_trusted_with_cacert() {
     let server = TestServer::https_with(ONELINER_CERT, ONELINER_KEY);
     for mode in ["pool", "procs"] {
-        let dir = tempdir().unwrap();
-        fetchbench()
-            .args(["--mode", mode, "--cacert", ONELINER_CERT, "-o"])
-            .arg(dir.path())
+        let dir = OutDir::new();
+        dir.fetch()
+            .args(["--mode", mode, "--cacert", ONELINER_CERT])
             .arg(server.url("/files/own.bin?size=5000"))
-            .assert()
             .code(0);
-        assert!(
-            read(dir.path(), "own.bin") == body("own.bin", 5000),
-            "{mode}"
-        );
+        assert!(dir.served("own.bin", 5000), "{mode}");
     }
     // Without it: refused, in words.
-    let dir = tempdir().unwrap();
-    let out = fetchbench()
-        .arg("-o")
-        .arg(dir.path())
+    let dir = OutDir::new();
+    let out = dir
+        .fetch()
         .arg(server.url("/files/own.bin?size=5000"))
-        .assert()
         .code(1);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = out.stderr();
     assert!(stderr.contains("use --cacert"), "{stderr}");
     assert!(!stderr.contains("CaUsedAsEndEntity"), "{stderr}");
 }
@@ -93,14 +77,13 @@ fn the_one_liner_self_signed_certificate_is_trusted_with_cacert() {
 #[test]
 fn a_trusted_certificate_for_another_name_is_still_refused() {
     let server = TestServer::https_with(OTHER_CERT, OTHER_KEY);
-    let dir = tempdir().unwrap();
-    let out = fetchbench()
-        .args(["--cacert", OTHER_CERT, "-o"])
-        .arg(dir.path())
+    let dir = OutDir::new();
+    let out = dir
+        .fetch()
+        .args(["--cacert", OTHER_CERT])
         .arg(server.url("/files/own.bin?size=5000"))
-        .assert()
         .code(1);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = out.stderr();
     assert!(
         stderr.contains("TLS: the server's certificate is for another name than the URL's host"),
         "{stderr}"

@@ -1,9 +1,7 @@
 //! `-v`: request and response heads on stderr, as curl -v shows them, credentials hidden.
 
-use tempfile::tempdir;
-
 use crate::server::TestServer;
-use crate::util::fetchbench;
+use crate::util::OutDir;
 
 /// The `> ` and `< ` lines of a verbose run's stderr, lowercased.
 fn head_lines(stderr: &[u8], prefix: &str) -> Vec<String> {
@@ -18,11 +16,12 @@ fn head_lines(stderr: &[u8], prefix: &str) -> Vec<String> {
 fn verbose_shows_every_header_the_server_got_with_credentials_hidden() {
     for mode in ["pool", "procs"] {
         let server = TestServer::http();
-        let dir = tempdir().unwrap();
+        let dir = OutDir::new();
         let url = server
             .url("/files/v.bin?size=1234")
             .replace("http://", "http://alice:pa55word@");
-        let out = fetchbench()
+        let out = dir
+            .fetch()
             .args([
                 "-v",
                 "-q",
@@ -32,12 +31,10 @@ fn verbose_shows_every_header_the_server_got_with_credentials_hidden() {
                 "--mode",
                 mode,
             ])
-            .args(["-H", "Proxy-Authorization: Basic c2VjcmV0", "-o"])
-            .arg(dir.path())
+            .args(["-H", "Proxy-Authorization: Basic c2VjcmV0"])
             .arg(&url)
-            .assert()
             .code(0);
-        let stderr = out.get_output().stderr.clone();
+        let stderr = out.output.stderr.clone();
         let text = String::from_utf8_lossy(&stderr);
         assert!(
             !text.contains("pa55word") && !text.contains("c2VjcmV0"),
@@ -74,26 +71,16 @@ fn verbose_shows_every_header_the_server_got_with_credentials_hidden() {
 #[test]
 fn verbose_says_where_a_redirect_went_and_without_v_nothing_is_shown() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    let out = fetchbench()
-        .args(["-v", "-o"])
-        .arg(dir.path())
-        .arg(server.url("/redirect/1"))
-        .assert()
-        .code(0);
-    let text = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let dir = OutDir::new();
+    let out = dir.fetch().arg("-v").arg(server.url("/redirect/1")).code(0);
+    let text = out.stderr();
     let landed = server.url("/files/landed.bin?size=1234");
     assert!(
         text.contains(&format!("* redirected to {landed}\n< HTTP/1.1 200 OK")),
         "{text}"
     );
-    let out = fetchbench()
-        .args(["-o"])
-        .arg(dir.path())
-        .arg(server.url("/redirect/1"))
-        .assert()
-        .code(0);
-    let text = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let out = dir.fetch().arg(server.url("/redirect/1")).code(0);
+    let text = out.stderr();
     assert!(
         !text.contains("> GET") && !text.contains("< HTTP"),
         "{text}"

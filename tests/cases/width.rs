@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tempfile::tempdir;
 
 use crate::server::{CERT, TestServer, body};
-use crate::util::{fetchbench, json_summary, listing, read, run_list};
+use crate::util::{OutDir, listing};
 
 /// A list of `n` URLs of `server` made by `path(i)`, written into `dir`.
 fn url_list(
@@ -28,15 +28,14 @@ fn url_list(
 #[test]
 fn auto_is_the_default_and_climbs_well_above_8_over_http1() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    let out = dir.path().join("out");
-    let list = url_list(dir.path(), &server, 300, |i| {
+    let dir = OutDir::new();
+    let list = url_list(dir.root(), &server, 300, |i| {
         format!("/slow/f{i}.bin?ms=100&size=200")
     });
-    let done = run_list(&["-q", "--json"], &list, &out);
-    assert_eq!(listing(&out).len(), 300);
-    assert_eq!(read(&out, "f7.bin"), body("f7.bin", 200));
-    let summary = json_summary(&done.stdout);
+    let done = dir.fetch().args(["-q", "--json"]).list_file(&list).code(0);
+    assert_eq!(dir.listing().len(), 300);
+    assert_eq!(dir.read("f7.bin"), body("f7.bin", 200));
+    let summary = done.summary();
     assert_eq!(summary["mode"], "async");
     assert_eq!(summary["width"]["setting"], "auto");
     let peak = summary["width"]["peak"].as_u64().unwrap();
@@ -49,13 +48,15 @@ fn auto_is_the_default_and_climbs_well_above_8_over_http1() {
 #[test]
 fn auto_over_http2_runs_streams_on_one_connection_past_the_http1_cap() {
     let server = TestServer::https();
-    let dir = tempdir().unwrap();
-    let out = dir.path().join("out");
-    let list = url_list(dir.path(), &server, 400, |i| {
+    let dir = OutDir::new();
+    let list = url_list(dir.root(), &server, 400, |i| {
         format!("/slow/f{i}.bin?ms=100&size=200")
     });
-    run_list(&["-q", "--json", "--cacert", CERT], &list, &out);
-    assert_eq!(listing(&out).len(), 400);
+    dir.fetch()
+        .args(["-q", "--json", "--cacert", CERT])
+        .list_file(&list)
+        .code(0);
+    assert_eq!(dir.listing().len(), 400);
     let most = server.most_in_flight();
     assert!(
         most > 64,
@@ -76,14 +77,17 @@ fn auto_over_http2_runs_streams_on_one_connection_past_the_http1_cap() {
 #[test]
 fn auto_backs_off_when_the_server_refuses() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    let out = dir.path().join("out");
-    let list = url_list(dir.path(), &server, 120, |i| {
+    let dir = OutDir::new();
+    let list = url_list(dir.root(), &server, 120, |i| {
         format!("/busy/f{i}.bin?max=6&ms=60&size=100")
     });
-    let done = run_list(&["-q", "--json", "--retries", "10"], &list, &out);
-    assert_eq!(listing(&out).len(), 120);
-    let summary = json_summary(&done.stdout);
+    let done = dir
+        .fetch()
+        .args(["-q", "--json", "--retries", "10"])
+        .list_file(&list)
+        .code(0);
+    assert_eq!(dir.listing().len(), 120);
+    let summary = done.summary();
     let last = summary["width"]["last"].as_u64().unwrap();
     assert!(
         last <= 8,
@@ -100,19 +104,17 @@ fn auto_backs_off_when_the_server_refuses() {
 #[test]
 fn a_fixed_width_is_exact() {
     let server = TestServer::http();
-    let dir = tempdir().unwrap();
-    let out = dir.path().join("out");
-    let list = url_list(dir.path(), &server, 40, |i| {
+    let dir = OutDir::new();
+    let list = url_list(dir.root(), &server, 40, |i| {
         format!("/slow/f{i}.bin?ms=100&size=10")
     });
     for mode in ["pool", "async"] {
-        let done = fetchbench()
-            .args(["-q", "--json", "--mode", mode, "-j", "5", "-i", &list, "-o"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(done.status.success());
-        let summary = json_summary(&done.stdout);
+        let done = dir
+            .fetch()
+            .args(["-q", "--json", "--mode", mode, "-j", "5"])
+            .list_file(&list)
+            .code(0);
+        let summary = done.summary();
         assert_eq!(summary["jobs"], 5);
         assert_eq!(summary["width"]["setting"], "5");
     }
