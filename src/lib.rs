@@ -175,7 +175,7 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
         // For people only: a stderr that is closed or full loses the table, not the run.
         let mut stderr = io::BufWriter::with_capacity(64 * 1024, io::stderr().lock());
         let width = progress::stderr_width();
-        let _ = report::write_table(&summary, width, &mut stderr);
+        let _ = report::write_summary(&summary, width, &mut stderr);
         if insecure {
             let warning = "WARNING: --insecure: TLS certificates were NOT checked; anyone on the \
                            path could have sent these files";
