@@ -2,7 +2,7 @@
 //! otherwise, only the failures with `-q`, nothing with `-qq`. The policy is decided once
 //! ([`Drawing`]); downloads only call [`Progress::start`] and the [`Tracker`] it returns.
 //! Results for stdout go through [`Progress::stdout`], so that on a terminal they never land
-//! on a bar.
+//! on a bar. A benchmark counts its runs on [`Steps`].
 
 mod layout;
 mod overall;
@@ -39,6 +39,22 @@ pub(crate) enum Drawing {
     /// Nothing drawn: every event goes to a [`Relay`] (a `procs` or `spawn` worker's parent
     /// draws it).
     Relayed,
+}
+
+impl Drawing {
+    /// How a download run shows progress: by `-q` (given `quiet` times) and `-s`, and whether
+    /// stderr is a terminal.
+    pub(crate) fn choose(quiet: u8, silent: bool) -> Drawing {
+        if silent || quiet >= 2 {
+            Drawing::Silent
+        } else if quiet == 1 {
+            Drawing::Failures
+        } else if io::stderr().is_terminal() {
+            Drawing::Bars
+        } else {
+            Drawing::Lines
+        }
+    }
 }
 
 /// How often a relayed download reports its position.
@@ -345,6 +361,48 @@ fn write_line(line: &str) {
     text.push_str(line);
     text.push('\n');
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// Steps counted on one bar (a benchmark's runs: which mode, run k of n) where a download's
+/// bars would be drawn; plain lines per step otherwise.
+pub(crate) struct Steps {
+    bar: ProgressBar,
+}
+
+impl Steps {
+    /// `total` steps to come.
+    pub(crate) fn new(total: usize) -> Steps {
+        if Drawing::choose(0, false) != Drawing::Bars {
+            return Steps {
+                bar: ProgressBar::hidden(),
+            };
+        }
+        let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}") {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Steps { bar }
+    }
+
+    /// The step starting now, labelled `label`.
+    pub(crate) fn begin(&self, label: &str) {
+        self.bar.set_message(label.to_owned());
+    }
+
+    /// The step ended; `line` says how, on a line of its own when there is no bar or when it
+    /// is `notable` (a failure).
+    pub(crate) fn ended(&self, line: &str, notable: bool) {
+        if self.bar.is_hidden() || notable {
+            self.bar.suspend(|| write_line(line));
+        }
+        self.bar.inc(1);
+    }
+
+    /// Removes the bar once every step is done.
+    pub(crate) fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
 }
 
 /// The progress of one download.
