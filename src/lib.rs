@@ -85,6 +85,8 @@ fn print_all(bytes: &[u8]) -> io::Result<()> {
     }
 }
 
+/// A download run: the arguments checked, the downloads run in their mode, then the summaries
+/// and the exit code.
 fn download(args: &DownloadArgs) -> Result<ExitCode> {
     let stdin = Box::new(io::stdin());
     let config = Config::from_args(args, stdin)?;

@@ -19,10 +19,12 @@ use crate::cancel::EXIT_INTERRUPTED;
 use crate::fetch::naming::name_from_url;
 use crate::model::{Counts, Mode, Outcome, Shard, Status, hex};
 use crate::progress::{paint, wrap};
-pub(crate) use crate::results::TableRows;
 use crate::results::Tally;
 use crate::units::{human_bytes, human_duration};
 use crate::width::{Jobs, WidthReport};
+
+/// `--table`: which rows the tables show (the printer keeps them).
+pub(crate) use crate::results::TableRows;
 
 /// Exit code when at least one download failed.
 pub(crate) const EXIT_FAILED: u8 = 1;
