@@ -55,61 +55,8 @@ impl Config {
         if let Some(file) = &file {
             input = input.naming_the_only_url(file)?;
         }
-        let http = HttpSettings::new(HttpOptions {
-            headers: args.headers.clone(),
-            user_agent: args
-                .user_agent
-                .clone()
-                .unwrap_or_else(|| HttpOptions::default().user_agent),
-            proxy: args.proxy.clone(),
-            noproxy: args.noproxy.clone(),
-            insecure: args.insecure,
-            version: match (args.http1_1, args.http2) {
-                (true, _) => HttpVersion::Http1,
-                (_, true) => HttpVersion::Http2,
-                _ => HttpVersion::Auto,
-            },
-            connect_timeout: args.connect_timeout,
-            cacert_files: args.cacert.clone(),
-            referer: args.referer.clone(),
-            compressed: args.compressed,
-            max_redirects: args.max_redirs,
-            load_cookies: args.load_cookies.clone(),
-            save_cookies: args.save_cookies.clone(),
-            resolve: args.resolve.clone(),
-            ip_version: match (args.ipv4, args.ipv6) {
-                (true, _) => Some(IpVersion::V4),
-                (_, true) => Some(IpVersion::V6),
-                _ => None,
-            },
-            location_trusted: args.location_trusted,
-        })?;
-        let policy = Policy {
-            retries: args.retries,
-            retry_connrefused: args.retry_connrefused,
-            retry_delay: args.retry_delay,
-            stall_timeout: args.stall_timeout,
-            resume: args.resume,
-            content_disposition: args.content_disposition,
-            sha256: args.print_sha256,
-            no_clobber: args.no_clobber,
-            segments: args.segments,
-            max_filesize: args.max_filesize,
-            max_time: args.max_time,
-            speed_limit: args.speed_limit,
-            speed_time: args.speed_time,
-            auth: Auth {
-                user: args.user.clone(),
-                netrc: read_netrc(args)?,
-            },
-            ranges: !args.compressed,
-            verbose: args.verbose.then(|| verbose(&http)),
-            server_timestamps: !args.no_use_server_timestamps,
-            timestamping: args.timestamping,
-            headers: args.headers.clone(),
-            location_trusted: args.location_trusted,
-            max_redirects: args.max_redirs,
-        };
+        let http = HttpSettings::new(http_options(args))?;
+        let policy = policy(args, &http)?;
         let created = !dir.exists();
         let output = OutputDir::prepare(&dir)?;
         if created && file.is_none() && dir.extension().is_some() && args.quiet == 0 && !args.silent
@@ -122,15 +69,6 @@ impl Config {
                 dir.display()
             );
         }
-        let display = if args.silent || args.quiet >= 2 {
-            Drawing::Silent
-        } else if args.quiet == 1 {
-            Drawing::Failures
-        } else if io::stderr().is_terminal() {
-            Drawing::Bars
-        } else {
-            Drawing::Lines
-        };
         Ok(Config {
             input,
             output,
@@ -146,17 +84,84 @@ impl Config {
                 rows: args.table,
             },
             summary: args.quiet == 0 && !args.silent,
-            color: match args.color {
-                ColorChoice::Always => true,
-                ColorChoice::Never => false,
-                // https://no-color.org: set and not empty means no color.
-                ColorChoice::Auto => {
-                    io::stderr().is_terminal()
-                        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                }
-            },
-            display,
+            color: color(args.color),
+            display: Drawing::choose(args.quiet, args.silent),
         })
+    }
+}
+
+/// The client settings the flags ask for.
+fn http_options(args: &DownloadArgs) -> HttpOptions {
+    HttpOptions {
+        headers: args.headers.clone(),
+        user_agent: args
+            .user_agent
+            .clone()
+            .unwrap_or_else(|| HttpOptions::default().user_agent),
+        proxy: args.proxy.clone(),
+        noproxy: args.noproxy.clone(),
+        insecure: args.insecure,
+        version: match (args.http1_1, args.http2) {
+            (true, _) => HttpVersion::Http1,
+            (_, true) => HttpVersion::Http2,
+            _ => HttpVersion::Auto,
+        },
+        connect_timeout: args.connect_timeout,
+        cacert_files: args.cacert.clone(),
+        referer: args.referer.clone(),
+        compressed: args.compressed,
+        max_redirects: args.max_redirs,
+        load_cookies: args.load_cookies.clone(),
+        save_cookies: args.save_cookies.clone(),
+        resolve: args.resolve.clone(),
+        ip_version: match (args.ipv4, args.ipv6) {
+            (true, _) => Some(IpVersion::V4),
+            (_, true) => Some(IpVersion::V6),
+            _ => None,
+        },
+        location_trusted: args.location_trusted,
+    }
+}
+
+/// The rules of every download the flags ask for (`-v` shows what `http` sends).
+fn policy(args: &DownloadArgs, http: &HttpSettings) -> Result<Policy> {
+    Ok(Policy {
+        retries: args.retries,
+        retry_connrefused: args.retry_connrefused,
+        retry_delay: args.retry_delay,
+        stall_timeout: args.stall_timeout,
+        resume: args.resume,
+        content_disposition: args.content_disposition,
+        sha256: args.print_sha256,
+        no_clobber: args.no_clobber,
+        segments: args.segments,
+        max_filesize: args.max_filesize,
+        max_time: args.max_time,
+        speed_limit: args.speed_limit,
+        speed_time: args.speed_time,
+        auth: Auth {
+            user: args.user.clone(),
+            netrc: read_netrc(args)?,
+        },
+        ranges: !args.compressed,
+        verbose: args.verbose.then(|| verbose(http)),
+        server_timestamps: !args.no_use_server_timestamps,
+        timestamping: args.timestamping,
+        headers: args.headers.clone(),
+        location_trusted: args.location_trusted,
+        max_redirects: args.max_redirs,
+    })
+}
+
+/// Whether stderr gets colors.
+fn color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        // https://no-color.org: set and not empty means no color.
+        ColorChoice::Auto => {
+            io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
     }
 }
 

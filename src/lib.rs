@@ -30,7 +30,7 @@ mod width;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::CommandFactory;
@@ -40,17 +40,16 @@ use cancel::Cancel;
 pub use cli::Cli;
 use cli::{Command, DownloadArgs};
 use config::Config;
-use engine::Work;
-use fetch::Downloader;
-use fetch::naming::NameRegistry;
-use input::Source;
+use engine::{Plan, Work};
 pub use model::shard_of;
+use model::{Mode, Shard};
 pub use platform::COMPRESSED;
 use progress::Progress;
 pub use report::EXIT_USAGE;
 use report::Summary;
-use results::Printer;
+use results::{Printer, Tally};
 pub use server::{ServerConfig, ServerHandle, verify_file};
+use width::WidthReport;
 
 /// Runs one command. `Err` is a usage or setup error (exit 2); download failures are reported
 /// and give exit 1.
@@ -86,6 +85,8 @@ fn print_all(bytes: &[u8]) -> io::Result<()> {
     }
 }
 
+/// A download run: the arguments checked, the downloads run in their mode, then the summaries
+/// and the exit code.
 fn download(args: &DownloadArgs) -> Result<ExitCode> {
     let stdin = Box::new(io::stdin());
     let config = Config::from_args(args, stdin)?;
@@ -99,114 +100,140 @@ fn download(args: &DownloadArgs) -> Result<ExitCode> {
     cancel.on_signals(config.summary.then(|| {
         Box::new(move |line: &str, typed| shown.interrupted(line, typed)) as cancel::Notice
     }))?;
-    let names = Arc::new(match config.policy.no_clobber {
-        // A name taken on disk is then skipped, not renamed.
-        true => NameRegistry::default(),
-        false => NameRegistry::default().keeping_existing(&config.output, config.policy.resume),
-    });
     let (results, printer) = Printer::start(config.printing, progress.stdout());
-    let segments = config.policy.segments.most();
-    let (width, notice) = engine::width(config.mode, config.jobs, segments, progress.received());
-    if let Some(notice) = notice {
-        progress.println(&notice);
-    }
-    if config.mode != model::Mode::Seq {
-        let shown = progress.clone();
-        width.watch(Box::new(move |n| shown.show_width(n)));
-    }
-    let width = Arc::new(width);
-    let work = Work {
-        source: Arc::new(Source::start(
-            config.input,
-            Arc::clone(&names),
-            progress.clone(),
-            cancel.clone(),
-        )?),
-        downloader: Arc::new(Downloader::new(
-            config.output,
-            names,
-            config.policy,
-            config.throttle,
-            progress,
-            cancel.clone(),
-            fetch::Reach {
-                http: config.http,
-                width: Arc::clone(&width),
-            },
-        )),
+    let work = Work::start(Plan {
+        mode: config.mode,
+        jobs: config.jobs,
+        input: config.input,
+        output: config.output,
+        policy: config.policy,
+        throttle: config.throttle,
+        http: config.http,
+        progress,
+        cancel: cancel.clone(),
         results,
-    };
+    })?;
     let elapsed = engine::run(config.mode, &work);
-    let insecure = work.downloader.http().options().insecure;
-    // Even after Ctrl-C: what servers set so far is worth keeping.
-    let cookies_saved = work.downloader.http().save_cookies();
-    let unread = work.source.remaining();
-    // With --shard, a list whose URLs all belong to other shards is no error: this shard is done.
-    let elsewhere = work.source.other_shards();
+    let ended = Ended {
+        mode: config.mode,
+        width: work.downloader.width().report(),
+        shard: config.shard,
+        elapsed,
+        human: config.summary,
+        json: config.printing.json,
+        insecure: work.downloader.http().options().insecure,
+        // Even after Ctrl-C: what servers set so far is worth keeping.
+        cookies_saved: work.downloader.http().save_cookies(),
+        unread: work.source.remaining(),
+        elsewhere: work.source.other_shards(),
+        cancel,
+    };
     // The printer ends once every handle to it is gone.
     drop(work);
-    let printed = printer.finish();
-    let tally = match printed {
-        Ok(tally) => tally,
+    match printer.finish() {
+        Ok(tally) => ended.conclude(tally),
         Err(err) => {
             // The files are saved, so not 2 ("nothing was downloaded"): 1, as for a failure.
             let _ = writeln!(io::stderr().lock(), "fetchbench: error: {err:#}");
-            let code = cancel.signal_exit().unwrap_or(report::EXIT_FAILED);
+            let code = ended.cancel.signal_exit().unwrap_or(report::EXIT_FAILED);
+            Ok(ExitCode::from(code))
+        }
+    }
+}
+
+/// What a download run has to report once its downloads are done, beside its [`Tally`].
+struct Ended {
+    mode: Mode,
+    width: WidthReport,
+    shard: Option<Shard>,
+    elapsed: Duration,
+    /// Whether the human summary goes on stderr.
+    human: bool,
+    /// Whether the JSON summary goes on stdout (`--json`).
+    json: bool,
+    /// `--insecure`: the human summary ends with a warning.
+    insecure: bool,
+    /// Whether `--save-cookies` (if given) could write its file.
+    cookies_saved: Result<()>,
+    /// URLs left unread in the input (Ctrl-C).
+    unread: usize,
+    /// With `--shard`, the URLs that belong to other shards.
+    elsewhere: usize,
+    cancel: Cancel,
+}
+
+impl Ended {
+    /// Reports the run (the summaries, an error saving cookies) and gives its exit code.
+    fn conclude(self, tally: Tally) -> Result<ExitCode> {
+        let interrupted = self.cancel.is_triggered();
+        // With --shard, a list whose URLs all belong to other shards is no error: this shard is
+        // done.
+        if tally.files == 0 && tally.counts.not_started == 0 && self.elsewhere == 0 && !interrupted
+        {
+            anyhow::bail!("no URLs given: the URL list held none");
+        }
+        if let Err(err) = &self.cookies_saved {
+            let _ = writeln!(io::stderr().lock(), "fetchbench: error: {err:#}");
+        }
+        let summary = Summary {
+            mode: self.mode,
+            width: self.width,
+            shard: self.shard,
+            elapsed: self.elapsed,
+            interrupted,
+            not_started: tally.counts.not_started + self.unread,
+            tally,
+        };
+        if self.human {
+            write_human_summary(&summary, self.insecure);
+        }
+        if self.json
+            && let Some(code) = print_json_summary(&summary, &self.cancel)
+        {
+            return Ok(code);
+        }
+        if let Some(code) = self.cancel.signal_exit().filter(|_| summary.interrupted) {
             return Ok(ExitCode::from(code));
         }
-    };
-    if tally.files == 0 && tally.counts.not_started == 0 && elsewhere == 0 && !cancel.is_triggered()
-    {
-        anyhow::bail!("no URLs given: the URL list held none");
+        if self.cookies_saved.is_err() {
+            // The files are saved; the cookies are not: a failure, not a usage error.
+            return Ok(ExitCode::from(report::EXIT_FAILED));
+        }
+        Ok(summary.exit_code())
     }
-    if let Err(err) = &cookies_saved {
-        let _ = writeln!(io::stderr().lock(), "fetchbench: error: {err:#}");
+}
+
+/// The human summary on stderr, and the `--insecure` warning. For people only: a stderr that
+/// is closed or full loses them, not the run.
+fn write_human_summary(summary: &Summary, insecure: bool) {
+    let mut stderr = io::BufWriter::with_capacity(64 * 1024, io::stderr().lock());
+    let width = progress::stderr_width();
+    let _ = report::write_summary(summary, width, &mut stderr);
+    if insecure {
+        let warning = "WARNING: --insecure: TLS certificates were NOT checked; anyone on the \
+                       path could have sent these files";
+        let _ = writeln!(
+            stderr,
+            "{}",
+            console::style(warning).for_stderr().red().bold()
+        );
     }
-    let summary = Summary {
-        mode: config.mode,
-        width: width.report(),
-        shard: config.shard,
-        elapsed,
-        interrupted: cancel.is_triggered(),
-        not_started: tally.counts.not_started + unread,
-        tally,
-    };
-    if config.summary {
-        // For people only: a stderr that is closed or full loses the table, not the run.
-        let mut stderr = io::BufWriter::with_capacity(64 * 1024, io::stderr().lock());
-        let width = progress::stderr_width();
-        let _ = report::write_table(&summary, width, &mut stderr);
-        if insecure {
-            let warning = "WARNING: --insecure: TLS certificates were NOT checked; anyone on the \
-                           path could have sent these files";
+    let _ = stderr.flush();
+}
+
+/// The JSON summary on stdout; the exit code when writing it failed (and no signal stopped the
+/// run).
+fn print_json_summary(summary: &Summary, cancel: &Cancel) -> Option<ExitCode> {
+    match report::json::write_json_summary(summary, &mut io::stdout().lock()) {
+        // `fetchbench ... | head`: the reader has all it wants; that is not an error.
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => None,
+        Err(err) if cancel.signal_exit().is_none() => {
             let _ = writeln!(
-                stderr,
-                "{}",
-                console::style(warning).for_stderr().red().bold()
+                io::stderr().lock(),
+                "fetchbench: error: cannot write the results to stdout: {err}"
             );
+            Some(ExitCode::from(report::EXIT_FAILED))
         }
-        let _ = stderr.flush();
+        _ => None,
     }
-    if config.printing.json {
-        match report::json::write_json_summary(&summary, &mut io::stdout().lock()) {
-            // `fetchbench ... | head`: the reader has all it wants; that is not an error.
-            Err(err) if err.kind() == io::ErrorKind::BrokenPipe => {}
-            Err(err) if cancel.signal_exit().is_none() => {
-                let _ = writeln!(
-                    io::stderr().lock(),
-                    "fetchbench: error: cannot write the results to stdout: {err}"
-                );
-                return Ok(ExitCode::from(report::EXIT_FAILED));
-            }
-            _ => {}
-        }
-    }
-    if let Some(code) = cancel.signal_exit().filter(|_| summary.interrupted) {
-        return Ok(ExitCode::from(code));
-    }
-    if cookies_saved.is_err() {
-        // The files are saved; the cookies are not: a failure, not a usage error.
-        return Ok(ExitCode::from(report::EXIT_FAILED));
-    }
-    Ok(summary.exit_code())
 }

@@ -6,29 +6,25 @@ mod report;
 mod workload;
 
 use std::collections::HashSet;
-use std::io::{self, IsTerminal};
+use std::io;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use reqwest::Url;
 
 use crate::cancel::Cancel;
 use crate::cli::BenchArgs;
-use crate::engine::{self, Work};
-use crate::fetch::naming::NameRegistry;
+use crate::engine::{self, Plan, Work};
 use crate::fetch::output::OutputDir;
 use crate::fetch::policy::Policy;
 use crate::fetch::throttle::Throttle;
-use crate::fetch::{Downloader, Reach};
 use crate::http::{HttpOptions, HttpSettings, HttpVersion};
-use crate::input::{Input, Source as InputSource};
+use crate::input::Input;
 use crate::model::Mode;
 use crate::model::{Outcome, Status};
-use crate::progress::Progress;
+use crate::progress::{Progress, Steps};
 use crate::report::EXIT_FAILED;
 use crate::server::{self, Network, ServerConfig, ServerHandle};
 use crate::sync::lock;
@@ -40,58 +36,21 @@ pub(crate) use workload::{Run, Source, Workload};
 /// Runs `fetchbench bench`.
 pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
     let (workload, server) = workload(args)?;
-    // The built-in server's own certificate is trusted like one given with --cacert.
-    let own_cert = server
-        .as_ref()
-        .and_then(|s| s.cert_path())
-        .map(Path::to_owned);
-    let http = HttpSettings::new(HttpOptions {
-        cacert_files: args.cacert.iter().cloned().chain(own_cert).collect(),
-        version: match (args.http1_1, args.http2) {
-            (true, _) => HttpVersion::Http1,
-            (_, true) => HttpVersion::Http2,
-            _ => HttpVersion::Auto,
-        },
-        ..HttpOptions::default()
-    })?;
-    let modes = args.modes.clone();
-    let rounds = args.warmup + args.runs;
-    let progress = bench_progress(rounds * modes.len());
-    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); modes.len()];
-    // Interleaved (seq, threads, pool, async, seq, ...) so that drift hits every mode alike.
-    for round in 0..rounds {
-        for (slot, &mode) in modes.iter().enumerate() {
-            let label = match round.checked_sub(args.warmup) {
-                None => format!("{mode}: warmup {}/{}", round + 1, args.warmup),
-                Some(k) => format!("{mode}: run {}/{}", k + 1, args.runs),
-            };
-            progress.set_message(label.clone());
-            let run = one_run(
-                mode,
-                &workload,
-                server.as_ref(),
-                args.jobs,
-                &http,
-                args.keep,
-                args.print_sha256,
-                round * modes.len() + slot,
-            )?;
-            if progress.is_hidden() || !run.ok() {
-                progress.suspend(|| eprintln!("{label}: {}", run_line(&run)));
-            }
-            progress.inc(1);
-            if round >= args.warmup {
-                runs[slot].push(run);
-            }
-        }
-    }
-    progress.finish_and_clear();
-
+    let http = http_settings(args, server.as_ref())?;
+    let rig = Rig {
+        workload: &workload,
+        server: server.as_ref(),
+        jobs: args.jobs,
+        http: &http,
+        keep: args.keep,
+        sha256: args.print_sha256,
+    };
+    let runs = interleaved(args, &rig)?;
     let report = BenchReport::new(
         &workload,
         args.jobs,
         args.warmup,
-        modes.into_iter().zip(runs),
+        args.modes.clone().into_iter().zip(runs),
     );
     print!("{}", report.text(crate::progress::stdout_width()));
     if let Some(path) = &args.export_json {
@@ -105,6 +64,46 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(EXIT_FAILED)
     })
+}
+
+/// The client settings of every run. The built-in server's own certificate is trusted like
+/// one given with --cacert.
+fn http_settings(args: &BenchArgs, server: Option<&ServerHandle>) -> Result<HttpSettings> {
+    let own_cert = server.and_then(|s| s.cert_path()).map(Path::to_owned);
+    HttpSettings::new(HttpOptions {
+        cacert_files: args.cacert.iter().cloned().chain(own_cert).collect(),
+        version: match (args.http1_1, args.http2) {
+            (true, _) => HttpVersion::Http1,
+            (_, true) => HttpVersion::Http2,
+            _ => HttpVersion::Auto,
+        },
+        ..HttpOptions::default()
+    })
+}
+
+/// Every mode's runs after the warmups, in the order of `--modes`. Interleaved (seq, threads,
+/// pool, async, seq, ...) so that drift hits every mode alike.
+fn interleaved(args: &BenchArgs, rig: &Rig) -> Result<Vec<Vec<Run>>> {
+    let modes = &args.modes;
+    let rounds = args.warmup + args.runs;
+    let steps = Steps::new(rounds * modes.len());
+    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); modes.len()];
+    for round in 0..rounds {
+        for (slot, &mode) in modes.iter().enumerate() {
+            let label = match round.checked_sub(args.warmup) {
+                None => format!("{mode}: warmup {}/{}", round + 1, args.warmup),
+                Some(k) => format!("{mode}: run {}/{}", k + 1, args.runs),
+            };
+            steps.begin(&label);
+            let run = rig.one_run(mode, round * modes.len() + slot)?;
+            steps.ended(&format!("{label}: {}", run_line(&run)), !run.ok());
+            if round >= args.warmup {
+                runs[slot].push(run);
+            }
+        }
+    }
+    steps.finish();
+    Ok(runs)
 }
 
 /// The user's URLs, or the built-in server (kept alive by the returned handle) and its files.
@@ -159,101 +158,108 @@ fn workload(args: &BenchArgs) -> Result<(Workload, Option<ServerHandle>)> {
     Ok((workload, Some(server)))
 }
 
-/// One run (number `run` of the bench) of `mode` into a fresh directory, verified, then
-/// removed (unless `keep`); with the built-in `server`, what it saw during the run.
-#[allow(clippy::too_many_arguments)]
-fn one_run(
-    mode: Mode,
-    workload: &Workload,
-    server: Option<&ServerHandle>,
+/// What every run of a bench shares.
+struct Rig<'a> {
+    workload: &'a Workload,
+    /// The built-in server, when it serves the workload.
+    server: Option<&'a ServerHandle>,
+    /// The width of every mode (`-j`).
     jobs: usize,
-    http: &HttpSettings,
+    http: &'a HttpSettings,
+    /// Each run's directory is kept (`--keep`).
     keep: bool,
+    /// Each run hashes its files (`--print-sha256`).
     sha256: bool,
-    run: usize,
-) -> Result<Run> {
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("fetchbench-{mode}-"))
-        .tempdir()
-        .context("cannot create a temporary directory for a benchmark run")?;
-    let cancel = Cancel::default();
-    let progress = Progress::silent();
-    let names = Arc::new(NameRegistry::default());
-    let mut entries = workload.entries.clone();
-    if workload.fault.is_some() {
-        // URLs of this run only: the server counts `fail=N` per URL.
-        for entry in &mut entries {
-            let query = format!("{}&run={run}", entry.url.query().unwrap_or_default());
-            entry.url.set_query(Some(&query));
+}
+
+impl Rig<'_> {
+    /// One run (number `run` of the bench) of `mode` into a fresh directory, verified, then
+    /// removed (unless `keep`).
+    fn one_run(&self, mode: Mode, run: usize) -> Result<Run> {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("fetchbench-{mode}-"))
+            .tempdir()
+            .context("cannot create a temporary directory for a benchmark run")?;
+        let outcomes = Arc::new(Mutex::new(Vec::with_capacity(self.workload.entries.len())));
+        let kept = Arc::clone(&outcomes);
+        let work = Work::start(Plan {
+            mode,
+            // A fixed width in every mode, so that the comparison is like for like.
+            jobs: Jobs::Fixed(self.jobs),
+            input: self.input(run),
+            output: OutputDir::prepare(dir.path())?,
+            policy: self.policy(),
+            throttle: Throttle::default(),
+            http: self.http.clone(),
+            progress: Progress::silent(),
+            cancel: Cancel::default(),
+            results: Arc::new(move |outcome| lock(&kept).push(outcome)),
+        })?;
+        let run = self.measure(mode, work, &outcomes);
+        if self.keep {
+            let kept = dir.keep();
+            eprintln!("kept {mode} run in {}", kept.display());
+        }
+        Ok(run)
+    }
+
+    /// The workload's URLs for run number `run`. With `--fault`, URLs of this run only: the
+    /// server counts `fail=N` per URL.
+    fn input(&self, run: usize) -> Input {
+        let mut entries = self.workload.entries.clone();
+        if self.workload.fault.is_some() {
+            for entry in &mut entries {
+                let query = format!("{}&run={run}", entry.url.query().unwrap_or_default());
+                entry.url.set_query(Some(&query));
+            }
+        }
+        Input::from_entries(entries)
+    }
+
+    /// A fault must show as a failed run, not hide in a retry's time; unless faults are what
+    /// is measured (`--fault`): then the default retries, as a download has.
+    fn policy(&self) -> Policy {
+        Policy {
+            retries: if self.workload.fault.is_some() {
+                Policy::default().retries
+            } else {
+                0
+            },
+            sha256: self.sha256,
+            ..Policy::default()
         }
     }
-    let input = Input::from_entries(entries);
-    let outcomes = Arc::new(Mutex::new(Vec::with_capacity(workload.entries.len())));
-    let kept = Arc::clone(&outcomes);
-    // A fixed width in every mode, so that the comparison is like for like.
-    let (width, _) = engine::width(mode, Jobs::Fixed(jobs), 1, progress.received());
-    let work = Work {
-        source: Arc::new(InputSource::start(
-            input,
-            Arc::clone(&names),
-            progress.clone(),
-            cancel.clone(),
-        )?),
-        downloader: Arc::new(Downloader::new(
-            OutputDir::prepare(dir.path())?,
-            names,
-            // A fault must show as a failed run, not hide in a retry's time; unless faults are
-            // what is measured (`--fault`): then the default retries, as a download has.
-            Policy {
-                retries: if workload.fault.is_some() {
-                    Policy::default().retries
-                } else {
-                    0
-                },
-                sha256,
-                ..Policy::default()
-            },
-            Throttle::default(),
-            progress,
-            cancel,
-            Reach {
-                http: http.clone(),
-                width: Arc::new(width),
-            },
-        )),
-        results: Arc::new(move |outcome| lock(&kept).push(outcome)),
-    };
-    let server_before = server.map(|server| {
-        server.reset_peak();
-        server.stats()
-    });
-    let cpu_before = cpu::client_cpu_time();
-    let elapsed = engine::run(mode, &work);
-    let cpu = cpu::client_cpu_time()
-        .zip(cpu_before)
-        .map(|(after, before)| after.since(before));
-    let server = server
-        .zip(server_before)
-        .map(|(server, before)| server.stats().since(&before));
-    drop(work);
-    let outcomes = std::mem::take(&mut *lock(&outcomes));
-    let run = Run {
-        cpu,
-        elapsed,
-        bytes: outcomes.iter().map(|o| o.bytes).sum(),
-        problems: verify(&outcomes, &workload.source),
-        io_threads: outcomes
-            .iter()
-            .map(|o| o.thread)
-            .collect::<HashSet<_>>()
-            .len(),
-        server,
-    };
-    if keep {
-        let kept = dir.keep();
-        eprintln!("kept {mode} run in {}", kept.display());
+
+    /// Runs `work` in `mode`, timed, with the CPU time this process spent and, with the
+    /// built-in server, what it saw meanwhile; then checks the `outcomes` it sent.
+    fn measure(&self, mode: Mode, work: Work, outcomes: &Mutex<Vec<Outcome>>) -> Run {
+        let server_before = self.server.map(|server| {
+            server.reset_peak();
+            server.stats()
+        });
+        let cpu_before = cpu::client_cpu_time();
+        let elapsed = engine::run(mode, &work);
+        let cpu = cpu::client_cpu_time()
+            .zip(cpu_before)
+            .map(|(after, before)| after.since(before));
+        let server = (self.server)
+            .zip(server_before)
+            .map(|(server, before)| server.stats().since(&before));
+        drop(work);
+        let outcomes = std::mem::take(&mut *lock(outcomes));
+        Run {
+            cpu,
+            elapsed,
+            bytes: outcomes.iter().map(|o| o.bytes).sum(),
+            problems: verify(&outcomes, &self.workload.source),
+            io_threads: outcomes
+                .iter()
+                .map(|o| o.thread)
+                .collect::<HashSet<_>>()
+                .len(),
+            server,
+        }
     }
-    Ok(run)
 }
 
 /// Every download must have succeeded and its file must hold exactly what was served.
@@ -296,19 +302,6 @@ fn run_line(run: &Run) -> String {
         None => crate::units::human_duration(run.elapsed),
         Some(first) => format!("FAILED ({} problems, first: {first})", run.problems.len()),
     }
-}
-
-/// One bar on a terminal (which mode, run k of n); plain lines per run otherwise.
-fn bench_progress(total: usize) -> ProgressBar {
-    if !io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}") {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.enable_steady_tick(Duration::from_millis(100));
-    bar
 }
 
 fn write_export(path: &Path, contents: &str) -> Result<()> {

@@ -16,7 +16,7 @@ use crate::model::Mode;
 use crate::procs::Lifetime;
 use crate::width::{Caps, Jobs, MAX_H1, MAX_H2, Received, Width};
 
-pub(crate) use work::Work;
+pub(crate) use work::{Plan, Work};
 
 /// `procs` and `spawn` under `-j auto`: worker processes at once (each costs a start-up and
 /// megabytes, and the parent does not see its responses to climb by).

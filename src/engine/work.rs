@@ -1,6 +1,6 @@
-//! What every mode works with: the run's [`Work`] (input, downloader, results), a download
-//! claimed from it ([`Claim`], reported exactly once), and the worker loops the thread-based
-//! modes share.
+//! What every mode works with: the run's [`Work`] (input, downloader, results), built from a
+//! [`Plan`] in one place for a download and a benchmark's run alike, a download claimed from
+//! it ([`Claim`], reported exactly once), and the worker loops the thread-based modes share.
 
 use std::sync::Arc;
 use std::thread;
@@ -8,13 +8,34 @@ use std::thread;
 use reqwest::Client;
 use tokio::runtime::Runtime;
 
+use crate::cancel::Cancel;
 use crate::error::FetchError;
-use crate::fetch::Downloader;
+use crate::fetch::naming::NameRegistry;
+use crate::fetch::output::OutputDir;
+use crate::fetch::policy::Policy;
+use crate::fetch::throttle::Throttle;
+use crate::fetch::{Downloader, Reach};
 use crate::http::HttpSettings;
-use crate::input::{Item, Source};
-use crate::model::{Outcome, Target};
+use crate::input::{Input, Item, Source};
+use crate::model::{Mode, Outcome, Target};
+use crate::progress::Progress;
 use crate::results::Results;
-use crate::width::Slot;
+use crate::width::{Jobs, Slot};
+
+/// What a run's [`Work`] is made of: what to download, how, and where it all goes.
+pub(crate) struct Plan {
+    pub(crate) mode: Mode,
+    /// `-j`, which [`super::width`] makes the run's width of.
+    pub(crate) jobs: Jobs,
+    pub(crate) input: Input,
+    pub(crate) output: OutputDir,
+    pub(crate) policy: Policy,
+    pub(crate) throttle: Throttle,
+    pub(crate) http: HttpSettings,
+    pub(crate) progress: Progress,
+    pub(crate) cancel: Cancel,
+    pub(crate) results: Results,
+}
 
 /// The downloads of one run and what they share. Cheap to clone (tasks need owned handles).
 #[derive(Clone)]
@@ -27,6 +48,49 @@ pub(crate) struct Work {
 }
 
 impl Work {
+    /// Starts reading the plan's input and sets up its downloader, at the width its mode makes
+    /// of `-j` (a notice about that width is shown on the run's progress, and so is the width
+    /// as it changes).
+    pub(crate) fn start(plan: Plan) -> anyhow::Result<Work> {
+        let Plan {
+            mode,
+            jobs,
+            input,
+            output,
+            policy,
+            throttle,
+            http,
+            progress,
+            cancel,
+            results,
+        } = plan;
+        let names = Arc::new(match policy.no_clobber {
+            // A name taken on disk is then skipped, not renamed.
+            true => NameRegistry::default(),
+            false => NameRegistry::default().keeping_existing(&output, policy.resume),
+        });
+        let segments = policy.segments.most();
+        let (width, notice) = super::width(mode, jobs, segments, progress.received());
+        if let Some(notice) = notice {
+            progress.println(&notice);
+        }
+        if mode != Mode::Seq {
+            let shown = progress.clone();
+            width.watch(Box::new(move |n| shown.show_width(n)));
+        }
+        let source = Source::start(input, Arc::clone(&names), progress.clone(), cancel.clone())?;
+        let reach = Reach {
+            http,
+            width: Arc::new(width),
+        };
+        let downloader = Downloader::new(output, names, policy, throttle, progress, cancel, reach);
+        Ok(Work {
+            source: Arc::new(source),
+            downloader: Arc::new(downloader),
+            results,
+        })
+    }
+
     /// The next download to run, waiting for a place under the width and then for its line;
     /// `None` when the input has ended or the run was cancelled. Lines that are not downloads
     /// are reported on the way.

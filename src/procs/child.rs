@@ -11,17 +11,19 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
-use reqwest::Url;
+use reqwest::{Client, Url};
+use tokio::runtime::Runtime;
 
 use super::protocol::{self, CHILD_COMMAND, Done, Job, Message, Order, Setup};
 use crate::cancel::Cancel;
+use crate::cookies::CookieJar;
 use crate::error::FetchError;
 use crate::fetch::naming::Names;
 use crate::fetch::throttle::Throttle;
 use crate::fetch::{Downloader, Reach};
 use crate::http::HttpSettings;
 use crate::model::Target;
-use crate::progress::Progress;
+use crate::progress::{Progress, Relay};
 use crate::sync::lock;
 use crate::width::Width;
 
@@ -47,6 +49,25 @@ impl Names for ParentNames {
 /// Runs a worker until its parent closes stdin. Exits 0 then.
 pub(crate) fn run() -> Result<ExitCode> {
     let mut orders = BufReader::new(io::stdin()).lines();
+    let setup = read_setup(&mut orders)?;
+    let cancel = Cancel::default();
+    cancel.on_signals(None)?;
+    let (jobs, answers) = listen(orders, cancel.clone())?;
+    let child = Child::new(*setup, answers, cancel)?;
+    for job in jobs {
+        if child.cancel.is_triggered() {
+            // Interrupted (by the parent, or by a signal of its own): the job goes back to the
+            // parent unstarted, as this worker quits without a word about it.
+            break;
+        }
+        let done = child.fetch(job);
+        protocol::report(&Message::Done(done)).context("cannot report to the parent")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The parent's first line: the run's [`Setup`].
+fn read_setup(orders: &mut impl Iterator<Item = io::Result<String>>) -> Result<Box<Setup>> {
     let first = orders
         .next()
         .transpose()
@@ -57,80 +78,118 @@ pub(crate) fn run() -> Result<ExitCode> {
             "{CHILD_COMMAND} is internal to --mode procs and spawn: it expects its setup on stdin"
         );
     };
-    let cancel = Cancel::default();
-    cancel.on_signals(None)?;
-    let (jobs, answers) = listen(orders, cancel.clone())?;
-    let Setup {
-        output,
-        policy,
-        http,
-        limit_rate,
-        progress,
-        cookies: _,
-    } = *setup;
-    let progress = match progress {
-        true => Progress::piped(Arc::new(|event| {
-            let _ = protocol::report(&Message::from(event));
-        })),
-        false => Progress::silent(),
-    };
-    let names = Arc::new(ParentNames {
-        answers: Mutex::new(answers),
-    });
-    let throttle = Throttle::new(limit_rate, None, None);
-    // The jar loads --load-cookies itself, and records what servers set for the parent.
-    let settings = HttpSettings::new(http);
-    let jar = settings.as_ref().ok().and_then(|s| s.cookies().cloned());
-    if let Some(jar) = &jar {
-        jar.record();
+    Ok(setup)
+}
+
+/// The progress a worker relays to its parent, as [`Message`]s on stdout.
+struct ToParent;
+
+impl Relay for ToParent {
+    // A parent that is gone learns nothing more: its listening thread cancels the download.
+    fn length(&self, length: u64) {
+        let _ = protocol::report(&Message::Length(length));
     }
-    let mut policy = policy;
-    if let Some(verbose) = &mut policy.verbose {
-        verbose.cookies = jar.clone();
+
+    fn position(&self, position: u64, received: u64) {
+        let _ = protocol::report(&Message::Position { position, received });
     }
-    let runtime = crate::platform::current_thread_runtime()?;
-    // Built once, inside its runtime: its connections are kept from one job to the next.
-    let client = runtime.block_on(async {
-        settings
-            .as_ref()
-            .map_err(|e| anyhow::anyhow!("{e:#}"))?
-            .client()
-    });
-    let downloader = Downloader::new(
-        output,
-        names,
-        policy,
-        throttle,
-        progress,
-        cancel.clone(),
-        Reach {
-            http: settings.unwrap_or_default(),
-            // The parent keeps the width: a worker runs one download at a time.
-            width: Arc::new(Width::fixed(1)),
-        },
-    );
-    for job in jobs {
-        if cancel.is_triggered() {
-            // Interrupted (by the parent, or by a signal of its own): the job goes back to the
-            // parent unstarted, as this worker quits without a word about it.
-            break;
+
+    fn retry(&self, note: String) {
+        let _ = protocol::report(&Message::Retry(note));
+    }
+
+    fn trace(&self, lines: &str) {
+        let _ = protocol::report(&Message::Trace(lines.to_owned()));
+    }
+}
+
+/// What a worker downloads with: one downloader, and one client in one runtime, kept from one
+/// job to the next.
+struct Child {
+    downloader: Downloader,
+    runtime: Runtime,
+    /// The client, or why there is none (then every job fails with that).
+    client: Result<Client>,
+    /// What servers set, for the parent's jar.
+    jar: Option<Arc<CookieJar>>,
+    cancel: Cancel,
+}
+
+impl Child {
+    /// The worker of `setup`, asking the parent for names (the answers come on `answers`).
+    fn new(setup: Setup, answers: Receiver<String>, cancel: Cancel) -> Result<Child> {
+        let Setup {
+            output,
+            mut policy,
+            http,
+            limit_rate,
+            progress,
+            cookies: _,
+        } = setup;
+        let progress = match progress {
+            true => Progress::relayed(Arc::new(ToParent)),
+            false => Progress::silent(),
+        };
+        let names = Arc::new(ParentNames {
+            answers: Mutex::new(answers),
+        });
+        let throttle = Throttle::new(limit_rate, None, None);
+        // The jar loads --load-cookies itself, and records what servers set for the parent.
+        let settings = HttpSettings::new(http);
+        let jar = settings.as_ref().ok().and_then(|s| s.cookies().cloned());
+        if let Some(jar) = &jar {
+            jar.record();
         }
+        if let Some(verbose) = &mut policy.verbose {
+            verbose.cookies = jar.clone();
+        }
+        let runtime = crate::platform::current_thread_runtime()?;
+        // Built once, inside its runtime: its connections are kept from one job to the next.
+        let client = runtime.block_on(async {
+            settings
+                .as_ref()
+                .map_err(|e| anyhow::anyhow!("{e:#}"))?
+                .client()
+        });
+        let downloader = Downloader::new(
+            output,
+            names,
+            policy,
+            throttle,
+            progress,
+            cancel.clone(),
+            Reach {
+                http: settings.unwrap_or_default(),
+                // The parent keeps the width: a worker runs one download at a time.
+                width: Arc::new(Width::fixed(1)),
+            },
+        );
+        Ok(Child {
+            downloader,
+            runtime,
+            client,
+            jar,
+            cancel,
+        })
+    }
+
+    /// Downloads `job`: what to tell the parent of it.
+    fn fetch(&self, job: Job) -> Done {
+        let downloader = &self.downloader;
         let (target, bad) = target(job);
-        let outcome = match (bad, &client) {
-            (None, Ok(client)) => runtime.block_on(downloader.fetch(client, &target)),
+        let outcome = match (bad, &self.client) {
+            (None, Ok(client)) => self.runtime.block_on(downloader.fetch(client, &target)),
             (Some(why), _) => downloader.failed_early(&target, FetchError::Setup(why)),
             (None, Err(err)) => {
                 downloader.failed_early(&target, FetchError::Setup(format!("{err:#}")))
             }
         };
         let mut done = Done::from(&outcome);
-        done.cookies = jar
-            .as_ref()
+        done.cookies = (self.jar.as_ref())
             .map(|jar| jar.take_received())
             .unwrap_or_default();
-        protocol::report(&Message::Done(done)).context("cannot report to the parent")?;
+        done
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The job's target, and what makes it impossible to fetch (a URL that does not parse: then

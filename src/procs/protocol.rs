@@ -19,7 +19,6 @@ use crate::fetch::output::OutputDir;
 use crate::fetch::policy::Policy;
 use crate::http::HttpOptions;
 use crate::model::{Outcome, Sha256Digest, Status, hex};
-use crate::progress::PipeEvent;
 
 /// The hidden subcommand that runs a worker.
 pub(crate) const CHILD_COMMAND: &str = "__child";
@@ -87,17 +86,6 @@ pub(crate) enum Message {
     Claim(String),
     /// The download's outcome; the worker then waits for its next job.
     Done(Done),
-}
-
-impl From<PipeEvent> for Message {
-    fn from(event: PipeEvent) -> Self {
-        match event {
-            PipeEvent::Length(length) => Message::Length(length),
-            PipeEvent::Position { position, received } => Message::Position { position, received },
-            PipeEvent::Retry(note) => Message::Retry(note),
-            PipeEvent::Trace(lines) => Message::Trace(lines),
-        }
-    }
 }
 
 /// A download's outcome, as the parent rebuilds it.

@@ -2,7 +2,7 @@
 //! otherwise, only the failures with `-q`, nothing with `-qq`. The policy is decided once
 //! ([`Drawing`]); downloads only call [`Progress::start`] and the [`Tracker`] it returns.
 //! Results for stdout go through [`Progress::stdout`], so that on a terminal they never land
-//! on a bar.
+//! on a bar. A benchmark counts its runs on [`Steps`].
 
 mod layout;
 mod overall;
@@ -36,31 +36,46 @@ pub(crate) enum Drawing {
     Failures,
     /// Nothing (`-qq`, or a benchmark's inner runs).
     Silent,
-    /// JSON lines on stdout for a parent process to draw (a `procs` or `spawn` worker).
-    Pipe,
+    /// Nothing drawn: every event goes to a [`Relay`] (a `procs` or `spawn` worker's parent
+    /// draws it).
+    Relayed,
 }
 
-/// How often a child reports its position.
-const PIPE_REPORT_EVERY: Duration = Duration::from_millis(100);
+impl Drawing {
+    /// How a download run shows progress: by `-q` (given `quiet` times) and `-s`, and whether
+    /// stderr is a terminal.
+    pub(crate) fn choose(quiet: u8, silent: bool) -> Drawing {
+        if silent || quiet >= 2 {
+            Drawing::Silent
+        } else if quiet == 1 {
+            Drawing::Failures
+        } else if io::stderr().is_terminal() {
+            Drawing::Bars
+        } else {
+            Drawing::Lines
+        }
+    }
+}
+
+/// How often a relayed download reports its position.
+const RELAY_EVERY: Duration = Duration::from_millis(100);
 
 /// Bars beyond this many are counted but not drawn (`threads` mode may run thousands at once).
 const MAX_VISIBLE_BARS: usize = 16;
 
-/// What a download's progress tells a parent process ([`Drawing::Pipe`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum PipeEvent {
+/// Where a display that draws nothing sends what downloads tell it ([`Drawing::Relayed`]), for
+/// someone else to draw: a worker process plugs in its pipe to the parent. A relay that is
+/// gone learns nothing more, so none of these can fail.
+pub(crate) trait Relay: Send + Sync {
     /// The body's size, when known.
-    Length(u64),
+    fn length(&self, length: u64);
     /// Bytes in the file so far, and bytes received for this download so far.
-    Position { position: u64, received: u64 },
+    fn position(&self, position: u64, received: u64);
     /// A retry is coming (which, and why).
-    Retry(String),
+    fn retry(&self, note: String);
     /// `-v`: lines about a request or response, for stderr.
-    Trace(String),
+    fn trace(&self, lines: &str);
 }
-
-/// Where a worker process's progress goes (its pipe to the parent).
-pub(crate) type PipeSink = Arc<dyn Fn(PipeEvent) + Send + Sync>;
 
 /// The progress display of one run; cheap to clone and safe to share between threads.
 #[derive(Clone)]
@@ -70,8 +85,8 @@ pub(crate) struct Progress {
 
 struct Inner {
     display: Drawing,
-    /// Where [`Drawing::Pipe`] sends its events.
-    pipe: Option<PipeSink>,
+    /// Where [`Drawing::Relayed`] sends its events.
+    relay: Option<Arc<dyn Relay>>,
     multi: MultiProgress,
     overall: ProgressBar,
     /// What the overall line adds up: bytes, sizes, downloads without a bar.
@@ -95,28 +110,28 @@ impl Progress {
             Drawing::Bars => {
                 Progress::drawn_on(display, ProgressDrawTarget::stderr(), stderr_width(), None)
             }
-            Drawing::Lines | Drawing::Failures | Drawing::Silent | Drawing::Pipe => {
+            Drawing::Lines | Drawing::Failures | Drawing::Silent | Drawing::Relayed => {
                 Progress::drawn_on(display, ProgressDrawTarget::hidden(), None, None)
             }
         }
     }
 
-    /// A display that draws nothing and sends every event to `pipe` (a worker process's).
-    pub(crate) fn piped(pipe: PipeSink) -> Self {
+    /// A display that draws nothing and sends every event to `relay`.
+    pub(crate) fn relayed(relay: Arc<dyn Relay>) -> Self {
         Progress::drawn_on(
-            Drawing::Pipe,
+            Drawing::Relayed,
             ProgressDrawTarget::hidden(),
             None,
-            Some(pipe),
+            Some(relay),
         )
     }
 
-    /// A display drawn on `target`, laid out for `width` columns, sending to `pipe` if any.
+    /// A display drawn on `target`, laid out for `width` columns, relaying to `relay` if any.
     fn drawn_on(
         display: Drawing,
         target: ProgressDrawTarget,
         width: Option<usize>,
-        pipe: Option<PipeSink>,
+        relay: Option<Arc<dyn Relay>>,
     ) -> Self {
         let multi = MultiProgress::with_draw_target(target);
         let totals = Arc::new(Totals::default());
@@ -135,7 +150,7 @@ impl Progress {
         Progress {
             inner: Arc::new(Inner {
                 display,
-                pipe,
+                relay,
                 multi,
                 overall,
                 totals,
@@ -280,9 +295,9 @@ impl Progress {
                 let _ = self.inner.multi.println(layout::cut_to_width(lines, width));
             }
             Drawing::Lines | Drawing::Failures | Drawing::Silent => write_line(lines),
-            Drawing::Pipe => {
-                if let Some(pipe) = &self.inner.pipe {
-                    pipe(PipeEvent::Trace(lines.to_owned()));
+            Drawing::Relayed => {
+                if let Some(relay) = &self.inner.relay {
+                    relay.trace(lines);
                 }
             }
         }
@@ -298,7 +313,7 @@ impl Progress {
                 let _ = self.inner.multi.println(layout::wrap(line, width));
             }
             Drawing::Lines => write_line(line),
-            Drawing::Failures | Drawing::Silent | Drawing::Pipe => {}
+            Drawing::Failures | Drawing::Silent | Drawing::Relayed => {}
         }
     }
 }
@@ -348,6 +363,48 @@ fn write_line(line: &str) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
+/// Steps counted on one bar (a benchmark's runs: which mode, run k of n) where a download's
+/// bars would be drawn; plain lines per step otherwise.
+pub(crate) struct Steps {
+    bar: ProgressBar,
+}
+
+impl Steps {
+    /// `total` steps to come.
+    pub(crate) fn new(total: usize) -> Steps {
+        if Drawing::choose(0, false) != Drawing::Bars {
+            return Steps {
+                bar: ProgressBar::hidden(),
+            };
+        }
+        let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}") {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Steps { bar }
+    }
+
+    /// The step starting now, labelled `label`.
+    pub(crate) fn begin(&self, label: &str) {
+        self.bar.set_message(label.to_owned());
+    }
+
+    /// The step ended; `line` says how, on a line of its own when there is no bar or when it
+    /// is `notable` (a failure).
+    pub(crate) fn ended(&self, line: &str, notable: bool) {
+        if self.bar.is_hidden() || notable {
+            self.bar.suspend(|| write_line(line));
+        }
+        self.bar.inc(1);
+    }
+
+    /// Removes the bar once every step is done.
+    pub(crate) fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
 /// The progress of one download.
 pub(crate) struct Tracker {
     progress: Progress,
@@ -359,25 +416,24 @@ pub(crate) struct Tracker {
     /// The body's size, once known ([`UNKNOWN`] before).
     length: AtomicU64,
     started: Instant,
-    /// Milliseconds after `started` of the last pipe report.
+    /// Milliseconds after `started` of the last relayed position.
     reported_at: AtomicU64,
-    /// Bytes received, as last synced from a child ([`Tracker::sync`]).
+    /// Bytes received: relayed ones, or as last synced from a relay ([`Tracker::sync`]).
     received: AtomicU64,
 }
 
 impl Tracker {
-    /// Sends `event` to the parent process, when this display has one ([`Progress::piped`]);
-    /// one that is gone learns nothing more anyway.
-    fn send(&self, event: PipeEvent) {
-        if let Some(pipe) = &self.progress.inner.pipe {
-            pipe(event);
-        }
+    /// The display's relay, when it has one ([`Progress::relayed`]).
+    fn relay(&self) -> Option<&dyn Relay> {
+        self.progress.inner.relay.as_deref()
     }
 
     /// The body's size, once the response head says it (a spinner stays when it doesn't).
     pub(crate) fn set_length(&self, length: Option<u64>) {
         if let Some(length) = length {
-            self.send(PipeEvent::Length(length));
+            if let Some(relay) = self.relay() {
+                relay.length(length);
+            }
             let before = self.length.swap(length, Ordering::Relaxed);
             let position = self.position.load(Ordering::Relaxed);
             self.progress.inner.totals.sized(before, length, position);
@@ -424,13 +480,17 @@ impl Tracker {
                 }
             }
             Drawing::Lines => write_line(&format!("retry   {}: {note}", self.label)),
-            Drawing::Pipe => self.send(PipeEvent::Retry(note)),
+            Drawing::Relayed => {
+                if let Some(relay) = self.relay() {
+                    relay.retry(note);
+                }
+            }
             Drawing::Failures | Drawing::Silent => {}
         }
     }
 
-    /// Mirrors a child's report: its file holds `position` bytes, `received` of them fetched
-    /// in this run.
+    /// Mirrors a relayed position (a child's): its file holds `position` bytes, `received` of
+    /// them fetched in this run.
     pub(crate) fn sync(&self, position: u64, received: u64) {
         self.set_position(position);
         let before = self.received.swap(received, Ordering::Relaxed);
@@ -438,16 +498,16 @@ impl Tracker {
         all.fetch_add(received.saturating_sub(before), Ordering::Relaxed);
     }
 
-    /// A child reports its position at most every [`PIPE_REPORT_EVERY`].
-    fn report_position(&self) {
+    /// The position goes to the relay at most every [`RELAY_EVERY`].
+    fn relay_position(&self, relay: &dyn Relay) {
         let now = self.started.elapsed().as_millis() as u64;
         let last = self.reported_at.load(Ordering::Relaxed);
-        if now.saturating_sub(last) >= PIPE_REPORT_EVERY.as_millis() as u64 {
+        if now.saturating_sub(last) >= RELAY_EVERY.as_millis() as u64 {
             self.reported_at.store(now, Ordering::Relaxed);
-            self.send(PipeEvent::Position {
-                position: self.position.load(Ordering::Relaxed),
-                received: self.received.load(Ordering::Relaxed),
-            });
+            relay.position(
+                self.position.load(Ordering::Relaxed),
+                self.received.load(Ordering::Relaxed),
+            );
         }
     }
 
@@ -462,9 +522,9 @@ impl Tracker {
         if self.length.load(Ordering::Relaxed) != UNKNOWN {
             totals.moved(before, before + n);
         }
-        if self.progress.inner.pipe.is_some() {
+        if let Some(relay) = self.relay() {
             self.received.fetch_add(n, Ordering::Relaxed);
-            self.report_position();
+            self.relay_position(relay);
         }
     }
 
@@ -487,7 +547,7 @@ impl Tracker {
         }
         inner.overall.inc(1);
         match (inner.display, &outcome.status) {
-            (Drawing::Bars, Status::Saved { .. }) | (Drawing::Silent | Drawing::Pipe, _) => {}
+            (Drawing::Bars, Status::Saved { .. }) | (Drawing::Silent | Drawing::Relayed, _) => {}
             // Counted in the summary's "not started".
             _ if outcome.never_started() => {}
             // On a terminal, the end's "interrupted: ..." line says it for all of them; with

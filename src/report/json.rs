@@ -1,13 +1,13 @@
-//! The JSON lines of `--json`: one per download as it ends, then the summary object (the shape
-//! is `schema.json`).
+//! The summary object that ends `--json` output, after the download lines of
+//! [`crate::results`] (the shape is `schema.json`).
 
 use std::io::{self, Write};
-use std::time::Duration;
 
 use serde::Serialize;
 
 use super::Summary;
-use crate::model::{Mode, Outcome, Shard, Status, hex};
+use crate::model::{Mode, Shard};
+use crate::results::millis;
 use crate::units::human_duration;
 use crate::width::Jobs;
 
@@ -16,46 +16,6 @@ pub(crate) fn write_json_summary(summary: &Summary, out: &mut impl Write) -> io:
     serde_json::to_writer(&mut *out, &SummaryRecord::from(summary))?;
     out.write_all(b"\n")?;
     out.flush()
-}
-
-/// One download's JSON line.
-#[derive(Serialize)]
-pub(crate) struct DownloadRecord<'a> {
-    r#type: &'static str,
-    index: usize,
-    url: &'a str,
-    path: Option<String>,
-    status: &'static str,
-    http_status: Option<u16>,
-    bytes: u64,
-    elapsed_ms: f64,
-    retries: u32,
-    sha256: Option<String>,
-    partial: Option<String>,
-    error: Option<String>,
-}
-
-impl<'a> From<&'a Outcome> for DownloadRecord<'a> {
-    fn from(outcome: &'a Outcome) -> Self {
-        DownloadRecord {
-            r#type: "download",
-            index: outcome.index,
-            url: &outcome.url,
-            path: outcome.path().map(|p| p.display().to_string()),
-            status: outcome.status_word(),
-            http_status: outcome.http_status,
-            bytes: outcome.bytes,
-            elapsed_ms: millis(outcome.elapsed),
-            retries: outcome.retries,
-            sha256: outcome.sha256.as_ref().map(hex),
-            partial: outcome.partial.as_ref().map(|p| p.display().to_string()),
-            error: match &outcome.status {
-                // Whatever quoted a URL, never its password.
-                Status::Failed(err) => Some(crate::secret::text(&err.to_string())),
-                _ => None,
-            },
-        }
-    }
 }
 
 #[derive(Serialize)]
@@ -134,8 +94,4 @@ impl From<&Summary> for SummaryRecord {
             throughput_bps: summary.throughput(),
         }
     }
-}
-
-fn millis(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
 }

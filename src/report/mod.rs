@@ -1,6 +1,7 @@
-//! What a run comes to: the counts and totals added up as downloads end ([`Tally`]), the exit
-//! code, and the human summary on stderr (tables of the failures and the slowest downloads,
-//! then a total line). The JSON records are in [`json`], table layout in [`table`].
+//! What a run comes to: its [`Summary`] (the [`Tally`] the printer added up, and how the run
+//! went), the exit code, and the human summary on stderr (tables of the failures and the
+//! slowest downloads, then a total line). The JSON summary is in [`json`], table layout in
+//! [`table`].
 
 pub(crate) mod json;
 pub(crate) mod table;
@@ -18,8 +19,12 @@ use crate::cancel::EXIT_INTERRUPTED;
 use crate::fetch::naming::name_from_url;
 use crate::model::{Counts, Mode, Outcome, Shard, Status, hex};
 use crate::progress::{paint, wrap};
+use crate::results::Tally;
 use crate::units::{human_bytes, human_duration};
 use crate::width::{Jobs, WidthReport};
+
+/// `--table`: which rows the tables show (the printer keeps them).
+pub(crate) use crate::results::TableRows;
 
 /// Exit code when at least one download failed.
 pub(crate) const EXIT_FAILED: u8 = 1;
@@ -43,98 +48,6 @@ pub(crate) struct Summary {
     /// URLs read but never started (the run was interrupted): those the workers were about to
     /// take, and those left in the input queue.
     pub(crate) not_started: usize,
-}
-
-/// Which rows the end-of-run table shows (`--table`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub(crate) enum TableRows {
-    /// The failures and the few slowest downloads: a size that does not grow with the list.
-    #[default]
-    Short,
-    /// Every download, in the order they ended (kept in memory until the end).
-    Full,
-}
-
-/// Failures listed in the short table; the others are counted.
-const FAILURE_ROWS: usize = 20;
-/// Slowest downloads listed in the short table.
-const SLOWEST_ROWS: usize = 5;
-
-/// What the downloads of a run came to, added up one outcome at a time: counts and totals,
-/// plus the few table rows the report shows (all of them only with `--table full`).
-#[derive(Debug)]
-pub(crate) struct Tally {
-    pub(crate) counts: Counts,
-    /// Outcomes, of every kind.
-    pub(crate) files: usize,
-    /// Body bytes received by all downloads.
-    pub(crate) bytes: u64,
-    /// The first failures' rows, and how many more there were.
-    failures: Vec<Vec<String>>,
-    more_failures: usize,
-    /// The slowest saved downloads' rows, slowest first.
-    slowest: Vec<(Duration, Vec<String>)>,
-    /// Every row, with `--table full`.
-    all: Option<Vec<Vec<String>>>,
-    /// Whether any row has a digest (the column is left out otherwise).
-    digests: bool,
-}
-
-impl Tally {
-    pub(crate) fn new(rows: TableRows) -> Self {
-        Tally {
-            counts: Counts::default(),
-            files: 0,
-            bytes: 0,
-            failures: Vec::new(),
-            more_failures: 0,
-            slowest: Vec::new(),
-            all: (rows == TableRows::Full).then(Vec::new),
-            digests: false,
-        }
-    }
-
-    /// Counts one outcome, and keeps its row if the report will show it. A download that never
-    /// started (Ctrl-C) is only counted.
-    pub(crate) fn add(&mut self, outcome: &Outcome) {
-        if outcome.never_started() {
-            self.counts.not_started += 1;
-            return;
-        }
-        self.files += 1;
-        self.counts.interrupted += usize::from(outcome.is_interrupted());
-        self.bytes += outcome.bytes;
-        self.counts.retries += outcome.retries;
-        self.digests |= outcome.sha256.is_some();
-        match outcome.status {
-            Status::Saved { .. } => self.counts.ok += 1,
-            Status::Skipped { .. } => self.counts.skipped += 1,
-            Status::Failed(_) => self.counts.failed += 1,
-        }
-        if let Some(all) = &mut self.all {
-            all.push(table_row(outcome));
-            return;
-        }
-        if outcome.is_failure() {
-            if self.failures.len() < FAILURE_ROWS {
-                self.failures.push(table_row(outcome));
-            } else {
-                self.more_failures += 1;
-            }
-        } else if matches!(outcome.status, Status::Saved { .. }) {
-            let slower = self.slowest.len() < SLOWEST_ROWS
-                || self
-                    .slowest
-                    .last()
-                    .is_some_and(|(e, _)| outcome.elapsed > *e);
-            if slower {
-                let at = self.slowest.partition_point(|(e, _)| *e >= outcome.elapsed);
-                self.slowest
-                    .insert(at, (outcome.elapsed, table_row(outcome)));
-                self.slowest.truncate(SLOWEST_ROWS);
-            }
-        }
-    }
 }
 
 impl Summary {
@@ -256,33 +169,74 @@ const NARROWING: [Narrow; 8] = [
 /// The human summary: the failures and the few slowest downloads (or, with `--table full`,
 /// every download) as tables, then the total line. Tables fit in `width` columns when given
 /// (see [`fit_table`]).
-pub(crate) fn write_table(
+pub(crate) fn write_summary(
     summary: &Summary,
     width: Option<usize>,
     out: &mut impl Write,
 ) -> io::Result<()> {
-    let tally = &summary.tally;
-    let mut header = vec![
-        "file", "status", "bytes", "time", "rate", "retries", "sha256", "error",
-    ];
-    let mut align = vec![Left, Left, Right, Right, Right, Right, Left, Left];
-    let digests = tally.digests;
-    if !digests {
-        header.remove(6);
-        align.remove(6);
+    let tables = Tables {
+        digests: summary.tally.digests,
+        width,
+    };
+    tables.write(&summary.tally, out)?;
+    // Broken between words, not by the terminal, when too long for it.
+    let fit = |line: String| match width {
+        Some(width) => wrap(&line, width.saturating_sub(1)),
+        None => line,
+    };
+    if summary.interrupted {
+        writeln!(out, "{}", fit(summary.interrupted_line()))?;
     }
-    let table = |title: &str, last: &str, rows: &mut dyn Iterator<Item = &Vec<String>>| {
-        let rows: Vec<Vec<String>> = rows
-            .map(|row| {
-                let mut row = row.clone();
-                if !digests {
-                    row.remove(6);
-                }
-                row
-            })
-            .collect();
-        let (mut header, mut align, mut rows) = (header.clone(), align.clone(), rows);
-        // The last column: the errors (or notes) when any row has one, else nothing.
+    writeln!(out, "{}", fit(summary.total_line()))?;
+    out.flush()
+}
+
+/// How the summary's tables are laid out: with a digest column only if some download has a
+/// digest, in `width` columns when given.
+struct Tables {
+    digests: bool,
+    width: Option<usize>,
+}
+
+impl Tables {
+    /// Every download's table (`--table full`), or those of the failures and the slowest.
+    fn write(&self, tally: &Tally, out: &mut impl Write) -> io::Result<()> {
+        if let Some(all) = &tally.all {
+            return write!(out, "{}", self.render("", "note", all).trim_start());
+        }
+        let title = match (tally.counts.interrupted, tally.counts.failed) {
+            (0, _) => "failed:",
+            (stopped, all) if stopped == all => "interrupted:",
+            _ => "failed or interrupted:",
+        };
+        write!(out, "{}", self.render(title, "error", &tally.failures))?;
+        if tally.more_failures > 0 {
+            writeln!(
+                out,
+                "... and {} more failures (each is in the lines above, or use --json)",
+                tally.more_failures
+            )?;
+        }
+        let slowest = match tally.slowest.len() {
+            1 => "saved:",
+            _ => "slowest:",
+        };
+        write!(out, "{}", self.render(slowest, "", &tally.slowest))
+    }
+
+    /// `outcomes` as a table under `title`; nothing when there are none. The last column,
+    /// headed `last`, holds the errors (or notes) when any row has one, and is left out else.
+    fn render(&self, title: &str, last: &str, outcomes: &[Outcome]) -> String {
+        let mut header = vec![
+            "file", "status", "bytes", "time", "rate", "retries", "sha256", "error",
+        ];
+        let mut align = vec![Left, Left, Right, Right, Right, Right, Left, Left];
+        let mut rows: Vec<Vec<String>> = outcomes.iter().map(table_row).collect();
+        if !self.digests {
+            header.remove(6);
+            align.remove(6);
+            rows.iter_mut().for_each(|row| drop(row.remove(6)));
+        }
         if rows
             .iter()
             .all(|row| row.last().is_some_and(String::is_empty))
@@ -297,47 +251,10 @@ pub(crate) fn write_table(
             true => String::new(),
             false => format!(
                 "{title}\n{}",
-                fit_table(&header, rows, &align, width, &NARROWING)
+                fit_table(&header, rows, &align, self.width, &NARROWING)
             ),
         }
-    };
-    if let Some(all) = &tally.all {
-        write!(out, "{}", table("", "note", &mut all.iter()).trim_start())?;
-    } else {
-        let title = match (tally.counts.interrupted, tally.counts.failed) {
-            (0, _) => "failed:",
-            (stopped, all) if stopped == all => "interrupted:",
-            _ => "failed or interrupted:",
-        };
-        let failed = table(title, "error", &mut tally.failures.iter());
-        write!(out, "{failed}")?;
-        if tally.more_failures > 0 {
-            writeln!(
-                out,
-                "... and {} more failures (each is in the lines above, or use --json)",
-                tally.more_failures
-            )?;
-        }
-        let slowest = match tally.slowest.len() {
-            1 => "saved:",
-            _ => "slowest:",
-        };
-        write!(
-            out,
-            "{}",
-            table(slowest, "", &mut tally.slowest.iter().map(|(_, row)| row))
-        )?;
     }
-    // Broken between words, not by the terminal, when too long for it.
-    let fit = |line: String| match width {
-        Some(width) => wrap(&line, width.saturating_sub(1)),
-        None => line,
-    };
-    if summary.interrupted {
-        writeln!(out, "{}", fit(summary.interrupted_line()))?;
-    }
-    writeln!(out, "{}", fit(summary.total_line()))?;
-    out.flush()
 }
 
 /// The file a row is about: the saved (or kept) file's name; for a failure, the name its

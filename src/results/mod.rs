@@ -8,6 +8,12 @@
 //! wait in a reorder buffer until every earlier one has been written, so only what is out of
 //! order is held.
 
+mod record;
+mod tally;
+
+pub(crate) use record::millis;
+pub(crate) use tally::{TableRows, Tally};
+
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,9 +22,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result};
 
 use crate::model::{Outcome, Status};
-use crate::report::json::DownloadRecord;
-use crate::report::{TableRows, Tally};
 use crate::sync::lock;
+use record::DownloadRecord;
 
 /// Where an engine sends each outcome, once, as its download ends.
 pub(crate) type Results = Arc<dyn Fn(Outcome) + Send + Sync>;
@@ -81,7 +86,7 @@ impl Printer {
             handle.queued.fetch_add(1, Ordering::SeqCst);
             let mut state = lock(&handle.state);
             let last = handle.queued.fetch_sub(1, Ordering::SeqCst) == 1;
-            state.add(&outcome, last);
+            state.add(outcome, last);
         });
         (results, Printer { shared })
     }
@@ -105,11 +110,12 @@ impl Printer {
 }
 
 impl State {
-    fn add(&mut self, outcome: &Outcome, flush: bool) {
+    fn add(&mut self, outcome: Outcome, flush: bool) {
+        let record = record(&outcome, self.printing.json);
+        let index = outcome.index;
         self.tally.add(outcome);
-        let record = record(outcome, self.printing.json);
         if self.printing.keep_order {
-            self.waiting.insert(outcome.index, record);
+            self.waiting.insert(index, record);
             while let Some(record) = self.waiting.remove(&self.next_index) {
                 self.out.write(&record);
                 self.next_index += 1;
