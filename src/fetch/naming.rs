@@ -226,7 +226,7 @@ impl Downloader {
 ///
 /// Each URL reserves its name as its line is read, in input order (so `a.png` goes to the
 /// first URL that asks for it); a download whose final URL (after redirects) or
-/// Content-Disposition gives another name claims that one when its response arrives.
+/// Content-Disposition gives another name asks for that one when its response arrives.
 ///
 /// Only a 64-bit hash of each name is kept: 8 bytes in a hash set, about 16 bytes of memory per
 /// URL with the set's spare room, whatever the names' lengths. Two names with the same hash
@@ -303,7 +303,7 @@ impl Names for NameRegistry {
 }
 
 /// Whether `wanted` is the name `target` reserved when its line was read (the one its input
-/// gave, else its URL's): then the answer to a claim of it is `target.planned`.
+/// gave, else its URL's): then the name it gets is `target.planned`.
 pub(crate) fn is_reserved_for(target: &Target, wanted: &str) -> bool {
     match &target.name {
         Some(name) => name == wanted,
@@ -400,7 +400,7 @@ mod tests {
     }
 
     #[test]
-    fn redirected_names_are_claimed_distinctly() {
+    fn redirected_names_are_granted_distinctly() {
         let urls = [url("http://h/a"), url("http://h/b")];
         let names = NameRegistry::default();
         let targets = targets(&names, &urls);

@@ -27,7 +27,7 @@ use crate::progress::{Progress, Relay};
 use crate::sync::lock;
 use crate::width::Width;
 
-/// Names from the parent's registry: a claim goes out on stdout, its answer comes back on
+/// Names from the parent's registry: a name asked for goes out on stdout, its answer comes back on
 /// stdin (read by the listening thread).
 struct ParentNames {
     answers: Mutex<Receiver<String>>,
@@ -35,7 +35,7 @@ struct ParentNames {
 
 impl Names for ParentNames {
     fn grant(&self, _target: &Target, wanted: String) -> String {
-        let asked = protocol::report(&Message::Claim(wanted.clone()));
+        let asked = protocol::report(&Message::AskName(wanted.clone()));
         let answers = lock(&self.answers);
         match asked.map(|()| answers.recv()) {
             Ok(Ok(name)) => name,

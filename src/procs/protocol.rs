@@ -1,10 +1,10 @@
 //! The pipe protocol between the parent and its worker processes: one JSON object per line.
 //!
 //! The parent writes [`Order`]s on a worker's stdin: [`Order::Setup`] first (what every
-//! download of the run shares), then one [`Order::Fetch`] at a time, answering each name claim
-//! of that download with [`Order::Name`]; [`Order::Cancel`] passes on Ctrl-C. Closing stdin
-//! tells the worker to quit. The worker writes [`Message`]s on its stdout: progress, name
-//! claims, and [`Message::Done`] once per download, after which it waits for the next job.
+//! download of the run shares), then one [`Order::Fetch`] at a time, answering each name it asks
+//! for that download with [`Order::Name`]; [`Order::Cancel`] passes on Ctrl-C. Closing stdin
+//! tells the worker to quit. The worker writes [`Message`]s on its stdout: progress, names asked
+//! for, and [`Message::Done`] once per download, after which it waits for the next job.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -31,7 +31,7 @@ pub(crate) enum Order {
     Setup(Box<Setup>),
     /// Download this, then report [`Message::Done`].
     Fetch(Job),
-    /// The answer to the worker's last [`Message::Claim`].
+    /// The answer to the worker's last [`Message::AskName`].
     Name(String),
     /// The run was interrupted (Ctrl-C, SIGTERM): stop the download in hand.
     Cancel,
@@ -45,8 +45,8 @@ pub(crate) struct Setup {
     pub(crate) http: HttpOptions,
     /// This worker's share of `--limit-rate`.
     pub(crate) limit_rate: Option<u64>,
-    /// Whether the parent shows progress; if not, the worker sends none (only claims and
-    /// outcomes).
+    /// Whether the parent shows progress; if not, the worker sends none (only names asked for
+    /// and outcomes).
     pub(crate) progress: bool,
     /// The parent's cookie jar, which the cookies workers report go into (never sent: a
     /// worker loads `--load-cookies` itself).
@@ -61,8 +61,8 @@ pub(crate) struct Job {
     pub(crate) url: String,
     pub(crate) sha256: Option<Sha256Digest>,
     /// The name the parent reserved for this URL: its label; its name if the input gave one;
-    /// and else the answer to a claim of the URL's own name, which the worker then need not
-    /// ask for (a claim is only sent for another name: after a redirect, or from
+    /// and else the name granted for the URL's own, which the worker then need not ask for
+    /// (a name is only asked for when it is another: after a redirect, or from
     /// Content-Disposition).
     pub(crate) planned: String,
     /// The name the input gave, if any (then `planned` is it, made distinct).
@@ -83,7 +83,7 @@ pub(crate) enum Message {
     Trace(String),
     /// Asks for a file name other than the planned one; the parent answers with
     /// [`Order::Name`].
-    Claim(String),
+    AskName(String),
     /// The download's outcome; the worker then waits for its next job.
     Done(Done),
 }

@@ -1,6 +1,6 @@
 //! The parent's side of a worker process: [`Worker::fetch`] hands one download to its child
 //! (starting one first if it has none), relays the child's progress to this process's display,
-//! answers its name claims from the run's registry, and turns its report into an [`Outcome`].
+//! answers the names it asks for from the run's registry, and turns its report into an [`Outcome`].
 //! A child that dies fails only the download it held; the next download starts a new one.
 //!
 //! [`Crew`] holds what the workers of a run share: the setup every child is started with, and
@@ -169,7 +169,7 @@ enum Broken {
 struct Held {
     /// Whether the child said anything at all about this download.
     heard: bool,
-    /// The name it claimed.
+    /// The name it asked for, as granted.
     name: Option<String>,
     facts: Facts,
 }
@@ -366,7 +366,7 @@ fn converse(
             }
             Message::Retry(note) => tracker.show_retry(note),
             Message::Trace(lines) => tracker.trace(&lines),
-            Message::Claim(wanted) => {
+            Message::AskName(wanted) => {
                 let name = downloader.name_asked(target, wanted);
                 held.name = Some(name.clone());
                 protocol::line(&Order::Name(name))
