@@ -3,6 +3,7 @@
 
 mod cpu;
 mod report;
+mod stats;
 mod workload;
 
 use std::collections::HashSet;
