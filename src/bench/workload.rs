@@ -11,7 +11,7 @@ use crate::units::{human_bytes, human_duration};
 /// What is downloaded in every run, and how a run's files are checked.
 pub(crate) struct Workload {
     pub(crate) entries: Vec<Entry>,
-    pub(crate) source: Source,
+    pub(crate) source: FileSource,
     /// `--fault`: the faults the built-in server injects (downloads then retry them).
     pub(crate) fault: Option<String>,
 }
@@ -25,7 +25,7 @@ impl Workload {
             _ => "unlimited".to_owned(),
         };
         match self.source {
-            Source::BuiltIn {
+            FileSource::BuiltIn {
                 size,
                 latency,
                 rate,
@@ -54,14 +54,14 @@ impl Workload {
                     per_second(rate),
                 )
             }
-            Source::Urls if files == 1 => "1 URL".to_owned(),
-            Source::Urls => format!("{files} URLs"),
+            FileSource::Urls if files == 1 => "1 URL".to_owned(),
+            FileSource::Urls => format!("{files} URLs"),
         }
     }
 }
 
 /// Where the workload comes from.
-pub(crate) enum Source {
+pub(crate) enum FileSource {
     /// The built-in server: every file's content is known, so every byte is checked.
     BuiltIn {
         files: usize,
@@ -77,10 +77,10 @@ pub(crate) enum Source {
     Urls,
 }
 
-impl Source {
+impl FileSource {
     /// Whether the built-in server speaks TLS (false for the user's URLs: not ours to say).
     pub(crate) fn tls(&self) -> bool {
-        matches!(self, Source::BuiltIn { tls: true, .. })
+        matches!(self, FileSource::BuiltIn { tls: true, .. })
     }
 
     /// The least time the workload can take at a width of `jobs` downloads in flight: the
@@ -89,7 +89,7 @@ impl Source {
     /// lower of `rate` and `link_rate`; as if each download in flight had its own connection).
     /// Known only for the built-in server; it ignores the client's own costs.
     pub(crate) fn ideal(&self, jobs: usize) -> Option<Duration> {
-        let Source::BuiltIn {
+        let FileSource::BuiltIn {
             files,
             size,
             latency,
@@ -145,7 +145,7 @@ mod tests {
 
     #[test]
     fn ideal_time_counts_rounds_of_jobs() {
-        let source = Source::BuiltIn {
+        let source = FileSource::BuiltIn {
             files: 50,
             size: 1_000_000,
             latency: Duration::from_millis(200),
@@ -156,8 +156,8 @@ mod tests {
         };
         // ceil(50 / 8) = 7 rounds of 200 ms + 100 ms.
         assert_eq!(source.ideal(8), Some(Duration::from_millis(2100)));
-        assert_eq!(Source::Urls.ideal(8), None);
-        let wan = Source::BuiltIn {
+        assert_eq!(FileSource::Urls.ideal(8), None);
+        let wan = FileSource::BuiltIn {
             files: 1000,
             size: 4096,
             latency: Duration::ZERO,
