@@ -472,6 +472,21 @@ mod tests {
             serde_json::json!(names),
             "schema.json lists other modes"
         );
+        // And says which modes `jobs` is for.
+        let jobs = schema["$defs"]["summary"]["properties"]["jobs"]["description"]
+            .as_str()
+            .unwrap();
+        let with: Vec<&str> = Mode::all()
+            .iter()
+            .filter(|m| m.uses_jobs())
+            .map(|m| m.name())
+            .collect();
+        let without = Mode::list(|m| !m.uses_jobs(), |m| m.to_string());
+        assert!(
+            jobs.contains(&format!("({})", with.join(", ")))
+                && jobs.ends_with(&format!("null for {without}")),
+            "{jobs}"
+        );
         for &mode in Mode::all() {
             let clap = mode.to_possible_value().unwrap();
             assert_eq!(clap.get_name(), mode.name());
