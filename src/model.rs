@@ -190,7 +190,8 @@ pub(crate) fn parse_hex(hex: &str) -> Option<Sha256Digest> {
 }
 
 /// An execution model. Each answers for itself what the rest of the program asks of a mode
-/// (its name, its width, where its downloads run), so that no other file lists the modes.
+/// (its name, its width, what carries its downloads), so that besides this file only the
+/// engine's dispatch ([`crate::engine::run`]) lists the modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Mode {
