@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::auth::Credentials;
+use crate::engine::PROCS_AUTO;
 use crate::fetch::policy::Segments;
 use crate::http::{MAX_REDIRECTS, Resolve};
 use crate::man::Page;
@@ -15,7 +16,7 @@ use crate::procs::CHILD_COMMAND;
 use crate::report::TableRows;
 use crate::server::ServeArgs;
 use crate::units;
-use crate::width::Jobs;
+use crate::width::{Jobs, MAX_H1, MAX_H2};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -82,6 +83,52 @@ with `#` are skipped. Each line is a URL, optionally followed by settings for it
 
 They combine: `URL sha256=HEX out=NAME`, or `URL sha256=HEX<TAB>NAME`.";
 
+/// `-j`'s long help; which modes it is for, from the modes.
+fn jobs_long_help() -> String {
+    format!(
+        "Downloads at once: N, or auto\n\n\
+         For {}. `auto` finds the width from what the run measures: wider while files/s or \
+         bytes/s rise, narrower when they fall or the server pushes back (429, 503, refused \
+         streams and connections); at most {MAX_H1} connections over HTTP/1.1 and {MAX_H2} \
+         streams over HTTP/2; {} run {PROCS_AUTO} processes. A number is exact (to compare \
+         modes like for like). -j does not set the width of {}.",
+        Mode::list(Mode::uses_jobs, |mode| mode.to_string()),
+        Mode::list(Mode::in_processes, |mode| mode.to_string()),
+        Mode::list(
+            |mode| !mode.uses_jobs(),
+            |mode| format!("`{mode}` ({})", mode.breadth().says())
+        ),
+    )
+}
+
+/// `--save-cookies`' long help; which modes have worker processes, from the modes.
+fn save_cookies_long_help() -> String {
+    format!(
+        "Write the cookies (loaded and set by servers) to FILE at the end, in the same \
+         format\n\n\
+         Written atomically (a complete new file replaces the old one), session cookies \
+         included with expiry 0 (as curl -c). In --mode {}, cookies a server sets reach the \
+         file but not the other workers during the run.",
+        Mode::list(Mode::in_processes, |mode| mode.to_string()),
+    )
+}
+
+/// `bench -j`'s help: the modes it sets the width of.
+fn bench_jobs_help() -> String {
+    format!(
+        "Downloads at once in {} modes",
+        Mode::list(Mode::uses_jobs, |mode| format!("`{mode}`"))
+    )
+}
+
+/// What the hidden worker command is for.
+fn child_about() -> String {
+    format!(
+        "Internal to --mode {}: a worker process, driven by the parent over pipes.",
+        Mode::list(Mode::in_processes, |mode| mode.to_string())
+    )
+}
+
 /// Download many files at once, and measure what each concurrency model buys you.
 #[derive(Parser, Debug)]
 #[command(name = "fetchbench", version, after_help = SHORT_AFTER_HELP, after_long_help = AFTER_HELP)]
@@ -119,8 +166,8 @@ pub(crate) enum Command {
         #[arg(value_enum, default_value_t = Page::Fetchbench)]
         page: Page,
     },
-    /// Internal to `--mode procs` and `spawn`: a worker process, driven by the parent over pipes.
-    #[command(name = CHILD_COMMAND, hide = true)]
+    // Internal to the modes with worker processes: a worker, driven by the parent over pipes.
+    #[command(name = CHILD_COMMAND, hide = true, about = child_about())]
     Child,
 }
 
@@ -252,13 +299,7 @@ pub(crate) struct DownloadArgs {
     pub(crate) mode: Mode,
 
     /// Downloads at once: N, or auto
-    ///
-    /// For pool, async, procs and spawn. `auto` finds the width from what the run measures:
-    /// wider while files/s or bytes/s rise, narrower when they fall or the server pushes back (429, 503, refused streams and
-    /// connections); at most 64 connections over HTTP/1.1 and 256 streams over HTTP/2; procs
-    /// and spawn run 8 processes. A number is exact (to compare modes like for like). `seq`
-    /// runs one at a time and `threads` one thread per URL, whatever -j says.
-    #[arg(short, long, value_name = "N|auto", default_value = "auto", value_parser = Jobs::parse, help_heading = "Concurrency")]
+    #[arg(short, long, value_name = "N|auto", default_value = "auto", value_parser = Jobs::parse, long_help = jobs_long_help(), help_heading = "Concurrency")]
     pub(crate) jobs: Jobs,
 
     /// Fetch each file as N ranges at once
@@ -440,13 +481,10 @@ pub(crate) struct DownloadArgs {
     pub(crate) load_cookies: Option<PathBuf>,
 
     /// Write the cookies (loaded and set by servers) to FILE at the end, in the same format
-    ///
-    /// Written atomically (a complete new file replaces the old one), session cookies
-    /// included with expiry 0 (as curl -c). In --mode procs and spawn, cookies a server sets
-    /// reach the file but not the other workers during the run.
     #[arg(
         long,
         value_name = "FILE",
+        long_help = save_cookies_long_help(),
         help_heading = "Network",
         hide_short_help = true
     )]
@@ -569,11 +607,11 @@ pub(crate) struct BenchArgs {
     pub(crate) input: Option<PathBuf>,
 
     /// Modes to compare, comma-separated
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Mode::value_variants().to_vec())]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Mode::all().to_vec())]
     pub(crate) modes: Vec<Mode>,
 
-    /// Downloads at once in `pool`, `async`, `procs` and `spawn` modes
-    #[arg(short, long, value_name = "N", default_value_t = 8, value_parser = parse_at_least_one)]
+    // Downloads at once in the modes -j sets the width of.
+    #[arg(short, long, value_name = "N", default_value_t = 8, value_parser = parse_at_least_one, help = bench_jobs_help())]
     pub(crate) jobs: usize,
 
     /// Timed runs per mode

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::{Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use cookie_store::{CookieDomain, CookieExpiration, RawCookie};
 use reqwest::Url;
 use reqwest::header::HeaderValue;
@@ -62,57 +62,14 @@ impl CookieJar {
         {
             let mut store = jar.store.write().unwrap_or_else(|e| e.into_inner());
             for (n, line) in text.lines().enumerate() {
-                let line = line.trim_end_matches('\r');
-                let (http_only, line) = match line.strip_prefix(HTTP_ONLY) {
-                    Some(rest) => (true, rest),
-                    None if line.trim().is_empty() || line.starts_with('#') => continue,
-                    None => (false, line),
-                };
-                let fail = |why: &str| format!("{label}:{}: {why}", n + 1);
-                let fields: Vec<&str> = line.split('\t').collect();
-                // A cookie with an empty value may lose its last TAB.
-                let [domain, subdomains, path, secure, expires, name, value] = match fields[..] {
-                    [a, b, c, d, e, f] => [a, b, c, d, e, f, ""],
-                    [a, b, c, d, e, f, g] => [a, b, c, d, e, f, g],
-                    _ => bail!(fail(
-                        "expected 7 TAB-separated fields (domain, subdomains, path, secure, expiry, name, value)"
-                    )),
-                };
-                let flag = |text: &str, what: &str| match text {
-                    "TRUE" => Ok(true),
-                    "FALSE" => Ok(false),
-                    _ => Err(anyhow::anyhow!(fail(&format!(
-                        "{what} must be TRUE or FALSE, not {text:?}"
-                    )))),
-                };
-                let (subdomains, secure) =
-                    (flag(subdomains, "subdomains")?, flag(secure, "secure")?);
-                let expires: i64 = expires
-                    .parse()
-                    .map_err(|_| anyhow::anyhow!(fail(&format!("bad expiry {expires:?}"))))?;
-                if expires != 0 && expires <= now {
+                let fail = |why: &str| anyhow::anyhow!("{label}:{}: {why}", n + 1);
+                let Some((cookie, url)) = cookie_of_line(line, now).map_err(|why| fail(&why))?
+                else {
                     continue;
-                }
-                let host = domain.trim_start_matches('.');
-                if host.is_empty() || name.is_empty() {
-                    bail!(fail("empty domain or name"));
-                }
-                let scheme = if secure { "https" } else { "http" };
-                let url = Url::parse(&format!("{scheme}://{host}{path}"))
-                    .map_err(|err| anyhow::anyhow!(fail(&format!("bad domain or path: {err}"))))?;
-                let mut cookie = RawCookie::new(name.to_owned(), value.to_owned());
-                cookie.set_path(path.to_owned());
-                cookie.set_secure(secure);
-                cookie.set_http_only(http_only);
-                if subdomains {
-                    cookie.set_domain(host.to_owned());
-                }
-                if expires != 0 {
-                    cookie.set_max_age(cookie::time::Duration::seconds(expires - now));
-                }
+                };
                 store
                     .insert_raw(&cookie, &url)
-                    .map_err(|err| anyhow::anyhow!(fail(&format!("not a usable cookie: {err}"))))?;
+                    .map_err(|err| fail(&format!("not a usable cookie: {err}")))?;
             }
         }
         Ok(jar)
@@ -239,6 +196,64 @@ impl reqwest::cookie::CookieStore for CookieJar {
             return None;
         }
         HeaderValue::from_str(&header).ok()
+    }
+}
+
+/// The cookie on one line of a cookie file, and the URL it was set for; `None` for a comment,
+/// a blank line or an expired cookie; what is wrong with the line otherwise.
+fn cookie_of_line(line: &str, now: i64) -> Result<Option<(RawCookie<'static>, Url)>, String> {
+    let line = line.trim_end_matches('\r');
+    let (http_only, line) = match line.strip_prefix(HTTP_ONLY) {
+        Some(rest) => (true, rest),
+        None if line.trim().is_empty() || line.starts_with('#') => return Ok(None),
+        None => (false, line),
+    };
+    let fields: Vec<&str> = line.split('\t').collect();
+    // A cookie with an empty value may lose its last TAB.
+    let [domain, subdomains, path, secure, expires, name, value] = match fields[..] {
+        [a, b, c, d, e, f] => [a, b, c, d, e, f, ""],
+        [a, b, c, d, e, f, g] => [a, b, c, d, e, f, g],
+        _ => {
+            return Err(
+                "expected 7 TAB-separated fields (domain, subdomains, path, secure, \
+                        expiry, name, value)"
+                    .to_owned(),
+            );
+        }
+    };
+    let (subdomains, secure) = (flag(subdomains, "subdomains")?, flag(secure, "secure")?);
+    let expires: i64 = expires
+        .parse()
+        .map_err(|_| format!("bad expiry {expires:?}"))?;
+    if expires != 0 && expires <= now {
+        return Ok(None);
+    }
+    let host = domain.trim_start_matches('.');
+    if host.is_empty() || name.is_empty() {
+        return Err("empty domain or name".to_owned());
+    }
+    let scheme = if secure { "https" } else { "http" };
+    let url = Url::parse(&format!("{scheme}://{host}{path}"))
+        .map_err(|err| format!("bad domain or path: {err}"))?;
+    let mut cookie = RawCookie::new(name.to_owned(), value.to_owned());
+    cookie.set_path(path.to_owned());
+    cookie.set_secure(secure);
+    cookie.set_http_only(http_only);
+    if subdomains {
+        cookie.set_domain(host.to_owned());
+    }
+    if expires != 0 {
+        cookie.set_max_age(cookie::time::Duration::seconds(expires - now));
+    }
+    Ok(Some((cookie, url)))
+}
+
+/// A `TRUE`/`FALSE` field of a cookie file; `what` names it in the error.
+fn flag(text: &str, what: &str) -> Result<bool, String> {
+    match text {
+        "TRUE" => Ok(true),
+        "FALSE" => Ok(false),
+        _ => Err(format!("{what} must be TRUE or FALSE, not {text:?}")),
     }
 }
 

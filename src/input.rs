@@ -303,35 +303,12 @@ fn read(
     send: &SyncSender<Vec<Item>>,
     other_shards: &AtomicUsize,
 ) {
-    let target = |index: usize, entry: Entry| {
-        let wanted = entry
-            .name
-            .clone()
-            .unwrap_or_else(|| name_from_url(&entry.url));
-        Item::Target(Target {
-            index,
-            planned: names.reserve(&wanted),
-            url: entry.url,
-            name: entry.name,
-            sha256: entry.sha256,
-        })
-    };
-    let mut batch = Vec::with_capacity(BATCH);
-    // Adds an item (if any); hands the batch over when it is full, or when `now` (the input
-    // may make the reader wait before the next item). False once nobody takes items (Ctrl-C).
-    let mut hand_over = |item: Option<Item>, now: bool| {
-        batch.extend(item);
-        if batch.is_empty() || (!now && batch.len() < BATCH) {
-            return true;
-        }
-        send.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
-            .is_ok()
-    };
+    let mut batch = Batch::new(send);
     let mut index = 0;
     let shard = input.shard;
     let ours = |key: &str| shard.is_none_or(|shard| shard.holds(key));
     for entry in input.args {
-        if !hand_over(Some(target(index, entry)), false) {
+        if !batch.add(Some(planned(index, entry, names)), false) {
             return;
         }
         index += 1;
@@ -342,7 +319,7 @@ fn read(
                 // Another shard's line: skipped, but what waits goes on if reading may wait.
                 Line::Entry(entry) if !ours(entry.url.as_str()) => None,
                 Line::Bad { text, .. } if !ours(&text) => None,
-                Line::Entry(entry) => Some(target(index, *entry)),
+                Line::Entry(entry) => Some(planned(index, *entry, names)),
                 Line::Bad { origin, text, why } => Some(Item::Bad {
                     index,
                     text,
@@ -353,16 +330,57 @@ fn read(
             if !taken {
                 other_shards.fetch_add(1, Ordering::Relaxed);
             }
-            if !hand_over(item, !more_at_hand) {
+            if !batch.add(item, !more_at_hand) {
                 return;
             }
             index += usize::from(taken);
         }
     }
-    if !batch.is_empty() && send.send(batch).is_err() {
+    if !batch.add(None, true) {
         return;
     }
     progress.set_total(index);
+}
+
+/// Input number `index` as a download, its file name reserved now (in input order).
+fn planned(index: usize, entry: Entry, names: &NameRegistry) -> Item {
+    let wanted = entry
+        .name
+        .clone()
+        .unwrap_or_else(|| name_from_url(&entry.url));
+    Item::Target(Target {
+        index,
+        planned: names.reserve(&wanted),
+        url: entry.url,
+        name: entry.name,
+        sha256: entry.sha256,
+    })
+}
+
+/// The items read but not yet handed over to the consumers.
+struct Batch<'a> {
+    items: Vec<Item>,
+    send: &'a SyncSender<Vec<Item>>,
+}
+
+impl<'a> Batch<'a> {
+    fn new(send: &'a SyncSender<Vec<Item>>) -> Self {
+        Batch {
+            items: Vec::with_capacity(BATCH),
+            send,
+        }
+    }
+
+    /// Adds an item (if any); hands the batch over when it is full, or when `now` (the input
+    /// may make the reader wait before the next item). False once nobody takes items (Ctrl-C).
+    fn add(&mut self, item: Option<Item>, now: bool) -> bool {
+        self.items.extend(item);
+        if self.items.is_empty() || (!now && self.items.len() < BATCH) {
+            return true;
+        }
+        let full = std::mem::replace(&mut self.items, Vec::with_capacity(BATCH));
+        self.send.send(full).is_ok()
+    }
 }
 
 /// One line of a list, parsed.
@@ -421,44 +439,50 @@ fn lines(list: List) -> impl Iterator<Item = (Line, bool)> {
                     return Some((bad, false));
                 }
             };
-            let mut bytes = buf.as_slice();
-            if number == 1 {
-                bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+            if let Some(line) = parse_line(&buf, long, origin) {
+                // A whole next line in the buffer: reading it will not wait for the producer.
+                return Some((line, reader.buffer().contains(&b'\n')));
             }
-            let bytes = bytes.trim_ascii();
-            if bytes.is_empty() || bytes.starts_with(b"#") {
-                continue;
-            }
-            if let Some(len) = long {
-                // Only its first MAX_LINE bytes were kept: echoed shortened, and failed alone.
-                let bad = Line::Bad {
-                    origin,
-                    text: shorten(&String::from_utf8_lossy(bytes)),
-                    why: format!(
-                        "line of {len} bytes, longer than the {} KiB a list line may have",
-                        MAX_LINE / 1024
-                    ),
-                };
-                return Some((bad, reader.buffer().contains(&b'\n')));
-            }
-            let line = match std::str::from_utf8(bytes) {
-                Ok(text) => match parse_list_line(text) {
-                    Ok(entry) => Line::Entry(Box::new(entry)),
-                    Err(why) => Line::Bad {
-                        origin,
-                        text: shorten(text),
-                        why,
-                    },
-                },
-                Err(_) => Line::Bad {
-                    origin,
-                    text: shorten(&String::from_utf8_lossy(bytes)),
-                    why: "not UTF-8 text".to_owned(),
-                },
-            };
-            // A whole next line in the buffer: reading it will not wait for the producer.
-            return Some((line, reader.buffer().contains(&b'\n')));
         }
+    })
+}
+
+/// One line of a list as read (without its line end; only its first [`MAX_LINE`] bytes when
+/// it had `long` bytes), parsed; `None` for a blank line or a comment.
+fn parse_line(bytes: &[u8], long: Option<usize>, origin: Origin) -> Option<Line> {
+    let mut bytes = bytes;
+    if origin.line == 1 {
+        bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    }
+    let bytes = bytes.trim_ascii();
+    if bytes.is_empty() || bytes.starts_with(b"#") {
+        return None;
+    }
+    if let Some(len) = long {
+        // Only its first MAX_LINE bytes were kept: echoed shortened, and failed alone.
+        return Some(Line::Bad {
+            origin,
+            text: shorten(&String::from_utf8_lossy(bytes)),
+            why: format!(
+                "line of {len} bytes, longer than the {} KiB a list line may have",
+                MAX_LINE / 1024
+            ),
+        });
+    }
+    Some(match std::str::from_utf8(bytes) {
+        Ok(text) => match parse_list_line(text) {
+            Ok(entry) => Line::Entry(Box::new(entry)),
+            Err(why) => Line::Bad {
+                origin,
+                text: shorten(text),
+                why,
+            },
+        },
+        Err(_) => Line::Bad {
+            origin,
+            text: shorten(&String::from_utf8_lossy(bytes)),
+            why: "not UTF-8 text".to_owned(),
+        },
     })
 }
 

@@ -101,26 +101,7 @@ curl -s http://127.0.0.1:8000/list | fetchbench -i - -o downloads";
 /// The roff of `page`, from `cli` (the whole command line's definition).
 pub(crate) fn render(cli: &Command, page: Page) -> String {
     let version = cli.get_version().unwrap_or("");
-    let (cmd, name, exit, examples) = match page {
-        Page::Fetchbench => (
-            cli.clone(),
-            "fetchbench".to_owned(),
-            DOWNLOAD_EXIT,
-            DOWNLOAD_EXAMPLES,
-        ),
-        Page::Bench => (
-            sub(cli, "bench"),
-            "fetchbench-bench".to_owned(),
-            BENCH_EXIT,
-            BENCH_EXAMPLES,
-        ),
-        Page::Serve => (
-            sub(cli, "serve"),
-            "fetchbench-serve".to_owned(),
-            SERVE_EXIT,
-            SERVE_EXAMPLES,
-        ),
-    };
+    let (cmd, name, exit, examples) = parts(cli, page);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -129,7 +110,7 @@ pub(crate) fn render(cli: &Command, page: Page) -> String {
     );
     section(&mut out, "NAME");
     let about = cmd.get_about().map(|a| a.to_string()).unwrap_or_default();
-    let _ = writeln!(out, "{} \\- {}", escape(&name), escape(&about));
+    let _ = writeln!(out, "{} \\- {}", escape(name), escape(&about));
     section(&mut out, "SYNOPSIS");
     synopsis(
         &mut out,
@@ -154,35 +135,13 @@ pub(crate) fn render(cli: &Command, page: Page) -> String {
     }
     options(&mut out, &cmd);
     if page == Page::Fetchbench {
-        section(&mut out, "COMMANDS");
-        for command in cmd.get_subcommands().filter(|c| !c.is_hide_set()) {
-            let name = command.get_name();
-            let _ = writeln!(out, ".TP\n\\fBfetchbench {}\\fR", escape(name));
-            let about = command
-                .get_about()
-                .map(|a| a.to_string())
-                .unwrap_or_default();
-            let more = match name {
-                "bench" | "serve" => format!(" See fetchbench\\-{name}(1)."),
-                _ => String::new(),
-            };
-            let _ = writeln!(out, "{}{more}", escape(&about));
-        }
+        commands(&mut out, &cmd);
     }
     section(&mut out, "EXIT STATUS");
-    for (code, meaning) in exit {
-        let _ = writeln!(out, ".TP\n\\fB{code}\\fR\n{}", escape(meaning));
-    }
+    tagged(&mut out, exit);
     if page != Page::Serve {
         section(&mut out, "ENVIRONMENT");
-        for (variable, meaning) in ENVIRONMENT {
-            let _ = writeln!(
-                out,
-                ".TP\n\\fB{}\\fR\n{}",
-                escape(variable),
-                escape(meaning)
-            );
-        }
+        tagged(&mut out, ENVIRONMENT);
     }
     section(&mut out, "EXAMPLES");
     preformatted(&mut out, examples);
@@ -193,6 +152,58 @@ pub(crate) fn render(cli: &Command, page: Page) -> String {
     };
     let _ = writeln!(out, "{see_also}");
     out
+}
+
+/// What `page` is made of: its command, its name, its exit statuses and its examples.
+fn parts(
+    cli: &Command,
+    page: Page,
+) -> (
+    Command,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+) {
+    match page {
+        Page::Fetchbench => (cli.clone(), "fetchbench", DOWNLOAD_EXIT, DOWNLOAD_EXAMPLES),
+        Page::Bench => (
+            sub(cli, "bench"),
+            "fetchbench-bench",
+            BENCH_EXIT,
+            BENCH_EXAMPLES,
+        ),
+        Page::Serve => (
+            sub(cli, "serve"),
+            "fetchbench-serve",
+            SERVE_EXIT,
+            SERVE_EXAMPLES,
+        ),
+    }
+}
+
+/// The COMMANDS section: each visible subcommand with its about line.
+fn commands(out: &mut String, cmd: &Command) {
+    section(out, "COMMANDS");
+    for command in cmd.get_subcommands().filter(|c| !c.is_hide_set()) {
+        let name = command.get_name();
+        let _ = writeln!(out, ".TP\n\\fBfetchbench {}\\fR", escape(name));
+        let about = command
+            .get_about()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let more = match name {
+            "bench" | "serve" => format!(" See fetchbench\\-{name}(1)."),
+            _ => String::new(),
+        };
+        let _ = writeln!(out, "{}{more}", escape(&about));
+    }
+}
+
+/// A list of bold tags (exit codes, variables), each with its meaning.
+fn tagged(out: &mut String, items: &[(&str, &str)]) {
+    for (tag, meaning) in items {
+        let _ = writeln!(out, ".TP\n\\fB{}\\fR\n{}", escape(tag), escape(meaning));
+    }
 }
 
 fn sub(cli: &Command, name: &'static str) -> Command {

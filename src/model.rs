@@ -189,13 +189,16 @@ pub(crate) fn parse_hex(hex: &str) -> Option<Sha256Digest> {
     Some(digest)
 }
 
-/// An execution model.
+/// An execution model. Each answers for itself what the rest of the program asks of a mode
+/// (its name, its width, what carries its downloads), so that besides this file only the
+/// engine's dispatch ([`crate::engine::run`]) lists the modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Mode {
     /// One download after the other, on the calling thread.
     Seq,
-    /// One OS thread per URL, all started, then all joined.
+    /// A thread per download, started as its line arrives, joined as it ends; as many at once
+    /// as the descriptor and thread limits allow.
     Threads,
     /// `-j` OS worker threads taking URLs from a shared queue.
     Pool,
@@ -207,23 +210,100 @@ pub(crate) enum Mode {
     Spawn,
 }
 
+/// How many downloads a mode runs at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Breadth {
+    /// One at a time.
+    One,
+    /// Every download at once (within the process's limits).
+    Every,
+    /// As many as `-j` says.
+    Jobs,
+}
+
+impl Breadth {
+    /// The width, as the notes and the help say it: `1`, `every download at once`, `-j`.
+    pub(crate) fn says(self) -> &'static str {
+        match self {
+            Breadth::One => "1",
+            Breadth::Every => "every download at once",
+            Breadth::Jobs => "-j",
+        }
+    }
+}
+
+/// What carries a mode's downloads in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Carrier {
+    /// The calling thread.
+    Caller,
+    /// An OS thread of this process each.
+    Threads,
+    /// Tasks on an async runtime, many to a thread.
+    Tasks,
+    /// A worker process each, driven by a thread of the parent.
+    Processes,
+}
+
 impl Mode {
+    /// Every mode, in the order `bench` runs and reports them.
+    pub(crate) fn all() -> &'static [Mode] {
+        <Mode as clap::ValueEnum>::value_variants()
+    }
+
+    /// The modes that `keep` keeps, each as `show` says it, in a sentence's list: `pool, async
+    /// and procs`.
+    pub(crate) fn list(keep: impl Fn(Mode) -> bool, show: impl Fn(Mode) -> String) -> String {
+        let shown: Vec<String> = Mode::all()
+            .iter()
+            .filter(|&&mode| keep(mode))
+            .map(|&mode| show(mode))
+            .collect();
+        match shown.as_slice() {
+            [] => String::new(),
+            [one] => one.clone(),
+            [init @ .., last] => format!("{} and {last}", init.join(", ")),
+        }
+    }
+
+    /// How many downloads this mode runs at once.
+    pub(crate) fn breadth(self) -> Breadth {
+        match self {
+            Mode::Seq => Breadth::One,
+            Mode::Threads => Breadth::Every,
+            Mode::Pool | Mode::Async | Mode::Procs | Mode::Spawn => Breadth::Jobs,
+        }
+    }
+
+    /// What carries this mode's downloads.
+    pub(crate) fn carrier(self) -> Carrier {
+        match self {
+            Mode::Seq => Carrier::Caller,
+            Mode::Threads | Mode::Pool => Carrier::Threads,
+            Mode::Async => Carrier::Tasks,
+            Mode::Procs | Mode::Spawn => Carrier::Processes,
+        }
+    }
+
+    /// Whether this mode's downloads run in worker processes (whose CPU time and cookies are
+    /// theirs until they report them).
+    pub(crate) fn in_processes(self) -> bool {
+        self.carrier() == Carrier::Processes
+    }
+
     /// How many downloads this mode runs at once, for `files` downloads at width `jobs`.
     pub(crate) fn concurrency(self, files: usize, jobs: usize) -> usize {
-        match self {
-            Mode::Seq => 1,
-            Mode::Threads => files,
-            Mode::Pool | Mode::Async | Mode::Procs | Mode::Spawn => jobs,
+        match self.breadth() {
+            Breadth::One => 1,
+            Breadth::Every => files,
+            Breadth::Jobs => jobs,
         }
     }
 
     /// Whether `-j` sets this mode's width (`seq` runs one download at a time, `threads` one
     /// thread per URL, whatever `-j` says).
     pub(crate) fn uses_jobs(self) -> bool {
-        match self {
-            Mode::Seq | Mode::Threads => false,
-            Mode::Pool | Mode::Async | Mode::Procs | Mode::Spawn => true,
-        }
+        self.breadth() == Breadth::Jobs
     }
 
     /// The mode as a total line or a settings line names it, with its width `jobs` as shown
@@ -239,6 +319,7 @@ impl Mode {
         }
     }
 
+    /// The mode's name: what `--mode` takes, and what the JSON and the tables say.
     pub(crate) fn name(self) -> &'static str {
         match self {
             Mode::Seq => "seq",
@@ -378,5 +459,60 @@ mod tests {
         assert_eq!(Mode::Spawn.label("auto (4)"), "spawn, auto (4) jobs");
         assert_eq!(Mode::Seq.concurrency(10, 8), 1);
         assert_eq!(Mode::Threads.concurrency(10, 8), 10);
+    }
+
+    #[test]
+    fn a_mode_has_one_name_for_clap_serde_and_the_schema() {
+        use clap::ValueEnum;
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../schema.json")).unwrap();
+        let listed = &schema["$defs"]["summary"]["properties"]["mode"]["enum"];
+        let names: Vec<&str> = Mode::all().iter().map(|m| m.name()).collect();
+        assert_eq!(
+            *listed,
+            serde_json::json!(names),
+            "schema.json lists other modes"
+        );
+        // And says which modes `jobs` is for.
+        let jobs = schema["$defs"]["summary"]["properties"]["jobs"]["description"]
+            .as_str()
+            .unwrap();
+        let with: Vec<&str> = Mode::all()
+            .iter()
+            .filter(|m| m.uses_jobs())
+            .map(|m| m.name())
+            .collect();
+        let without = Mode::list(|m| !m.uses_jobs(), |m| m.to_string());
+        assert!(
+            jobs.contains(&format!("({})", with.join(", ")))
+                && jobs.ends_with(&format!("null for {without}")),
+            "{jobs}"
+        );
+        for &mode in Mode::all() {
+            let clap = mode.to_possible_value().unwrap();
+            assert_eq!(clap.get_name(), mode.name());
+            assert_eq!(serde_json::to_value(mode).unwrap(), mode.name());
+        }
+    }
+
+    #[test]
+    fn modes_are_listed_from_their_answers() {
+        let quoted = |m: Mode| format!("`{m}`");
+        assert_eq!(
+            Mode::list(Mode::uses_jobs, quoted),
+            "`pool`, `async`, `procs` and `spawn`"
+        );
+        assert_eq!(
+            Mode::list(Mode::in_processes, |m| m.to_string()),
+            "procs and spawn"
+        );
+        assert_eq!(
+            Mode::list(
+                |m| !m.uses_jobs(),
+                |m| format!("{m} {}", m.breadth().says())
+            ),
+            "seq 1 and threads every download at once"
+        );
+        assert_eq!(Mode::list(|_| false, quoted), "");
     }
 }

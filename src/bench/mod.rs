@@ -3,6 +3,7 @@
 
 mod cpu;
 mod report;
+mod stats;
 mod workload;
 
 use std::collections::HashSet;
@@ -31,7 +32,7 @@ use crate::sync::lock;
 use crate::width::Jobs;
 
 pub(crate) use report::BenchReport;
-pub(crate) use workload::{Run, Source, Workload};
+pub(crate) use workload::{FileSource, Run, Workload};
 
 /// Runs `fetchbench bench`.
 pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
@@ -116,7 +117,7 @@ fn workload(args: &BenchArgs) -> Result<(Workload, Option<ServerHandle>)> {
         let entries = Input::open(&args.urls, args.input.as_deref(), stdin)?.into_entries()?;
         let workload = Workload {
             entries,
-            source: Source::Urls,
+            source: FileSource::Urls,
             fault: None,
         };
         return Ok((workload, None));
@@ -144,7 +145,7 @@ fn workload(args: &BenchArgs) -> Result<(Workload, Option<ServerHandle>)> {
     let entries = Input::open(&urls, None, Box::new(io::empty()))?.into_entries()?;
     let workload = Workload {
         entries,
-        source: Source::BuiltIn {
+        source: FileSource::BuiltIn {
             files: args.files,
             size: args.size,
             latency: args.latency,
@@ -263,19 +264,19 @@ impl Rig<'_> {
 }
 
 /// Every download must have succeeded and its file must hold exactly what was served.
-fn verify(outcomes: &[Outcome], source: &Source) -> Vec<String> {
+fn verify(outcomes: &[Outcome], source: &FileSource) -> Vec<String> {
     outcomes
         .iter()
         .filter_map(|outcome| {
             let check = match &outcome.status {
                 Status::Saved { path } => match source {
-                    Source::BuiltIn { size, .. } => {
+                    FileSource::BuiltIn { size, .. } => {
                         let name = Url::parse(&outcome.url)
                             .map(|url| crate::fetch::naming::name_from_url(&url))
                             .unwrap_or_default();
                         server::verify_file(path, &name, *size)
                     }
-                    Source::Urls => check_length(path, outcome.bytes),
+                    FileSource::Urls => check_length(path, outcome.bytes),
                 },
                 Status::Skipped { .. } => Err(anyhow::anyhow!("skipped")),
                 Status::Failed(err) => Err(anyhow::anyhow!("{err}")),

@@ -1,13 +1,14 @@
-//! The benchmark's report: statistics per mode, ratios, a bar chart, and the exports.
+//! The benchmark's report: the statistics of [`super::stats`] rendered for the terminal (a
+//! table, a bar chart, notes) and exported as hyperfine exports (Markdown, JSON).
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use super::cpu::CpuTime;
-use super::workload::{Run, Source, Workload};
-use crate::model::Mode;
+use super::stats::{Ratios, Row, Stats, ok_times};
+use super::workload::{Run, Workload};
+use crate::model::{Breadth, Mode};
 use crate::progress::wrap;
 use crate::report::table::{Align, Narrow, fit_table};
 use crate::server::ServerStats;
@@ -35,143 +36,6 @@ pub(crate) struct BenchReport {
     rows: Vec<Row>,
 }
 
-#[derive(Debug)]
-struct Row {
-    mode: Mode,
-    /// Downloads in flight at once in this mode.
-    width: usize,
-    /// The least time this mode's concurrency allows on the workload, when known.
-    ideal: Option<Duration>,
-    runs: Vec<Run>,
-    /// Over the runs that succeeded; `None` when none did.
-    stats: Option<Stats>,
-    /// What the server saw, over the runs that succeeded; `None` when not seen.
-    server: Option<ServerSide>,
-}
-
-/// What the built-in server saw of a mode's successful runs: means per run, and the peak.
-#[derive(Debug, Clone, Copy)]
-struct ServerSide {
-    connections: f64,
-    tls_full: f64,
-    tls_resumed: f64,
-    requests: f64,
-    requests_h2: f64,
-    /// The most requests in progress on one connection in any run.
-    peak_streams: u64,
-}
-
-impl ServerSide {
-    fn of(runs: &[Run]) -> Option<ServerSide> {
-        let seen: Vec<&ServerStats> = runs
-            .iter()
-            .filter(|r| r.ok())
-            .map(|r| r.server.as_ref())
-            .collect::<Option<_>>()?;
-        if seen.is_empty() {
-            return None;
-        }
-        let mean = |count: fn(&ServerStats) -> u64| {
-            seen.iter().map(|s| count(s) as f64).sum::<f64>() / seen.len() as f64
-        };
-        Some(ServerSide {
-            connections: mean(|s| s.connections),
-            tls_full: mean(|s| s.tls_full),
-            tls_resumed: mean(|s| s.tls_resumed),
-            requests: mean(|s| s.requests),
-            requests_h2: mean(|s| s.requests_h2),
-            peak_streams: seen.iter().map(|s| s.peak_streams).max().unwrap_or(0),
-        })
-    }
-
-    /// Requests (HTTP/2: streams) per connection opened.
-    fn per_connection(&self) -> Option<f64> {
-        (self.connections > 0.0).then(|| self.requests / self.connections)
-    }
-
-    /// `h2`, `h1` or `h1+h2`: the protocols the requests came over.
-    fn protocol(&self) -> &'static str {
-        match self.requests_h2 {
-            0.0 => "h1",
-            h2 if h2 == self.requests => "h2",
-            _ => "h1+h2",
-        }
-    }
-
-    fn tls_handshakes(&self) -> f64 {
-        self.tls_full + self.tls_resumed
-    }
-}
-
-/// Wall time statistics over the runs that succeeded, in seconds.
-#[derive(Debug, Clone, Copy)]
-struct Stats {
-    mean: f64,
-    stddev: f64,
-    median: f64,
-    min: f64,
-    max: f64,
-    /// Mean user and system CPU time; `None` where not measured.
-    user: Option<f64>,
-    system: Option<f64>,
-    /// Bytes of one run.
-    bytes: u64,
-}
-
-impl Stats {
-    fn of(runs: &[Run]) -> Option<Stats> {
-        let ok: Vec<&Run> = runs.iter().filter(|r| r.ok()).collect();
-        let times = ok_times(runs);
-        let n = times.len() as f64;
-        let mean = times.iter().sum::<f64>() / n;
-        let variance = match times.len() {
-            0 => return None,
-            1 => 0.0,
-            _ => times.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / (n - 1.0),
-        };
-        let cpu: Option<Vec<CpuTime>> = ok.iter().map(|r| r.cpu).collect();
-        let cpu_mean = |part: fn(&CpuTime) -> Duration| {
-            cpu.as_ref()
-                .map(|cpu| cpu.iter().map(|c| part(c).as_secs_f64()).sum::<f64>() / n)
-        };
-        Some(Stats {
-            mean,
-            stddev: variance.sqrt(),
-            median: median(&times),
-            min: times.iter().copied().fold(f64::INFINITY, f64::min),
-            max: times.iter().copied().fold(0.0, f64::max),
-            user: cpu_mean(|c| c.user),
-            system: cpu_mean(|c| c.system),
-            bytes: ok[0].bytes,
-        })
-    }
-
-    /// Mean user + system CPU time, when measured.
-    fn cpu(&self) -> Option<f64> {
-        self.user.zip(self.system).map(|(u, s)| u + s)
-    }
-}
-
-/// The wall times of the runs that succeeded, in seconds, in run order.
-fn ok_times(runs: &[Run]) -> Vec<f64> {
-    runs.iter()
-        .filter(|r| r.ok())
-        .map(|r| r.elapsed.as_secs_f64())
-        .collect()
-}
-
-/// The middle value (the mean of the two middle ones for an even count); 0 for none.
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    match n {
-        0 => 0.0,
-        n if n % 2 == 1 => sorted[n / 2],
-        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-    }
-}
-
 fn secs(s: f64) -> String {
     human_duration(Duration::from_secs_f64(s))
 }
@@ -183,66 +47,16 @@ impl BenchReport {
         warmup: usize,
         runs: impl IntoIterator<Item = (Mode, Vec<Run>)>,
     ) -> BenchReport {
-        let files = workload.entries.len();
         let rows: Vec<Row> = runs
             .into_iter()
-            .map(|(mode, runs)| {
-                let width = mode.concurrency(files, jobs);
-                Row {
-                    mode,
-                    width,
-                    ideal: workload.source.ideal(width),
-                    stats: Stats::of(&runs),
-                    server: ServerSide::of(&runs),
-                    runs,
-                }
-            })
+            .map(|(mode, runs)| Row::of(mode, runs, workload, jobs))
             .collect();
-        let per_second = |rate: Option<u64>| match rate {
-            Some(rate) if rate > 0 => format!("{}/s", human_bytes(rate)),
-            _ => "unlimited".to_owned(),
-        };
-        let mut tls = false;
-        let described = match workload.source {
-            Source::BuiltIn {
-                size,
-                latency,
-                rate,
-                rtt,
-                link_rate,
-                tls: https,
-                ..
-            } => {
-                tls = https;
-                let mut path = String::new();
-                if !rtt.is_zero() {
-                    path.push_str(&format!(", rtt {}", human_duration(rtt)));
-                }
-                if link_rate.is_some_and(|r| r > 0) {
-                    path.push_str(&format!(", link rate {}", per_second(link_rate)));
-                }
-                if https {
-                    path.push_str(", HTTPS");
-                }
-                if let Some(fault) = &workload.fault {
-                    path.push_str(&format!(", faults {fault}, retried"));
-                }
-                format!(
-                    "{files} files × {} from the built-in server (latency {}, rate {}{path})",
-                    human_bytes(size),
-                    human_duration(latency),
-                    per_second(rate),
-                )
-            }
-            Source::Urls if files == 1 => "1 URL".to_owned(),
-            Source::Urls => format!("{files} URLs"),
-        };
         let runs_per_mode = rows.first().map_or(0, |r| r.runs.len());
         let modes: Vec<Mode> = rows.iter().map(|r| r.mode).collect();
         BenchReport {
-            workload: described,
+            workload: workload.describe(),
             settings: settings(&modes, jobs, runs_per_mode, warmup),
-            files,
+            files: workload.entries.len(),
             jobs,
             warmup,
             cpu_measured: rows
@@ -251,7 +65,7 @@ impl BenchReport {
                 .all(|run| run.cpu.is_some()),
             has_ideal: rows.iter().any(|row| row.ideal.is_some()),
             has_server: rows.iter().any(|row| row.server.is_some()),
-            tls,
+            tls: workload.source.tls(),
             rows,
         }
     }
@@ -261,27 +75,20 @@ impl BenchReport {
         self.rows.iter().all(|r| r.runs.iter().all(Run::ok))
     }
 
-    fn fastest(&self) -> Option<f64> {
-        self.rows
-            .iter()
-            .filter_map(|r| r.stats.map(|s| s.mean))
-            .min_by(f64::total_cmp)
-    }
-
-    fn seq(&self) -> Option<f64> {
-        self.rows
-            .iter()
-            .find(|r| r.mode == Mode::Seq)
-            .and_then(|r| r.stats.map(|s| s.mean))
+    /// How `row` compares with the other modes.
+    fn ratios(&self, row: &Row) -> Ratios {
+        Ratios::of(row, &self.rows, self.files)
     }
 
     /// The cells of one row: mean ± σ, min, max, files/s, throughput, ratios, efficiency.
     fn cells(&self, row: &Row) -> Vec<String> {
-        let failed = row.runs.iter().filter(|r| !r.ok()).count();
         let mut cells = vec![row.mode.to_string()];
         match row.stats {
             None => cells.push(all_failed(row.runs.len())),
             Some(s) => {
+                let ratios = self.ratios(row);
+                let times =
+                    |ratio: Option<f64>| ratio.map_or(String::new(), |r| format!("{r:.2}×"));
                 cells.extend([
                     format!("{} ± {}", secs(s.mean), secs(s.stddev)),
                     secs(s.median),
@@ -289,39 +96,25 @@ impl BenchReport {
                     secs(s.min),
                     secs(s.max),
                     s.cpu().map_or("n/a".to_owned(), secs),
-                    format!("{:.1}", self.files as f64 / s.mean),
-                    format!("{}/s", human_bytes((s.bytes as f64 / s.mean) as u64)),
-                    self.fastest()
-                        .map_or(String::new(), |f| format!("{:.2}×", s.mean / f)),
-                    self.seq()
-                        .map_or(String::new(), |q| format!("{:.2}×", q / s.mean)),
+                    ratios
+                        .files_per_sec
+                        .map_or(String::new(), |f| format!("{f:.1}")),
+                    ratios
+                        .bytes_per_sec
+                        .map_or(String::new(), |b| format!("{}/s", human_bytes(b as u64))),
+                    times(ratios.relative_to_fastest),
+                    times(ratios.speedup_vs_seq),
                     row.ideal.map_or("-".to_owned(), human_duration),
-                    row.ideal.map_or("-".to_owned(), |i| {
-                        format!("{:.0}%", 100.0 * i.as_secs_f64() / s.mean)
-                    }),
-                    row.runs
-                        .iter()
-                        .map(|r| r.io_threads)
-                        .max()
-                        .unwrap_or(0)
-                        .to_string(),
+                    ratios
+                        .efficiency
+                        .map_or("-".to_owned(), |e| format!("{:.0}%", 100.0 * e)),
+                    row.io_threads().to_string(),
                 ]);
-                let server = row.server;
-                let or_dash = |cell: Option<String>| cell.unwrap_or_else(|| "-".to_owned());
-                cells.extend([
-                    or_dash(server.map(|n| format!("{:.0}", n.connections))),
-                    or_dash(server.map(|n| match n.tls_resumed {
-                        0.0 => format!("{:.0}", n.tls_handshakes()),
-                        resumed => format!("{:.0} ({resumed:.0} resumed)", n.tls_handshakes()),
-                    })),
-                    or_dash(server.and_then(|n| {
-                        let per_connection = n.per_connection()?;
-                        Some(format!("{per_connection:.1} {}", n.protocol()))
-                    })),
-                ]);
+                cells.extend(server_cells(row));
                 cells = self.visible(cells);
             }
         }
+        let failed = row.failed();
         if failed > 0 {
             cells.push(format!("{failed} of {} runs FAILED", row.runs.len()));
         }
@@ -393,8 +186,8 @@ impl BenchReport {
             .collect()
     }
 
-    /// The terminal report: context, the table, a bar chart, the ideal time; in `width`
-    /// columns when given (columns dropped as [`BenchReport::NARROWING`] says, notes wrapped at
+    /// The terminal report: context, the table, a bar chart, the notes; in `width` columns
+    /// when given (columns dropped as [`BenchReport::NARROWING`] says, notes wrapped at
     /// spaces).
     pub(crate) fn text(&self, width: Option<usize>) -> String {
         let fit = |line: String| match width {
@@ -406,6 +199,18 @@ impl BenchReport {
             fit(format!("Workload: {}", self.workload)),
             fit(format!("Settings: {}", self.settings))
         );
+        text.push_str(&self.table(width));
+        text.push('\n');
+        text.push_str(&self.chart());
+        text.push('\n');
+        for note in self.notes() {
+            let _ = writeln!(text, "{}", fit(note));
+        }
+        text
+    }
+
+    /// The table, narrowed to `width` columns when given.
+    fn table(&self, width: Option<usize>) -> String {
         let rows: Vec<Vec<String>> = self.rows.iter().map(|r| self.cells(r)).collect();
         let header = self.header();
         let mut align = vec![Align::Right; header.len()];
@@ -415,42 +220,42 @@ impl BenchReport {
             .into_iter()
             .filter(|step| !matches!(step, Narrow::Drop(name) if !self.shows(name)))
             .collect();
-        text.push_str(&fit_table(&header, rows, &align, width, &narrowing));
-        text.push('\n');
-        text.push_str(&self.chart());
-        text.push('\n');
-        let _ = writeln!(text, "{}", fit(self.width_note()));
+        fit_table(&header, rows, &align, width, &narrowing)
+    }
+
+    /// What the columns mean, one note each: width, best (when known), the server's columns
+    /// (when seen), CPU and the rest.
+    fn notes(&self) -> Vec<String> {
+        let mut notes = vec![self.width_note()];
         if self.has_ideal {
             let handshakes = if self.tls {
                 "2 handshake round trips (TCP, TLS) + "
             } else {
                 "1 handshake round trip + "
             };
-            let _ = writeln!(
-                text,
-                "{}",
-                fit(format!(
-                    "best: the theoretical least time at the mode's concurrency (its width): \
-                     {handshakes}ceil(files / width) × (rtt + latency + size / rate), rate \
-                     being the lower of --rate and --link-rate; efficiency = best / mean."
-                ))
-            );
+            notes.push(format!(
+                "best: the theoretical least time at the mode's concurrency (its width): \
+                 {handshakes}ceil(files / width) × (rtt + latency + size / rate), rate \
+                 being the lower of --rate and --link-rate; efficiency = best / mean."
+            ));
         }
         if self.has_server {
-            let _ = writeln!(
-                text,
-                "{}",
-                fit(format!(
-                    "conns: TCP connections the server accepted per run{}; req/conn: requests \
-                     (HTTP/2: streams) per connection, and over which protocol.",
-                    if self.tls {
-                        "; TLS: handshakes per run (resumed: an earlier session's)"
-                    } else {
-                        ""
-                    }
-                ))
-            );
+            notes.push(format!(
+                "conns: TCP connections the server accepted per run{}; req/conn: requests \
+                 (HTTP/2: streams) per connection, and over which protocol.",
+                if self.tls {
+                    "; TLS: handshakes per run (resumed: an earlier session's)"
+                } else {
+                    ""
+                }
+            ));
         }
+        notes.push(self.cpu_note());
+        notes
+    }
+
+    /// What the CPU, × fastest and I/O threads columns mean.
+    fn cpu_note(&self) -> String {
         let cpu = if self.cpu_measured {
             "CPU: mean user + system time of the downloads (apart in --export-json), worker \
              processes included (so spawn's shows what starting a process per download costs, \
@@ -458,16 +263,17 @@ impl BenchReport {
         } else {
             "CPU: n/a, not measured on this platform (null in --export-json)."
         };
-        let _ = writeln!(
-            text,
-            "{}",
-            fit(format!(
-                "{cpu} × fastest: mean / fastest mean (1.00× is the winner). I/O threads: \
-                 distinct OS threads that ran downloads (procs, spawn: the parent's threads that \
-                 drove them)."
-            ))
-        );
-        text
+        let in_processes: Vec<&str> = Mode::all()
+            .iter()
+            .filter(|mode| mode.in_processes())
+            .map(|mode| mode.name())
+            .collect();
+        format!(
+            "{cpu} × fastest: mean / fastest mean (1.00× is the winner). I/O threads: \
+             distinct OS threads that ran downloads ({}: the parent's threads that drove \
+             them).",
+            in_processes.join(", ")
+        )
     }
 
     /// What the width column means, and plainly when the modes' widths differ.
@@ -475,10 +281,18 @@ impl BenchReport {
         let mut widths: Vec<usize> = self.rows.iter().map(|row| row.width).collect();
         widths.sort_unstable();
         widths.dedup();
-        let explained = "width: downloads in flight at once (seq 1, threads every download at \
-                         once, the others -j).";
+        let fixed: Vec<String> = Mode::all()
+            .iter()
+            .filter(|mode| !mode.uses_jobs())
+            .map(|mode| format!("{mode} {}", mode.breadth().says()))
+            .collect();
+        let explained = format!(
+            "width: downloads in flight at once ({}, the others {}).",
+            fixed.join(", "),
+            Breadth::Jobs.says()
+        );
         if widths.len() < 2 {
-            return explained.to_owned();
+            return explained;
         }
         let each: Vec<String> = self
             .rows
@@ -487,10 +301,14 @@ impl BenchReport {
             .collect();
         format!(
             "{explained} The widths differ ({}): the times compare scheduling at different \
-             widths, not like with like; -j {} gives pool, async, procs and spawn the width of \
-             threads.",
+             widths, not like with like; -j {} gives {} the width of {}.",
             each.join(", "),
-            self.files
+            self.files,
+            Mode::list(Mode::uses_jobs, |mode| mode.to_string()),
+            Mode::list(
+                |mode| mode.breadth() == Breadth::Every,
+                |mode| mode.to_string()
+            ),
         )
     }
 
@@ -588,59 +406,7 @@ impl BenchReport {
     /// fields: every statistic and every run.
     pub(crate) fn json(&self) -> anyhow::Result<String> {
         let export = Export {
-            results: self
-                .rows
-                .iter()
-                .map(|row| {
-                    let stat = |f: fn(&Stats) -> f64| row.stats.as_ref().map(f);
-                    let times = ok_times(&row.runs);
-                    ResultExport {
-                        command: self.command(row.mode),
-                        mean: stat(|s| s.mean),
-                        stddev: stat(|s| s.stddev),
-                        median: stat(|s| s.median),
-                        user: row.stats.and_then(|s| s.user),
-                        system: row.stats.and_then(|s| s.system),
-                        min: stat(|s| s.min),
-                        max: stat(|s| s.max),
-                        exit_codes: vec![0; times.len()],
-                        times,
-                        mode: row.mode,
-                        ideal: row.ideal.map(|d| d.as_secs_f64()),
-                        files_per_sec: row.stats.map(|s| self.files as f64 / s.mean),
-                        bytes_per_sec: stat(|s| s.bytes as f64 / s.mean),
-                        relative_to_fastest: row.stats.zip(self.fastest()).map(|(s, f)| s.mean / f),
-                        speedup_vs_seq: row.stats.zip(self.seq()).map(|(s, q)| q / s.mean),
-                        efficiency: row
-                            .stats
-                            .zip(row.ideal)
-                            .map(|(s, i)| i.as_secs_f64() / s.mean),
-                        io_threads: row.runs.iter().map(|r| r.io_threads).max().unwrap_or(0),
-                        width: row.width,
-                        connections: row.server.map(|n| n.connections),
-                        tls_handshakes: row.server.map(|n| n.tls_handshakes()),
-                        tls_resumed: row.server.map(|n| n.tls_resumed),
-                        requests: row.server.map(|n| n.requests),
-                        requests_h2: row.server.map(|n| n.requests_h2),
-                        streams_per_connection: row.server.and_then(|n| n.per_connection()),
-                        peak_streams: row.server.map(|n| n.peak_streams),
-                        runs: row
-                            .runs
-                            .iter()
-                            .map(|r| RunExport {
-                                time: r.elapsed.as_secs_f64(),
-                                user: r.cpu.map(|c| c.user.as_secs_f64()),
-                                system: r.cpu.map(|c| c.system.as_secs_f64()),
-                                ok: r.ok(),
-                                bytes: r.bytes,
-                                io_threads: r.io_threads,
-                                server: r.server.map(ServerExport::from),
-                                problems: &r.problems,
-                            })
-                            .collect(),
-                    }
-                })
-                .collect(),
+            results: self.rows.iter().map(|row| self.result(row)).collect(),
             workload: &self.workload,
             settings: &self.settings,
             files: self.files,
@@ -650,6 +416,61 @@ impl BenchReport {
         };
         Ok(serde_json::to_string_pretty(&export)? + "\n")
     }
+
+    /// One mode's entry of the JSON export.
+    fn result<'a>(&self, row: &'a Row) -> ResultExport<'a> {
+        let stat = |f: fn(&Stats) -> f64| row.stats.as_ref().map(f);
+        let times = ok_times(&row.runs);
+        let ratios = self.ratios(row);
+        let server = row.server;
+        ResultExport {
+            command: self.command(row.mode),
+            mean: stat(|s| s.mean),
+            stddev: stat(|s| s.stddev),
+            median: stat(|s| s.median),
+            user: row.stats.and_then(|s| s.user),
+            system: row.stats.and_then(|s| s.system),
+            min: stat(|s| s.min),
+            max: stat(|s| s.max),
+            exit_codes: vec![0; times.len()],
+            times,
+            mode: row.mode,
+            ideal: row.ideal.map(|d| d.as_secs_f64()),
+            files_per_sec: ratios.files_per_sec,
+            bytes_per_sec: ratios.bytes_per_sec,
+            relative_to_fastest: ratios.relative_to_fastest,
+            speedup_vs_seq: ratios.speedup_vs_seq,
+            efficiency: ratios.efficiency,
+            io_threads: row.io_threads(),
+            width: row.width,
+            connections: server.map(|n| n.connections),
+            tls_handshakes: server.map(|n| n.tls_handshakes()),
+            tls_resumed: server.map(|n| n.tls_resumed),
+            requests: server.map(|n| n.requests),
+            requests_h2: server.map(|n| n.requests_h2),
+            streams_per_connection: server.and_then(|n| n.per_connection()),
+            peak_streams: server.map(|n| n.peak_streams),
+            runs: row.runs.iter().map(RunExport::from).collect(),
+        }
+    }
+}
+
+/// The server's cells of a row: connections, TLS handshakes, requests per connection; `-`
+/// where the server was not seen.
+fn server_cells(row: &Row) -> [String; 3] {
+    let server = row.server;
+    let or_dash = |cell: Option<String>| cell.unwrap_or_else(|| "-".to_owned());
+    [
+        or_dash(server.map(|n| format!("{:.0}", n.connections))),
+        or_dash(server.map(|n| match n.tls_resumed {
+            0.0 => format!("{:.0}", n.tls_handshakes()),
+            resumed => format!("{:.0} ({resumed:.0} resumed)", n.tls_handshakes()),
+        })),
+        or_dash(server.and_then(|n| {
+            let per_connection = n.per_connection()?;
+            Some(format!("{per_connection:.1} {}", n.protocol()))
+        })),
+    ]
 }
 
 /// What a mode whose every run failed shows instead of statistics.
@@ -734,7 +555,7 @@ struct ResultExport<'a> {
     efficiency: Option<f64>,
     /// The most distinct OS threads that did I/O in one run.
     io_threads: usize,
-    /// Downloads in flight at once (seq 1, threads every download, the others `jobs`).
+    /// Downloads in flight at once (as the mode's breadth says: 1, every download, or `jobs`).
     width: usize,
     /// What the built-in server saw, as means per successful run (`null` for the user's URLs):
     /// TCP connections accepted, TLS handshakes (and of those, resumed), requests (and of those,
@@ -789,39 +610,24 @@ struct RunExport<'a> {
     problems: &'a [String],
 }
 
+impl<'a> From<&'a Run> for RunExport<'a> {
+    fn from(r: &'a Run) -> Self {
+        RunExport {
+            time: r.elapsed.as_secs_f64(),
+            user: r.cpu.map(|c| c.user.as_secs_f64()),
+            system: r.cpu.map(|c| c.system.as_secs_f64()),
+            ok: r.ok(),
+            bytes: r.bytes,
+            io_threads: r.io_threads,
+            server: r.server.map(ServerExport::from),
+            problems: &r.problems,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn run(ms: u64, ok: bool) -> Run {
-        Run {
-            elapsed: Duration::from_millis(ms),
-            bytes: 1000,
-            problems: if ok {
-                vec![]
-            } else {
-                vec!["x: HTTP 500".into()]
-            },
-            io_threads: 1,
-            cpu: Some(CpuTime {
-                user: Duration::from_millis(ms / 2),
-                system: Duration::from_millis(ms / 4),
-            }),
-            server: None,
-        }
-    }
-
-    #[test]
-    fn stats_ignore_failed_runs() {
-        let s = Stats::of(&[run(100, true), run(5, false), run(300, true)]).unwrap();
-        assert!((s.mean - 0.2).abs() < 1e-9);
-        assert!((s.min - 0.1).abs() < 1e-9 && (s.max - 0.3).abs() < 1e-9);
-        assert!((s.stddev - 0.141_421_356).abs() < 1e-6);
-        assert!((s.median - 0.2).abs() < 1e-9);
-        assert!((s.user.unwrap() - 0.1).abs() < 1e-9);
-        assert!((s.system.unwrap() - 0.05).abs() < 1e-9);
-        assert!(Stats::of(&[run(5, false)]).is_none());
-    }
 
     #[test]
     fn settings_name_only_the_modes_run_and_pluralize() {
@@ -844,43 +650,9 @@ mod tests {
     }
 
     #[test]
-    fn median_of_odd_and_even_counts() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
-        assert_eq!(median(&[]), 0.0);
-    }
-
-    #[test]
     fn bars_are_proportional() {
         assert_eq!(bar(16), "██");
         assert_eq!(bar(12), "█▌");
         assert_eq!(bar(0), "");
-    }
-
-    #[test]
-    fn ideal_time_counts_rounds_of_jobs() {
-        let source = Source::BuiltIn {
-            files: 50,
-            size: 1_000_000,
-            latency: Duration::from_millis(200),
-            rate: Some(10_000_000),
-            rtt: Duration::ZERO,
-            link_rate: None,
-            tls: false,
-        };
-        // ceil(50 / 8) = 7 rounds of 200 ms + 100 ms.
-        assert_eq!(source.ideal(8), Some(Duration::from_millis(2100)));
-        assert_eq!(Source::Urls.ideal(8), None);
-        let wan = Source::BuiltIn {
-            files: 1000,
-            size: 4096,
-            latency: Duration::ZERO,
-            rate: None,
-            rtt: Duration::from_millis(50),
-            link_rate: Some(4096 * 100),
-            tls: true,
-        };
-        // Two handshake round trips, then ceil(1000 / 128) = 8 rounds of 50 ms + 10 ms.
-        assert_eq!(wan.ideal(128), Some(Duration::from_millis(100 + 8 * 60)));
     }
 }

@@ -12,7 +12,7 @@ mod work;
 
 use std::time::{Duration, Instant};
 
-use crate::model::Mode;
+use crate::model::{Breadth, Carrier, Mode};
 use crate::procs::Lifetime;
 use crate::width::{Caps, Jobs, MAX_H1, MAX_H2, Received, Width};
 
@@ -49,15 +49,18 @@ pub(crate) fn width(
     received: Received,
 ) -> (Width, Option<String>) {
     let extra = 2 * segments.saturating_sub(1) as u64;
-    let per_download = match mode {
-        Mode::Async => FDS_PER_TASK + extra,
-        _ => FDS_PER_WORKER + extra,
+    let carrier = mode.carrier();
+    let per_download = match carrier {
+        Carrier::Tasks => FDS_PER_TASK + extra,
+        Carrier::Caller | Carrier::Threads | Carrier::Processes => FDS_PER_WORKER + extra,
     };
     let (fds, tasks) = crate::platform::descriptor_and_task_limits();
     let by_fds = fds.unwrap_or(1024).saturating_sub(FDS_RESERVED) / per_download;
-    let by_tasks = match mode {
-        Mode::Async | Mode::Seq => u64::MAX,
-        _ => tasks.unwrap_or(u64::MAX).saturating_sub(FDS_RESERVED),
+    let by_tasks = match carrier {
+        Carrier::Caller | Carrier::Tasks => u64::MAX,
+        Carrier::Threads | Carrier::Processes => {
+            tasks.unwrap_or(u64::MAX).saturating_sub(FDS_RESERVED)
+        }
     };
     let limit = usize::try_from(by_fds.min(by_tasks))
         .unwrap_or(MAX_AT_ONCE)
@@ -67,20 +70,22 @@ pub(crate) fn width(
         h1: MAX_H1,
         h2,
     };
-    let width = match (mode, jobs) {
-        (Mode::Seq, _) => Width::new(Jobs::Fixed(1), caps(MAX_H1), received),
-        (Mode::Threads, _) => Width::new(Jobs::Fixed(limit), caps(MAX_H1), received),
-        (Mode::Procs | Mode::Spawn, Jobs::Auto) => {
+    let width = match (mode.breadth(), carrier, jobs) {
+        (Breadth::One, ..) => Width::new(Jobs::Fixed(1), caps(MAX_H1), received),
+        (Breadth::Every, ..) => Width::new(Jobs::Fixed(limit), caps(MAX_H1), received),
+        (Breadth::Jobs, Carrier::Processes, Jobs::Auto) => {
             Width::new(Jobs::Fixed(PROCS_AUTO), caps(MAX_H1), received)
         }
-        (Mode::Pool, _) => Width::new(jobs, caps(MAX_H1), received),
         // One client for every task: over HTTP/2 they share its first connection.
-        (Mode::Async, _) => Width::new(jobs, caps(MAX_H2), received).probing(),
-        // The workers' responses are theirs: nothing to probe or climb by here.
-        (Mode::Procs | Mode::Spawn, Jobs::Fixed(_)) => Width::new(jobs, caps(MAX_H1), received),
+        (Breadth::Jobs, Carrier::Tasks, _) => Width::new(jobs, caps(MAX_H2), received).probing(),
+        // Threads, each with its own connection; or worker processes at a fixed -j (their
+        // responses are theirs: nothing to probe or climb by here).
+        (Breadth::Jobs, Carrier::Caller | Carrier::Threads | Carrier::Processes, _) => {
+            Width::new(jobs, caps(MAX_H1), received)
+        }
     };
     let notice = match jobs {
-        Jobs::Fixed(n) if n > limit && mode != Mode::Seq && mode != Mode::Threads => Some(format!(
+        Jobs::Fixed(n) if n > limit && mode.uses_jobs() => Some(format!(
             "{mode}: at most {limit} downloads at once (file descriptor and thread limits; \
              -j {n} asks for more)"
         )),
