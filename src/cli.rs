@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::auth::Credentials;
+use crate::auth::{Auth, Credentials};
 use crate::engine::PROCS_AUTO;
-use crate::fetch::policy::Segments;
+use crate::fetch::policy::{Policy, Segments};
+use crate::fetch::trace::Verbose;
 use crate::http::{MAX_REDIRECTS, Resolve};
 use crate::man::Page;
 use crate::model::{Mode, Shard};
@@ -564,6 +565,37 @@ pub(crate) struct DownloadArgs {
     /// URL lists may also give `URL sha256=HEX` to verify.
     #[arg(long, help_heading = "Reliability", hide_short_help = true)]
     pub(crate) print_sha256: bool,
+}
+
+impl DownloadArgs {
+    /// The rules of every download these flags ask for: a flag that changes what each
+    /// download does is read here, beside its definition, and acts where its [`Policy`] field
+    /// is used. `auth` and `verbose` are what [`crate::config`] made of `-u`, netrc and `-v`.
+    pub(crate) fn policy(&self, auth: Auth, verbose: Option<Verbose>) -> Policy {
+        Policy {
+            retries: self.retries,
+            retry_connrefused: self.retry_connrefused,
+            retry_delay: self.retry_delay,
+            stall_timeout: self.stall_timeout,
+            resume: self.resume,
+            content_disposition: self.content_disposition,
+            sha256: self.print_sha256,
+            no_clobber: self.no_clobber,
+            segments: self.segments,
+            max_filesize: self.max_filesize,
+            max_time: self.max_time,
+            speed_limit: self.speed_limit,
+            speed_time: self.speed_time,
+            auth,
+            ranges: !self.compressed,
+            verbose,
+            server_timestamps: !self.no_use_server_timestamps,
+            timestamping: self.timestamping,
+            headers: self.headers.clone(),
+            location_trusted: self.location_trusted,
+            max_redirects: self.max_redirs,
+        }
+    }
 }
 
 /// When to use colors.

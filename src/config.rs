@@ -56,7 +56,12 @@ impl Config {
             input = input.naming_the_only_url(file)?;
         }
         let http = HttpSettings::new(http_options(args))?;
-        let policy = policy(args, &http)?;
+        let auth = Auth {
+            user: args.user.clone(),
+            netrc: read_netrc(args)?,
+        };
+        // `-v` shows what `http` sends.
+        let policy = args.policy(auth, args.verbose.then(|| verbose(&http)));
         let created = !dir.exists();
         let output = OutputDir::prepare(&dir)?;
         if created && file.is_none() && dir.extension().is_some() && args.quiet == 0 && !args.silent
@@ -121,36 +126,6 @@ fn http_options(args: &DownloadArgs) -> HttpOptions {
         },
         location_trusted: args.location_trusted,
     }
-}
-
-/// The rules of every download the flags ask for (`-v` shows what `http` sends).
-fn policy(args: &DownloadArgs, http: &HttpSettings) -> Result<Policy> {
-    Ok(Policy {
-        retries: args.retries,
-        retry_connrefused: args.retry_connrefused,
-        retry_delay: args.retry_delay,
-        stall_timeout: args.stall_timeout,
-        resume: args.resume,
-        content_disposition: args.content_disposition,
-        sha256: args.print_sha256,
-        no_clobber: args.no_clobber,
-        segments: args.segments,
-        max_filesize: args.max_filesize,
-        max_time: args.max_time,
-        speed_limit: args.speed_limit,
-        speed_time: args.speed_time,
-        auth: Auth {
-            user: args.user.clone(),
-            netrc: read_netrc(args)?,
-        },
-        ranges: !args.compressed,
-        verbose: args.verbose.then(|| verbose(http)),
-        server_timestamps: !args.no_use_server_timestamps,
-        timestamping: args.timestamping,
-        headers: args.headers.clone(),
-        location_trusted: args.location_trusted,
-        max_redirects: args.max_redirs,
-    })
 }
 
 /// Whether stderr gets colors.

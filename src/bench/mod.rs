@@ -82,8 +82,8 @@ fn http_settings(args: &BenchArgs, server: Option<&ServerHandle>) -> Result<Http
     })
 }
 
-/// Every mode's runs after the warmups, in the order of `--modes`. Interleaved (seq, threads,
-/// pool, async, seq, ...) so that drift hits every mode alike.
+/// Every mode's runs after the warmups, in the order of `--modes`. Interleaved (each mode's
+/// first run, then each mode's second, ...) so that drift hits every mode alike.
 fn interleaved(args: &BenchArgs, rig: &Rig) -> Result<Vec<Vec<Run>>> {
     let modes = &args.modes;
     let rounds = args.warmup + args.runs;

@@ -1,4 +1,5 @@
-//! `threads`: one OS thread per URL, started as its line arrives, all joined at the end. Each thread drives its own
+//! `threads`: one OS thread per URL, started as its line arrives, joined once it has ended
+//! (the last ones when the list is done). Each thread drives its own
 //! runtime and client, so there is no connection reuse between downloads: that cost is part of
 //! what this model shows.
 //!

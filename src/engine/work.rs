@@ -17,7 +17,7 @@ use crate::fetch::throttle::Throttle;
 use crate::fetch::{Downloader, Reach};
 use crate::http::HttpSettings;
 use crate::input::{Input, Item, Source};
-use crate::model::{Mode, Outcome, Target};
+use crate::model::{Breadth, Mode, Outcome, Target};
 use crate::progress::Progress;
 use crate::results::Results;
 use crate::width::{Jobs, Slot};
@@ -74,7 +74,7 @@ impl Work {
         if let Some(notice) = notice {
             progress.println(&notice);
         }
-        if mode != Mode::Seq {
+        if mode.breadth() != Breadth::One {
             let shown = progress.clone();
             width.watch(Box::new(move |n| shown.show_width(n)));
         }

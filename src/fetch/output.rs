@@ -122,8 +122,6 @@ impl OutputDir {
         }
         let _ = std::fs::remove_file(&part);
         self.remove_record(name);
-        // And a temporary record a killed process may have left.
-        let _ = std::fs::remove_file(self.record_temp(name));
     }
 
     /// Where `name`'s record is kept.
@@ -162,9 +160,12 @@ impl OutputDir {
         rename(&temp, &path)
     }
 
-    /// Removes `name`'s record (best effort: without its `.part` a record is ignored).
+    /// Removes `name`'s record (best effort: without its `.part` a record is ignored), and
+    /// the temporary one a process killed while writing it left (the caller holds the
+    /// `.part`, so no other process is writing one).
     pub(crate) fn remove_record(&self, name: &str) {
         let _ = std::fs::remove_file(self.record_path(name));
+        let _ = std::fs::remove_file(self.record_temp(name));
     }
 
     fn record_temp(&self, name: &str) -> PathBuf {
@@ -955,6 +956,17 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"one");
         assert_eq!(names(elsewhere.path()), ["e"]);
         assert!(names(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn landing_removes_a_record_left_half_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = OutputDir::prepare(dir.path()).unwrap();
+        // A process killed while it wrote the record leaves its temporary file.
+        let part = output.preallocate("k", 10, None).unwrap();
+        std::fs::write(output.record_temp("k"), b"half").unwrap();
+        output.land_part("k", &part.file).unwrap();
+        assert_eq!(names(dir.path()), ["k"]);
     }
 
     #[test]
