@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Peer benchmark: fetchbench against curl, aria2c and wget2 on the same local workloads.
 #
-#   scripts/bench-peers.sh [--runs N] [--warmup N] [--workloads 1,...,11] [--quick] [--out FILE]
+#   scripts/bench-peers.sh [--runs N] [--warmup N] [--workloads 1,...,13] [--quick] [--out FILE]
 #
 # Every server is started here on 127.0.0.1 (nginx for raw throughput, `fetchbench serve`
 # for latency- and bandwidth-shaped workloads, and `fetchbench serve --rtt 50ms --tls` for the
 # wide-area ones: each connection's round trips, handshakes included, delayed as on a 50 ms
-# path) and stopped on exit; nothing else is contacted.
+# path; for 12 and 13, nginx over HTTPS behind scripts/delay-relay.rs, the same delays in a
+# TCP relay) and stopped on exit; nothing else is contacted.
 # Each tool run is timed with GNU time (wall, user, sys, peak RSS) in a fresh output
 # directory, verified byte for byte against the source, then removed. See BENCHMARKS.md.
 #
@@ -20,8 +21,8 @@ Usage: scripts/bench-peers.sh [--runs N] [--warmup N] [--workloads LIST] [--quic
 
   --runs N          timed runs of every tool per workload, interleaved (default 3; 1 with --quick)
   --warmup N        untimed rounds of every tool before the timed ones (default 1; 0 with --quick)
-  --workloads LIST  comma-separated subset of 1-11 (default: 1-5, the loopback ones; `wan` for
-                    6-11, `all` for every one)
+  --workloads LIST  comma-separated subset of 1-13 (default: 1-5, the loopback ones; `wan` for
+                    6-13, `all` for every one)
                       1  latency-bound: 50 x 64 KiB, 200 ms latency, 8 at a time (fetchbench serve)
                       2  many small files: 2000 x 4 KiB from nginx, 8 at a time (+ a cp floor)
                       3  large files: 4 x 256 MiB from nginx, 4 at a time
@@ -36,6 +37,11 @@ Usage: scripts/bench-peers.sh [--runs N] [--warmup N] [--workloads LIST] [--quic
                      10  1 x 256 MiB over HTTP/2 (one connection), at the defaults
                      11  1 x 256 MiB at 32 MiB/s per connection, in 4 ranges (fetchbench -s 4,
                          aria2c -x4)
+                    nginx over HTTPS (HTTP/2 by ALPN, 128 streams per connection) behind a
+                    relay that adds a 50 ms round trip (scripts/delay-relay.rs), at the defaults;
+                    skipped when nginx lacks its ssl or http_v2 module:
+                     12  1 x 256 MiB over HTTP/2 (one connection)
+                     13  1000 x 4 KiB over HTTP/2
   --quick           small sizes, for a smoke test
   --out FILE        also write the Markdown report to FILE
 
@@ -49,6 +55,7 @@ WORKLOADS="1,2,3,4,5"
 QUICK=0
 OUT_FILE=""
 RUN_TIMEOUT=300
+BIG_H2_WGET2_TIMEOUT=30
 
 while (($#)); do
     case "$1" in
@@ -70,12 +77,12 @@ if [[ -z "$WARMUP" ]]; then WARMUP=$((QUICK ? 0 : 1)); fi
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "bench-peers: --runs must be >= 1" >&2; exit 2; }
 [[ "$WARMUP" =~ ^[0-9]+$ ]] || { echo "bench-peers: --warmup must be >= 0" >&2; exit 2; }
 case "$WORKLOADS" in
-wan) WORKLOADS="6,7,8,9,10,11" ;;
-all) WORKLOADS="1,2,3,4,5,6,7,8,9,10,11" ;;
+wan) WORKLOADS="6,7,8,9,10,11,12,13" ;;
+all) WORKLOADS="1,2,3,4,5,6,7,8,9,10,11,12,13" ;;
 esac
 IFS=, read -r -a WL_LIST <<<"$WORKLOADS"
 for w in "${WL_LIST[@]}"; do
-    [[ "$w" =~ ^([1-9]|1[01])$ ]] || { echo "bench-peers: unknown workload '$w' (1-11)" >&2; exit 2; }
+    [[ "$w" =~ ^([1-9]|1[0-3])$ ]] || { echo "bench-peers: unknown workload '$w' (1-13)" >&2; exit 2; }
 done
 
 log() { printf '[bench-peers] %s\n' "$*" >&2; }
@@ -272,6 +279,81 @@ EOF
         "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" -g 'daemon off;'
 }
 
+# start_nginx_wan: nginx over HTTPS with HTTP/2 by ALPN (WAN_STREAMS streams per connection)
+# behind the delay relay (scripts/delay-relay.rs: WAN_RTT_MS per round trip, handshakes
+# included), for workloads 12 and 13; sets NGINX_WAN_URL (the relay's https URL) and
+# NGINX_WAN_CERT. Returns 1, with NGINX_WAN_MISSING saying why, where nginx cannot serve
+# HTTP/2 over TLS.
+NGINX_WAN_URL=""
+NGINX_WAN_MISSING=""
+start_nginx_wan() {
+    [[ -n "$NGINX_WAN_URL" ]] && return 0
+    [[ -n "$NGINX_WAN_MISSING" ]] && return 1
+    local modules dir="$WORK/nginx-wan" port relay_port user_line=""
+    modules="$("$NGINX" -V 2>&1)"
+    if [[ "$modules" != *--with-http_ssl_module* || "$modules" != *--with-http_v2_module* ]]; then
+        NGINX_WAN_MISSING="$NGINX has no http_ssl or http_v2 module (apt-get install nginx-light)"
+        return 1
+    fi
+    mkdir -p "$dir/tmp" "$WORK/www"
+    chmod 755 "$WORK/www"
+    # A certificate for 127.0.0.1, self-signed and not a CA (every client is given it with
+    # --cacert), made here for the run.
+    NGINX_WAN_CERT="$dir/cert.pem"
+    if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7 \
+        -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1,DNS:localhost \
+        -addext basicConstraints=critical,CA:FALSE -addext keyUsage=critical,digitalSignature \
+        -addext extendedKeyUsage=serverAuth \
+        -keyout "$dir/key.pem" -out "$NGINX_WAN_CERT" >"$dir/openssl.log" 2>&1; then
+        NGINX_WAN_MISSING="openssl could not make a certificate: $(tail -n 1 "$dir/openssl.log")"
+        return 1
+    fi
+    port="$(free_port)"
+    ((EUID == 0)) && user_line="user root;"
+    cat >"$dir/nginx.conf" <<EOF
+$user_line
+worker_processes auto;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests 100000;
+    keepalive_timeout 60s;
+    gzip off;
+    etag on;
+    types { }
+    default_type application/octet-stream;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    server {
+        listen 127.0.0.1:$port ssl http2;
+        ssl_certificate $NGINX_WAN_CERT;
+        ssl_certificate_key $dir/key.pem;
+        # nginx before 1.23.4 offers TLS 1.2 at most by default (a round trip more).
+        ssl_protocols TLSv1.2 TLSv1.3;
+        http2_max_concurrent_streams $WAN_STREAMS;
+        root $WORK/www;
+        location / { }
+    }
+}
+EOF
+    spawn_server nginx-wan "https://127.0.0.1:$port/ --cacert $NGINX_WAN_CERT" \
+        "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" -g 'daemon off;'
+    rustc -O -o "$WORK/delay-relay" "$REPO/scripts/delay-relay.rs" >&2 ||
+        die "rustc could not build scripts/delay-relay.rs"
+    relay_port="$(free_port)"
+    spawn_server relay "https://127.0.0.1:$relay_port/ --cacert $NGINX_WAN_CERT" \
+        "$WORK/delay-relay" "127.0.0.1:$relay_port" "127.0.0.1:$port" "$WAN_RTT_MS"
+    NGINX_WAN_URL="https://127.0.0.1:$relay_port"
+}
+
 # The server runs from a copy of the binary with its own name, so that a `pkill fetchbench`
 # or `pkill -f 'fetchbench serve'` aimed at someone else's server does not hit ours.
 FB_SERVER="$WORK/bench-peers-server"
@@ -351,9 +433,11 @@ make_synth_refs() {
     done
 }
 
-# setup_workload N: sets WL_* globals: REF (reference dir), URLS file, J, BYTES, TOOLS.
+# setup_workload N: sets WL_* globals: REF (reference dir), URLS file, J, BYTES, TOOLS; or
+# WL_SKIP, why the workload cannot run here.
 setup_workload() {
     local n=$1 base i name count size
+    WL_SKIP=""
     case $n in
     1)
         start_fbserve fbserve1 FBS1_URL --latency "${W1_LATENCY_MS}ms" --size "$W1_SIZE" --files "$W1_FILES"
@@ -412,6 +496,21 @@ setup_workload() {
         WL_TITLE="Workload 11: 1 x $((size >> 20)) MiB at ${W11_LINK_MIB} MiB/s per connection, $W11_RANGES ranges, RTT ${WAN_RTT_MS} ms, HTTPS"
         WL_REF="$WORK/ref11"; make_synth_refs "$WL_REF" "$count" "$size"
         ;;
+    12 | 13)
+        if ! start_nginx_wan; then
+            WL_SKIP="$NGINX_WAN_MISSING"
+            return 0
+        fi
+        base="$NGINX_WAN_URL/w$n"; WL_J=default; WL_CERT="$NGINX_WAN_CERT"
+        if ((n == 12)); then
+            count=1; size=$WAN_BIG
+            WL_TITLE="Workload 12: 1 x $((size >> 20)) MiB over HTTP/2 (one connection), nginx behind a ${WAN_RTT_MS} ms relay, HTTPS, at the defaults"
+        else
+            count=$WAN_SMALL; size=$WAN_SMALL_SIZE
+            WL_TITLE="Workload 13: $count x 4 KiB over HTTP/2, nginx behind a ${WAN_RTT_MS} ms relay, HTTPS, every tool at its defaults"
+        fi
+        make_nginx_files "w$n" "$count" "$size"; WL_REF="$WORK/www/w$n"
+        ;;
     esac
     WL_BYTES=$((count * size))
     WL_DIR="$WORK/wl$n"
@@ -428,7 +527,8 @@ setup_workload() {
     done
     case $n in
     6 | 7 | 8 | 9) WL_TOOLS=(fetchbench fetchbench-pool curl wget2 aria2c) ;;
-    10) WL_TOOLS=(fetchbench fetchbench-h1 curl wget2 aria2c) ;;
+    10 | 12) WL_TOOLS=(fetchbench fetchbench-h1 curl wget2 aria2c) ;;
+    13) WL_TOOLS=(fetchbench fetchbench-pool curl wget2 aria2c) ;;
     11) WL_TOOLS=(fetchbench-s4 fetchbench curl aria2c-x4) ;;
     *)
         WL_TOOLS=(fetchbench-pool fetchbench-async)
@@ -560,8 +660,14 @@ measure() {
     rm -rf "$out"
     mkdir -p "$out"
     tool_cmd "$tool" "$out"
-    python3 "$RUNNER" "$tf" timeout "$RUN_TIMEOUT" "${CMD[@]}" >"$lf" 2>&1 || rc=$?
-    if ((rc != 0)); then
+    local limit=$RUN_TIMEOUT
+    # wget2 takes minutes over one big HTTP/2 stream (more than 120 s in the issue).
+    if [[ "$tool" == wget2 ]] && ((wl == 10 || wl == 12)); then limit=$BIG_H2_WGET2_TIMEOUT; fi
+    python3 "$RUNNER" "$tf" timeout "$limit" "${CMD[@]}" >"$lf" 2>&1 || rc=$?
+    if ((rc == 124)); then
+        ok=0
+        why="timed out after $limit s"
+    elif ((rc != 0)); then
         ok=0
         why="exit $rc: $(tail -n 2 "$lf" | tr '\n' ' ' | cut -c1-200)"
     elif ! why="$(verify "$WL_REF" "$out" 2>&1)"; then
@@ -612,9 +718,15 @@ REPORT="$WORK/report.md"
 # Run
 # ---------------------------------------------------------------------------
 : >"$WORK/failures.tsv"
+: >"$WORK/skipped.tsv"
 for wl in "${WL_LIST[@]}"; do
     WL_NUM=$wl
     setup_workload "$wl"
+    if [[ -n "$WL_SKIP" ]]; then
+        log "workload $wl skipped: $WL_SKIP"
+        printf '%s\t%s\n' "$wl" "$WL_SKIP" >>"$WORK/skipped.tsv"
+        continue
+    fi
     log "$WL_TITLE"
     printf '%s\t%s\t%s\t%s\n' "$wl" "$WL_BYTES" "$QUICK" "$WL_TITLE" >>"$META"
     for ((r = 1; r <= WARMUP; r++)); do
@@ -629,7 +741,7 @@ for wl in "${WL_LIST[@]}"; do
     # Free the disk before the next workload.
     case $wl in 2 | 3 | 4) rm -rf "$WORK/www/w$wl" ;; *) rm -rf "$WL_REF" ;; esac
     # The wide-area servers are stopped as their workload ends (each has its own settings).
-    if ((wl >= 6)); then
+    if ((wl >= 6 && wl <= 11)); then
         kill "${SRV_PID[fbwan$wl]}" 2>/dev/null || true
         wait "${SRV_PID[fbwan$wl]}" 2>/dev/null || true
         unset "SRV_PID[fbwan$wl]"
@@ -640,18 +752,19 @@ done
 # Report
 # ---------------------------------------------------------------------------
 python3 - "$RESULTS" "$META" "$WORK/failures.tsv" "$W1_FILES" "$W1_J" "$W1_LATENCY_MS" \
-    "$WAN_RTT_MS" "$WAN_SMALL" "$WAN_STREAMS" "$W11_LINK_MIB" "$W11_RANGES" >>"$REPORT" <<'EOF'
+    "$WAN_RTT_MS" "$WAN_SMALL" "$WAN_STREAMS" "$W11_LINK_MIB" "$W11_RANGES" "$WORK/skipped.tsv" >>"$REPORT" <<'EOF'
 import math, statistics, sys
 from collections import defaultdict
 
 results, meta_path, failures_path = sys.argv[1:4]
 w1_files, w1_j, w1_latency_ms = map(int, sys.argv[4:7])
 rtt_ms, wan_small, wan_streams, w11_link_mib, w11_ranges = map(int, sys.argv[7:12])
+skipped_path = sys.argv[12]
 rtt = rtt_ms / 1000
 # The bound of each wide-area workload: the round trips of the handshakes (TCP, then TLS 1.3)
 # plus one request round trip per round of `width` files, or the transfer at the link rate.
 def wan_bound(wl, nbytes):
-    if wl in ("6", "9"):
+    if wl in ("6", "9", "13"):
         return 2 * rtt + math.ceil(wan_small / wan_streams) * rtt, f"2 handshake RTTs + ceil({wan_small}/{wan_streams}) request RTTs"
     if wl == "7":
         return 2 * rtt + math.ceil(wan_small / 64) * rtt, f"2 handshake RTTs + ceil({wan_small}/64) request RTTs (64 connections, fetchbench's cap)"
@@ -675,6 +788,7 @@ for line in open(meta_path):
     wl, nbytes, quick, title = line.rstrip("\n").split("\t", 3)
     meta[wl] = (int(nbytes), quick == "1", title)
 failures = [l.rstrip("\n").split("\t") for l in open(failures_path) if l.strip()]
+skipped = [l.rstrip("\n").split("\t", 1) for l in open(skipped_path) if l.strip()]
 
 def is_peer(tool):
     return not tool.startswith("fetchbench") and tool != "cp-floor"
@@ -739,16 +853,19 @@ for wl in sorted(meta, key=int):
             print(f"Bound: {bound:.2f} s ({how}).\n")
         s = st.get("fetchbench") or st.get("fetchbench-s4")
         name = "fetchbench" if st.get("fetchbench") else "fetchbench-s4"
-        if wl in ("6", "7", "10") and best_peer:
+        if wl in ("6", "7", "10", "13") and best_peer:
             if not s:
                 check(False, f"w{wl} {name} at its defaults: no successful runs")
             else:
                 check(s["wall"] <= best, f"w{wl} {name} at its defaults: median {s['wall']:.3f} s <= best peer {best_peer} {best:.3f} s (ratio {s['wall'] / max(best, 1e-9):.2f})")
-        if wl == "6" and s and bound:
-            check(s["wall"] <= 1.5 * bound, f"w6 fetchbench: median {s['wall']:.3f} s within 1.5x of the bound {bound:.2f} s ({s['wall'] / bound:.2f}x)")
-        if wl == "10" and s and st.get("fetchbench-h1"):
+        if wl in ("6", "13") and s and bound:
+            check(s["wall"] <= 1.5 * bound, f"w{wl} fetchbench: median {s['wall']:.3f} s within 1.5x of the bound {bound:.2f} s ({s['wall'] / bound:.2f}x)")
+        if wl == "12" and s and st.get("curl"):
+            c = st["curl"]["wall"]
+            check(s["wall"] <= c, f"w12 fetchbench at its defaults: median {s['wall']:.3f} s <= curl's {c:.3f} s (ratio {s['wall'] / c:.2f})")
+        if wl in ("10", "12") and s and st.get("fetchbench-h1"):
             h1 = st["fetchbench-h1"]["wall"]
-            check(s["wall"] <= 1.1 * h1, f"w10 fetchbench over HTTP/2: median {s['wall']:.3f} s within 1.1x of --http1.1's {h1:.3f} s ({s['wall'] / h1:.2f}x)")
+            check(s["wall"] <= 1.1 * h1, f"w{wl} fetchbench over HTTP/2: median {s['wall']:.3f} s within 1.1x of --http1.1's {h1:.3f} s ({s['wall'] / h1:.2f}x)")
         if wl in ("8", "9", "11"):
             for t, v in st.items():
                 if t.startswith("fetchbench") and v and best_peer:
@@ -784,6 +901,8 @@ for wl in sorted(meta, key=int):
             if t.startswith("fetchbench") and s and best_peer:
                 checks.append(f"INFO: w5 {t}: {s['wall']:.2f} s vs best peer {best_peer} {best:.2f} s (ratio {s['wall'] / max(best, 1e-9):.2f})")
 
+for wl, why in skipped:
+    print(f"## Workload {wl}: skipped ({why})\n")
 print("## Target checks\n")
 print("```")
 for c in checks:
