@@ -45,7 +45,10 @@ Usage: scripts/bench-peers.sh [--runs N] [--warmup N] [--workloads LIST] [--quic
   --quick           small sizes, for a smoke test
   --out FILE        also write the Markdown report to FILE
 
-Environment: FETCHBENCH=/path/to/binary (skip the cargo build), BENCH_TMPDIR=/dir.
+Environment: FETCHBENCH=/path/to/binary (skip the cargo build), BENCH_TMPDIR=/dir,
+FETCHBENCH_BASE=/path/to/binary (an A/B: every fetchbench row also runs with that build, as
+"ROW@base", interleaved with the others in the same rounds), SKIP_TOOLS="wget2 ..." (rows left
+out, e.g. a peer known to time out).
 EOF
 }
 
@@ -131,6 +134,8 @@ else
     FB="$REPO/target/release/fetchbench"
 fi
 [[ -x "$FB" ]] || die "fetchbench binary not found or not executable: $FB"
+FB_BASE="${FETCHBENCH_BASE:-}"
+[[ -z "$FB_BASE" || -x "$FB_BASE" ]] || die "FETCHBENCH_BASE is not an executable: $FB_BASE"
 FB_SEGMENTS=0
 if "$FB" --help 2>/dev/null | grep -q -- '--segments'; then FB_SEGMENTS=1; fi
 
@@ -538,6 +543,22 @@ setup_workload() {
         if ((n == 2)); then WL_TOOLS+=(cp-floor); fi
         ;;
     esac
+    if [[ -n "${SKIP_TOOLS:-}" ]]; then
+        local kept=() t
+        for t in "${WL_TOOLS[@]}"; do
+            [[ " $SKIP_TOOLS " == *" $t "* ]] || kept+=("$t")
+        done
+        WL_TOOLS=("${kept[@]}")
+    fi
+    if [[ -n "$FB_BASE" ]]; then
+        # The A/B: each fetchbench row again with the base build, right after it.
+        local tools=() t
+        for t in "${WL_TOOLS[@]}"; do
+            tools+=("$t")
+            [[ "$t" == fetchbench* ]] && tools+=("$t@base")
+        done
+        WL_TOOLS=("${tools[@]}")
+    fi
 }
 
 # wan_cmd TOOL OUTDIR: CMD for the wide-area workloads (6-11): every tool over HTTPS with the
@@ -570,6 +591,12 @@ wan_cmd() {
 # tool_cmd TOOL OUTDIR: sets CMD (array) to the command line for TOOL writing into OUTDIR.
 tool_cmd() {
     local tool=$1 out=$2 j=$WL_J
+    if [[ "$tool" == *@base ]]; then
+        # The same row with the base build (seen by the functions below: bash scopes
+        # dynamically).
+        local FB=$FB_BASE
+        tool=${tool%@base}
+    fi
     if ((WL_NUM >= 6)); then
         wan_cmd "$tool" "$out"
         return
@@ -704,6 +731,7 @@ REPORT="$WORK/report.md"
     else
         fb_origin="built from git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo ' + uncommitted changes')"
     fi
+    [[ -n "$FB_BASE" ]] && echo "- base build for the A/B rows (ROW@base): FETCHBENCH_BASE=$FB_BASE"
     echo "- fetchbench: $("$FB" --version 2>&1 | head -n1) ($fb_origin)$( ((FB_SEGMENTS)) && echo ', --segments supported' || echo ', no --segments')"
     echo "- curl: $(curl --version | head -n1 | cut -d' ' -f1-2)"
     echo "- aria2c: $(aria2c --version | head -n1 | awk '{print $3}')"
@@ -846,6 +874,11 @@ for wl in sorted(meta, key=int):
             if s and t != "cp-floor":
                 print(f"- {t}: {s['wall'] - floor['wall']:.3f} s above the floor")
         print()
+
+    for t, v in st.items():
+        base = st.get(f"{t}@base")
+        if v and base and not t.endswith("@base"):
+            checks.append(f"A/B: w{wl} {t}: {v['wall']:.3f} s against the base build's {base['wall']:.3f} s (ratio {v['wall'] / max(base['wall'], 1e-9):.2f}; CPU {v['cpu']:.3f} s / {base['cpu']:.3f} s; peak RSS {v['rss']:.1f} / {base['rss']:.1f} MiB)")
 
     if int(wl) >= 6:
         bound, how = wan_bound(wl, nbytes)

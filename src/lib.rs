@@ -54,6 +54,7 @@ use width::WidthReport;
 /// Runs one command. `Err` is a usage or setup error (exit 2); download failures are reported
 /// and give exit 1.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    platform::keep_freed_memory();
     match cli.command {
         Some(Command::Bench(args)) => bench::run(&args),
         Some(Command::Serve(args)) => server::serve(&args).map(|()| ExitCode::SUCCESS),
