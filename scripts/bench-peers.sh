@@ -47,8 +47,8 @@ Usage: scripts/bench-peers.sh [--runs N] [--warmup N] [--workloads LIST] [--quic
 
 Environment: FETCHBENCH=/path/to/binary (skip the cargo build), BENCH_TMPDIR=/dir,
 FETCHBENCH_BASE=/path/to/binary (an A/B: every fetchbench row also runs with that build, as
-"ROW@base", interleaved with the others in the same rounds), SKIP_TOOLS="wget2 ..." (rows left
-out, e.g. a peer known to time out).
+"ROW@base", interleaved with the others in the same rounds), SKIP_TOOLS="wget2:10 ..." (rows left
+out: TOOL everywhere, TOOL:N in workload N only, e.g. a peer known to time out).
 EOF
 }
 
@@ -546,7 +546,7 @@ setup_workload() {
     if [[ -n "${SKIP_TOOLS:-}" ]]; then
         local kept=() t
         for t in "${WL_TOOLS[@]}"; do
-            [[ " $SKIP_TOOLS " == *" $t "* ]] || kept+=("$t")
+            [[ " $SKIP_TOOLS " == *" $t "* || " $SKIP_TOOLS " == *" $t:$n "* ]] || kept+=("$t")
         done
         WL_TOOLS=("${kept[@]}")
     fi
