@@ -148,22 +148,6 @@ impl Policy {
 
     /// The next chunk of `response`'s body, within the stall timeout, and (with
     /// `--speed-limit`) failing when `meter` finds the body too slow.
-    /// The body's next chunk if it is there already (the end, or an error, too): taken
-    /// without a timer, which a body arriving in many small frames (HTTP/2's) would otherwise
-    /// set and clear for each. `None`: not yet, wait with [`Policy::next_chunk`].
-    pub(crate) fn ready_chunk(
-        &self,
-        response: &mut Response,
-        meter: &mut SpeedMeter,
-    ) -> Option<reqwest::Result<Option<bytes::Bytes>>> {
-        // Cancel-safe: a chunk future holds nothing between polls.
-        let got = futures_util::FutureExt::now_or_never(response.chunk())?;
-        if let Ok(Some(bytes)) = &got {
-            meter.bytes += bytes.len() as u64;
-        }
-        Some(got)
-    }
-
     pub(crate) async fn next_chunk(
         &self,
         response: &mut Response,

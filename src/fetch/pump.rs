@@ -60,11 +60,15 @@ impl Pump<'_> {
             if room == 0 {
                 return Ok(End::Full);
             }
-            let next = match self.policy.ready_chunk(response, &mut meter) {
-                Some(next) => Ok(next),
-                None => {
-                    self.wait(response, &mut meter, drain, &mut written_out)
-                        .await
+            let waiting = self.policy.next_chunk(response, &mut meter);
+            let next = match tokio::time::timeout(IDLE_FLUSH_AFTER, waiting).await {
+                Ok(next) => next,
+                Err(_) => {
+                    // The network went quiet: what arrived goes to disk now, so that a
+                    // process killed while waiting keeps it for -c.
+                    drain.write_out(true).await?;
+                    written_out = Instant::now();
+                    self.policy.next_chunk(response, &mut meter).await
                 }
             };
             let mut chunk = match next? {
@@ -83,27 +87,6 @@ impl Pump<'_> {
                 // A slow but steady body never goes quiet: written out on time as well.
                 drain.write_out(false).await?;
                 written_out = Instant::now();
-            }
-        }
-    }
-
-    /// Waits for the next chunk under the policy's timers; when the network goes quiet
-    /// meanwhile, what arrived goes to disk, so that a process killed while waiting keeps it
-    /// for -c.
-    async fn wait(
-        &self,
-        response: &mut Response,
-        meter: &mut SpeedMeter,
-        drain: &mut impl Drain,
-        written_out: &mut Instant,
-    ) -> Result<reqwest::Result<Option<Bytes>>, FetchError> {
-        let waiting = self.policy.next_chunk(response, meter);
-        match tokio::time::timeout(IDLE_FLUSH_AFTER, waiting).await {
-            Ok(next) => next,
-            Err(_) => {
-                drain.write_out(true).await?;
-                *written_out = Instant::now();
-                self.policy.next_chunk(response, meter).await
             }
         }
     }
