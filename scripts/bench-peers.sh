@@ -532,7 +532,7 @@ setup_workload() {
     done
     case $n in
     6 | 7 | 8 | 9) WL_TOOLS=(fetchbench fetchbench-pool curl wget2 aria2c) ;;
-    10 | 12) WL_TOOLS=(fetchbench fetchbench-h1 curl wget2 aria2c) ;;
+    10 | 12) WL_TOOLS=(fetchbench fetchbench-h1 curl curl-h1 wget2 aria2c) ;;
     13) WL_TOOLS=(fetchbench fetchbench-pool curl wget2 aria2c) ;;
     11) WL_TOOLS=(fetchbench-s4 fetchbench curl aria2c-x4) ;;
     *)
@@ -579,6 +579,8 @@ wan_cmd() {
     fetchbench-h1) CMD=("$FB" -q -i "$WL_URLS" -o "$out" --cacert "$cert" --http1.1) ;;
     fetchbench-s4) CMD=("$FB" -q -i "$WL_URLS" -o "$out" --cacert "$cert" -s "$W11_RANGES") ;;
     curl) CMD=(curl -q -sS --fail --parallel "${curlj[@]}" --cacert "$cert" --output-dir "$out"
+        -K "$WL_DIR/curl.cfg") ;;
+    curl-h1) CMD=(curl -q -sS --fail --parallel --http1.1 --cacert "$cert" --output-dir "$out"
         -K "$WL_DIR/curl.cfg") ;;
     wget2) CMD=(wget2 -q --no-config -P "$out" -i "$WL_URLS" --ca-certificate="$cert"
         --progress=none --no-xattr --no-use-server-timestamps --no-netrc --tries=1 "${wgetj[@]}") ;;
@@ -819,7 +821,9 @@ failures = [l.rstrip("\n").split("\t") for l in open(failures_path) if l.strip()
 skipped = [l.rstrip("\n").split("\t", 1) for l in open(skipped_path) if l.strip()]
 
 def is_peer(tool):
-    return not tool.startswith("fetchbench") and tool != "cp-floor"
+    # A peer at its own settings: not fetchbench, not the floor, not a tool held to
+    # HTTP/1.1 (curl-h1: what the path costs over HTTP/1.1, for the HTTP/2 rows).
+    return not tool.startswith("fetchbench") and tool != "cp-floor" and not tool.endswith("-h1")
 
 def stats(wl, tool):
     good = [r for r in runs[(wl, tool)] if r["ok"]]
@@ -899,6 +903,9 @@ for wl in sorted(meta, key=int):
         if wl in ("10", "12") and s and st.get("fetchbench-h1"):
             h1 = st["fetchbench-h1"]["wall"]
             check(s["wall"] <= 1.1 * h1, f"w{wl} fetchbench over HTTP/2: median {s['wall']:.3f} s within 1.1x of --http1.1's {h1:.3f} s ({s['wall'] / h1:.2f}x)")
+        if wl in ("10", "12") and st.get("curl") and st.get("curl-h1"):
+            c2, c1 = st["curl"]["wall"], st["curl-h1"]["wall"]
+            checks.append(f"INFO: w{wl} curl over HTTP/2 {c2:.3f} s, with --http1.1 {c1:.3f} s ({c2 / c1:.2f}x: what HTTP/2 costs on this path)")
         if wl in ("8", "9", "11"):
             for t, v in st.items():
                 if t.startswith("fetchbench") and v and best_peer:
