@@ -242,16 +242,13 @@ check_servers() {
     done
 }
 
-NGINX_PORT=""
-start_nginx() {
-    [[ -n "$NGINX_PORT" ]] && return 0
-    local dir="$WORK/nginx"
-    mkdir -p "$dir/tmp" "$WORK/www"
-    chmod 755 "$WORK/www"
-    NGINX_PORT="$(free_port)"
-    local user_line=""
+# nginx_conf_http DIR: the start of an nginx.conf running from DIR, which every nginx of this
+# script shares: up to the settings of its `http {` block; the caller adds its server and the
+# closing brace.
+nginx_conf_http() {
+    local dir=$1 user_line=""
     ((EUID == 0)) && user_line="user root;"
-    cat >"$dir/nginx.conf" <<EOF
+    cat <<EOF
 $user_line
 worker_processes auto;
 pid $dir/nginx.pid;
@@ -273,6 +270,19 @@ http {
     fastcgi_temp_path $dir/tmp/fastcgi;
     uwsgi_temp_path $dir/tmp/uwsgi;
     scgi_temp_path $dir/tmp/scgi;
+EOF
+}
+
+NGINX_PORT=""
+start_nginx() {
+    [[ -n "$NGINX_PORT" ]] && return 0
+    local dir="$WORK/nginx"
+    mkdir -p "$dir/tmp" "$WORK/www"
+    chmod 755 "$WORK/www"
+    NGINX_PORT="$(free_port)"
+    {
+        nginx_conf_http "$dir"
+        cat <<EOF
     server {
         listen 127.0.0.1:$NGINX_PORT;
         root $WORK/www;
@@ -280,6 +290,7 @@ http {
     }
 }
 EOF
+    } >"$dir/nginx.conf"
     spawn_server nginx "http://127.0.0.1:$NGINX_PORT/" \
         "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" -g 'daemon off;'
 }
@@ -294,7 +305,7 @@ NGINX_WAN_MISSING=""
 start_nginx_wan() {
     [[ -n "$NGINX_WAN_URL" ]] && return 0
     [[ -n "$NGINX_WAN_MISSING" ]] && return 1
-    local modules dir="$WORK/nginx-wan" port relay_port user_line=""
+    local modules dir="$WORK/nginx-wan" port relay_port
     modules="$("$NGINX" -V 2>&1)"
     if [[ "$modules" != *--with-http_ssl_module* || "$modules" != *--with-http_v2_module* ]]; then
         NGINX_WAN_MISSING="$NGINX has no http_ssl or http_v2 module (apt-get install nginx-light)"
@@ -314,29 +325,9 @@ start_nginx_wan() {
         return 1
     fi
     port="$(free_port)"
-    ((EUID == 0)) && user_line="user root;"
-    cat >"$dir/nginx.conf" <<EOF
-$user_line
-worker_processes auto;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    tcp_nodelay on;
-    keepalive_requests 100000;
-    keepalive_timeout 60s;
-    gzip off;
-    etag on;
-    types { }
-    default_type application/octet-stream;
-    client_body_temp_path $dir/tmp/body;
-    proxy_temp_path $dir/tmp/proxy;
-    fastcgi_temp_path $dir/tmp/fastcgi;
-    uwsgi_temp_path $dir/tmp/uwsgi;
-    scgi_temp_path $dir/tmp/scgi;
+    {
+        nginx_conf_http "$dir"
+        cat <<EOF
     server {
         listen 127.0.0.1:$port ssl http2;
         ssl_certificate $NGINX_WAN_CERT;
@@ -349,6 +340,7 @@ http {
     }
 }
 EOF
+    } >"$dir/nginx.conf"
     spawn_server nginx-wan "https://127.0.0.1:$port/ --cacert $NGINX_WAN_CERT" \
         "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" -g 'daemon off;'
     rustc -O -o "$WORK/delay-relay" "$REPO/scripts/delay-relay.rs" >&2 ||
