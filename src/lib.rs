@@ -188,10 +188,11 @@ impl Ended {
         if self.human {
             write_human_summary(&summary, self.insecure);
         }
-        if self.json
-            && let Some(code) = print_json_summary(&summary, &self.cancel)
-        {
-            return Ok(code);
+        // Not a let chain: the crate builds with Rust 1.85 (rust-version).
+        if self.json {
+            if let Some(code) = print_json_summary(&summary, &self.cancel) {
+                return Ok(code);
+            }
         }
         if let Some(code) = self.cancel.signal_exit().filter(|_| summary.interrupted) {
             return Ok(ExitCode::from(code));
