@@ -24,16 +24,16 @@ pub(crate) const MAX_REDIRECTS: usize = 10;
 /// HTTP/2 flow-control window of one stream: a stream moves at most a window per round trip,
 /// so the default 64 KiB caps a download at 1.3 MiB/s over a 50 ms path. The window is handed
 /// back a third at a time (h2 announces what was read once it reaches half of what is left),
-/// so 2/3 to all of it is in flight: 64 MiB carries about 1 GiB/s over 50 ms, more than one
-/// TLS stream takes here. 32 MiB (~530 MiB/s) held 256 MiB over 50 ms to 1.07 s against
-/// the built-in server and 1.17 s against nginx, where HTTP/1.1 took 0.73 s and 0.78 s;
-/// 64 MiB: 0.67 s and 0.96 s (16 MiB held one stream to ~240 MiB/s). The window bounds what
-/// a stream's server sends ahead of the writes (peak RSS of one such download: 30 MiB with
-/// 32 MiB, up to 67 MiB with 64 MiB on these busy cores).
-pub(crate) const H2_STREAM_WINDOW: u32 = 64 << 20;
-/// HTTP/2 window of a whole connection, shared by its streams: room for two large streams at
-/// full speed at once. It bounds what a server may send ahead of the writes, so memory stays
-/// bounded too, however many streams the connection carries.
+/// and what waits unread in the client's socket buffer counts against it too (Linux grows that
+/// buffer up to `tcp_rmem`'s maximum, 32 MiB on this machine, when the client is busy), so the
+/// window must cover more than the round trip. 256 MiB from nginx over a 50 ms path, 15
+/// interleaved runs, medians: 0.64 s with 64 MiB, 0.58 s with 128 MiB, 0.51 s over HTTP/1.1
+/// (32 MiB held it to 1.17 s, 16 MiB to ~240 MiB/s).
+pub(crate) const H2_STREAM_WINDOW: u32 = 128 << 20;
+/// HTTP/2 window of a whole connection, shared by its streams: as large as one stream's, so that
+/// one download may use all of it, and the bound of what a server may send ahead of the writes
+/// on a connection, however many streams it carries (peak RSS of one 1 GiB download over
+/// HTTP/2 on loopback, where the writes can fall behind the network: 20-150 MiB).
 pub(crate) const H2_CONNECTION_WINDOW: u32 = 128 << 20;
 /// The largest HTTP/2 frame the server may send: 1 MiB frames instead of the 16 KiB default
 /// cut the per-frame work of a fast stream 64-fold.
