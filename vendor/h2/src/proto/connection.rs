@@ -384,6 +384,12 @@ where
             }
             ready!(self.poll_ready(cx))?;
 
+            // fetchbench: no more frames while the application has not read what it was
+            // sent (vendor/h2/FETCHBENCH.md); it wakes this task when it has.
+            if self.inner.streams.recv_paused(cx) {
+                return Poll::Pending;
+            }
+
             match self
                 .inner
                 .as_dyn()

@@ -10,6 +10,12 @@ use std::io;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+/// fetchbench: the connection reads no more frames while this much of the data it received
+/// is still unread by the application (see vendor/h2/FETCHBENCH.md). What the peer sends
+/// meanwhile waits in the socket, as it would over HTTP/1.1, instead of in memory, however
+/// large the flow-control windows are.
+const READ_PAUSE: WindowSize = 16 << 20;
+
 #[derive(Debug)]
 pub(super) struct Recv {
     /// Initial window size of remote initiated streams
@@ -116,6 +122,12 @@ impl Recv {
     /// Returns the initial receive window size
     pub fn init_window_sz(&self) -> WindowSize {
         self.init_window_sz
+    }
+
+    /// fetchbench: whether the application has [`READ_PAUSE`] or more of the received data
+    /// still unread, so that the connection should read no more frames for now.
+    pub fn is_read_paused(&self) -> bool {
+        self.in_flight_data >= READ_PAUSE
     }
 
     /// Returns the ID of the last processed stream
@@ -447,6 +459,7 @@ impl Recv {
         );
 
         // Decrement in-flight data
+        let was_paused = self.is_read_paused();
         self.in_flight_data -= capacity;
 
         // Assign capacity to connection
@@ -454,7 +467,9 @@ impl Recv {
         let _res = self.flow.assign_capacity(capacity);
         debug_assert!(_res.is_ok());
 
-        if self.flow.unclaimed_capacity().is_some() {
+        // fetchbench: a connection that stopped reading (READ_PAUSE) reads again.
+        let resumed = was_paused && !self.is_read_paused();
+        if resumed || self.flow.unclaimed_capacity().is_some() {
             if let Some(task) = task.take() {
                 task.wake();
             }

@@ -178,6 +178,18 @@ where
         Ok(())
     }
 
+    /// fetchbench: whether the connection should read no more frames for now, because the
+    /// application has not read what it was sent (`Recv::is_read_paused`). If so, the task is
+    /// woken once the application has read enough of it.
+    pub fn recv_paused(&self, cx: &Context) -> bool {
+        let mut me = self.inner.lock().unwrap();
+        let paused = me.actions.recv.is_read_paused();
+        if paused {
+            me.actions.task = Some(cx.waker().clone());
+        }
+        paused
+    }
+
     pub fn clear_expired_reset_streams(&mut self) {
         let mut me = self.inner.lock().unwrap();
         let me = &mut *me;
